@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from accounts.models import Account, Activity, Contact, Feedback, Team, User
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = ("username", "display_name", "role", "team", "is_active", "last_login")
+    list_filter = ("role", "team", "is_active")
+    fieldsets = (
+        *BaseUserAdmin.fieldsets,  # type: ignore[misc]
+        ("CHS", {"fields": ("role", "team", "email_notifications")}),
+    )
+    add_fieldsets = (
+        *BaseUserAdmin.add_fieldsets,
+        ("CHS", {"fields": ("role", "team")}),
+    )
+
+
+class MemberInline(admin.TabularInline):
+    model = User
+    fields = ("username", "first_name", "last_name", "role")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name", "manager")
+    search_fields = ("name",)
+    inlines = [MemberInline]
+
+
+class ContactInline(admin.TabularInline):
+    model = Contact
+    extra = 0
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "external_id",
+        "segment",
+        "owner",
+        "arr",
+        "renewal_date",
+        "health_band",
+        "health_score",
+    )
+    list_filter = ("segment", "lifecycle_stage", "health_band", "owner__team")
+    search_fields = ("name", "external_id", "domain")
+    list_select_related = ("owner",)
+    autocomplete_fields = ("owner",)
+    readonly_fields = (
+        "health_score",
+        "health_band",
+        "computed_score",
+        "computed_band",
+        "computed_at",
+        "score_change_30d",
+        "top_mover",
+        "created_at",
+        "updated_at",
+    )
+    inlines = [ContactInline]
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ("name", "account", "email", "title", "is_primary")
+    search_fields = ("name", "email", "account__name")
+    raw_id_fields = ("account",)
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(admin.ModelAdmin):
+    list_display = ("account", "kind", "score", "sentiment", "author", "occurred_at")
+    list_filter = ("kind", "sentiment")
+    search_fields = ("account__name", "account__external_id", "text")
+    raw_id_fields = ("account", "author")
+    date_hierarchy = "occurred_at"
+
+
+@admin.register(Activity)
+class ActivityAdmin(admin.ModelAdmin):
+    list_display = ("account", "kind", "summary", "actor", "occurred_at")
+    list_filter = ("kind",)
+    search_fields = ("account__name", "summary")
+    raw_id_fields = ("account", "actor", "feedback")
+    date_hierarchy = "occurred_at"

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+from accounts.models import User
+
+# (label, url name, roles that see it; admins see everything). A page appears in the
+# navigation once its URL exists and only for the roles that may use it.
+NAV_ENTRIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Portfolio", "accounts:portfolio", ("csm", "manager")),
+    ("Tasks", "playbooks:task_queue", ("csm", "manager")),
+    ("Team", "accounts:team_dashboard", ("manager",)),
+    ("Scorecards", "scoring:scorecards", ("csm", "manager")),
+    ("Validation", "scoring:validation", ("manager",)),
+    ("Playbooks", "playbooks:playbooks", ("manager",)),
+    ("Imports", "accounts:imports", ("manager",)),
+)
+
+
+def nav_items_for(user: User, current_path: str = "") -> list[dict[str, object]]:
+    items = []
+    for label, url_name, roles in NAV_ENTRIES:
+        if not (user.is_admin or user.role in roles):
+            continue
+        try:
+            url = reverse(url_name)
+        except NoReverseMatch:
+            continue
+        items.append({"name": label, "url": url, "active": current_path.startswith(url)})
+    return items
+
+
+def navigation(request: HttpRequest) -> dict[str, object]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": []}
+    return {"nav_items": nav_items_for(user, request.path)}

@@ -1,0 +1,260 @@
+"""People (users, roles, teams) and the customer accounts they look after."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+
+class Role(models.TextChoices):
+    CSM = "csm", "CSM"
+    MANAGER = "manager", "Manager"
+    ADMIN = "admin", "Admin"
+
+
+class HealthBand(models.TextChoices):
+    RED = "red", "Red"
+    YELLOW = "yellow", "Yellow"
+    GREEN = "green", "Green"
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    manager = models.ForeignKey(
+        "accounts.User",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="managed_teams",
+    )
+    slack_webhook_url = models.URLField(
+        blank=True, help_text="Optional Slack-compatible incoming-webhook URL for notifications."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    class EmailMode(models.TextChoices):
+        IMMEDIATE = "immediate", "Immediately"
+        DIGEST = "digest", "Daily digest"
+        OFF = "off", "Never"
+
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.CSM)
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="members",
+        help_text="The team this CSM works in.",
+    )
+    email_notifications = models.CharField(
+        max_length=16, choices=EmailMode.choices, default=EmailMode.IMMEDIATE
+    )
+
+    class Meta:
+        ordering = ["username"]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.is_superuser or self.role == Role.ADMIN
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == Role.MANAGER and not self.is_admin
+
+    @property
+    def is_csm(self) -> bool:
+        return self.role == Role.CSM and not self.is_superuser
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
+
+
+class LifecycleStage(models.TextChoices):
+    ONBOARDING = "onboarding", "Onboarding"
+    ADOPTION = "adoption", "Adoption"
+    EXPANSION = "expansion", "Expansion"
+    RENEWAL = "renewal", "Renewal"
+    CHURNED = "churned", "Churned"
+
+
+SEGMENT_SUGGESTIONS = ("SMB", "Mid-Market", "Enterprise")
+
+
+class Account(models.Model):
+    """A customer account. Its current health is denormalised here by the scoring
+    services so the portfolio can filter and sort 100 000 rows from one table."""
+
+    external_id = models.CharField(
+        max_length=100, unique=True, help_text="The account's id in the customer's CRM."
+    )
+    name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=200, blank=True)
+    segment = models.CharField(max_length=50, blank=True, db_index=True)
+    owner = models.ForeignKey(
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_accounts",
+    )
+    arr = models.DecimalField("ARR", max_digits=14, decimal_places=2, default=0)
+    renewal_date = models.DateField(null=True, blank=True)
+    lifecycle_stage = models.CharField(
+        max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.ADOPTION
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Current health, written only by scoring.services (effective = override if active).
+    health_score = models.FloatField(null=True, blank=True)
+    health_band = models.CharField(max_length=8, choices=HealthBand.choices, blank=True)
+    computed_score = models.FloatField(null=True, blank=True)
+    computed_band = models.CharField(max_length=8, choices=HealthBand.choices, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    score_change_30d = models.FloatField(
+        null=True, blank=True, help_text="Computed score now minus the score 30 days ago."
+    )
+    top_mover = models.CharField(
+        max_length=200, blank=True, help_text="The measure that moved the score most, in words."
+    )
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [
+            models.Index(fields=["owner", "name"]),
+            models.Index(fields=["health_score"]),
+            models.Index(fields=["health_band", "health_score"]),
+            models.Index(fields=["renewal_date"]),
+            models.Index(fields=["arr"]),
+            models.Index(fields=["score_change_30d"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.external_id})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("accounts:account_detail", args=[self.external_id])
+
+
+class Contact(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    title = models.CharField(max_length=200, blank=True)
+    phone = models.CharField(max_length=50, blank=True)
+    is_primary = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-is_primary", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"], condition=Q(is_primary=True), name="one_primary_contact"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Feedback(models.Model):
+    """Something a person said or did: a call, a note, an NPS or CSAT answer."""
+
+    class Kind(models.TextChoices):
+        NOTE = "note", "Note"
+        CALL = "call", "Call"
+        MEETING = "meeting", "Meeting"
+        EMAIL = "email", "Email"
+        NPS = "nps", "NPS answer"
+        CSAT = "csat", "CSAT answer"
+
+    class Sentiment(models.TextChoices):
+        POSITIVE = "positive", "Positive"
+        NEUTRAL = "neutral", "Neutral"
+        NEGATIVE = "negative", "Negative"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="feedback")
+    author = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    score = models.SmallIntegerField(null=True, blank=True, help_text="NPS 0–10 or CSAT 1–5.")
+    sentiment = models.CharField(max_length=16, choices=Sentiment.choices, blank=True)
+    text = models.TextField(blank=True)
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        indexes = [models.Index(fields=["account", "-occurred_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="nps") | Q(score__gte=0, score__lte=10),
+                name="feedback_nps_score_0_10",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="csat") | Q(score__gte=1, score__lte=5),
+                name="feedback_csat_score_1_5",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.account_id}"
+
+
+class Activity(models.Model):
+    """One line of an account's timeline. Services write it in the same transaction
+    as the change it describes, so the timeline is one indexed query."""
+
+    class Kind(models.TextChoices):
+        FEEDBACK = "feedback", "Feedback"
+        BAND_CHANGED = "band_changed", "Band changed"
+        OVERRIDE = "override", "Score override"
+        TASK_CREATED = "task_created", "Task created"
+        TASK_UPDATED = "task_updated", "Task updated"
+        TASK_COMPLETED = "task_completed", "Task completed"
+        PLAYBOOK_FIRED = "playbook_fired", "Playbook fired"
+        OUTCOME = "outcome", "Outcome"
+        OWNER_CHANGED = "owner_changed", "Owner changed"
+        PLAN = "plan", "Success plan"
+        ACCOUNT = "account", "Account updated"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="activities")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    occurred_at = models.DateTimeField()
+    summary = models.CharField(max_length=300)
+    details = models.JSONField(default=dict, blank=True)
+    feedback = models.ForeignKey(
+        Feedback, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["account", "-occurred_at"])]
+        verbose_name_plural = "activities"
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+class WorkerHeartbeat(models.Model):
+    """Last time a Celery worker ran the heartbeat task (beat sends it every minute);
+    /healthz shows it so an operator sees whether workers are consuming."""
+
+    hostname = models.CharField(max_length=200, primary_key=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.hostname} @ {self.seen_at}"

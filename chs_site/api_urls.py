@@ -1,0 +1,9 @@
+"""All REST endpoints under /api/v1/; each app declares its own in ``<app>/api.py``."""
+
+from __future__ import annotations
+
+from accounts.api import urlpatterns as accounts_api
+from playbooks.api import urlpatterns as playbooks_api
+from scoring.api import urlpatterns as scoring_api
+
+urlpatterns = [*accounts_api, *scoring_api, *playbooks_api]

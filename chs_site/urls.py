@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from chs_site import views
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="accounts:portfolio", permanent=False)),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("chs_site.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("accounts.urls")),
+    path("", include("scoring.urls")),
+    path("", include("playbooks.urls")),
+]
+
+handler404 = "chs_site.views.page_not_found"
+handler500 = "chs_site.views.server_error"

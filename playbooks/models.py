@@ -1,0 +1,3 @@
+"""Playbooks (trigger → conditions → actions), their runs, tasks and success plans."""
+
+from __future__ import annotations

@@ -1,0 +1,249 @@
+"""Metrics, scorecards (versioned), score history, overrides and outcomes.
+
+The score maths lives in ``scoring/engine.py`` (pure); these models only store its inputs
+and outputs.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import Account, HealthBand
+
+
+class MetricDefinition(models.Model):
+    class Direction(models.TextChoices):
+        HIGHER_IS_BETTER = "higher", "Higher is better"
+        LOWER_IS_BETTER = "lower", "Lower is better"
+
+    key = models.SlugField(max_length=64, unique=True, help_text="Used in the API and CSV files.")
+    name = models.CharField(max_length=120)
+    unit = models.CharField(max_length=32, blank=True)
+    description = models.TextField(blank=True)
+    direction = models.CharField(
+        max_length=8, choices=Direction.choices, default=Direction.HIGHER_IS_BETTER
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MetricValue(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="metric_values")
+    metric = models.ForeignKey(MetricDefinition, on_delete=models.CASCADE, related_name="values")
+    value = models.FloatField()
+    observed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # Also the index for window queries: (account, metric, time range).
+            models.UniqueConstraint(
+                fields=["account", "metric", "observed_at"], name="metric_value_unique_observation"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric_id}={self.value} @ {self.observed_at:%Y-%m-%d}"
+
+
+class Scorecard(models.Model):
+    """One version of the scorecard for a segment (blank segment = the default).
+
+    Editing creates a draft; publishing makes it the active version for its segment and
+    retires the previous one. Exactly one active version per segment (enforced below)."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+
+    class MissingData(models.TextChoices):
+        IGNORE = "ignore", "Ignore the measure (renormalise weights)"
+        ZERO = "zero", "Count as 0 points"
+        NEUTRAL = "neutral", "Count as 50 points"
+
+    name = models.CharField(max_length=120)
+    segment = models.CharField(
+        max_length=50, blank=True, help_text="Blank: the default scorecard for every segment."
+    )
+    version = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    red_below = models.FloatField(default=40)
+    green_at = models.FloatField(default=70)
+    missing_data = models.CharField(
+        max_length=8, choices=MissingData.choices, default=MissingData.IGNORE
+    )
+    based_on = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="derived"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    change_summary = models.JSONField(
+        default=list, blank=True, help_text="Readable diff against the version it replaced."
+    )
+
+    class Meta:
+        ordering = ["segment", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["segment"],
+                condition=Q(status="active"),
+                name="one_active_scorecard_per_segment",
+            ),
+            models.UniqueConstraint(
+                fields=["segment", "version"], name="scorecard_segment_version"
+            ),
+            models.CheckConstraint(
+                condition=Q(red_below__lte=models.F("green_at")),
+                name="scorecard_red_below_le_green_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version} ({self.get_status_display()})"
+
+
+class Measure(models.Model):
+    class Aggregation(models.TextChoices):
+        LATEST = "latest", "Latest value"
+        AVG = "avg", "Average"
+        SUM = "sum", "Sum"
+        COUNT = "count", "Count"
+        CHANGE_PCT = "change_pct", "Change vs previous window (%)"
+
+    scorecard = models.ForeignKey(Scorecard, on_delete=models.CASCADE, related_name="measures")
+    metric = models.ForeignKey(MetricDefinition, on_delete=models.PROTECT, related_name="measures")
+    weight = models.FloatField()
+    aggregation = models.CharField(
+        max_length=16, choices=Aggregation.choices, default=Aggregation.LATEST
+    )
+    window_days = models.PositiveIntegerField(default=30)
+    bad = models.FloatField()
+    good = models.FloatField()
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["scorecard", "position", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(weight__gt=0), name="measure_weight_positive"),
+            models.CheckConstraint(condition=Q(window_days__gte=1), name="measure_window_positive"),
+            models.CheckConstraint(condition=~Q(bad=models.F("good")), name="measure_bad_ne_good"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric_id} ({self.aggregation}, {self.window_days}d) ×{self.weight}"
+
+
+class Score(models.Model):
+    """Score history: one row per change of an account's computed score, band or breakdown.
+
+    ``breakdown`` is a list of per-measure dicts: metric, name, aggregation, window_days,
+    value, points, weight, contribution, stale."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="scores")
+    scorecard = models.ForeignKey(Scorecard, on_delete=models.PROTECT, related_name="scores")
+    score = models.FloatField(null=True, blank=True)
+    band = models.CharField(max_length=8, choices=HealthBand.choices, blank=True)
+    computed_at = models.DateTimeField()
+    breakdown = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-computed_at"]
+        indexes = [models.Index(fields=["account", "-computed_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "computed_at"], name="score_unique_per_moment"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.score} ({self.band}) @ {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class ScoreOverride(models.Model):
+    """A person's judgement shown instead of the computed score while active."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="overrides")
+    score = models.FloatField(null=True, blank=True)
+    band = models.CharField(max_length=8, choices=HealthBand.choices, blank=True)
+    reason = models.TextField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["account", "-created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(score__isnull=False) | ~Q(band=""), name="override_has_score_or_band"
+            ),
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | Q(score__gte=0, score__lte=100),
+                name="override_score_0_100",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Override on {self.account_id} until {self.expires_at:%Y-%m-%d}"
+
+
+class DirtyAccount(models.Model):
+    """Durable marker: this account's score must be recomputed.
+
+    Written in the same transaction as the data that made it dirty; deleted by the
+    recompute that consumed it. Redis only carries the "go look" message."""
+
+    account = models.OneToOneField(
+        Account, primary_key=True, on_delete=models.CASCADE, related_name="dirty_marker"
+    )
+    marked_at = models.DateTimeField(db_index=True)
+    reason = models.CharField(max_length=32, blank=True)
+
+    def __str__(self) -> str:
+        return f"dirty {self.account_id} since {self.marked_at}"
+
+
+class Outcome(models.Model):
+    class Kind(models.TextChoices):
+        RENEWED = "renewed", "Renewed"
+        CHURNED = "churned", "Churned"
+        EXPANDED = "expanded", "Expanded"
+        CONTRACTED = "contracted", "Contracted"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="outcomes")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    occurred_at = models.DateField()
+    arr_change = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    note = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        indexes = [models.Index(fields=["occurred_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "kind", "occurred_at"], name="outcome_unique_per_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.account_id} on {self.occurred_at}"

@@ -1,0 +1,299 @@
+"""Shared fixtures: the five personas, service requirements, a real Celery worker.
+
+Personas (STYLE.md): ``csm`` owns ``account``; ``teammate`` is another CSM in the same
+team; ``other_csm`` works in another team; ``manager`` manages csm's team; ``admin``.
+
+Tests that need PostgreSQL, Redis, a worker or a browser are marked; without the service
+they are skipped, and with ``CHS_REQUIRE_SERVICES=1`` (CI) they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+
+from accounts.models import Account, Role, Team, User
+from chs_site.celery import app as celery_app
+from tests.factories import AccountFactory, TeamFactory, UserFactory
+
+REQUIRE_SERVICES = os.environ.get("CHS_REQUIRE_SERVICES") == "1"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip (locally) or fail (CI) a test whose service is missing."""
+    if condition:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"CHS_REQUIRE_SERVICES=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _redis_available() -> bool:
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith("redis://"):
+        return False
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def chromium_path() -> str | None:
+    return (
+        os.environ.get("CHS_BROWSER")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    markers = {m.name for m in item.iter_markers()}
+    if "postgres" in markers or "worker" in markers:
+        require(
+            settings.IS_POSTGRES,
+            "this test needs PostgreSQL (set DATABASE_URL=postgresql://…)",
+        )
+    if "redis" in markers or "worker" in markers:
+        require(_redis_available(), "this test needs Redis (set CELERY_BROKER_URL=redis://…)")
+    if "browser" in markers:
+        require(chromium_path() is not None, "this test needs Chromium (apt-get install chromium)")
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tasks run in-process unless the test talks to a real worker."""
+    eager = request.node.get_closest_marker("worker") is None
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = eager
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+# --- personas --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def team(db: None) -> Team:
+    return TeamFactory.create(name="Atlas")
+
+
+@pytest.fixture
+def manager(team: Team) -> User:
+    user = UserFactory.create(username="manager", role=Role.MANAGER)
+    team.manager = user
+    team.save(update_fields=["manager"])
+    return user
+
+
+@pytest.fixture
+def csm(team: Team, manager: User) -> User:
+    return UserFactory.create(username="csm", role=Role.CSM, team=team)
+
+
+@pytest.fixture
+def teammate(team: Team, manager: User) -> User:
+    return UserFactory.create(username="teammate", role=Role.CSM, team=team)
+
+
+@pytest.fixture
+def other_team(db: None) -> Team:
+    boss = UserFactory.create(username="other_manager", role=Role.MANAGER)
+    return TeamFactory.create(name="Beacon", manager=boss)
+
+
+@pytest.fixture
+def other_csm(other_team: Team) -> User:
+    return UserFactory.create(username="other_csm", role=Role.CSM, team=other_team)
+
+
+@pytest.fixture
+def admin(db: None) -> User:
+    return UserFactory.create(username="admin", role=Role.ADMIN, is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def account(csm: User) -> Account:
+    return AccountFactory.create(owner=csm, name="Acme Corp", external_id="ACME-1")
+
+
+@pytest.fixture
+def teammate_account(teammate: User) -> Account:
+    return AccountFactory.create(owner=teammate, name="Teammate Ltd", external_id="TEAM-1")
+
+
+@pytest.fixture
+def other_account(other_csm: User) -> Account:
+    return AccountFactory.create(owner=other_csm, name="Other Inc", external_id="OTHER-1")
+
+
+def client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def csm_client(csm: User) -> Client:
+    return client_for(csm)
+
+
+@pytest.fixture
+def manager_client(manager: User) -> Client:
+    return client_for(manager)
+
+
+@pytest.fixture
+def admin_client(admin: User) -> Client:  # overrides pytest-django's admin_client
+    return client_for(admin)
+
+
+@pytest.fixture
+def other_csm_client(other_csm: User) -> Client:
+    return client_for(other_csm)
+
+
+# --- a real Celery worker ---------------------------------------------------------------
+
+
+def _database_url_for_current_test_db() -> str:
+    params = connection.settings_dict
+    user = params.get("USER") or "postgres"
+    password = f":{params['PASSWORD']}" if params.get("PASSWORD") else ""
+    host = params.get("HOST") or "127.0.0.1"
+    port = params.get("PORT") or "5432"
+    return f"postgresql://{user}{password}@{host}:{port}/{params['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(
+    django_db_setup: None, django_db_blocker: object
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real ``celery worker`` process, consuming this run's private queue from Redis and
+    writing to the test database. Tests using it need ``transaction=True`` so the worker
+    sees their committed rows."""
+    require(settings.IS_POSTGRES, "a real worker needs PostgreSQL")
+    require(_redis_available(), "a real worker needs Redis")
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    node = f"test-{os.getpid()}@localhost"
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url_for_current_test_db(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_QUEUE": queue,
+        "CHS_TESTING": "1",
+        "DJANGO_SETTINGS_MODULE": "chs_site.settings",
+    }
+    log_path = ROOT / "var" / f"test-worker-{os.getpid()}.log"
+    log_path.parent.mkdir(exist_ok=True)
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "chs_site",
+            "worker",
+            "--pool=threads",
+            "--concurrency=4",
+            "-Q",
+            queue,
+            "-n",
+            node,
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"celery worker exited early; see {log_path}:\n{log_path.read_text()[-3000:]}"
+                )
+            if celery_app.control.ping(destination=[node], timeout=0.5):
+                break
+        else:
+            pytest.fail(f"celery worker did not become ready in 60 s; see {log_path}")
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def wait_for(predicate: object, *, timeout: float = 15.0, interval: float = 0.05) -> bool:
+    """Poll ``predicate()`` until it is truthy or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(interval)
+    return bool(predicate())  # type: ignore[operator]
+
+
+# --- a real browser ---------------------------------------------------------------------
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Debian's Chromium driven by Playwright (never ``playwright install``)."""
+    executable = chromium_path()
+    require(executable is not None, "this test needs Chromium (apt-get install chromium)")
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls the tests make
+    # around it are still synchronous, so Django's async guard must stand aside.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: object, live_server: object) -> Iterator[object]:
+    context = browser.new_context(base_url=live_server.url)  # type: ignore[attr-defined]
+    context.set_default_timeout(15_000)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def browser_login(page: object, username: str, password: str = "chs-demo") -> None:
+    page.goto("/login/")  # type: ignore[attr-defined]
+    page.get_by_label("Username").fill(username)  # type: ignore[attr-defined]
+    page.get_by_label("Password").fill(password)  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Log in").click()  # type: ignore[attr-defined]
