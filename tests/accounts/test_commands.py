@@ -81,3 +81,20 @@ def test_demo_books_are_spread_over_the_csms() -> None:
     call_command("seed_demo", "--quiet-logins")
     sizes = [u.owned_accounts.count() for u in User.objects.filter(role=Role.CSM)]
     assert min(sizes) == max(sizes) == 50
+
+
+def test_bench_prints_json_lines_and_leaves_no_data(db: None) -> None:
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from accounts.models import Account
+
+    out = StringIO()
+    call_command("bench", "portfolio_page", stdout=out)
+    figures = [json.loads(line) for line in out.getvalue().splitlines()]
+    portfolio = [f for f in figures if f["bench"] == "portfolio_page"]
+    assert {f["role"] for f in portfolio} == {"csm", "manager", "admin"}
+    assert all(f["ms_per_request"] > 0 and f["queries_per_request"] <= 8 for f in portfolio)
+    assert Account.objects.count() == 0  # the benchmark's data was rolled back

@@ -1,0 +1,83 @@
+"""``python manage.py bench``: performance figures, one JSON line per figure.
+
+Each app contributes a ``<app>/bench.py`` with ``BENCHMARKS``: a list of functions that take
+the command's options and yield dicts ({"bench": name, ...figures}). Benchmarks build their
+own data inside a transaction that is rolled back, so they can run against any database
+without leaving anything behind. Compare ratios within one run, not absolute times across
+machines.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import platform
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, transaction
+
+BENCH_MODULES = ("accounts.bench", "scoring.bench", "playbooks.bench")
+
+Benchmark = Callable[[dict[str, Any]], Iterable[dict[str, Any]]]
+
+
+class _Rollback(Exception):
+    pass
+
+
+def collect() -> dict[str, Benchmark]:
+    found: dict[str, Benchmark] = {}
+    for module_name in BENCH_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        for fn in module.BENCHMARKS:
+            found[fn.__name__.removeprefix("bench_")] = fn
+    return found
+
+
+class Command(BaseCommand):
+    help = "Run the performance benchmarks; prints one JSON line per figure."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("names", nargs="*", help="Run only these benchmarks.")
+        parser.add_argument("--scale", type=float, default=1.0, help="Multiply data sizes.")
+        parser.add_argument("--list", action="store_true", help="List the benchmarks.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        benchmarks = collect()
+        if options["list"]:
+            for name in benchmarks:
+                self.stdout.write(name)
+            return
+        unknown = set(options["names"]) - set(benchmarks)
+        if unknown:
+            raise CommandError(f"Unknown benchmark(s): {', '.join(sorted(unknown))}")
+        chosen = options["names"] or list(benchmarks)
+        self._emit(
+            {
+                "bench": "environment",
+                "database": connection.vendor,
+                "eager_tasks": bool(settings.CELERY_TASK_ALWAYS_EAGER),
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+            }
+        )
+        for name in chosen:
+            try:
+                with transaction.atomic():
+                    for figure in benchmarks[name](options):
+                        self._emit(figure)
+                    raise _Rollback
+            except _Rollback:
+                pass
+
+    def _emit(self, figure: dict[str, Any]) -> None:
+        self.stdout.write(json.dumps(figure, default=str))
+        self.stdout.flush()
