@@ -304,3 +304,26 @@ def result_from_breakdown(spec: ScorecardSpec, score: Score) -> engine.ScoreResu
             )
         )
     return engine.ScoreResult(score=score.score, band=score.band, measures=tuple(measures))
+
+
+def movers_for_score(*, score: Score, limit: int = 3) -> list[Mover]:
+    """Why this stored score differs from the account's previous one (plain words)."""
+    previous = (
+        Score.objects.filter(account_id=score.account_id, computed_at__lt=score.computed_at)
+        .order_by("-computed_at")
+        .first()
+    )
+    if previous is None:
+        return []
+    return engine.movers(previous.breakdown, score.breakdown, limit=limit)
+
+
+def preview_scorecard(
+    *, scorecard: Scorecard, account_ids: Sequence[int], at: datetime | None = None
+) -> dict[int, engine.ScoreResult]:
+    """What-if: the scores ``scorecard`` (e.g. a draft) would give these accounts now,
+    computed by the same engine and window stats as the recompute, writing nothing."""
+    spec = scorecard_spec(scorecard)
+    at = at or timezone.now()
+    stats = window_stats_for(account_ids=account_ids, specs=[spec], at=at)
+    return {a: engine.score_from_stats(spec, stats.get(a, {}), at=at) for a in account_ids}

@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 BULK_BATCH = 2000
 
 
+# Logged feedback becomes the ``sentiment`` metric with these values (DESIGN: 0–100 scale).
+SENTIMENT_METRIC = "sentiment"
+SENTIMENT_VALUES = {"positive": 100.0, "neutral": 50.0, "negative": 0.0}
+
+
 @dataclass(frozen=True)
 class MetricValueIn:
     account_id: int
@@ -141,7 +146,10 @@ COALESCE_SECONDS = 1.0
 
 
 def _pending_key() -> str:
-    return f"chs:{settings.CELERY_TASK_DEFAULT_QUEUE}:scoring:recompute-pending"
+    # Per queue: the processes that share a queue (web, workers) share the flag.
+    from chs_site.celery import app
+
+    return f"chs:{app.conf.task_default_queue}:scoring:recompute-pending"
 
 
 def _redis() -> object | None:
@@ -252,7 +260,9 @@ def account_id_chunks(*, chunk_size: int = 5000) -> list[tuple[int, int]]:
     ]
 
 
-def recompute_dirty_accounts(*, batch_size: int = RECOMPUTE_BATCH) -> RecomputeResult:
+def recompute_dirty_accounts(
+    *, batch_size: int = RECOMPUTE_BATCH, max_batches: int | None = None
+) -> RecomputeResult:
     """Claim dirty accounts batch by batch and recompute them, until none is left.
 
     On PostgreSQL the claim is ``DELETE … WHERE account_id IN (SELECT … FOR UPDATE SKIP
@@ -260,7 +270,7 @@ def recompute_dirty_accounts(*, batch_size: int = RECOMPUTE_BATCH) -> RecomputeR
     set without waiting on each other, and a failed batch rolls back, so its markers
     return. Accounts marked again while being recomputed stay dirty for the next round."""
     total = RecomputeResult()
-    while True:
+    while max_batches is None or total.batches < max_batches:
         with transaction.atomic():
             ids = _claim_dirty(batch_size)
             if not ids:
@@ -411,7 +421,7 @@ def _recompute_batch(
                         details={"from": old_band, "to": band, "score": score},
                     )
                 )
-    _insert_scores(new_scores)
+    insert_scores(new_scores)
     _update_account_health(accounts)
     if band_activities:
         Activity.objects.bulk_create(band_activities, batch_size=BULK_BATCH)
@@ -443,7 +453,7 @@ SELECT r.account_id, r.scorecard_id, r.score, r.band, r.computed_at, r.breakdown
 FROM jsonb_to_recordset(%s::jsonb) AS r(
     account_id bigint, scorecard_id bigint, score float8, band varchar,
     computed_at timestamptz, breakdown jsonb)
-RETURNING id, account_id
+RETURNING id, account_id, computed_at
 """
 
 _SQL_UPDATE_HEALTH = """
@@ -458,7 +468,7 @@ WHERE a.id = v.id
 """
 
 
-def _insert_scores(rows: list[Score]) -> None:
+def insert_scores(rows: list[Score]) -> None:
     """History rows in one statement on PostgreSQL (rows as one JSON document; Django's
     bulk_create binds six parameters per row and is several times slower)."""
     if not rows:
@@ -479,11 +489,11 @@ def _insert_scores(rows: list[Score]) -> None:
             for r in rows
         ]
     )
-    by_account = {r.account_id: r for r in rows}
+    by_key = {(r.account_id, r.computed_at): r for r in rows}  # unique (score_unique_per_moment)
     with connection.cursor() as cursor:
         cursor.execute(_SQL_INSERT_SCORES, [doc])
-        for pk, account_id in cursor.fetchall():
-            by_account[account_id].pk = pk
+        for pk, account_id, computed_at in cursor.fetchall():
+            by_key[(account_id, computed_at)].pk = pk
 
 
 def _update_account_health(accounts: list[Account]) -> None:
