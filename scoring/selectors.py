@@ -258,12 +258,17 @@ def _fill_sql(
     )
     fields.append(("latest", "f"))
     ids = table.account_ids
+    # A dense id range (a full recompute's chunk) is one ordered index range scan, grouped
+    # without sorting; rows of accounts outside the batch are dropped below. A sparse set
+    # (dirty accounts) probes the index per id.
+    dense = int(ids[-1]) - int(ids[0]) + 1 <= 2 * len(ids)
+    only_ids = "" if dense else "AND account_id = ANY(%s::bigint[])"
     sql = f"""
         SELECT account_id, metric_id, {", ".join(aggregates)}
         FROM (
             SELECT account_id, metric_id, observed_at, value, {", ".join(select_cols)}
             FROM scoring_metricvalue
-            WHERE account_id BETWEEN %s AND %s AND account_id = ANY(%s::bigint[])
+            WHERE account_id BETWEEN %s AND %s {only_ids}
               AND metric_id = ANY(%s::bigint[])
               AND observed_at > %s::timestamptz AND observed_at <= %s::timestamptz
         ) AS v
@@ -276,7 +281,7 @@ def _fill_sql(
             *inner_params,
             int(ids[0]),
             int(ids[-1]),
-            ids.tolist(),
+            *([] if dense else [ids.tolist()]),
             metric_ids,
             at - timedelta(days=horizon),
             at,
@@ -285,6 +290,9 @@ def _fill_sql(
     )
     st = table.stats
     row_of = np.searchsorted(ids, rows["account"].astype(np.int64))
+    if dense:
+        ours = ids[np.minimum(row_of, len(ids) - 1)] == rows["account"]
+        rows, row_of = rows[ours], row_of[ours]
     metric_of = rows["metric"].astype(np.int64)
     key_by_id = {v: k for k, v in ids_by_key.items()}
     for mid, ws in windows_by_metric.items():
