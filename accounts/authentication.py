@@ -38,7 +38,9 @@ class TokenAuthentication(authentication.BaseAuthentication):
         try:
             key = parts[1].decode("ascii")
         except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("The API key contains invalid characters.") from None
+            raise exceptions.AuthenticationFailed(
+                "The API key contains invalid characters."
+            ) from None
         token = selectors.api_token_for_key(key)
         if token is None:
             raise exceptions.AuthenticationFailed("Unknown API key.")

@@ -273,7 +273,9 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=100, blank=True, help_text="What the token is for.")
     scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.INGEST)
     prefix = models.CharField(
-        max_length=16, db_index=True, help_text="The key's first characters, shown to tell keys apart."
+        max_length=16,
+        db_index=True,
+        help_text="The key's first characters, shown to tell keys apart.",
     )
     key_hash = models.CharField(max_length=64, unique=True)
     created_by = models.ForeignKey(

@@ -109,7 +109,11 @@ class IssuedToken:
 
 @transaction.atomic
 def create_api_token(
-    *, user: User, scope: str = ApiToken.Scope.INGEST, name: str = "", created_by: User | None = None
+    *,
+    user: User,
+    scope: str = ApiToken.Scope.INGEST,
+    name: str = "",
+    created_by: User | None = None,
 ) -> IssuedToken:
     if scope not in ApiToken.Scope.values:
         raise ApplicationError(
@@ -170,15 +174,26 @@ def _feedback_errors(
     errors: list[dict[str, str]] = []
     if kind not in Feedback.Kind.values:
         errors.append(
-            {"field": "kind", "reason": f"unknown kind {kind!r}; use one of {', '.join(Feedback.Kind.values)}"}
+            {
+                "field": "kind",
+                "reason": f"unknown kind {kind!r}; use one of {', '.join(Feedback.Kind.values)}",
+            }
         )
     if kind in SCORE_RANGES:
         low, high = SCORE_RANGES[Feedback.Kind(kind)]
         if score is None:
-            errors.append({"field": "score", "reason": f"an {kind.upper()} answer needs a score ({low}–{high})"})
+            errors.append(
+                {
+                    "field": "score",
+                    "reason": f"an {kind.upper()} answer needs a score ({low}–{high})",
+                }
+            )
         elif isinstance(score, bool) or not isinstance(score, int) or not low <= score <= high:
             errors.append(
-                {"field": "score", "reason": f"{kind.upper()} scores are whole numbers from {low} to {high}; got {score!r}"}
+                {
+                    "field": "score",
+                    "reason": f"{kind.upper()} scores are whole numbers from {low} to {high}; got {score!r}",
+                }
             )
     elif score is not None and kind in Feedback.Kind.values:
         errors.append({"field": "score", "reason": "only NPS and CSAT answers have a score"})
@@ -256,7 +271,9 @@ def log_feedback(
     if readings:
         values = []
         for key, value in readings.items():
-            metric, _ = MetricDefinition.objects.get_or_create(key=key, defaults=FEEDBACK_METRICS[key])
+            metric, _ = MetricDefinition.objects.get_or_create(
+                key=key, defaults=FEEDBACK_METRICS[key]
+            )
             values.append(
                 MetricValueIn(
                     account_id=account.pk, metric_id=metric.pk, value=value, observed_at=occurred_at
@@ -283,9 +300,18 @@ def _check_owner(user: User, owner: User | None, *, account: Account | None) -> 
     if not selectors.visible_users(user).filter(pk=owner.pk).exists():
         raise ValidationFailed(
             "The owner is outside your scope.",
-            errors=[{"field": "owner", "reason": f"{owner.username!r} is not someone you may assign accounts to"}],
+            errors=[
+                {
+                    "field": "owner",
+                    "reason": f"{owner.username!r} is not someone you may assign accounts to",
+                }
+            ],
         )
-    if account is not None and account.owner_id != owner.pk and not selectors.can_manage_account(user, account):
+    if (
+        account is not None
+        and account.owner_id != owner.pk
+        and not selectors.can_manage_account(user, account)
+    ):
         raise PermissionDenied("Only the team's manager or an admin may reassign an account.")
 
 
@@ -296,7 +322,12 @@ def create_account(*, user: User, data: dict[str, Any]) -> Account:
     if Account.objects.filter(external_id=external_id).exists():
         raise ValidationFailed(
             "An account with this external_id already exists.",
-            errors=[{"field": "external_id", "reason": f"{external_id!r} is already taken; PATCH it instead"}],
+            errors=[
+                {
+                    "field": "external_id",
+                    "reason": f"{external_id!r} is already taken; PATCH it instead",
+                }
+            ],
         )
     owner = data.get("owner", user if not user.is_admin else None)
     _check_owner(user, owner, account=None)

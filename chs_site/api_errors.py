@@ -83,7 +83,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     response = exception_handler(exc, context)
     if response is None:
         return None  # a real bug: Django's 500 handler logs it
-    headers = {k: v for k, v in response.items()}
+    headers = dict(response.items())
     if isinstance(exc, exceptions.ValidationError):
         details = flatten_validation_errors(exc.detail)
         noun = "problem" if len(details) == 1 else "problems"

@@ -41,9 +41,13 @@ def parse_observed_at(raw: object) -> dt.datetime:
         raise ValueError(f"must be an ISO 8601 date-time string, not {type(raw).__name__}")
     text = raw.strip()
     try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+        parsed = dt.datetime.fromisoformat(
+            text.replace("Z", "+00:00") if text.endswith("Z") else text
+        )
     except ValueError:
-        raise ValueError(f"{raw[:40]!r} is not an ISO 8601 date-time (e.g. 2026-11-01T09:30:00Z)") from None
+        raise ValueError(
+            f"{raw[:40]!r} is not an ISO 8601 date-time (e.g. 2026-11-01T09:30:00Z)"
+        ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed
@@ -100,12 +104,19 @@ def validate_metric_items(*, user: User, items: object, now: dt.datetime | None 
     if not isinstance(items, list):
         raise ValidationFailed(
             "The body must be an object with a 'values' list.",
-            errors=[{"field": "values", "reason": "must be a list of {account, metric, value, observed_at}"}],
+            errors=[
+                {
+                    "field": "values",
+                    "reason": "must be a list of {account, metric, value, observed_at}",
+                }
+            ],
         )
     if len(items) > MAX_ITEMS:
         raise ValidationFailed(
             f"Too many items: {len(items)}; send at most {MAX_ITEMS} per request.",
-            errors=[{"field": "values", "reason": f"has {len(items)} items; the limit is {MAX_ITEMS}"}],
+            errors=[
+                {"field": "values", "reason": f"has {len(items)} items; the limit is {MAX_ITEMS}"}
+            ],
         )
     if not items:
         raise ValidationFailed(
@@ -114,7 +125,8 @@ def validate_metric_items(*, user: User, items: object, now: dt.datetime | None 
         )
     now = now or timezone.now()
     accounts = account_ids_for(
-        user, (i["account"] for i in items if isinstance(i, dict) and isinstance(i.get("account"), str))
+        user,
+        (i["account"] for i in items if isinstance(i, dict) and isinstance(i.get("account"), str)),
     )
     metrics = metric_ids()
     errors: list[dict[str, Any]] = []
@@ -130,13 +142,23 @@ def validate_metric_items(*, user: User, items: object, now: dt.datetime | None 
             errors.append({"index": index, "field": "account", "reason": "is missing"})
             ok = False
         elif not isinstance(account_key, str):
-            errors.append({"index": index, "field": "account", "reason": "must be the account's external_id (a string)"})
+            errors.append(
+                {
+                    "index": index,
+                    "field": "account",
+                    "reason": "must be the account's external_id (a string)",
+                }
+            )
             ok = False
         else:
             account_id = accounts.get(account_key)
             if account_id is None:
                 errors.append(
-                    {"index": index, "field": "account", "reason": f"unknown account {account_key[:100]!r} (or outside your scope)"}
+                    {
+                        "index": index,
+                        "field": "account",
+                        "reason": f"unknown account {account_key[:100]!r} (or outside your scope)",
+                    }
                 )
                 ok = False
         metric_key = item.get("metric")
@@ -148,7 +170,11 @@ def validate_metric_items(*, user: User, items: object, now: dt.datetime | None 
             metric_id = metrics.get(metric_key) if isinstance(metric_key, str) else None
             if metric_id is None:
                 errors.append(
-                    {"index": index, "field": "metric", "reason": f"unknown metric {str(metric_key)[:64]!r}; define it at /api/v1/metric-definitions/"}
+                    {
+                        "index": index,
+                        "field": "metric",
+                        "reason": f"unknown metric {str(metric_key)[:64]!r}; define it at /api/v1/metric-definitions/",
+                    }
                 )
                 ok = False
         try:
