@@ -359,7 +359,7 @@ class ScorecardPublish(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         scorecard = get_object_or_404(Scorecard, pk=pk)
-        published = services.publish_scorecard(scorecard=scorecard, user=request.user)  # type: ignore[attr-defined]
+        published = services.publish_scorecard(scorecard=scorecard, author=request.user)  # type: ignore[arg-type]
         return Response(ScorecardSerializer(_scorecards().get(pk=published.pk)).data)
 
 
