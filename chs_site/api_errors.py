@@ -44,6 +44,9 @@ def flatten_validation_errors(detail: Any, prefix: str = "") -> list[dict[str, A
     out: list[dict[str, Any]] = []
     if isinstance(detail, dict):
         for key, value in detail.items():
+            if isinstance(key, int):  # a list serializer's errors, keyed by item index
+                out.extend(flatten_validation_errors(value, f"{prefix}[{key}]"))
+                continue
             name = "" if key == "non_field_errors" else str(key)
             path = f"{prefix}.{name}" if prefix and name else (prefix or name)
             out.extend(flatten_validation_errors(value, path))

@@ -294,7 +294,7 @@ class ScorecardList(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         serializer = ScorecardSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        scorecard = services.create_scorecard_draft(
+        scorecard = services.create_scorecard_from_data(
             author=request.user, data=dict(serializer.validated_data)
         )  # type: ignore[arg-type]
         return Response(

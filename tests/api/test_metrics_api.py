@@ -112,10 +112,8 @@ def test_each_bad_item_is_named_and_nothing_is_stored(
 def test_nan_and_infinity_are_named_per_item(
     csm: User, account: Account, logins: MetricDefinition, literal: str
 ) -> None:
-    raw = (
-        '{"values": [%s, {"account": "ACME-1", "metric": "logins", "value": %s, "observed_at": "%s"}]}'
-        % (json.dumps(item()), literal, T)
-    )
+    bad = json.dumps(item()).replace("42", literal)
+    raw = f'{{"values": [{json.dumps(item())}, {bad}]}}'
     response = api_for(csm, "ingest").post("/api/v1/metrics/", raw=raw)
     assert response.status_code == 400
     assert response.json()["details"] == [
