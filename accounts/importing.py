@@ -639,6 +639,8 @@ def importer_for(job: ImportJob, user: User | None) -> Importer:
 def _parse(importer: Importer, line: int, cells: list[str]) -> tuple[Any, CellErrors]:
     if isinstance(importer, AccountsImporter):
         importer.line = line
+    if any("\x00" in c for c in cells):
+        return None, [("", "contains a NUL character; the file may not be a text CSV")]
     if len(cells) > len(importer.header):
         return None, [
             ("", f"has {len(cells)} cells but the header has {len(importer.header)} columns")

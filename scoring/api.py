@@ -150,7 +150,7 @@ class MetricDefinitionList(generics.ListAPIView):
 
     @extend_schema(
         summary="List metric definitions",
-        responses={200: MetricDefinitionSerializer(many=True), **error_responses(400)},
+        responses={200: MetricDefinitionSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -280,7 +280,7 @@ class ScorecardList(generics.ListAPIView):
 
     @extend_schema(
         summary="List scorecard versions",
-        responses={200: ScorecardSerializer(many=True), **error_responses(400)},
+        responses={200: ScorecardSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -474,7 +474,7 @@ class AccountScores(generics.ListAPIView):
 
     @extend_schema(
         summary="An account's score history, newest first, with breakdown",
-        responses={200: ScoreSerializer(many=True), **error_responses(404)},
+        responses={200: ScoreSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
