@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import selectors, services
+from accounts.authentication import api_user
 from accounts.models import Account, Feedback, HealthBand, User
 from chs_site.api_docs import error_responses
 
@@ -108,10 +109,10 @@ class AccountList(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[Account]:
         return (
-            selectors.visible_accounts(self.request.user)
+            selectors.visible_accounts(api_user(self.request))
             .select_related("owner")
             .order_by("external_id")
-        )  # type: ignore[arg-type]
+        )
 
     @extend_schema(
         summary="List accounts in your scope",
@@ -129,7 +130,7 @@ class AccountList(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         serializer = AccountSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        account = services.create_account(user=request.user, data=serializer.validated_data)  # type: ignore[arg-type]
+        account = services.create_account(user=api_user(request), data=serializer.validated_data)
         return Response(AccountSerializer(account).data, status=status.HTTP_201_CREATED)
 
 
@@ -141,7 +142,7 @@ class AccountDetail(generics.GenericAPIView):
         summary="Read an account", responses={200: AccountSerializer, **error_responses(404)}
     )
     def get(self, request: Request, external_id: str) -> Response:
-        account = selectors.get_account_for_user(request.user, external_id)  # type: ignore[arg-type]
+        account = selectors.get_account_for_user(api_user(request), external_id)
         return Response(AccountSerializer(account).data)
 
     @extend_schema(
@@ -155,13 +156,13 @@ class AccountDetail(generics.GenericAPIView):
         ],
     )
     def patch(self, request: Request, external_id: str) -> Response:
-        account = selectors.get_account_for_user(request.user, external_id)  # type: ignore[arg-type]
+        account = selectors.get_account_for_user(api_user(request), external_id)
         serializer = AccountUpdateSerializer(account, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         account = services.update_account(
-            user=request.user,  # type: ignore[arg-type]
+            user=api_user(request),
             account=account,
-            data=serializer.validated_data,  # type: ignore[arg-type]
+            data=serializer.validated_data,
         )
         return Response(AccountSerializer(account).data)
 
@@ -170,7 +171,9 @@ class FeedbackSerializer(serializers.ModelSerializer):
     account = serializers.CharField(
         max_length=100, help_text="The account's external_id.", source="account.external_id"
     )
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     score = serializers.IntegerField(
         required=False, allow_null=True, help_text="NPS 0–10 or CSAT 1–5; only for those kinds."
     )
@@ -223,9 +226,9 @@ class FeedbackCreate(generics.GenericAPIView):
         serializer = FeedbackSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        account = selectors.get_account_for_user(request.user, data["account"]["external_id"])  # type: ignore[arg-type]
+        account = selectors.get_account_for_user(api_user(request), data["account"]["external_id"])
         feedback = services.log_feedback(
-            user=request.user,  # type: ignore[arg-type]
+            user=api_user(request),
             account=account,
             kind=data["kind"],
             score=data.get("score"),

@@ -127,7 +127,7 @@ def bench_ingest(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     scale = float(options.get("scale") or 1.0)
     admin, ids, keys = _ingest_fixture(max(int(1000 * scale), 10))
     key = create_api_token(user=admin, scope="write").key
-    auth = {"HTTP_AUTHORIZATION": f"Token {key}"}
+    headers = {"Authorization": f"Token {key}"}
     client = Client()
 
     offset = 0
@@ -140,13 +140,13 @@ def bench_ingest(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
             "/api/v1/metrics/",
             json.dumps({"values": _values(ids, keys, 10, 10**7)}),
             content_type="application/json",
-            **auth,
+            headers=headers,
         )
         before = MetricValue.objects.count()
         start = time.perf_counter()
         for body in bodies:
             response = client.post(
-                "/api/v1/metrics/", body, content_type="application/json", **auth
+                "/api/v1/metrics/", body, content_type="application/json", headers=headers
             )
             assert response.status_code == 202, response.content[:300]
         elapsed = time.perf_counter() - start
@@ -163,9 +163,10 @@ def bench_ingest(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         api_rate = stored / elapsed
 
     baseline_size = 5_000
-    body = {"values": _values(ids, keys, baseline_size, offset)}
-    offset += baseline_size
-    request = APIRequestFactory().post("/bench/baseline/", body, format="json", **auth)
+    baseline_body = {"values": _values(ids, keys, baseline_size, offset)}
+    request = APIRequestFactory().post(
+        "/bench/baseline/", baseline_body, format="json", HTTP_AUTHORIZATION=f"Token {key}"
+    )
     view = _baseline_view()
     before = MetricValue.objects.count()
     start = time.perf_counter()

@@ -736,7 +736,7 @@ def start_import(*, job: ImportJob, user: User | None) -> ImportJob:
     from accounts.tasks import run_import_job
 
     mark_queued(job=job, user=user)
-    run_import_job.delay_on_commit(job.pk)
+    run_import_job.delay_on_commit(job.pk)  # type: ignore[attr-defined]
     return job
 
 

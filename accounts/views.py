@@ -150,7 +150,7 @@ def import_progress(request: AuthedRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def import_errors_csv(request: AuthedRequest, pk: int) -> HttpResponse:
+def import_errors_csv(request: AuthedRequest, pk: int) -> FileResponse:
     job = _job_for(request.user, pk)
     if not job.errors_file:
         raise Http404("This import has no errors.")

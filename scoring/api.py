@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors as account_selectors
+from accounts.authentication import api_user
 from chs_site.api_docs import error_responses
 from chs_site.errors import ValidationFailed
 from scoring import ingest, services
@@ -134,7 +135,7 @@ class MetricsIngest(APIView):
                 errors=[{"field": "values", "reason": "is missing"}],
             )
         accepted = ingest.ingest_metric_values(
-            user=request.user,  # type: ignore[arg-type]
+            user=api_user(request),
             items=body["values"],
             source="api",
         )
@@ -148,7 +149,7 @@ class MetricDefinitionSerializer(serializers.ModelSerializer):
     class Meta:
         model = MetricDefinition
         fields = ["key", "name", "unit", "description", "direction"]
-        extra_kwargs = {"key": {"validators": []}}
+        extra_kwargs: dict[str, Any] = {"key": {"validators": []}}
 
 
 class MetricDefinitionList(generics.ListAPIView):
@@ -186,7 +187,7 @@ class MetricDefinitionList(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         serializer = MetricDefinitionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        metric = services.create_metric_definition(**serializer.validated_data)  # type: ignore[arg-type]
+        metric = services.create_metric_definition(**serializer.validated_data)
         return Response(MetricDefinitionSerializer(metric).data, status=status.HTTP_201_CREATED)
 
 
@@ -307,8 +308,8 @@ class ScorecardList(generics.ListAPIView):
         serializer = ScorecardSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         scorecard = services.create_scorecard_from_data(
-            author=request.user, data=dict(serializer.validated_data)
-        )  # type: ignore[arg-type]
+            author=api_user(request), data=dict(serializer.validated_data)
+        )
         return Response(
             ScorecardSerializer(_scorecards().get(pk=scorecard.pk)).data,
             status=status.HTTP_201_CREATED,
@@ -349,8 +350,8 @@ class ScorecardDetail(generics.GenericAPIView):
         serializer.is_valid(raise_exception=True)
         result = services.update_scorecard_draft(
             scorecard=scorecard,
-            author=request.user,
-            data=dict(serializer.validated_data),  # type: ignore[arg-type]
+            author=api_user(request),
+            data=dict(serializer.validated_data),
         )
         code = status.HTTP_200_OK if result.pk == scorecard.pk else status.HTTP_201_CREATED
         return Response(ScorecardSerializer(_scorecards().get(pk=result.pk)).data, status=code)
@@ -371,7 +372,7 @@ class ScorecardPublish(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         scorecard = get_object_or_404(Scorecard, pk=pk)
-        published = services.publish_scorecard(scorecard=scorecard, author=request.user)  # type: ignore[arg-type]
+        published = services.publish_scorecard(scorecard=scorecard, author=api_user(request))
         return Response(ScorecardSerializer(_scorecards().get(pk=published.pk)).data)
 
 
@@ -420,13 +421,13 @@ class OutcomeCreate(generics.GenericAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         account = account_selectors.get_account_for_user(
-            request.user, data["account"]["external_id"]
-        )  # type: ignore[arg-type]
+            api_user(request), data["account"]["external_id"]
+        )
         existed = Outcome.objects.filter(
             account=account, kind=data["kind"], occurred_at=data["occurred_at"]
         ).exists()
         outcome = services.record_outcome(
-            user=request.user,
+            user=api_user(request),
             account=account,
             kind=data["kind"],
             occurred_at=data["occurred_at"],
@@ -476,8 +477,8 @@ class AccountScores(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Score.objects.none()
         account = account_selectors.get_account_for_user(
-            self.request.user, self.kwargs["external_id"]
-        )  # type: ignore[arg-type]
+            api_user(self.request), self.kwargs["external_id"]
+        )
         return (
             Score.objects.filter(account=account)
             .select_related("scorecard")
