@@ -346,7 +346,9 @@ def bench_scoring_latency(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
                 if got == engine.round1(value / 10):
                     break
                 if time.perf_counter() - start > 30:
-                    raise RuntimeError(f"no score after 30 s (stored {got!r}, expected {value / 10})")
+                    raise RuntimeError(
+                        f"no score after 30 s (stored {got!r}, expected {value / 10})"
+                    )
                 time.sleep(0.01)
             samples.append(time.perf_counter() - start)
         samples.sort()
