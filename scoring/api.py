@@ -162,6 +162,20 @@ class MetricDefinitionList(generics.ListAPIView):
     queryset = MetricDefinition.objects.order_by("key")
 
     @extend_schema(
+        examples=[
+            OpenApiExample(
+                "metrics",
+                value={
+                    "key": "logins_30d",
+                    "name": "Logins (30 days)",
+                    "unit": "logins",
+                    "description": "",
+                    "direction": "higher",
+                },
+                response_only=True,
+                status_codes=["200"],
+            )
+        ],
         summary="List metric definitions",
         responses={200: MetricDefinitionSerializer(many=True), **error_responses(400, 404)},
     )
@@ -266,6 +280,20 @@ SCORECARD_EXAMPLE = {
 }
 
 
+SCORECARD_OUT = {
+    "id": 7,
+    **SCORECARD_EXAMPLE,
+    "version": 3,
+    "status": "active",
+    "based_on": 5,
+    "created_at": "2026-11-01T08:00:00Z",
+    "published_at": "2026-11-02T08:00:00Z",
+}
+SCORECARD_OUT_EXAMPLE = OpenApiExample(
+    "scorecard", value=SCORECARD_OUT, response_only=True, status_codes=["200"]
+)
+
+
 def _scorecards() -> QuerySet[Scorecard]:
     return Scorecard.objects.prefetch_related("measures__metric").order_by("segment", "-version")
 
@@ -292,6 +320,11 @@ class ScorecardList(generics.ListAPIView):
         return _scorecards()
 
     @extend_schema(
+        examples=[
+            OpenApiExample(
+                "versions", value=SCORECARD_OUT, response_only=True, status_codes=["200"]
+            )
+        ],
         summary="List scorecard versions",
         responses={200: ScorecardSerializer(many=True), **error_responses(400, 404)},
     )
@@ -325,6 +358,7 @@ class ScorecardDetail(generics.GenericAPIView):
     ]
 
     @extend_schema(
+        examples=[SCORECARD_OUT_EXAMPLE],
         summary="Read a scorecard version",
         responses={200: ScorecardSerializer, **error_responses(404)},
     )
@@ -369,6 +403,7 @@ class ScorecardPublish(APIView):
         description="Makes the draft the active version for its segment and retires the one that was active; scores are recomputed.",
         request=None,
         responses={200: ScorecardSerializer, **error_responses(400, 404)},
+        examples=[SCORECARD_OUT_EXAMPLE],
     )
     def post(self, request: Request, pk: int) -> Response:
         scorecard = get_object_or_404(Scorecard, pk=pk)
@@ -486,6 +521,45 @@ class AccountScores(generics.ListAPIView):
         )
 
     @extend_schema(
+        examples=[
+            OpenApiExample(
+                "history",
+                value={
+                    "id": 981,
+                    "score": 62.5,
+                    "band": "yellow",
+                    "computed_at": "2026-11-20T09:00:03Z",
+                    "scorecard": 7,
+                    "scorecard_version": 3,
+                    "breakdown": [
+                        {
+                            "metric": "logins_30d",
+                            "name": "Logins (30 days)",
+                            "aggregation": "latest",
+                            "window_days": 30,
+                            "value": 120.0,
+                            "points": 57.9,
+                            "weight": 2.0,
+                            "contribution": 38.6,
+                            "stale": False,
+                        },
+                        {
+                            "metric": "open_tickets",
+                            "name": "Open tickets",
+                            "aggregation": "avg",
+                            "window_days": 30,
+                            "value": 2.8,
+                            "points": 72.0,
+                            "weight": 1.0,
+                            "contribution": 24.0,
+                            "stale": False,
+                        },
+                    ],
+                },
+                response_only=True,
+                status_codes=["200"],
+            )
+        ],
         summary="An account's score history, newest first, with breakdown",
         responses={200: ScoreSerializer(many=True), **error_responses(400, 404)},
     )
