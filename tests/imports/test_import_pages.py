@@ -173,3 +173,34 @@ def test_token_page_is_admin_only(csm_client: Client, manager_client: Client, ad
     for c in (csm_client, manager_client):
         assert c.get("/api-tokens/").status_code == 404
         assert c.post("/api-tokens/", {"user": "admin", "scope": "write"}).status_code == 404
+
+
+def test_a_file_larger_than_the_in_memory_limit_streams_from_disk(
+    admin_client: Client, account: Account, logins: MetricDefinition, settings: object
+) -> None:
+    rows = "".join(
+        f"ACME-1,logins,{i},2025-01-01T00:00:{i % 60:02d}+00:{i // 60 % 60:02d}\n"
+        for i in range(3600)
+    )
+    body = ("account,metric,value,observed_at\n" + rows).encode()
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024  # type: ignore[attr-defined]
+    response = admin_client.post(
+        "/imports/",
+        {"kind": "metrics_long", "file": SimpleUploadedFile("big.csv", body, "text/csv")},
+    )
+    assert response.status_code == 302
+    job = ImportJob.objects.get()
+    assert job.header == ["account", "metric", "value", "observed_at"]
+    admin_client.post(
+        f"/imports/{job.pk}/",
+        {
+            "field__account": "account",
+            "field__metric": "metric",
+            "field__value": "value",
+            "field__observed_at": "observed_at",
+            "run": "1",
+        },
+    )
+    job = run_import(job_id=job.pk)
+    assert job is not None and job.status == "succeeded", job and job.message
+    assert MetricValue.objects.count() == 3600
