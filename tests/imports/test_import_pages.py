@@ -201,6 +201,6 @@ def test_a_file_larger_than_the_in_memory_limit_streams_from_disk(
             "run": "1",
         },
     )
-    job = run_import(job_id=job.pk)
-    assert job is not None and job.status == "succeeded", job and job.message
+    finished = run_import(job_id=job.pk)
+    assert finished is not None and finished.status == "succeeded", finished and finished.message
     assert MetricValue.objects.count() == 3600
