@@ -761,6 +761,27 @@ def start_import(*, job: ImportJob, user: User | None) -> ImportJob:
     return job
 
 
+# A queued job nobody has picked up after this long probably lost its message (the broker
+# was down when it was sent); the page then offers to send it again.
+STUCK_AFTER = dt.timedelta(minutes=2)
+
+
+def looks_stuck(job: ImportJob, now: dt.datetime | None = None) -> bool:
+    now = now or timezone.now()
+    return job.status == ImportJob.Status.QUEUED and job.created_at < now - STUCK_AFTER
+
+
+def requeue_import(*, job: ImportJob) -> bool:
+    """Send a still-queued job's task again. Harmless if the first message does arrive:
+    only one run can claim the job."""
+    from accounts.tasks import run_import_job
+
+    if not ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.QUEUED).exists():
+        return False
+    transaction.on_commit(lambda: run_import_job.delay(job.pk))
+    return True
+
+
 def _progress_key(job_id: int) -> str:
     return f"chs:import:{job_id}:written"
 
