@@ -891,14 +891,15 @@ def _change_summary(previous: Scorecard | None, card: Scorecard) -> list[str]:
 
 
 # --- ingestion (issue 4): metric definitions, scorecard edits through the API, outcomes ----
-# Appended by the ingestion work; the API and CSV importer call these. Imports are local
-# to this section so the two halves of the file merge without touching each other.
+# Appended by the ingestion work; the API and CSV importer call these. Its imports are
+# module aliases of its own, so names imported at the top of the file never clash with them
+# and the two halves merge without touching each other.
 
-from datetime import date  # noqa: E402
-from decimal import Decimal  # noqa: E402
+import datetime as _dt  # noqa: E402
+import decimal as _decimal  # noqa: E402
 
-from chs_site.errors import PermissionDenied  # noqa: E402
-from scoring.models import Outcome  # noqa: E402
+from chs_site import errors as _errors  # noqa: E402
+from scoring import models as _models  # noqa: E402
 
 
 def create_metric_definition(
@@ -920,7 +921,7 @@ MEASURE_FIELDS = ("weight", "aggregation", "window_days", "bad", "good")
 
 def _check_scorecard_editor(author: Any) -> None:
     if not getattr(author, "is_admin", False):
-        raise PermissionDenied("Only admins may edit scorecards.")
+        raise _errors.PermissionDenied("Only admins may edit scorecards.")
 
 
 def _measures_in(rows: Sequence[dict[str, Any]]) -> list[MeasureIn]:
@@ -1025,31 +1026,33 @@ def record_outcome(
     user: Any,
     account: Account,
     kind: str,
-    occurred_at: date,
-    arr_change: Decimal | float | int,
+    occurred_at: _dt.date,
+    arr_change: _decimal.Decimal | float | int,
     note: str = "",
-) -> Outcome:
+) -> _models.Outcome:
     """Record a renewal, churn, expansion or contraction. Idempotent on (account, kind,
     date): sending it again returns the same row (updated if the ARR change or note
     differ), and only a real change writes a timeline row."""
     errors: list[dict[str, str]] = []
-    if kind not in Outcome.Kind.values:
-        errors.append({"field": "kind", "reason": f"use one of {', '.join(Outcome.Kind.values)}"})
-    if isinstance(occurred_at, datetime) or not isinstance(occurred_at, date):
+    if kind not in _models.Outcome.Kind.values:
+        errors.append(
+            {"field": "kind", "reason": f"use one of {', '.join(_models.Outcome.Kind.values)}"}
+        )
+    if isinstance(occurred_at, _dt.datetime) or not isinstance(occurred_at, _dt.date):
         errors.append({"field": "occurred_at", "reason": "must be a date (YYYY-MM-DD)"})
-    elif occurred_at > timezone.localdate() + timedelta(days=1):
+    elif occurred_at > timezone.localdate() + _dt.timedelta(days=1):
         errors.append({"field": "occurred_at", "reason": "is in the future"})
     try:
-        change = Decimal(str(arr_change)).quantize(Decimal("0.01"))
-        if not change.is_finite() or abs(change) >= Decimal("1e12"):
+        change = _decimal.Decimal(str(arr_change)).quantize(_decimal.Decimal("0.01"))
+        if not change.is_finite() or abs(change) >= _decimal.Decimal("1e12"):
             raise ArithmeticError
     except (ArithmeticError, ValueError):
         errors.append({"field": "arr_change", "reason": "must be a finite amount below 10^12"})
-        change = Decimal(0)
+        change = _decimal.Decimal(0)
     if errors:
         raise ValidationFailed("The outcome is invalid; see details.", errors=errors)
 
-    outcome, created = Outcome.objects.select_for_update().get_or_create(
+    outcome, created = _models.Outcome.objects.select_for_update().get_or_create(
         account=account,
         kind=kind,
         occurred_at=occurred_at,
