@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from accounts.models import Account, Role, Team, User
+from accounts.models import Account, ApiToken, ImportJob, Role, Team, User
 
 
 def visible_accounts(user: User) -> QuerySet[Account]:
@@ -24,6 +24,8 @@ def visible_accounts(user: User) -> QuerySet[Account]:
 def get_account_for_user(user: User, external_id: str) -> Account:
     """The account, or 404 when it does not exist *or* is outside the user's scope
     (an outsider cannot tell the two apart)."""
+    if "\x00" in external_id:  # no such id can exist; PostgreSQL refuses NUL in text
+        raise Http404("No such account.")
     try:
         return visible_accounts(user).select_related("owner").get(external_id=external_id)
     except Account.DoesNotExist:
@@ -70,3 +72,23 @@ def portfolio_accounts(
     if owner:
         qs = qs.filter(owner__username=owner)
     return qs
+
+
+def api_token_for_key(key: str) -> ApiToken | None:
+    """The token whose key this is (revoked ones too, so the caller can say so)."""
+    from accounts.services import hash_api_key
+
+    return ApiToken.objects.select_related("user").filter(key_hash=hash_api_key(key)).first()
+
+
+def visible_import_jobs(user: User) -> QuerySet[ImportJob]:
+    """Admins see every import; managers the ones they ran; CSMs none."""
+    if user.is_admin:
+        return ImportJob.objects.all()
+    if user.role == Role.MANAGER:
+        return ImportJob.objects.filter(created_by=user)
+    return ImportJob.objects.none()
+
+
+def can_import(user: User) -> bool:
+    return user.is_authenticated and (user.is_admin or user.role == Role.MANAGER)
