@@ -251,6 +251,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 600.0,
     },
     "playbooks-digests": {"task": "playbooks.send_digests", "schedule": crontab(hour=7, minute=0)},
+    # Anything still dirty (a lost message, a Redis outage) is recomputed within a minute.
+    "scoring-sweep-dirty": {"task": "scoring.tasks.sweep_dirty", "schedule": 60.0},
+    # Time passing moves windows and makes data stale: every account, nightly, in chunks.
+    "scoring-nightly-recompute": {
+        "task": "scoring.tasks.nightly_recompute",
+        "schedule": crontab(hour=2, minute=15),
+    },
 }
 
 # --- API -------------------------------------------------------------------------------

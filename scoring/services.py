@@ -1,0 +1,775 @@
+"""Writes of the scoring app: metric values in, scores out.
+
+The flow: ``record_metric_values`` stores values and marks the accounts dirty (a row in
+PostgreSQL, same transaction) → on commit, ``schedule_recompute`` asks for one coalesced
+``recompute_dirty`` task (many ingests in the same second → one task) → the task claims
+dirty rows in batches and calls ``recompute_scores`` → after each batch commits,
+``playbooks.services.evaluate_score_changes`` sees what changed. The minute sweep runs
+the same task, so a lost message or a Redis outage only delays work.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import Account, Activity, HealthBand, User
+from chs_site.errors import ApplicationError, ValidationFailed
+from scoring import engine, selectors
+from scoring.models import (
+    DirtyAccount,
+    Measure,
+    MetricDefinition,
+    MetricValue,
+    Score,
+    Scorecard,
+    ScoreOverride,
+)
+
+log = logging.getLogger(__name__)
+
+BULK_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class MetricValueIn:
+    account_id: int
+    metric_id: int
+    value: float
+    observed_at: datetime  # aware
+
+
+@dataclass(frozen=True)
+class ScoreChange:
+    """An account whose computed score or band changed in a recompute (playbooks react)."""
+
+    account_id: int
+    score_id: int | None
+    previous_score: float | None
+    previous_band: str
+    score: float | None
+    band: str
+    computed_at: datetime
+
+
+def record_metric_values(*, values: Sequence[MetricValueIn], source: str = "") -> int:
+    """Store ``values`` (already validated by the caller: ids exist, finite numbers, aware
+    datetimes) and mark their accounts dirty, in one transaction. Idempotent: the same
+    (account, metric, observed_at) again updates the value (within the batch, last wins).
+    Returns the number of values stored."""
+    latest: dict[tuple[int, int, datetime], float] = {}
+    for item in values:
+        latest[(item.account_id, item.metric_id, item.observed_at)] = float(item.value)
+    if not latest:
+        return 0
+    rows = [
+        MetricValue(account_id=a, metric_id=m, observed_at=t, value=v)
+        for (a, m, t), v in latest.items()
+    ]
+    with transaction.atomic():
+        MetricValue.objects.bulk_create(
+            rows,
+            batch_size=BULK_BATCH,
+            update_conflicts=True,
+            unique_fields=["account", "metric", "observed_at"],
+            update_fields=["value"],
+        )
+        mark_accounts_dirty(
+            account_ids={a for a, _, _ in latest}, reason=(source or "metric values")[:32]
+        )
+    return len(rows)
+
+
+def load_metric_values(rows: Iterable[tuple[int, int, datetime, float]]) -> int:
+    """Bulk-load (account_id, metric_id, observed_at, value) rows that are known to be new
+    (demo data, benchmarks): COPY on PostgreSQL, executemany elsewhere. Marks nothing dirty
+    and fails on a duplicate; ``record_metric_values`` is the path for outside data."""
+    count = 0
+    columns = "(account_id, metric_id, observed_at, value)"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY scoring_metricvalue {columns} FROM STDIN") as copy:  # type: ignore[attr-defined]
+                for row in rows:
+                    copy.write_row(row)
+                    count += 1
+            return count
+        adapt = connection.ops.adapt_datetimefield_value
+        batch: list[tuple[object, ...]] = []
+        sql = f"INSERT INTO scoring_metricvalue {columns} VALUES (%s, %s, %s, %s)"
+        for a, m, t, v in rows:
+            batch.append((a, m, adapt(t), v))
+            if len(batch) >= 10_000:
+                cursor.executemany(sql, batch)
+                count += len(batch)
+                batch = []
+        if batch:
+            cursor.executemany(sql, batch)
+            count += len(batch)
+    return count
+
+
+def mark_accounts_dirty(*, account_ids: Iterable[int], reason: str) -> None:
+    """Durably mark accounts for recompute and ask (on commit) for a coalesced recompute.
+
+    An account already dirty keeps its older ``marked_at`` (the sweep serves oldest first)."""
+    ids = sorted(set(account_ids))
+    if not ids:
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        DirtyAccount.objects.bulk_create(
+            [DirtyAccount(account_id=i, marked_at=now, reason=reason[:32]) for i in ids],
+            batch_size=BULK_BATCH,
+            ignore_conflicts=True,
+        )
+        transaction.on_commit(schedule_recompute)
+
+
+# --- coalescing --------------------------------------------------------------------------
+
+COALESCE_SECONDS = 1.0
+
+
+def _pending_key() -> str:
+    return f"chs:{settings.CELERY_TASK_DEFAULT_QUEUE}:scoring:recompute-pending"
+
+
+def _redis() -> object | None:
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://")):
+        return None
+    import redis
+
+    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+
+
+def schedule_recompute() -> bool:
+    """Ask for one ``recompute_dirty`` task COALESCE_SECONDS from now, unless one is already
+    pending. Returns True if a task was sent.
+
+    The pending flag (Redis ``SET NX``) is cleared by the task *before* it claims dirty rows,
+    so a value committed after the claim always schedules a new task: coalescing never
+    loses work. The dirty table is the truth; if Redis is down, the minute sweep catches up."""
+    from scoring import tasks
+
+    if settings.CELERY_TASK_ALWAYS_EAGER or tasks.app_is_eager():
+        tasks.recompute_dirty.apply()
+        return True
+    try:
+        client = _redis()
+        if client is not None and not client.set(  # type: ignore[attr-defined]
+            _pending_key(), "1", nx=True, px=int(COALESCE_SECONDS * 1000) + 30_000
+        ):
+            return False
+        tasks.recompute_dirty.apply_async(countdown=COALESCE_SECONDS, retry=False)
+    except Exception:  # the broker is down: the minute sweep will pick the accounts up
+        log.warning("could not schedule a recompute; the sweep will do it", exc_info=True)
+        return False
+    return True
+
+
+def clear_pending_flag() -> None:
+    try:
+        client = _redis()
+        if client is not None:
+            client.delete(_pending_key())  # type: ignore[attr-defined]
+    except Exception:
+        log.warning("could not clear the recompute-pending flag", exc_info=True)
+
+
+# --- recompute ---------------------------------------------------------------------------
+
+RECOMPUTE_BATCH = 1000
+TREND_DAYS = 30
+
+
+@dataclass
+class RecomputeResult:
+    accounts: int = 0
+    history_rows: int = 0
+    changes: int = 0
+    batches: int = 0
+    tasks_created: int = 0
+
+    def add(self, other: RecomputeResult) -> None:
+        self.accounts += other.accounts
+        self.history_rows += other.history_rows
+        self.changes += other.changes
+        self.batches += other.batches
+        self.tasks_created += other.tasks_created
+
+
+def recompute_scores(
+    *,
+    account_ids: Sequence[int] | None = None,
+    at: datetime | None = None,
+    batch_size: int = RECOMPUTE_BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> RecomputeResult:
+    """Recompute the given accounts (all when None) in batches of ``batch_size``.
+
+    Each batch is one transaction and a fixed number of queries (see
+    ``_recompute_batch``); after it commits, playbooks see the changes."""
+    total = RecomputeResult()
+    if account_ids is None:
+        ids = list(Account.objects.order_by("id").values_list("id", flat=True))
+    else:
+        ids = sorted(set(account_ids))
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start : start + batch_size]
+        total.add(_run_batch(chunk, at=at))
+        if progress is not None:
+            progress(len(chunk))
+    return total
+
+
+def recompute_account_range(
+    *, first_id: int, last_id: int, at: datetime | None = None
+) -> RecomputeResult:
+    ids = list(
+        Account.objects.filter(id__gte=first_id, id__lte=last_id)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    return recompute_scores(account_ids=ids, at=at)
+
+
+def account_id_chunks(*, chunk_size: int = 5000) -> list[tuple[int, int]]:
+    """(first_id, last_id) ranges of about ``chunk_size`` accounts (nightly chunks)."""
+    ids = list(Account.objects.order_by("id").values_list("id", flat=True))
+    return [
+        (ids[i], ids[min(i + chunk_size, len(ids)) - 1]) for i in range(0, len(ids), chunk_size)
+    ]
+
+
+def recompute_dirty_accounts(*, batch_size: int = RECOMPUTE_BATCH) -> RecomputeResult:
+    """Claim dirty accounts batch by batch and recompute them, until none is left.
+
+    On PostgreSQL the claim is ``DELETE … WHERE account_id IN (SELECT … FOR UPDATE SKIP
+    LOCKED) RETURNING``, inside the batch's transaction: several workers share the dirty
+    set without waiting on each other, and a failed batch rolls back, so its markers
+    return. Accounts marked again while being recomputed stay dirty for the next round."""
+    total = RecomputeResult()
+    while True:
+        with transaction.atomic():
+            ids = _claim_dirty(batch_size)
+            if not ids:
+                break
+            result, changes = _recompute_batch(ids, at=None)
+        total.add(result)
+        total.tasks_created += _after_batch(changes)
+    return total
+
+
+_SQL_CLAIM = """
+DELETE FROM scoring_dirtyaccount WHERE account_id IN (
+    SELECT account_id FROM scoring_dirtyaccount ORDER BY marked_at, account_id
+    LIMIT %s FOR UPDATE SKIP LOCKED
+) RETURNING account_id
+"""
+
+
+def _claim_dirty(limit: int) -> list[int]:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_SQL_CLAIM, [limit])
+            return sorted(r[0] for r in cursor.fetchall())
+    # SQLite: one writer at a time (IMMEDIATE transactions), so a plain read + delete is safe.
+    ids = list(
+        DirtyAccount.objects.order_by("marked_at", "account_id").values_list(
+            "account_id", flat=True
+        )[:limit]
+    )
+    DirtyAccount.objects.filter(account_id__in=ids).delete()
+    return sorted(ids)
+
+
+def _run_batch(ids: Sequence[int], *, at: datetime | None) -> RecomputeResult:
+    with transaction.atomic():
+        # The batch's own dirty markers are consumed by this recompute.
+        DirtyAccount.objects.filter(account_id__in=ids).delete()
+        result, changes = _recompute_batch(ids, at=at)
+    result.tasks_created += _after_batch(changes)
+    return result
+
+
+def _after_batch(changes: list[ScoreChange]) -> int:
+    if not changes:
+        return 0
+    from playbooks.services import evaluate_score_changes
+
+    return int(evaluate_score_changes(changes=changes) or 0)
+
+
+def _recompute_batch(
+    ids: Sequence[int], *, at: datetime | None
+) -> tuple[RecomputeResult, list[ScoreChange]]:
+    """Recompute one batch inside the caller's transaction. Queries, whatever the batch size:
+    lock accounts, scorecards (2), window stats (2–3), newest score, score 30 days ago,
+    active overrides, insert history, update accounts, insert band activities."""
+    accounts = list(
+        Account.objects.select_for_update(no_key=True)
+        .filter(id__in=ids)
+        .order_by("id")
+        .only(
+            "id",
+            "segment",
+            "health_score",
+            "health_band",
+            "computed_score",
+            "computed_band",
+            "computed_at",
+            "score_change_30d",
+            "top_mover",
+        )
+    )
+    if not accounts:
+        return RecomputeResult(), []
+    # The moment is taken after the lock: two recomputes of the same account serialise on
+    # it, and the later one sees the earlier one's history row.
+    at = at or timezone.now()
+    specs = selectors.active_scorecard_specs()
+    acc_ids = [a.id for a in accounts]
+    stats = selectors.window_stats_for(account_ids=acc_ids, specs=specs.values(), at=at)
+    previous = selectors.latest_scores(account_ids=acc_ids)
+    month_ago = selectors.latest_scores(account_ids=acc_ids, at=at - timedelta(days=TREND_DAYS))
+    overrides = active_overrides(account_ids=acc_ids, at=at)
+
+    new_scores: list[Score] = []
+    band_activities: list[Activity] = []
+    pending_changes: list[tuple[Score | None, ScoreChange]] = []
+    for account in accounts:
+        spec = selectors.spec_for_segment(specs, account.segment)
+        prev = previous.get(account.id)
+        if spec is None:
+            score: float | None
+            score, band, breakdown, row = None, "", [], None
+        else:
+            computed = engine.score_from_stats(spec, stats.get(account.id, {}), at=at)
+            score, band, breakdown = computed.score, computed.band, computed.breakdown()
+            row = None
+            if (
+                prev is None
+                or prev.score != score
+                or prev.band != band
+                or prev.scorecard_id != spec.id
+                or prev.breakdown != breakdown
+            ):
+                row = Score(
+                    account_id=account.id,
+                    scorecard_id=int(spec.id or 0),
+                    score=score,
+                    band=band,
+                    computed_at=at,
+                    breakdown=breakdown,
+                )
+                new_scores.append(row)
+        old_score, old_band = account.computed_score, account.computed_band
+        past = month_ago.get(account.id)
+        account.computed_score, account.computed_band, account.computed_at = score, band, at
+        account.score_change_30d = (
+            engine.round1(score - past.score)
+            if score is not None and past and past.score is not None
+            else None
+        )
+        top = engine.movers(past.breakdown, breakdown, limit=1) if past is not None else []
+        account.top_mover = top[0].sentence[:200] if top else ""
+        override = overrides.get(account.id)
+        account.health_score, account.health_band = effective_health(score, band, override, spec)
+        if old_score != score or old_band != band:
+            pending_changes.append(
+                (
+                    row,
+                    ScoreChange(
+                        account_id=account.id,
+                        score_id=None,
+                        previous_score=old_score,
+                        previous_band=old_band,
+                        score=score,
+                        band=band,
+                        computed_at=at,
+                    ),
+                )
+            )
+            if old_band != band:
+                band_activities.append(
+                    Activity(
+                        account_id=account.id,
+                        kind=Activity.Kind.BAND_CHANGED,
+                        occurred_at=at,
+                        summary=band_summary(old_band, band, score),
+                        details={"from": old_band, "to": band, "score": score},
+                    )
+                )
+    Score.objects.bulk_create(new_scores, batch_size=BULK_BATCH)
+    Account.objects.bulk_update(
+        accounts,
+        [
+            "health_score",
+            "health_band",
+            "computed_score",
+            "computed_band",
+            "computed_at",
+            "score_change_30d",
+            "top_mover",
+        ],
+        batch_size=len(accounts),
+    )
+    if band_activities:
+        Activity.objects.bulk_create(band_activities, batch_size=BULK_BATCH)
+    changes = [
+        ScoreChange(**{**change.__dict__, "score_id": row.pk if row is not None else None})
+        for row, change in pending_changes
+    ]
+    done = RecomputeResult(
+        accounts=len(accounts), history_rows=len(new_scores), changes=len(changes), batches=1
+    )
+    return done, changes
+
+
+def band_summary(old: str, new: str, score: float | None) -> str:
+    shown = "no data" if score is None else f"{score:.1f}"
+    if not old:
+        return f"Health band set to {new or 'no data'} (score {shown})."
+    return f"Health band changed from {old} to {new or 'no data'} (score {shown})."
+
+
+def active_overrides(*, account_ids: Sequence[int], at: datetime) -> dict[int, ScoreOverride]:
+    """The newest active (not revoked, not expired) override per account, one query."""
+    found: dict[int, ScoreOverride] = {}
+    for o in ScoreOverride.objects.filter(
+        account_id__in=account_ids, revoked_at__isnull=True, expires_at__gt=at
+    ).order_by("account_id", "-created_at", "-id"):
+        found.setdefault(o.account_id, o)
+    return found
+
+
+def effective_health(
+    score: float | None,
+    band: str,
+    override: ScoreOverride | None,
+    spec: engine.ScorecardSpec | None,
+) -> tuple[float | None, str]:
+    """What people see: the override while active, else the computed value. A score
+    override also sets the band the scorecard gives that score."""
+    if override is None:
+        return score, band
+    if override.score is not None:
+        red_below = spec.red_below if spec else 40.0
+        green_at = spec.green_at if spec else 70.0
+        return override.score, engine.band_for(
+            override.score, red_below=red_below, green_at=green_at
+        )
+    return score, override.band
+
+
+# --- overrides ---------------------------------------------------------------------------
+
+
+def override_score(
+    *,
+    account: Account,
+    author: User | None,
+    score: float | None = None,
+    band: str | None = None,
+    reason: str,
+    expires_at: datetime,
+) -> ScoreOverride:
+    """Show ``score`` or ``band`` (exactly one) instead of the computed value until
+    ``expires_at``. The computed score keeps being computed; ``revoke_override`` or the
+    expiry (at the next recompute or sweep) ends it. Permission is the caller's job."""
+    errors: list[dict[str, str]] = []
+    reason = (reason or "").strip()
+    band = (band or "").strip()
+    if not reason:
+        errors.append({"field": "reason", "message": "Say why you override the score."})
+    if (score is None) == (not band):
+        errors.append(
+            {"field": "score", "message": "Give either a score (0–100) or a band, not both."}
+        )
+    if score is not None and not (isinstance(score, int | float) and 0 <= score <= 100):
+        errors.append({"field": "score", "message": "The score must be a number from 0 to 100."})
+    if band and band not in HealthBand.values:
+        errors.append(
+            {"field": "band", "message": f"The band must be one of {', '.join(HealthBand.values)}."}
+        )
+    if expires_at is None or timezone.is_naive(expires_at):
+        errors.append({"field": "expires_at", "message": "Give an expiry date with a time zone."})
+    elif expires_at <= timezone.now():
+        errors.append({"field": "expires_at", "message": "The expiry must be in the future."})
+    if errors:
+        raise ValidationFailed(
+            "The override was not saved: " + " ".join(e["message"] for e in errors), errors=errors
+        )
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        override = ScoreOverride.objects.create(
+            account=locked,
+            author=author,
+            score=None if score is None else float(score),
+            band=band,
+            reason=reason,
+            expires_at=expires_at,
+        )
+        spec = selectors.spec_for_segment(selectors.active_scorecard_specs(), locked.segment)
+        locked.health_score, locked.health_band = effective_health(
+            locked.computed_score, locked.computed_band, override, spec
+        )
+        locked.save(update_fields=["health_score", "health_band"])
+        shown = f"score {override.score:.0f}" if override.score is not None else f"band {band}"
+        Activity.objects.create(
+            account=locked,
+            kind=Activity.Kind.OVERRIDE,
+            actor=author,
+            occurred_at=timezone.now(),
+            summary=f"Health overridden to {shown} until {expires_at:%Y-%m-%d}: {reason}"[:300],
+            details={"override_id": override.pk, "score": override.score, "band": band},
+        )
+    account.health_score, account.health_band = locked.health_score, locked.health_band
+    return override
+
+
+def revoke_override(*, override: ScoreOverride, author: User | None) -> ScoreOverride:
+    """End an override now; the account shows its computed score again at once."""
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=override.account_id)
+        override = ScoreOverride.objects.select_for_update().get(pk=override.pk)
+        if override.revoked_at is not None:
+            raise ApplicationError("This override was already revoked.")
+        now = timezone.now()
+        override.revoked_at = now
+        override.save(update_fields=["revoked_at"])
+        spec = selectors.spec_for_segment(selectors.active_scorecard_specs(), locked.segment)
+        still = active_overrides(account_ids=[locked.pk], at=now).get(locked.pk)
+        locked.health_score, locked.health_band = effective_health(
+            locked.computed_score, locked.computed_band, still, spec
+        )
+        locked.save(update_fields=["health_score", "health_band"])
+        Activity.objects.create(
+            account=locked,
+            kind=Activity.Kind.OVERRIDE,
+            actor=author,
+            occurred_at=now,
+            summary="Health override revoked; the computed score applies again.",
+            details={"override_id": override.pk, "revoked": True},
+        )
+    return override
+
+
+def expire_overrides() -> int:
+    """Accounts whose override ran out show their computed value again (the minute sweep
+    calls this). Returns the number of accounts corrected."""
+    now = timezone.now()
+    stale_ids = list(
+        ScoreOverride.objects.filter(revoked_at__isnull=True, expires_at__lte=now)
+        .exclude(
+            account__in=ScoreOverride.objects.filter(
+                revoked_at__isnull=True, expires_at__gt=now
+            ).values("account")
+        )
+        .filter(Q(account__computed_at__isnull=True) | Q(account__computed_at__lt=F("expires_at")))
+        .values_list("account_id", flat=True)
+        .distinct()
+    )
+    if stale_ids:
+        mark_accounts_dirty(account_ids=stale_ids, reason="override expired")
+    return len(stale_ids)
+
+
+# --- scorecards --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeasureIn:
+    metric_key: str
+    weight: float
+    aggregation: str = "latest"
+    window_days: int = 30
+    bad: float = 0.0
+    good: float = 100.0
+
+
+@transaction.atomic
+def create_scorecard_draft(
+    *,
+    name: str,
+    segment: str = "",
+    red_below: float = 40.0,
+    green_at: float = 70.0,
+    missing_data: str = Scorecard.MissingData.IGNORE,
+    measures: Sequence[MeasureIn],
+    author: User | None = None,
+    based_on: Scorecard | None = None,
+) -> Scorecard:
+    """A new draft version for ``segment`` (blank = the default scorecard)."""
+    errors = validate_scorecard(
+        name=name,
+        red_below=red_below,
+        green_at=green_at,
+        missing_data=missing_data,
+        measures=measures,
+    )
+    metrics = {
+        m.key: m for m in MetricDefinition.objects.filter(key__in={x.metric_key for x in measures})
+    }
+    for i, m in enumerate(measures):
+        if m.metric_key not in metrics:
+            errors.append(
+                {
+                    "index": str(i),
+                    "field": "metric",
+                    "message": f"No metric with key {m.metric_key!r}.",
+                }
+            )
+    if errors:
+        raise ValidationFailed(
+            "The scorecard was not saved: " + "; ".join(e["message"] for e in errors), errors=errors
+        )
+    segment = segment.strip()
+    last = Scorecard.objects.filter(segment=segment).order_by("-version").first()
+    card = Scorecard.objects.create(
+        name=name.strip(),
+        segment=segment,
+        version=(last.version + 1) if last else 1,
+        red_below=red_below,
+        green_at=green_at,
+        missing_data=missing_data,
+        created_by=author,
+        based_on=based_on,
+    )
+    Measure.objects.bulk_create(
+        [
+            Measure(
+                scorecard=card,
+                metric=metrics[m.metric_key],
+                weight=m.weight,
+                aggregation=m.aggregation,
+                window_days=m.window_days,
+                bad=m.bad,
+                good=m.good,
+                position=i,
+            )
+            for i, m in enumerate(measures)
+        ]
+    )
+    return card
+
+
+def validate_scorecard(
+    *,
+    name: str,
+    red_below: float,
+    green_at: float,
+    missing_data: str,
+    measures: Sequence[MeasureIn],
+) -> list[dict[str, str]]:
+    errors: list[dict[str, str]] = []
+    if not (name or "").strip():
+        errors.append({"field": "name", "message": "A scorecard needs a name."})
+    if not (0 <= red_below <= green_at <= 100):
+        errors.append(
+            {"field": "red_below", "message": "Thresholds need 0 ≤ red_below ≤ green_at ≤ 100."}
+        )
+    if missing_data not in Scorecard.MissingData.values:
+        errors.append(
+            {
+                "field": "missing_data",
+                "message": f"missing_data must be one of {', '.join(Scorecard.MissingData.values)}.",
+            }
+        )
+    if not measures:
+        errors.append({"field": "measures", "message": "A scorecard needs at least one measure."})
+    for i, m in enumerate(measures):
+        where = {"index": str(i)}
+        if not (m.weight > 0 and math.isfinite(m.weight)):
+            errors.append(
+                {**where, "field": "weight", "message": f"Measure {i}: the weight must be above 0."}
+            )
+        if m.aggregation not in Measure.Aggregation.values:
+            errors.append(
+                {
+                    **where,
+                    "field": "aggregation",
+                    "message": f"Measure {i}: aggregation must be one of {', '.join(Measure.Aggregation.values)}.",
+                }
+            )
+        if not (isinstance(m.window_days, int) and 1 <= m.window_days <= 3650):
+            errors.append(
+                {
+                    **where,
+                    "field": "window_days",
+                    "message": f"Measure {i}: window_days must be 1–3650.",
+                }
+            )
+        if m.bad == m.good or not (math.isfinite(m.bad) and math.isfinite(m.good)):
+            errors.append(
+                {
+                    **where,
+                    "field": "good",
+                    "message": f"Measure {i}: bad and good must be different numbers.",
+                }
+            )
+    return errors
+
+
+@transaction.atomic
+def publish_scorecard(*, scorecard: Scorecard, author: User | None = None) -> Scorecard:
+    """Make a draft the active version of its segment, retire the one it replaces, and mark
+    exactly the accounts it scores dirty (its segment; for the default scorecard every
+    account whose segment has no scorecard of its own)."""
+    card = Scorecard.objects.select_for_update().get(pk=scorecard.pk)
+    if card.status != Scorecard.Status.DRAFT:
+        raise ApplicationError(f"Only a draft can be published; this version is {card.status}.")
+    if not card.measures.exists():
+        raise ApplicationError("Add at least one measure before publishing.")
+    previous = Scorecard.objects.filter(
+        segment=card.segment, status=Scorecard.Status.ACTIVE
+    ).first()
+    if previous is not None:
+        previous.status = Scorecard.Status.RETIRED
+        previous.save(update_fields=["status"])
+    card.status = Scorecard.Status.ACTIVE
+    card.published_at = timezone.now()
+    card.published_by = author
+    card.change_summary = _change_summary(previous, card)
+    card.save(update_fields=["status", "published_at", "published_by", "change_summary"])
+    affected = Account.objects.all()
+    if card.segment:
+        affected = affected.filter(segment=card.segment)
+    else:
+        own = Scorecard.objects.filter(status=Scorecard.Status.ACTIVE).exclude(segment="")
+        affected = affected.exclude(segment__in=own.values("segment"))
+    mark_accounts_dirty(
+        account_ids=affected.values_list("id", flat=True), reason="scorecard published"
+    )
+    scorecard.status, scorecard.published_at = card.status, card.published_at
+    return card
+
+
+def _change_summary(previous: Scorecard | None, card: Scorecard) -> list[str]:
+    if previous is None:
+        return ["First version for this segment."]
+    old = {m.metric.key: m for m in previous.measures.select_related("metric")}
+    new = {m.metric.key: m for m in card.measures.select_related("metric")}
+    lines = []
+    for key in sorted(new.keys() - old.keys()):
+        lines.append(f"Added {new[key].metric.name}.")
+    for key in sorted(old.keys() - new.keys()):
+        lines.append(f"Removed {old[key].metric.name}.")
+    for key in sorted(new.keys() & old.keys()):
+        a, b = old[key], new[key]
+        for f in ("weight", "aggregation", "window_days", "bad", "good"):
+            if getattr(a, f) != getattr(b, f):
+                lines.append(f"{b.metric.name}: {f} {getattr(a, f)} → {getattr(b, f)}.")
+    for f in ("red_below", "green_at", "missing_data"):
+        if getattr(previous, f) != getattr(card, f):
+            lines.append(f"{f} {getattr(previous, f)} → {getattr(card, f)}.")
+    return lines or ["No changes."]
