@@ -1,7 +1,9 @@
 """REST endpoints of this app (mounted under /api/v1/ by chs_site/api_urls.py).
 
 ``GET|POST /api/v1/tasks/`` and ``GET|PATCH /api/v1/tasks/{id}/``. Tasks are scoped by
-``selectors.visible_tasks``; a task outside the caller's scope is a 404. Status changes go
+``selectors.visible_tasks``; a task outside the caller's scope is a 404. Service refusals
+(``ApplicationError``) reach the API-wide handler (``chs_site.api_errors``), which answers
+400 with ``{"error", "details": [{"field", "reason"}]}``. Status changes go
 through the services (explicit transitions table): ``{"status": "done", "outcome_note": …}``,
 ``{"status": "snoozed", "snoozed_until": "YYYY-MM-DD", "snooze_reason": …}``,
 ``{"status": "cancelled"}``, ``{"status": "open"}`` (from snoozed); ``{"assignee": username}``
@@ -24,7 +26,6 @@ from rest_framework.response import Response
 
 from accounts.models import User
 from accounts.selectors import get_account_for_user
-from chs_site.errors import ApplicationError, ValidationFailed
 from playbooks import selectors, services
 from playbooks.models import Task, TaskPriority, TaskStatus
 
@@ -93,17 +94,6 @@ class TaskFilter(django_filters.FilterSet):
         fields = ["assignee", "account", "status", "due_before", "playbook"]
 
 
-def _error(exc: ApplicationError) -> serializers.ValidationError:
-    """Service refusals become 400s naming the field where there is one."""
-    if isinstance(exc, ValidationFailed) and exc.errors:
-        detail: dict[str, list[str]] = {}
-        for e in exc.errors:
-            detail.setdefault(e.get("field", "non_field_errors"), []).append(e["message"])
-        detail.setdefault("detail", [exc.message])
-        return serializers.ValidationError(detail)
-    return serializers.ValidationError({"detail": [exc.message]})
-
-
 def _user(request: Request, username: str) -> User:
     user = User.objects.filter(username=username, is_active=True).first()
     if user is None:
@@ -134,18 +124,15 @@ class TaskList(generics.ListAPIView):
                 {"account": [f"No account {v['account']!r} in your scope."]}
             ) from None
         assignee = _user(request, v["assignee"]) if v["assignee"] else None
-        try:
-            task = services.create_task(
-                actor=request.user,  # type: ignore[arg-type]
-                account=account,
-                title=v["title"],
-                description=v["description"],
-                due_date=v["due_date"],
-                priority=v["priority"],
-                assignee=assignee,
-            )
-        except ApplicationError as exc:
-            raise _error(exc) from exc
+        task = services.create_task(
+            actor=request.user,  # type: ignore[arg-type]
+            account=account,
+            title=v["title"],
+            description=v["description"],
+            due_date=v["due_date"],
+            priority=v["priority"],
+            assignee=assignee,
+        )
         return Response(TaskSerializer(task).data, status=status.HTTP_201_CREATED)
 
 
@@ -165,29 +152,26 @@ class TaskDetail(generics.RetrieveAPIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         actor: User = request.user  # type: ignore[assignment]
-        try:
-            # One request, one outcome: edits, reassignment and the status change together.
-            with transaction.atomic():
-                edits = {k: v[k] for k in ("title", "description", "priority") if k in v}
-                if "due_date" in request.data:
-                    edits["due_date"] = v["due_date"]
-                if edits:
-                    task = services.update_task(task=task, actor=actor, **edits)
-                if "assignee" in v:
-                    task = services.reassign_task(
-                        task=task, actor=actor, assignee=_user(request, v["assignee"])
-                    )
-                if "status" in v and v["status"] != task.status:
-                    task = services.transition_task(
-                        task=task,
-                        actor=actor,
-                        to_status=v["status"],
-                        outcome_note=v["outcome_note"],
-                        snoozed_until=v["snoozed_until"],
-                        reason=v["snooze_reason"],
-                    )
-        except ApplicationError as exc:
-            raise _error(exc) from exc
+        # One request, one outcome: edits, reassignment and the status change together.
+        with transaction.atomic():
+            edits = {k: v[k] for k in ("title", "description", "priority") if k in v}
+            if "due_date" in request.data:
+                edits["due_date"] = v["due_date"]
+            if edits:
+                task = services.update_task(task=task, actor=actor, **edits)
+            if "assignee" in v:
+                task = services.reassign_task(
+                    task=task, actor=actor, assignee=_user(request, v["assignee"])
+                )
+            if "status" in v and v["status"] != task.status:
+                task = services.transition_task(
+                    task=task,
+                    actor=actor,
+                    to_status=v["status"],
+                    outcome_note=v["outcome_note"],
+                    snoozed_until=v["snoozed_until"],
+                    reason=v["snooze_reason"],
+                )
         task = selectors.get_task_for_user(actor, task.pk)
         return Response(TaskSerializer(task).data)
 
