@@ -165,19 +165,23 @@ def fire(
     matches: Sequence[Match],
     source: str,
     now: dt.datetime,
+    notify: bool = True,
 ) -> int:
     """Fire ``playbook`` for each match not blocked (open task, cooldown); returns tasks
-    created. Safe to run twice at once for the same matches: see the module docstring."""
+    created. Safe to run twice at once for the same matches: see the module docstring.
+    ``notify=False`` skips notify actions (backfills and demo data page nobody)."""
     matches = list({m.account_id: m for m in matches}.values())
     blocked = triggers.blocked_account_ids(playbook, matches, now)
     matches = [m for m in matches if m.account_id not in blocked]
     if not matches:
         return 0
     with transaction.atomic():
-        return _fire_locked(playbook, matches, source, now)
+        return _fire_locked(playbook, matches, source, now, notify=notify)
 
 
-def _fire_locked(playbook: Playbook, matches: list[Match], source: str, now: dt.datetime) -> int:
+def _fire_locked(
+    playbook: Playbook, matches: list[Match], source: str, now: dt.datetime, *, notify: bool
+) -> int:
     # Lock the playbook's actions: round-robin turns are handed out one batch at a time.
     actions = list(PlaybookAction.objects.select_for_update().filter(playbook=playbook))
     task_actions = [a for a in actions if a.kind == PlaybookAction.Kind.CREATE_TASK]
@@ -284,7 +288,7 @@ def _fire_locked(playbook: Playbook, matches: list[Match], source: str, now: dt.
     )
     notifications: list[Notification] = []
     for action in actions:
-        if action.kind == PlaybookAction.Kind.NOTIFY:
+        if action.kind == PlaybookAction.Kind.NOTIFY and notify:
             for run in runs:
                 account = staff.accounts[run.account_id]
                 recipient = assignee_for(action, account, staff)
@@ -951,7 +955,7 @@ def add_milestone(
 
 
 @transaction.atomic
-def set_milestone_status(*, milestone: Milestone, actor: User, status: str) -> Milestone:
+def set_milestone_status(*, milestone: Milestone, actor: User | None, status: str) -> Milestone:
     if status not in Milestone.Status.values:
         raise ValidationFailed(
             f"Unknown milestone status {status!r}.",

@@ -408,6 +408,27 @@ def match_state(
                     "feedback_created_at": created.isoformat(),
                 },
             )
+        # NPS answers that arrived as metric values (``nps``, e.g. from a survey tool's
+        # import) count too; an account with detractor feedback above is already covered.
+        for account_id, value, observed in (
+            MetricValue.objects.filter(
+                account__in=accounts, metric__key="nps", value__lte=6, observed_at__gte=since
+            )
+            .exclude(account_id__in=list(newest))
+            .order_by("account_id", "-observed_at")
+            .values_list("account_id", "value", "observed_at")
+        ):
+            if account_id in newest:
+                continue
+            newest[account_id] = Match(
+                account_id,
+                f"Detractor NPS answer: {value:g}",
+                {
+                    "feedback": f"NPS {value:g}",
+                    "nps": value,
+                    "feedback_created_at": observed.isoformat(),
+                },
+            )
         return list(newest.values())
     if t == TriggerType.NO_ACTIVITY:
         cutoff = now - dt.timedelta(days=playbook.days or 0)

@@ -457,3 +457,13 @@ def test_playbook_validation_names_the_missing_field() -> None:
     with pytest.raises(ValidationError) as err2:
         action.clean()
     assert "title_template" in err2.value.message_dict
+
+
+def test_nps_detractor_recorded_as_a_metric_value_fires_too(csm: User, account: Account) -> None:
+    nps = MetricFactory(key="nps")
+    playbook = PlaybookFactory(trigger_type=TriggerType.NEGATIVE_FEEDBACK, band="", days=14)
+    metric_value(account, nps, 9, NOW - dt.timedelta(days=2))
+    assert services.evaluate_time_triggers() == 0
+    metric_value(account, nps, 3, NOW - dt.timedelta(days=1))
+    assert services.evaluate_time_triggers() == 1
+    assert PlaybookRun.objects.get(playbook=playbook).values["nps"] == 3
