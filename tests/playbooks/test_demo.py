@@ -33,9 +33,9 @@ def test_demo_playbooks_templates_and_tasks_are_seeded_once() -> None:
     assert set(red_tasks.values_list("account_id", flat=True)) == set(red)
     assert all(t.assignee == t.account.owner for t in red_tasks.select_related("account"))
     assert Task.objects.filter(assignee__username="csm1", playbook=None).count() == 4
-    assert (
-        first["tasks"] == Task.objects.count() and first["plans"] == SuccessPlan.objects.count() > 0
-    )
+    assert first["tasks"] == Task.objects.count()
+    # Onboarding plans by hand, renewal plans started by the renewal playbook.
+    assert SuccessPlan.objects.count() >= first["plans"] > 0
     counts = (Task.objects.count(), SuccessPlan.objects.count(), Playbook.objects.count())
     again = demo.seed(today=today)
     assert again == {"plan_templates": 0, "playbooks": 0, "tasks": 0, "plans": 0}
