@@ -200,6 +200,9 @@ def _fire_locked(
                 band_at_firing=str(
                     m.values.get("band") or staff.accounts[m.account_id].health_band or ""
                 ),
+                # What a firing normally creates; corrected below in the rare case a
+                # later step's task was already open.
+                tasks_created=len(task_actions),
             )
             for m in matches
             if m.account_id in staff.accounts
@@ -259,9 +262,11 @@ def _fire_locked(
             for t in tasks
         ]
     )
-    for run in runs:
+    short = [r for r in runs if len(tasks_by_run[r.pk]) != r.tasks_created]
+    for run in short:
         run.tasks_created = len(tasks_by_run[run.pk])
-    PlaybookRun.objects.bulk_update(runs, ["tasks_created"])
+    if short:
+        PlaybookRun.objects.bulk_update(short, ["tasks_created"])
     Activity.objects.bulk_create(
         [
             Activity(

@@ -13,6 +13,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -70,6 +71,23 @@ def _assignable(request: AuthedRequest) -> Any:
     return visible_users(request.user).order_by("username")
 
 
+def _row_context(request: AuthedRequest) -> dict[str, Any]:
+    """What every task row needs, computed once per page: a row renders no URL reversal
+    and no per-row loop over people (a manager's queue has hundreds of rows)."""
+    manages = selectors.can_reassign(request.user)
+    people = list(_assignable(request)) if manages else []
+    return {
+        "today": timezone.localdate(),
+        "can_reassign": manages,
+        "people": people,
+        "people_options": format_html_join(
+            "", '<option value="{}">{}</option>', ((p.pk, p.display_name) for p in people)
+        ),
+        "tasks_url": reverse("playbooks:task_queue"),
+        "accounts_url": reverse("accounts:account_detail", args=["-"])[:-2],
+    }
+
+
 @login_required
 def task_queue(request: AuthedRequest) -> HttpResponse:
     user = request.user
@@ -92,11 +110,9 @@ def task_queue(request: AuthedRequest) -> HttpResponse:
         q=filters.get("q", ""),
     )
     context = {
+        **_row_context(request),
         "form": form,
         "queue": queue,
-        "today": today,
-        "can_reassign": manages,
-        "people": list(_assignable(request)) if manages else [],
         "load": selectors.team_load(user, today=today) if manages else [],
         "milestones": selectors.overdue_milestones(user, today=today, mine_only=not manages),
         "next": request.get_full_path(),
@@ -107,15 +123,12 @@ def task_queue(request: AuthedRequest) -> HttpResponse:
 
 def _row_response(request: AuthedRequest, task: Task, flash: str = "") -> HttpResponse:
     task = selectors.get_task_for_user(request.user, task.pk)
-    manages = selectors.can_reassign(request.user)
     return render(
         request,
         "playbooks/task_queue.html#task_row",
         {
+            **_row_context(request),
             "task": task,
-            "today": timezone.localdate(),
-            "can_reassign": manages,
-            "people": list(_assignable(request)) if manages else [],
             "flash": flash,
             "next": request.POST.get("next", ""),
         },
@@ -213,16 +226,13 @@ def task_reassign(request: AuthedRequest, pk: int) -> HttpResponse:
 @login_required
 def task_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     task = selectors.get_task_for_user(request.user, pk)
-    manages = selectors.can_reassign(request.user)
     return render(
         request,
         "playbooks/task_detail.html",
         {
+            **_row_context(request),
             "task": task,
             "events": selectors.task_history(task),
-            "today": timezone.localdate(),
-            "can_reassign": manages,
-            "people": list(_assignable(request)) if manages else [],
             "next": request.get_full_path(),
         },
     )
