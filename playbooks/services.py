@@ -594,7 +594,7 @@ def update_task(
 ) -> Task:
     now = now or timezone.now()
     locked = Task.objects.select_for_update().get(pk=task.pk)
-    changes = []
+    changes: list[tuple[str, Any, Any]] = []
     if title is not None:
         if not title.strip():
             raise ValidationFailed(
@@ -1066,7 +1066,7 @@ def _queue_notifications(notifications: list[Notification]) -> list[Notification
         from playbooks.tasks import deliver_notification
 
         for pk in pending:
-            deliver_notification.delay_on_commit(pk)
+            deliver_notification.delay_on_commit(pk)  # type: ignore[attr-defined]
     return created
 
 

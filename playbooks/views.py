@@ -442,6 +442,11 @@ def success_plan(request: AuthedRequest, external_id: str) -> HttpResponse:
     return render(request, template, _plan_context(account, **extra))
 
 
+def _int(value: str | None) -> int:
+    """A posted id; anything that is not a whole number matches nothing."""
+    return int(value) if value and value.isdigit() else -1
+
+
 def _plan_post(request: AuthedRequest, account: Any) -> str:
     """One of: start a plan, add an objective or milestone, set a milestone's status or an
     objective's progress. Returns an error message or ''."""
@@ -466,7 +471,7 @@ def _plan_post(request: AuthedRequest, account: Any) -> str:
                 services.create_plan(account=account, actor=user, title=form.cleaned_data["title"])
             return ""
         if op in ("add_objective", "add_milestone", "plan_status"):
-            plan = plans.filter(pk=request.POST.get("plan")).first()
+            plan = plans.filter(pk=_int(request.POST.get("plan"))).first()
             if plan is None:
                 return "That plan does not exist on this account."
             if op == "plan_status":
@@ -495,7 +500,9 @@ def _plan_post(request: AuthedRequest, account: Any) -> str:
             return ""
         if op == "milestone_status":
             milestone = (
-                Milestone.objects.filter(pk=request.POST.get("milestone"), plan__account=account)
+                Milestone.objects.filter(
+                    pk=_int(request.POST.get("milestone")), plan__account=account
+                )
                 .select_related("plan__account")
                 .first()
             )
@@ -507,7 +514,7 @@ def _plan_post(request: AuthedRequest, account: Any) -> str:
             return ""
         if op == "objective_progress":
             objective = Objective.objects.filter(
-                pk=request.POST.get("objective"), plan__account=account
+                pk=_int(request.POST.get("objective")), plan__account=account
             ).first()
             if objective is None:
                 return "That objective does not exist on this account."
