@@ -1180,6 +1180,17 @@ def send_digests(*, now: dt.datetime | None = None) -> int:
     return sent
 
 
+def set_email_preference(*, user: User, mode: str) -> User:
+    if mode not in User.EmailMode.values:
+        raise ValidationFailed(
+            f"Choose one of {', '.join(User.EmailMode.values)}.",
+            errors=[{"field": "email_notifications", "message": "unknown choice"}],
+        )
+    user.email_notifications = mode
+    user.save(update_fields=["email_notifications"])
+    return user
+
+
 def mark_notifications_read(*, user: User, ids: Sequence[int] | None = None) -> int:
     qs = Notification.objects.filter(recipient=user, read_at__isnull=True)
     if ids is not None:

@@ -17,6 +17,7 @@ from django.utils.html import format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.models import User
 from accounts.selectors import get_account_for_user, visible_users
 from chs_site.errors import ApplicationError
 from chs_site.http import AuthedRequest
@@ -536,6 +537,15 @@ def _plan_post(request: AuthedRequest, account: Any) -> str:
 @login_required
 @require_http_methods(["GET", "POST"])
 def notifications(request: AuthedRequest) -> HttpResponse:
+    if request.method == "POST" and "email_notifications" in request.POST:
+        try:
+            services.set_email_preference(
+                user=request.user, mode=request.POST["email_notifications"]
+            )
+            messages.success(request, "Email preference saved.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return redirect("playbooks:notifications")
     if request.method == "POST":
         ids = [int(i) for i in request.POST.getlist("id") if i.isdigit()] or None
         marked = services.mark_notifications_read(user=request.user, ids=ids)
@@ -546,5 +556,8 @@ def notifications(request: AuthedRequest) -> HttpResponse:
     return render(
         request,
         "playbooks/notifications.html",
-        {"notifications": selectors.notifications_for(request.user)},
+        {
+            "notifications": selectors.notifications_for(request.user),
+            "email_modes": User.EmailMode.choices,
+        },
     )
