@@ -71,10 +71,10 @@ def test_sql_and_python_window_stats_agree(csm: User) -> None:
     sql = selectors.window_stats_for(account_ids=ids, specs=[spec], at=at, use_sql=True)
     py = selectors.window_stats_for(account_ids=ids, specs=[spec], at=at, use_sql=False)
     assert sql.keys() == py.keys()
-    for a in ids:
-        assert sql.get(a, {}).keys() == py.get(a, {}).keys()
-        for key, s in sql.get(a, {}).items():
-            p = py[a][key]
+    for account_id in ids:
+        assert sql.get(account_id, {}).keys() == py.get(account_id, {}).keys()
+        for key, s in sql.get(account_id, {}).items():
+            p = py[account_id][key]
             assert (s.latest_at, s.latest_value, s.count, s.prev_count) == (
                 p.latest_at,
                 p.latest_value,
@@ -84,8 +84,8 @@ def test_sql_and_python_window_stats_agree(csm: User) -> None:
             assert s.total == pytest.approx(p.total, rel=1e-12, abs=1e-9)
             assert s.prev_total == pytest.approx(p.prev_total, rel=1e-12, abs=1e-9)
         assert (
-            engine.score_from_stats(spec, sql.get(a, {}), at=at).score
-            == engine.score_from_stats(spec, py.get(a, {}), at=at).score
+            engine.score_from_stats(spec, sql.get(account_id, {}), at=at).score
+            == engine.score_from_stats(spec, py.get(account_id, {}), at=at).score
         )
 
 
