@@ -639,6 +639,8 @@ def importer_for(job: ImportJob, user: User | None) -> Importer:
 def _parse(importer: Importer, line: int, cells: list[str]) -> tuple[Any, CellErrors]:
     if isinstance(importer, AccountsImporter):
         importer.line = line
+    if any("\x00" in c for c in cells):
+        return None, [("", "contains a NUL character; the file may not be a text CSV")]
     if len(cells) > len(importer.header):
         return None, [
             ("", f"has {len(cells)} cells but the header has {len(importer.header)} columns")
@@ -709,25 +711,32 @@ def preview(*, job: ImportJob, user: User | None, rows: int = PREVIEW_ROWS) -> l
     return out
 
 
-def start_import(*, job: ImportJob, user: User | None) -> ImportJob:
-    """Check the mapping, remember it for the kind, and queue the job (after commit)."""
-    from accounts.tasks import run_import_job
-
+@transaction.atomic
+def mark_queued(*, job: ImportJob, user: User | None) -> ImportJob:
+    """Check the mapping, remember it for the kind, and mark the job queued."""
     problems = check_mapping(job.kind, job.header, job.mapping)
     if problems:
         raise ValidationFailed("The column mapping is incomplete.", errors=problems)
-    with transaction.atomic():
-        updated = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.UPLOADED).update(
-            status=ImportJob.Status.QUEUED
-        )
-        if not updated:
-            raise ApplicationError("This import has already been started.")
-        remembered = {k: v for k, v in job.mapping.items() if k != "delimiter"}
-        ImportMapping.objects.update_or_create(
-            kind=job.kind, defaults={"mapping": remembered, "updated_by": user}
-        )
-        run_import_job.delay_on_commit(job.pk)
-    job.refresh_from_db()
+    updated = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.UPLOADED).update(
+        status=ImportJob.Status.QUEUED
+    )
+    if not updated:
+        raise ApplicationError("This import has already been started.")
+    remembered = {k: v for k, v in job.mapping.items() if k != "delimiter"}
+    ImportMapping.objects.update_or_create(
+        kind=job.kind, defaults={"mapping": remembered, "updated_by": user}
+    )
+    job.status = ImportJob.Status.QUEUED
+    return job
+
+
+@transaction.atomic
+def start_import(*, job: ImportJob, user: User | None) -> ImportJob:
+    """Queue the job for a Celery worker (sent once the transaction commits)."""
+    from accounts.tasks import run_import_job
+
+    mark_queued(job=job, user=user)
+    run_import_job.delay_on_commit(job.pk)  # type: ignore[attr-defined]
     return job
 
 
@@ -928,3 +937,28 @@ def import_jobs_for(user: User) -> QuerySet[ImportJob]:
 
 def is_importer(user: User) -> bool:
     return user.is_admin or user.role == Role.MANAGER
+
+
+@dataclass(frozen=True)
+class Progress:
+    percent: int
+    label: str
+
+
+def progress(job: ImportJob) -> Progress:
+    """Validation is the first half of the bar, writing the second."""
+    total = max(job.rows_total, 1)
+    status = job.status
+    if status == ImportJob.Status.UPLOADED:
+        return Progress(0, "Waiting for the column mapping.")
+    if status == ImportJob.Status.QUEUED:
+        return Progress(0, "Queued; a worker will pick it up in a moment.")
+    if status == ImportJob.Status.VALIDATING:
+        done = min(job.rows_validated, total)
+        return Progress(int(50 * done / total), f"Checking rows: {done:,} of about {total:,}.")
+    if status == ImportJob.Status.WRITING:
+        done = min(written_so_far(job), total)
+        return Progress(50 + int(50 * done / total), f"Writing rows: {done:,} of {total:,}.")
+    if status == ImportJob.Status.SUCCEEDED:
+        return Progress(100, f"Imported {job.rows_written:,} rows.")
+    return Progress(100, "Stopped: nothing was imported.")
