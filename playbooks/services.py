@@ -553,7 +553,11 @@ def reassign_task(
     if not can_manage_account(actor, task.account):
         raise ApplicationError("Only the team's manager or an admin can reassign this task.")
     _check_assignee(actor, assignee)
-    locked = Task.objects.select_for_update(of=("self",)).select_related("assignee", "account").get(pk=task.pk)
+    locked = (
+        Task.objects.select_for_update(of=("self",))
+        .select_related("assignee", "account")
+        .get(pk=task.pk)
+    )
     if not locked.is_active:
         raise ApplicationError("This task is closed; reassigning it would change nothing.")
     if locked.assignee_id == assignee.pk:

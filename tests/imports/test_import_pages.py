@@ -201,6 +201,6 @@ def test_a_file_larger_than_the_in_memory_limit_streams_from_disk(
             "run": "1",
         },
     )
-    job = run_import(job_id=job.pk)
+    job = run_import(job_id=job.pk)  # type: ignore[assignment]
     assert job is not None and job.status == "succeeded", job and job.message
     assert MetricValue.objects.count() == 3600
