@@ -462,3 +462,33 @@ def test_notifications_page_and_unread_count_in_nav(
     csm_client.post("/notifications/")
     assert not Notification.objects.filter(recipient=csm, read_at__isnull=True).exists()
     assert Notification.objects.filter(recipient=other_csm, read_at__isnull=True).exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "limit"),
+    [
+        ("/tasks/{task}/", 12),
+        ("/tasks/outreach/", 10),
+        ("/playbooks/new/", 14),
+        ("/playbooks/{playbook}/edit/", 16),
+        ("/accounts/ACME-1/tasks/", 10),
+        ("/accounts/ACME-1/success-plan/", 12),
+        ("/notifications/", 8),
+    ],
+)
+def test_every_other_page_has_a_query_budget(
+    admin_client: Client,
+    task: Task,
+    url: str,
+    limit: int,
+    django_assert_max_num_queries: object,
+) -> None:
+    playbook = PlaybookFactory.create()
+    for _ in range(5):  # more rows must not mean more queries
+        TaskFactory.create(account=task.account)
+        Notification.objects.create(
+            recipient=User.objects.get(username="admin"), title="n", created_at=timezone.now()
+        )
+    with django_assert_max_num_queries(limit):  # type: ignore[operator]
+        response = admin_client.get(url.format(task=task.pk, playbook=playbook.pk))
+    assert response.status_code == 200
