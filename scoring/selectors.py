@@ -245,7 +245,8 @@ def score_history(*, account: Account, days: int | None = None) -> QuerySet[Scor
 
 def score_movers(*, account: Account, days: int, limit: int = 3) -> list[Mover]:
     """What moved the score over the last ``days`` days: the newest Score row against the
-    newest row at or before now − days (or the oldest row, if history is shorter)."""
+    newest row at or before now − days (none when history is shorter; the account's
+    ``top_mover`` follows the same rule for 30 days)."""
     newest = Score.objects.filter(account=account).order_by("-computed_at").first()
     if newest is None:
         return []
@@ -255,8 +256,6 @@ def score_movers(*, account: Account, days: int, limit: int = 3) -> list[Mover]:
         .order_by("-computed_at")
         .first()
     )
-    if before is None:
-        before = Score.objects.filter(account=account).order_by("computed_at").first()
     if before is None or before.pk == newest.pk:
         return []
     return engine.movers(before.breakdown, newest.breakdown, limit=limit)
