@@ -135,11 +135,16 @@ def test_failed_job_lists_rows_and_offers_the_errors_csv(
 
 
 def test_progress_fragment_polls_until_finished_then_reloads(
-    admin_client: Client, admin: User, account: Account, logins: MetricDefinition
+    admin_client: Client,
+    admin: User,
+    account: Account,
+    logins: MetricDefinition,
+    django_assert_max_num_queries: object,
 ) -> None:
     job = upload(admin, "metrics_long", GOOD)
     ImportJob.objects.filter(pk=job.pk).update(status="validating", rows_total=10, rows_validated=4)
-    response = admin_client.get(f"/imports/{job.pk}/progress/", HTTP_HX_REQUEST="true")
+    with django_assert_max_num_queries(4):  # type: ignore[operator]
+        response = admin_client.get(f"/imports/{job.pk}/progress/", HTTP_HX_REQUEST="true")
     text = response.content.decode()
     assert 'hx-trigger="every 1s"' in text and 'value="20"' in text and "<html" not in text
     ImportJob.objects.filter(pk=job.pk).update(status="succeeded", rows_written=2)
@@ -201,6 +206,23 @@ def test_a_file_larger_than_the_in_memory_limit_streams_from_disk(
             "run": "1",
         },
     )
-    job = run_import(job_id=job.pk)  # type: ignore[assignment]
-    assert job is not None and job.status == "succeeded", job and job.message
+    finished = run_import(job_id=job.pk)
+    assert finished is not None and finished.status == "succeeded", finished and finished.message
     assert MetricValue.objects.count() == 3600
+
+
+def test_a_job_nobody_picked_up_can_be_sent_again(
+    admin_client: Client, admin: User, account: Account, logins: MetricDefinition
+) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    job = upload(admin, "metrics_long", GOOD)
+    ImportJob.objects.filter(pk=job.pk).update(
+        status="queued", created_at=timezone.now() - dt.timedelta(minutes=5)
+    )
+    page = admin_client.get(f"/imports/{job.pk}/")
+    assert "Send it to the workers again" in page.content.decode()
+    response = admin_client.post(f"/imports/{job.pk}/", {"requeue": "1"}, follow=True)
+    assert "Sent to the workers again." in response.content.decode()
