@@ -121,7 +121,7 @@ def evaluate_score_changes(
                 "(database busy); no broker is configured to retry."
             )
         evaluate_score_changes_task.apply_async(
-            args=[[change_to_json(c) for c in batch]], countdown=10
+            args=([change_to_json(c) for c in batch],), countdown=10
         )
     return created
 
