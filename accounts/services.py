@@ -280,6 +280,14 @@ def log_feedback(
                 )
             )
         record_metric_values(values=values, source="feedback")
+    if (kind == Feedback.Kind.NPS and score is not None and score <= 6) or (
+        sentiment == Feedback.Sentiment.NEGATIVE
+    ):
+        # Detractor / negative-feedback playbooks react within seconds instead of waiting
+        # for the five-minute sweep (which still catches it if this message is lost).
+        from playbooks.tasks import evaluate_feedback
+
+        evaluate_feedback.delay_on_commit([feedback.pk])
     return feedback
 
 

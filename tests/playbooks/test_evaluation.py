@@ -507,3 +507,17 @@ def test_a_transient_database_error_retries_the_batch_on_a_worker(
     assert tasks.evaluate_score_changes_task.run(retry["args"][0]) == 1  # type: ignore[index]
     assert Task.objects.filter(playbook=broken).count() == 1
     assert Task.objects.filter(playbook=healthy).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_logging_a_detractor_answer_fires_its_playbook_at_once(csm: User, account: Account) -> None:
+    from accounts.services import log_feedback
+
+    playbook = PlaybookFactory.create(
+        trigger_type=TriggerType.NEGATIVE_FEEDBACK, band="", cooldown_days=0
+    )
+    log_feedback(user=csm, account=account, kind=Feedback.Kind.NPS, score=9, text="Love it")
+    assert not open_tasks(playbook)
+    log_feedback(user=csm, account=account, kind=Feedback.Kind.NPS, score=3, text="Too slow")
+    [task] = open_tasks(playbook)  # no sweep ran: the task came from logging the answer
+    assert task.account == account
