@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -240,6 +241,13 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", f"chs-test-{os.getpid()}" if TESTING else "chs")
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "worker-heartbeat": {"task": "accounts.tasks.worker_heartbeat", "schedule": 60.0},
+    # Anything still dirty (a lost message, a Redis outage) is recomputed within a minute.
+    "scoring-sweep-dirty": {"task": "scoring.tasks.sweep_dirty", "schedule": 60.0},
+    # Time passing moves windows and makes data stale: every account, nightly, in chunks.
+    "scoring-nightly-recompute": {
+        "task": "scoring.tasks.nightly_recompute",
+        "schedule": crontab(hour=2, minute=15),
+    },
 }
 
 # --- API -------------------------------------------------------------------------------

@@ -1,0 +1,553 @@
+"""The score maths: pure functions over plain data (no ORM, no clock, no settings).
+
+Every path that scores an account calls this module, so the formula exists once:
+ingest (one account), the batch recompute, the what-if preview of a draft scorecard, the
+demo backfill and a backtest.
+
+API
+---
+``ScorecardSpec`` / ``MeasureSpec``
+    A scorecard version as plain data (``scoring.selectors.scorecard_spec`` builds one from
+    the database; tests and a backtest build them by hand).
+
+``score_account(scorecard, observations, at) -> ScoreResult``
+    ``observations`` maps a metric key to a sequence of ``(observed_at, value)`` pairs
+    (any order). Only observations at or before ``at`` are used, so a backtest can pass the
+    whole history and ask for the score "as it would have been" at any moment.
+
+``window_stats(observations, at=…, window_days=…) -> WindowStats`` and
+``score_from_stats(scorecard, stats) -> ScoreResult``
+    The two halves of ``score_account``. The batch recompute on PostgreSQL computes the same
+    ``WindowStats`` with one SQL query per batch (``scoring.selectors``) and calls
+    ``score_from_stats``; tests check that both paths give identical results.
+    ``stats`` maps ``(metric key, window_days)`` to ``WindowStats``; a missing key means
+    "never observed".
+
+``ScoreResult``
+    ``score`` (0..100 rounded to one decimal, or ``None`` = no data), ``band``
+    (``red|yellow|green``, blank when no data) and ``measures`` (one ``MeasureResult`` per
+    measure). ``ScoreResult.breakdown()`` is the JSON list stored in score history:
+    ``metric, name, aggregation, window_days, value, points, weight, contribution, stale``.
+
+``movers(before, after, limit)`` / ``path_to_green(scorecard, result)``
+    "Why did it move" and "what would bring it back to green", from breakdowns only.
+
+The contract (DESIGN.md, "Scoring contract")
+--------------------------------------------
+* The window of a measure is ``(at − window_days, at]``. ``latest`` takes the newest value
+  inside it; ``avg``/``sum``/``count`` aggregate the values inside it; ``change_pct`` is
+  the change of the window's average against the previous window of the same length
+  ``(at − 2·window_days, at − window_days]`` in percent of the previous average's size;
+  missing when the previous window has no values or averages 0.
+* A measure with no value inside its window is missing; it is *stale* when older values
+  exist (the data stopped arriving), otherwise simply "no data". Stale = missing.
+* points = clamp(0, 100, 100 · (value − bad) / (good − bad)); good < bad: lower is better.
+* Missing data: ``ignore`` drops the measure and renormalises the weights, ``zero`` counts 0
+  points, ``neutral`` 50 points. With no usable measure the score is ``None``, never 0.
+* score = Σ points·weight / Σ weight, rounded to one decimal (half away from zero).
+  contribution = points·weight / Σ weight (so the contributions add up to the score).
+* band: red if score < red_below, green if score ≥ green_at, else yellow.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+AGGREGATIONS = ("latest", "avg", "sum", "count", "change_pct")
+MISSING_POLICIES = ("ignore", "zero", "neutral")
+RED, YELLOW, GREEN = "red", "yellow", "green"
+
+
+# --- inputs ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeasureSpec:
+    metric: str  # metric key
+    weight: float
+    aggregation: str = "latest"
+    window_days: int = 30
+    bad: float = 0.0
+    good: float = 100.0
+    name: str = ""  # the metric's display name, for sentences
+
+    @property
+    def label(self) -> str:
+        return self.name or self.metric
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.good < self.bad
+
+
+@dataclass(frozen=True)
+class ScorecardSpec:
+    measures: tuple[MeasureSpec, ...]
+    red_below: float = 40.0
+    green_at: float = 70.0
+    missing_data: str = "ignore"
+    id: int | None = None  # the scorecard version's primary key, when it has one
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """What a measure needs to know about one metric of one account at one moment.
+
+    ``latest_at``/``latest_value``: the newest observation at or before the moment (any age).
+    ``count``/``total``: observations inside the window; ``prev_count``/``prev_total``: inside
+    the previous window of the same length (for ``change_pct``)."""
+
+    latest_at: datetime | None = None
+    latest_value: float | None = None
+    count: int = 0
+    total: float = 0.0
+    prev_count: int = 0
+    prev_total: float = 0.0
+
+
+# --- outputs -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeasureResult:
+    metric: str
+    name: str
+    aggregation: str
+    window_days: int
+    value: float | None
+    points: float | None
+    weight: float
+    contribution: float
+    stale: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "name": self.name,
+            "aggregation": self.aggregation,
+            "window_days": self.window_days,
+            "value": self.value,
+            "points": self.points,
+            "weight": self.weight,
+            "contribution": self.contribution,
+            "stale": self.stale,
+        }
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    score: float | None
+    band: str
+    measures: tuple[MeasureResult, ...] = field(default=())
+
+    def breakdown(self) -> list[dict[str, Any]]:
+        return [m.as_dict() for m in self.measures]
+
+
+@dataclass(frozen=True)
+class Mover:
+    metric: str
+    name: str
+    before: float | None
+    after: float | None
+    contribution_change: float
+    sentence: str
+
+    @property
+    def short(self) -> str:
+        return self.sentence
+
+
+@dataclass(frozen=True)
+class GreenStep:
+    metric: str
+    name: str
+    current_value: float | None
+    target_value: float
+
+
+@dataclass(frozen=True)
+class PathToGreen:
+    steps: tuple[GreenStep, ...]
+    score_after: float
+    sentence: str
+
+
+# --- the formula -------------------------------------------------------------------------
+
+
+def round1(x: float) -> float:
+    """One decimal, half away from zero (Python's round() would use banker's rounding)."""
+    return float(Decimal(repr(x)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def points_for(value: float, *, bad: float, good: float) -> float:
+    raw = 100.0 * (value - bad) / (good - bad)
+    return min(100.0, max(0.0, raw))
+
+
+def band_for(score: float | None, *, red_below: float, green_at: float) -> str:
+    if score is None:
+        return ""
+    if score < red_below:
+        return RED
+    if score >= green_at:
+        return GREEN
+    return YELLOW
+
+
+def window_stats(
+    observations: Sequence[tuple[datetime, float]], *, at: datetime, window_days: int
+) -> WindowStats:
+    """Stats of ``observations`` (sorted by time or not) for the window ending at ``at``."""
+    pts = sorted(observations)
+    times = [t for t, _ in pts]
+    return _stats_sorted(times, [v for _, v in pts], at=at, window_days=window_days)
+
+
+def _stats_sorted(
+    times: Sequence[datetime], values: Sequence[float], *, at: datetime, window_days: int
+) -> WindowStats:
+    end = bisect.bisect_right(times, at)  # observations at or before ``at``
+    if end == 0:
+        return WindowStats()
+    start = at - timedelta(days=window_days)
+    prev_start = start - timedelta(days=window_days)
+    i_start = bisect.bisect_right(times, start, 0, end)
+    i_prev = bisect.bisect_right(times, prev_start, 0, i_start)
+    current = values[i_start:end]
+    previous = values[i_prev:i_start]
+    return WindowStats(
+        latest_at=times[end - 1],
+        latest_value=values[end - 1],
+        count=len(current),
+        total=math.fsum(current),
+        prev_count=len(previous),
+        prev_total=math.fsum(previous),
+    )
+
+
+def aggregate(
+    stats: WindowStats | None, *, aggregation: str, at: datetime, window_days: int
+) -> tuple[float | None, bool]:
+    """(value, stale) of one measure. ``value`` None = missing."""
+    if stats is None or stats.latest_at is None:
+        return None, False
+    if stats.latest_at <= at - timedelta(days=window_days) or stats.count == 0:
+        return None, True
+    if aggregation == "latest":
+        return stats.latest_value, False
+    if aggregation == "sum":
+        return stats.total, False
+    if aggregation == "count":
+        return float(stats.count), False
+    average = stats.total / stats.count
+    if aggregation == "avg":
+        return average, False
+    if aggregation == "change_pct":
+        if stats.prev_count == 0:
+            return None, False
+        previous = stats.prev_total / stats.prev_count
+        if previous == 0:
+            return None, False
+        return 100.0 * (average - previous) / abs(previous), False
+    raise ValueError(f"Unknown aggregation {aggregation!r}; use one of {', '.join(AGGREGATIONS)}.")
+
+
+def score_from_values(
+    scorecard: ScorecardSpec, values: Sequence[tuple[float | None, bool]]
+) -> ScoreResult:
+    """Score from each measure's (value, stale), in the scorecard's measure order."""
+    if len(values) != len(scorecard.measures):
+        raise ValueError("one (value, stale) pair per measure is required")
+    policy = scorecard.missing_data
+    if policy not in MISSING_POLICIES:
+        raise ValueError(f"Unknown missing-data policy {policy!r}.")
+    rows: list[tuple[MeasureSpec, float | None, float | None, bool]] = []
+    for measure, (value, stale) in zip(scorecard.measures, values, strict=True):
+        if value is not None and math.isfinite(value):
+            pts: float | None = points_for(value, bad=measure.bad, good=measure.good)
+        elif policy == "zero":
+            pts = 0.0
+        elif policy == "neutral":
+            pts = 50.0
+        else:
+            pts = None
+        rows.append((measure, value, pts, stale))
+    total_weight = math.fsum(m.weight for m, _, p, _ in rows if p is not None)
+    # "Usable" = at least one measure with real data; a policy alone never makes a score.
+    has_data = any(v is not None for _, v, _, _ in rows)
+    if total_weight <= 0 or not has_data:
+        score: float | None = None
+    else:
+        score = round1(
+            min(
+                100.0,
+                max(
+                    0.0,
+                    math.fsum(p * m.weight for m, _, p, _ in rows if p is not None) / total_weight,
+                ),
+            )
+        )
+    results = tuple(
+        MeasureResult(
+            metric=m.metric,
+            name=m.label,
+            aggregation=m.aggregation,
+            window_days=m.window_days,
+            value=None if v is None else float(v),
+            points=None if p is None else round(p, 4),
+            weight=float(m.weight),
+            contribution=(
+                round(p * m.weight / total_weight, 4)
+                if p is not None and score is not None
+                else 0.0
+            ),
+            stale=stale,
+        )
+        for m, v, p, stale in rows
+    )
+    band = band_for(score, red_below=scorecard.red_below, green_at=scorecard.green_at)
+    return ScoreResult(score=score, band=band, measures=results)
+
+
+def score_from_stats(
+    scorecard: ScorecardSpec,
+    stats: Mapping[tuple[str, int], WindowStats],
+    *,
+    at: datetime,
+) -> ScoreResult:
+    values = [
+        aggregate(
+            stats.get((m.metric, m.window_days)),
+            aggregation=m.aggregation,
+            at=at,
+            window_days=m.window_days,
+        )
+        for m in scorecard.measures
+    ]
+    return score_from_values(scorecard, values)
+
+
+def score_account(
+    scorecard: ScorecardSpec,
+    observations: Mapping[str, Sequence[tuple[datetime, float]]],
+    at: datetime,
+) -> ScoreResult:
+    """The score of one account at ``at`` from its raw observations (only those ≤ ``at``)."""
+    sorted_obs = {key: sorted(points) for key, points in observations.items()}
+    stats: dict[tuple[str, int], WindowStats] = {}
+    for m in scorecard.measures:
+        pts = sorted_obs.get(m.metric)
+        if pts:
+            stats[(m.metric, m.window_days)] = _stats_sorted(
+                [t for t, _ in pts], [v for _, v in pts], at=at, window_days=m.window_days
+            )
+    return score_from_stats(scorecard, stats, at=at)
+
+
+class SeriesIndex:
+    """Observations of many accounts, sorted once, for scoring at many moments (backfill,
+    backtest): ``stats(account, metric, at=…, window_days=…)`` is two binary searches."""
+
+    def __init__(self, rows: Iterable[tuple[Any, str, datetime, float]]) -> None:
+        series: dict[tuple[Any, str], list[tuple[datetime, float]]] = {}
+        for account, metric, t, v in rows:
+            series.setdefault((account, metric), []).append((t, v))
+        self._times: dict[tuple[Any, str], list[datetime]] = {}
+        self._values: dict[tuple[Any, str], list[float]] = {}
+        for key, pts in series.items():
+            pts.sort()
+            self._times[key] = [t for t, _ in pts]
+            self._values[key] = [v for _, v in pts]
+
+    def stats_for(
+        self, account: Any, scorecard: ScorecardSpec, *, at: datetime
+    ) -> dict[tuple[str, int], WindowStats]:
+        out: dict[tuple[str, int], WindowStats] = {}
+        for m in scorecard.measures:
+            key = (account, m.metric)
+            times = self._times.get(key)
+            if times:
+                out[(m.metric, m.window_days)] = _stats_sorted(
+                    times, self._values[key], at=at, window_days=m.window_days
+                )
+        return out
+
+    def score(self, account: Any, scorecard: ScorecardSpec, *, at: datetime) -> ScoreResult:
+        return score_from_stats(scorecard, self.stats_for(account, scorecard, at=at), at=at)
+
+
+# --- why it moved ------------------------------------------------------------------------
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "no data"
+    if abs(value) >= 100 or float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.1f}"
+
+
+def _signed(points: float) -> str:
+    sign = "+" if points >= 0 else "−"
+    return f"{sign}{abs(points):.1f} points"
+
+
+def mover_sentence(
+    name: str, before: float | None, after: float | None, contribution_change: float
+) -> str:
+    if before is None and after is None:
+        verb = "had no data"
+        return f"{name} {verb}: {_signed(contribution_change)}"
+    if before is None:
+        return f"{name} arrived at {_fmt(after)}: {_signed(contribution_change)}"
+    if after is None:
+        return f"{name} stopped reporting (was {_fmt(before)}): {_signed(contribution_change)}"
+    if after > before:
+        verb = "rose"
+    elif after < before:
+        verb = "fell"
+    else:
+        return f"{name} stayed at {_fmt(after)}: {_signed(contribution_change)}"
+    return f"{name} {verb} from {_fmt(before)} to {_fmt(after)}: {_signed(contribution_change)}"
+
+
+def movers(
+    before: Sequence[Mapping[str, Any]],
+    after: Sequence[Mapping[str, Any]],
+    *,
+    limit: int = 3,
+) -> list[Mover]:
+    """The measures whose contribution changed most between two breakdowns (biggest first).
+
+    Measures are matched by (metric, aggregation, window_days); a measure present in only one
+    of the breakdowns (the scorecard changed) counts with contribution 0 on the other side.
+    Changes smaller than 0.05 points are not movers."""
+
+    def key(row: Mapping[str, Any]) -> tuple[str, str, int]:
+        return (str(row["metric"]), str(row["aggregation"]), int(row["window_days"]))
+
+    old = {key(r): r for r in before}
+    new = {key(r): r for r in after}
+    found: list[Mover] = []
+    for k in list(new) + [k for k in old if k not in new]:
+        b, a = old.get(k), new.get(k)
+        change = float((a or {}).get("contribution") or 0.0) - float(
+            (b or {}).get("contribution") or 0.0
+        )
+        if abs(change) < 0.05:
+            continue
+        row = a or b
+        assert row is not None
+        name = str(row.get("name") or row["metric"])
+        bv = None if b is None else b.get("value")
+        av = None if a is None else a.get("value")
+        found.append(
+            Mover(
+                metric=str(row["metric"]),
+                name=name,
+                before=bv,
+                after=av,
+                contribution_change=round(change, 1),
+                sentence=mover_sentence(name, bv, av, change),
+            )
+        )
+    found.sort(key=lambda m: (-abs(m.contribution_change), m.metric))
+    return found[:limit]
+
+
+def _value_for_points(measure: MeasureSpec, target_points: float) -> float:
+    return measure.bad + (measure.good - measure.bad) * target_points / 100.0
+
+
+def path_to_green(scorecard: ScorecardSpec, result: ScoreResult) -> PathToGreen | None:
+    """The smallest change of one or two measures that lifts ``result`` into green.
+
+    "Smallest" = the fewest measures, then the least total movement measured in points
+    (each measure moved only as far as needed). Only measures with a value can move
+    (a measure without data has no value to improve from). None when already green, when
+    there is no score, or when no one or two measures can reach green."""
+    if result.score is None or result.band == GREEN:
+        return None
+    measures = scorecard.measures
+    rows = list(zip(measures, result.measures, strict=True))
+    active = [(m, r) for m, r in rows if r.points is not None]
+    total_weight = math.fsum(m.weight for m, _ in active)
+    if total_weight <= 0:
+        return None
+    base = math.fsum(float(r.points or 0.0) * m.weight for m, r in active)
+    # Need Σ points·weight ≥ target (slightly above, so rounding to one decimal keeps green).
+    target = (scorecard.green_at - 0.04) * total_weight
+    movable = [
+        (i, m, r)
+        for i, (m, r) in enumerate(rows)
+        if r.points is not None and r.value is not None and r.points < 100.0
+    ]
+    best: tuple[float, tuple[tuple[int, float], ...]] | None = None
+    # One measure.
+    for i, m, r in movable:
+        need = (target - base) / m.weight
+        new_points = float(r.points or 0.0) + need
+        if new_points <= 100.0:
+            cand = (need, ((i, new_points),))
+            if best is None or cand[0] < best[0]:
+                best = cand
+    if best is None:
+        # Two measures: fill the heavier (weight) one first, it buys the most score per point.
+        for a in range(len(movable)):
+            for b in range(a + 1, len(movable)):
+                pair = sorted((movable[a], movable[b]), key=lambda x: -x[1].weight)
+                gap = target - base
+                moves: list[tuple[int, float]] = []
+                spent = 0.0
+                for i, m, r in pair:
+                    if gap <= 0:
+                        break
+                    room = 100.0 - float(r.points or 0.0)
+                    step = min(room, gap / m.weight)
+                    moves.append((i, float(r.points or 0.0) + step))
+                    spent += step
+                    gap -= step * m.weight
+                if gap <= 1e-9 and (best is None or spent < best[0]):
+                    best = (spent, tuple(moves))
+    if best is None:
+        return None
+    step_by_index: dict[int, GreenStep] = {}
+    for i, new_points in best[1]:
+        m, r = rows[i]
+        step_by_index[i] = GreenStep(
+            metric=m.metric,
+            name=m.label,
+            current_value=r.value,
+            target_value=_nice_target(m, _value_for_points(m, new_points)),
+        )
+    after_values = [
+        (step_by_index[i].target_value, False) if i in step_by_index else (r.value, r.stale)
+        for i, (_, r) in enumerate(rows)
+    ]
+    score_after = score_from_values(scorecard, after_values).score
+    parts = [
+        f"{'lower' if measures[i].lower_is_better else 'raise'} {s.name} "
+        f"from {_fmt(s.current_value)} to {_fmt(s.target_value)}"
+        for i, s in step_by_index.items()
+    ]
+    steps = list(step_by_index.values())
+    sentence = " and ".join(parts)
+    sentence = sentence[0].upper() + sentence[1:] + f" to reach green ({_fmt(score_after)})."
+    return PathToGreen(steps=tuple(steps), score_after=float(score_after or 0.0), sentence=sentence)
+
+
+def _nice_target(measure: MeasureSpec, raw: float) -> float:
+    """Round the target value outward (never short of green): to 0.1 in the measure's
+    direction of improvement."""
+    scaled = raw * 10
+    rounded = math.floor(scaled + 1e-9) if measure.lower_is_better else math.ceil(scaled - 1e-9)
+    return rounded / 10

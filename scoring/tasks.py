@@ -1,0 +1,77 @@
+"""Celery tasks of the scoring app: one-line wrappers around services.
+
+All are idempotent (the dirty table is the truth, history rows are written only on change)
+and retry only transient database/broker errors."""
+
+from __future__ import annotations
+
+from celery import group, shared_task
+from django.db import InterfaceError, OperationalError
+
+from chs_site.celery import app
+from scoring import services
+
+TRANSIENT = (OperationalError, InterfaceError)
+RETRY = {
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "max_retries": 5,
+}
+
+
+def app_is_eager() -> bool:
+    return bool(app.conf.task_always_eager)
+
+
+@shared_task(
+    name="scoring.tasks.recompute_dirty",
+    ignore_result=True,
+    soft_time_limit=600,
+    time_limit=660,
+    **RETRY,
+)
+def recompute_dirty() -> int:
+    """Recompute every dirty account in batches (the coalesced ingest task)."""
+    services.clear_pending_flag()
+    return services.recompute_dirty_accounts().accounts
+
+
+@shared_task(
+    name="scoring.tasks.sweep_dirty",
+    ignore_result=True,
+    soft_time_limit=600,
+    time_limit=660,
+    **RETRY,
+)
+def sweep_dirty() -> int:
+    """Every minute (beat): whatever is still dirty (lost message, Redis outage)."""
+    return services.recompute_dirty_accounts().accounts
+
+
+@shared_task(
+    name="scoring.tasks.recompute_chunk",
+    ignore_result=True,
+    soft_time_limit=900,
+    time_limit=960,
+    **RETRY,
+)
+def recompute_chunk(first_id: int, last_id: int) -> int:
+    """One chunk of the nightly full recompute: accounts with first_id ≤ id ≤ last_id."""
+    return services.recompute_account_range(first_id=first_id, last_id=last_id).accounts
+
+
+@shared_task(
+    name="scoring.tasks.nightly_recompute",
+    ignore_result=True,
+    soft_time_limit=120,
+    time_limit=180,
+    **RETRY,
+)
+def nightly_recompute() -> int:
+    """Nightly: every account (time passing makes data stale and moves windows), split into
+    id-range chunks that several workers share (a Celery group)."""
+    chunks = services.account_id_chunks()
+    if chunks:
+        group(recompute_chunk.s(a, b) for a, b in chunks).apply_async()
+    return len(chunks)
