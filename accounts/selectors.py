@@ -244,6 +244,12 @@ def score_points_since(
     return by_account
 
 
+def segment_sizes(user: User) -> dict[str, int]:
+    """Accounts per segment in the user's book (the filter's choices and the book size)."""
+    rows = visible_accounts(user).order_by().values_list("segment").annotate(n=Count("pk"))
+    return {segment: n for segment, n in rows}
+
+
 def portfolio_owners(user: User) -> QuerySet[User]:
     """People whose books the user may filter the portfolio by."""
     return visible_users(user).filter(role__in=[Role.CSM, Role.MANAGER]).order_by(

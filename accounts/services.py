@@ -8,8 +8,8 @@ import socket
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Role, Team, User, WorkerHeartbeat
-from chs_site.errors import ApplicationError
+from accounts.models import Account, Activity, Role, Team, User, WorkerHeartbeat
+from chs_site.errors import ApplicationError, PermissionDenied
 
 
 @transaction.atomic
@@ -70,3 +70,41 @@ def record_worker_heartbeat(*, hostname: str | None = None) -> WorkerHeartbeat:
         hostname=hostname, defaults={"seen_at": timezone.now()}
     )
     return beat
+
+
+@transaction.atomic
+def reassign_account(*, account: Account, owner: User, actor: User) -> Account:
+    """Hand ``account`` to ``owner``. Managers may do it within their team, admins anywhere;
+    the new owner must be someone the actor may assign work to. Writes the timeline row in
+    the same transaction."""
+    from accounts.selectors import can_manage_account, visible_users
+
+    if not can_manage_account(actor, account):
+        raise PermissionDenied("Only the team's manager or an admin can change the owner.")
+    if not visible_users(actor).filter(pk=owner.pk, role__in=[Role.CSM, Role.MANAGER]).exists():
+        raise ApplicationError(
+            f"{owner.display_name} is not a CSM or manager in your team; pick someone from it."
+        )
+    previous = account.owner
+    if previous is not None and previous.pk == owner.pk:
+        raise ApplicationError(f"{owner.display_name} already owns {account.name}.")
+    # Lock the row so two managers reassigning at once leave one consistent history.
+    locked = Account.objects.select_for_update().get(pk=account.pk)
+    locked.owner = owner
+    locked.save(update_fields=["owner", "updated_at"])
+    Activity.objects.create(
+        account=locked,
+        kind=Activity.Kind.OWNER_CHANGED,
+        actor=actor,
+        occurred_at=timezone.now(),
+        summary=(
+            f"Owner changed from {previous.display_name if previous else 'nobody'} "
+            f"to {owner.display_name}."
+        ),
+        details={
+            "from": previous.username if previous else None,
+            "to": owner.username,
+        },
+    )
+    account.owner = owner
+    return account

@@ -20,5 +20,18 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("portfolio/", views.portfolio, name="portfolio"),
+    path("portfolio/export.csv", views.portfolio_export, name="portfolio_export"),
+    path("team/", views.team_dashboard, name="team_dashboard"),
     path("accounts/<str:external_id>/", views.account_detail, name="account_detail"),
+    path("accounts/<str:external_id>/health/", views.account_health, name="account_health"),
+    path("accounts/<str:external_id>/timeline/", views.account_timeline, name="account_timeline"),
+    path("accounts/<str:external_id>/trend.svg", views.account_trend_svg, name="account_trend_svg"),
+    path(
+        "accounts/<str:external_id>/metrics/<slug:metric>.svg",
+        views.account_metric_svg,
+        name="account_metric_svg",
+    ),
+    path("accounts/<str:external_id>/feedback/", views.log_feedback, name="log_feedback"),
+    path("accounts/<str:external_id>/override/", views.override_score, name="override_score"),
+    path("accounts/<str:external_id>/owner/", views.change_owner, name="change_owner"),
 ]
