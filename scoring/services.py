@@ -11,17 +11,28 @@ the same task, so a lost message or a Redis outage only delays work.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.models import Account, Activity
+from accounts.models import Account, Activity, HealthBand, User
+from chs_site.errors import ApplicationError, ValidationFailed
 from scoring import engine, selectors
-from scoring.models import DirtyAccount, MetricValue, Score, ScoreOverride
+from scoring.models import (
+    DirtyAccount,
+    Measure,
+    MetricDefinition,
+    MetricValue,
+    Score,
+    Scorecard,
+    ScoreOverride,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +86,34 @@ def record_metric_values(*, values: Sequence[MetricValueIn], source: str = "") -
             account_ids={a for a, _, _ in latest}, reason=(source or "metric values")[:32]
         )
     return len(rows)
+
+
+def load_metric_values(rows: Iterable[tuple[int, int, datetime, float]]) -> int:
+    """Bulk-load (account_id, metric_id, observed_at, value) rows that are known to be new
+    (demo data, benchmarks): COPY on PostgreSQL, executemany elsewhere. Marks nothing dirty
+    and fails on a duplicate; ``record_metric_values`` is the path for outside data."""
+    count = 0
+    columns = "(account_id, metric_id, observed_at, value)"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY scoring_metricvalue {columns} FROM STDIN") as copy:  # type: ignore[attr-defined]
+                for row in rows:
+                    copy.write_row(row)
+                    count += 1
+            return count
+        adapt = connection.ops.adapt_datetimefield_value
+        batch: list[tuple[object, ...]] = []
+        sql = f"INSERT INTO scoring_metricvalue {columns} VALUES (%s, %s, %s, %s)"
+        for a, m, t, v in rows:
+            batch.append((a, m, adapt(t), v))
+            if len(batch) >= 10_000:
+                cursor.executemany(sql, batch)
+                count += len(batch)
+                batch = []
+        if batch:
+            cursor.executemany(sql, batch)
+            count += len(batch)
+    return count
 
 
 def mark_accounts_dirty(*, account_ids: Iterable[int], reason: str) -> None:
@@ -314,8 +353,8 @@ def _recompute_batch(
             score: float | None
             score, band, breakdown, row = None, "", [], None
         else:
-            result = engine.score_from_stats(spec, stats.get(account.id, {}), at=at)
-            score, band, breakdown = result.score, result.band, result.breakdown()
+            computed = engine.score_from_stats(spec, stats.get(account.id, {}), at=at)
+            score, band, breakdown = computed.score, computed.band, computed.breakdown()
             row = None
             if (
                 prev is None
@@ -326,7 +365,7 @@ def _recompute_batch(
             ):
                 row = Score(
                     account_id=account.id,
-                    scorecard_id=spec.id,
+                    scorecard_id=int(spec.id or 0),
                     score=score,
                     band=band,
                     computed_at=at,
@@ -366,7 +405,7 @@ def _recompute_batch(
                         account_id=account.id,
                         kind=Activity.Kind.BAND_CHANGED,
                         occurred_at=at,
-                        summary=_band_summary(old_band, band, score),
+                        summary=band_summary(old_band, band, score),
                         details={"from": old_band, "to": band, "score": score},
                     )
                 )
@@ -390,13 +429,13 @@ def _recompute_batch(
         ScoreChange(**{**change.__dict__, "score_id": row.pk if row is not None else None})
         for row, change in pending_changes
     ]
-    result = RecomputeResult(
+    done = RecomputeResult(
         accounts=len(accounts), history_rows=len(new_scores), changes=len(changes), batches=1
     )
-    return result, changes
+    return done, changes
 
 
-def _band_summary(old: str, new: str, score: float | None) -> str:
+def band_summary(old: str, new: str, score: float | None) -> str:
     shown = "no data" if score is None else f"{score:.1f}"
     if not old:
         return f"Health band set to {new or 'no data'} (score {shown})."
@@ -430,3 +469,307 @@ def effective_health(
             override.score, red_below=red_below, green_at=green_at
         )
     return score, override.band
+
+
+# --- overrides ---------------------------------------------------------------------------
+
+
+def override_score(
+    *,
+    account: Account,
+    author: User | None,
+    score: float | None = None,
+    band: str | None = None,
+    reason: str,
+    expires_at: datetime,
+) -> ScoreOverride:
+    """Show ``score`` or ``band`` (exactly one) instead of the computed value until
+    ``expires_at``. The computed score keeps being computed; ``revoke_override`` or the
+    expiry (at the next recompute or sweep) ends it. Permission is the caller's job."""
+    errors: list[dict[str, str]] = []
+    reason = (reason or "").strip()
+    band = (band or "").strip()
+    if not reason:
+        errors.append({"field": "reason", "message": "Say why you override the score."})
+    if (score is None) == (not band):
+        errors.append(
+            {"field": "score", "message": "Give either a score (0–100) or a band, not both."}
+        )
+    if score is not None and not (isinstance(score, int | float) and 0 <= score <= 100):
+        errors.append({"field": "score", "message": "The score must be a number from 0 to 100."})
+    if band and band not in HealthBand.values:
+        errors.append(
+            {"field": "band", "message": f"The band must be one of {', '.join(HealthBand.values)}."}
+        )
+    if expires_at is None or timezone.is_naive(expires_at):
+        errors.append({"field": "expires_at", "message": "Give an expiry date with a time zone."})
+    elif expires_at <= timezone.now():
+        errors.append({"field": "expires_at", "message": "The expiry must be in the future."})
+    if errors:
+        raise ValidationFailed(
+            "The override was not saved: " + " ".join(e["message"] for e in errors), errors=errors
+        )
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        override = ScoreOverride.objects.create(
+            account=locked,
+            author=author,
+            score=None if score is None else float(score),
+            band=band,
+            reason=reason,
+            expires_at=expires_at,
+        )
+        spec = selectors.spec_for_segment(selectors.active_scorecard_specs(), locked.segment)
+        locked.health_score, locked.health_band = effective_health(
+            locked.computed_score, locked.computed_band, override, spec
+        )
+        locked.save(update_fields=["health_score", "health_band"])
+        shown = f"score {override.score:.0f}" if override.score is not None else f"band {band}"
+        Activity.objects.create(
+            account=locked,
+            kind=Activity.Kind.OVERRIDE,
+            actor=author,
+            occurred_at=timezone.now(),
+            summary=f"Health overridden to {shown} until {expires_at:%Y-%m-%d}: {reason}"[:300],
+            details={"override_id": override.pk, "score": override.score, "band": band},
+        )
+    account.health_score, account.health_band = locked.health_score, locked.health_band
+    return override
+
+
+def revoke_override(*, override: ScoreOverride, author: User | None) -> ScoreOverride:
+    """End an override now; the account shows its computed score again at once."""
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=override.account_id)
+        override = ScoreOverride.objects.select_for_update().get(pk=override.pk)
+        if override.revoked_at is not None:
+            raise ApplicationError("This override was already revoked.")
+        now = timezone.now()
+        override.revoked_at = now
+        override.save(update_fields=["revoked_at"])
+        spec = selectors.spec_for_segment(selectors.active_scorecard_specs(), locked.segment)
+        still = active_overrides(account_ids=[locked.pk], at=now).get(locked.pk)
+        locked.health_score, locked.health_band = effective_health(
+            locked.computed_score, locked.computed_band, still, spec
+        )
+        locked.save(update_fields=["health_score", "health_band"])
+        Activity.objects.create(
+            account=locked,
+            kind=Activity.Kind.OVERRIDE,
+            actor=author,
+            occurred_at=now,
+            summary="Health override revoked; the computed score applies again.",
+            details={"override_id": override.pk, "revoked": True},
+        )
+    return override
+
+
+def expire_overrides() -> int:
+    """Accounts whose override ran out show their computed value again (the minute sweep
+    calls this). Returns the number of accounts corrected."""
+    now = timezone.now()
+    stale_ids = list(
+        ScoreOverride.objects.filter(revoked_at__isnull=True, expires_at__lte=now)
+        .exclude(
+            account__in=ScoreOverride.objects.filter(
+                revoked_at__isnull=True, expires_at__gt=now
+            ).values("account")
+        )
+        .filter(Q(account__computed_at__isnull=True) | Q(account__computed_at__lt=F("expires_at")))
+        .values_list("account_id", flat=True)
+        .distinct()
+    )
+    if stale_ids:
+        mark_accounts_dirty(account_ids=stale_ids, reason="override expired")
+    return len(stale_ids)
+
+
+# --- scorecards --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeasureIn:
+    metric_key: str
+    weight: float
+    aggregation: str = "latest"
+    window_days: int = 30
+    bad: float = 0.0
+    good: float = 100.0
+
+
+@transaction.atomic
+def create_scorecard_draft(
+    *,
+    name: str,
+    segment: str = "",
+    red_below: float = 40.0,
+    green_at: float = 70.0,
+    missing_data: str = Scorecard.MissingData.IGNORE,
+    measures: Sequence[MeasureIn],
+    author: User | None = None,
+    based_on: Scorecard | None = None,
+) -> Scorecard:
+    """A new draft version for ``segment`` (blank = the default scorecard)."""
+    errors = validate_scorecard(
+        name=name,
+        red_below=red_below,
+        green_at=green_at,
+        missing_data=missing_data,
+        measures=measures,
+    )
+    metrics = {
+        m.key: m for m in MetricDefinition.objects.filter(key__in={x.metric_key for x in measures})
+    }
+    for i, m in enumerate(measures):
+        if m.metric_key not in metrics:
+            errors.append(
+                {
+                    "index": str(i),
+                    "field": "metric",
+                    "message": f"No metric with key {m.metric_key!r}.",
+                }
+            )
+    if errors:
+        raise ValidationFailed(
+            "The scorecard was not saved: " + "; ".join(e["message"] for e in errors), errors=errors
+        )
+    segment = segment.strip()
+    last = Scorecard.objects.filter(segment=segment).order_by("-version").first()
+    card = Scorecard.objects.create(
+        name=name.strip(),
+        segment=segment,
+        version=(last.version + 1) if last else 1,
+        red_below=red_below,
+        green_at=green_at,
+        missing_data=missing_data,
+        created_by=author,
+        based_on=based_on,
+    )
+    Measure.objects.bulk_create(
+        [
+            Measure(
+                scorecard=card,
+                metric=metrics[m.metric_key],
+                weight=m.weight,
+                aggregation=m.aggregation,
+                window_days=m.window_days,
+                bad=m.bad,
+                good=m.good,
+                position=i,
+            )
+            for i, m in enumerate(measures)
+        ]
+    )
+    return card
+
+
+def validate_scorecard(
+    *,
+    name: str,
+    red_below: float,
+    green_at: float,
+    missing_data: str,
+    measures: Sequence[MeasureIn],
+) -> list[dict[str, str]]:
+    errors: list[dict[str, str]] = []
+    if not (name or "").strip():
+        errors.append({"field": "name", "message": "A scorecard needs a name."})
+    if not (0 <= red_below <= green_at <= 100):
+        errors.append(
+            {"field": "red_below", "message": "Thresholds need 0 ≤ red_below ≤ green_at ≤ 100."}
+        )
+    if missing_data not in Scorecard.MissingData.values:
+        errors.append(
+            {
+                "field": "missing_data",
+                "message": f"missing_data must be one of {', '.join(Scorecard.MissingData.values)}.",
+            }
+        )
+    if not measures:
+        errors.append({"field": "measures", "message": "A scorecard needs at least one measure."})
+    for i, m in enumerate(measures):
+        where = {"index": str(i)}
+        if not (m.weight > 0 and math.isfinite(m.weight)):
+            errors.append(
+                {**where, "field": "weight", "message": f"Measure {i}: the weight must be above 0."}
+            )
+        if m.aggregation not in Measure.Aggregation.values:
+            errors.append(
+                {
+                    **where,
+                    "field": "aggregation",
+                    "message": f"Measure {i}: aggregation must be one of {', '.join(Measure.Aggregation.values)}.",
+                }
+            )
+        if not (isinstance(m.window_days, int) and 1 <= m.window_days <= 3650):
+            errors.append(
+                {
+                    **where,
+                    "field": "window_days",
+                    "message": f"Measure {i}: window_days must be 1–3650.",
+                }
+            )
+        if m.bad == m.good or not (math.isfinite(m.bad) and math.isfinite(m.good)):
+            errors.append(
+                {
+                    **where,
+                    "field": "good",
+                    "message": f"Measure {i}: bad and good must be different numbers.",
+                }
+            )
+    return errors
+
+
+@transaction.atomic
+def publish_scorecard(*, scorecard: Scorecard, author: User | None = None) -> Scorecard:
+    """Make a draft the active version of its segment, retire the one it replaces, and mark
+    exactly the accounts it scores dirty (its segment; for the default scorecard every
+    account whose segment has no scorecard of its own)."""
+    card = Scorecard.objects.select_for_update().get(pk=scorecard.pk)
+    if card.status != Scorecard.Status.DRAFT:
+        raise ApplicationError(f"Only a draft can be published; this version is {card.status}.")
+    if not card.measures.exists():
+        raise ApplicationError("Add at least one measure before publishing.")
+    previous = Scorecard.objects.filter(
+        segment=card.segment, status=Scorecard.Status.ACTIVE
+    ).first()
+    if previous is not None:
+        previous.status = Scorecard.Status.RETIRED
+        previous.save(update_fields=["status"])
+    card.status = Scorecard.Status.ACTIVE
+    card.published_at = timezone.now()
+    card.published_by = author
+    card.change_summary = _change_summary(previous, card)
+    card.save(update_fields=["status", "published_at", "published_by", "change_summary"])
+    affected = Account.objects.all()
+    if card.segment:
+        affected = affected.filter(segment=card.segment)
+    else:
+        own = Scorecard.objects.filter(status=Scorecard.Status.ACTIVE).exclude(segment="")
+        affected = affected.exclude(segment__in=own.values("segment"))
+    mark_accounts_dirty(
+        account_ids=affected.values_list("id", flat=True), reason="scorecard published"
+    )
+    scorecard.status, scorecard.published_at = card.status, card.published_at
+    return card
+
+
+def _change_summary(previous: Scorecard | None, card: Scorecard) -> list[str]:
+    if previous is None:
+        return ["First version for this segment."]
+    old = {m.metric.key: m for m in previous.measures.select_related("metric")}
+    new = {m.metric.key: m for m in card.measures.select_related("metric")}
+    lines = []
+    for key in sorted(new.keys() - old.keys()):
+        lines.append(f"Added {new[key].metric.name}.")
+    for key in sorted(old.keys() - new.keys()):
+        lines.append(f"Removed {old[key].metric.name}.")
+    for key in sorted(new.keys() & old.keys()):
+        a, b = old[key], new[key]
+        for f in ("weight", "aggregation", "window_days", "bad", "good"):
+            if getattr(a, f) != getattr(b, f):
+                lines.append(f"{b.metric.name}: {f} {getattr(a, f)} → {getattr(b, f)}.")
+    for f in ("red_below", "green_at", "missing_data"):
+        if getattr(previous, f) != getattr(card, f):
+            lines.append(f"{f} {getattr(previous, f)} → {getattr(card, f)}.")
+    return lines or ["No changes."]

@@ -12,12 +12,6 @@ from chs_site.celery import app
 from scoring import services
 
 TRANSIENT = (OperationalError, InterfaceError)
-RETRY = {
-    "autoretry_for": TRANSIENT,
-    "retry_backoff": True,
-    "retry_backoff_max": 60,
-    "max_retries": 5,
-}
 
 
 def app_is_eager() -> bool:
@@ -29,7 +23,10 @@ def app_is_eager() -> bool:
     ignore_result=True,
     soft_time_limit=600,
     time_limit=660,
-    **RETRY,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=5,
 )
 def recompute_dirty() -> int:
     """Recompute every dirty account in batches (the coalesced ingest task)."""
@@ -42,10 +39,15 @@ def recompute_dirty() -> int:
     ignore_result=True,
     soft_time_limit=600,
     time_limit=660,
-    **RETRY,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=5,
 )
 def sweep_dirty() -> int:
-    """Every minute (beat): whatever is still dirty (lost message, Redis outage)."""
+    """Every minute (beat): whatever is still dirty (lost message, Redis outage), and
+    accounts whose override has just expired."""
+    services.expire_overrides()
     return services.recompute_dirty_accounts().accounts
 
 
@@ -54,7 +56,10 @@ def sweep_dirty() -> int:
     ignore_result=True,
     soft_time_limit=900,
     time_limit=960,
-    **RETRY,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=5,
 )
 def recompute_chunk(first_id: int, last_id: int) -> int:
     """One chunk of the nightly full recompute: accounts with first_id ≤ id ≤ last_id."""
@@ -66,7 +71,10 @@ def recompute_chunk(first_id: int, last_id: int) -> int:
     ignore_result=True,
     soft_time_limit=120,
     time_limit=180,
-    **RETRY,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=5,
 )
 def nightly_recompute() -> int:
     """Nightly: every account (time passing makes data stale and moves windows), split into

@@ -1,0 +1,352 @@
+"""Demo scoring data: metric definitions, a default and an Enterprise scorecard, 180 days of
+daily metric history for the demo accounts, and the score history computed from it by the
+engine (weekly points, then a real recompute for today).
+
+Deterministic (one seeded generator per account) and idempotent: each part is skipped when
+it already exists, so a second run changes nothing. Fast: values go in with COPY
+(PostgreSQL) or executemany (SQLite), the backfill scores in memory with the engine's
+``SeriesIndex`` and writes history with ``bulk_create``.
+
+Trajectories: most accounts are stable; some decline toward red, some dip and recover, a
+few are churn-bound (usage fades, then stops reporting, so their data goes stale).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from accounts.demo import DEMO_SEED, plan_accounts
+from accounts.models import Account, Activity
+from scoring import engine, selectors, services
+from scoring.models import Measure, MetricDefinition, MetricValue, Score, Scorecard
+
+HISTORY_DAYS = 180
+BACKFILL_EVERY_DAYS = 7
+
+# key, name, unit, direction, description
+METRICS: tuple[tuple[str, str, str, str, str], ...] = (
+    (
+        "active_users",
+        "Weekly active users",
+        "users",
+        "higher",
+        "People who used the product in the last 7 days.",
+    ),
+    (
+        "feature_adoption",
+        "Feature adoption",
+        "%",
+        "higher",
+        "Share of the licensed features in regular use.",
+    ),
+    (
+        "logins_per_user",
+        "Login frequency",
+        "logins/user/week",
+        "higher",
+        "Logins per active user per week.",
+    ),
+    ("nps", "NPS", "0–10", "higher", "Net Promoter Score answers (0–10)."),
+    ("csat", "CSAT", "1–5", "higher", "Customer satisfaction answers (1–5)."),
+    ("open_tickets", "Open support tickets", "tickets", "lower", "Support tickets not yet solved."),
+    ("overdue_invoices", "Overdue invoices", "invoices", "lower", "Invoices past their due date."),
+    (
+        "csm_sentiment",
+        "CSM sentiment",
+        "1–5",
+        "higher",
+        "The CSM's own read of the relationship (1–5).",
+    ),
+    (
+        "sentiment",
+        "Feedback sentiment",
+        "0–100",
+        "higher",
+        "Logged feedback: positive 100, neutral 50, negative 0.",
+    ),
+    (
+        "days_since_login",
+        "Days since last login",
+        "days",
+        "lower",
+        "Days since anyone at the account logged in.",
+    ),
+)
+
+# metric, weight, aggregation, window_days, bad, good
+DEFAULT_MEASURES = (
+    ("active_users", 3.0, "avg", 7, 5.0, 50.0),
+    ("feature_adoption", 2.0, "latest", 30, 20.0, 70.0),
+    ("logins_per_user", 1.0, "avg", 14, 0.5, 4.0),
+    ("nps", 1.5, "avg", 120, 5.0, 9.0),
+    ("csat", 1.0, "avg", 90, 3.0, 4.6),
+    ("open_tickets", 1.0, "latest", 14, 10.0, 1.0),
+    ("overdue_invoices", 1.0, "latest", 30, 2.0, 0.0),
+    ("csm_sentiment", 1.5, "latest", 60, 1.5, 4.5),
+)
+ENTERPRISE_MEASURES = (
+    ("active_users", 3.0, "avg", 7, 40.0, 400.0),
+    ("feature_adoption", 2.0, "latest", 30, 25.0, 75.0),
+    ("logins_per_user", 1.0, "avg", 14, 0.5, 4.0),
+    ("nps", 2.0, "avg", 120, 5.0, 9.0),
+    ("csat", 1.0, "avg", 90, 3.0, 4.6),
+    ("open_tickets", 1.5, "latest", 14, 25.0, 3.0),
+    ("overdue_invoices", 1.0, "latest", 30, 2.0, 0.0),
+    ("csm_sentiment", 1.5, "latest", 60, 1.5, 4.5),
+    ("sentiment", 1.0, "avg", 90, 25.0, 85.0),
+    ("days_since_login", 1.0, "latest", 14, 10.0, 1.0),
+)
+SEATS = {"SMB": (12, 60), "Mid-Market": (40, 120), "Enterprise": (150, 900)}
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    kind: str  # stable | declining | recovering | churn_bound
+    level: tuple[float, ...]  # latent health 0..1 per day, oldest first
+    stops_reporting_at: int | None  # day index after which usage data stops
+
+
+def trajectory(rng: random.Random, days: int = HISTORY_DAYS) -> Trajectory:
+    roll = rng.random()
+    if roll < 0.64:
+        kind = "stable"
+        base = rng.uniform(0.5, 0.97)
+        level = [base + 0.04 * math.sin(d / rng.uniform(9, 20)) for d in range(days)]
+        stop = None
+    elif roll < 0.80:
+        kind = "declining"
+        start, end = rng.uniform(0.7, 0.95), rng.uniform(0.1, 0.35)
+        d0 = rng.randint(40, 140)
+        level = [
+            start if d < d0 else start + (end - start) * (d - d0) / (days - d0) for d in range(days)
+        ]
+        stop = None
+    elif roll < 0.93:
+        kind = "recovering"
+        high, low = rng.uniform(0.65, 0.85), rng.uniform(0.15, 0.35)
+        d0, d1 = rng.randint(20, 60), rng.randint(90, 130)
+        level = []
+        for d in range(days):
+            if d < d0:
+                level.append(high)
+            elif d < d1:
+                level.append(high + (low - high) * (d - d0) / (d1 - d0))
+            else:
+                level.append(low + (high + 0.08 - low) * min(1.0, (d - d1) / 40))
+        stop = None
+    else:
+        kind = "churn_bound"
+        start = rng.uniform(0.45, 0.7)
+        level = [start - (start - 0.03) * d / days for d in range(days)]
+        stop = days - rng.randint(10, 25)
+    return Trajectory(
+        kind=kind, level=tuple(min(1.0, max(0.0, x)) for x in level), stops_reporting_at=stop
+    )
+
+
+def generate_values(
+    *, account_index: int, segment: str, days: list[dt.datetime]
+) -> list[tuple[str, dt.datetime, float]]:
+    """(metric key, observed_at, value) rows for one demo account, deterministic."""
+    rng = random.Random(DEMO_SEED * 7 + account_index)
+    traj = trajectory(rng, len(days))
+    low, high = SEATS.get(segment, SEATS["SMB"])
+    seats = rng.randint(low, high)
+    rows: list[tuple[str, dt.datetime, float]] = []
+    nps_every, csat_every = rng.randint(25, 40), rng.randint(14, 28)
+    csm_every, sentiment_every = rng.randint(10, 21), rng.randint(12, 30)
+    offset = rng.randint(0, 9)
+    days_since = 0
+    for d, at in enumerate(days):
+        h = traj.level[d]
+        reporting = traj.stops_reporting_at is None or d < traj.stops_reporting_at
+        if reporting:
+            rows.append(
+                (
+                    "active_users",
+                    at,
+                    float(max(0, round(seats * (0.08 + 0.85 * h) * rng.uniform(0.93, 1.07)))),
+                )
+            )
+            rows.append(
+                (
+                    "feature_adoption",
+                    at,
+                    round(min(100.0, max(0.0, 12 + 72 * h + rng.gauss(0, 2.5))), 1),
+                )
+            )
+            rows.append(
+                ("logins_per_user", at, round(max(0.0, 0.2 + 4.6 * h + rng.gauss(0, 0.25)), 2))
+            )
+            rows.append(
+                ("open_tickets", at, float(max(0, round(14 * (1 - h) ** 1.5 + rng.gauss(0, 1.2)))))
+            )
+            days_since = 0 if h > 0.25 or rng.random() < 0.5 else days_since + 1
+        else:
+            days_since += 1
+        if segment == "Enterprise":
+            rows.append(("days_since_login", at, float(days_since)))
+        if d % 7 == offset % 7:
+            overdue = 0 if h > 0.4 or rng.random() < 0.6 else rng.randint(1, 3)
+            rows.append(("overdue_invoices", at, float(overdue)))
+        if (d + offset) % nps_every == 0:
+            rows.append(("nps", at, float(min(10, max(0, round(2 + 8 * h + rng.gauss(0, 1.0)))))))
+        if (d + offset) % csat_every == 0:
+            rows.append(
+                ("csat", at, float(min(5, max(1, round(1.2 + 3.8 * h + rng.gauss(0, 0.4))))))
+            )
+        if (d + offset) % csm_every == 0:
+            rows.append(
+                ("csm_sentiment", at, float(min(5, max(1, round(1 + 4 * h + rng.gauss(0, 0.4))))))
+            )
+        if (d + offset) % sentiment_every == 0:
+            mood = h + rng.gauss(0, 0.12)
+            rows.append(("sentiment", at, 100.0 if mood > 0.62 else 0.0 if mood < 0.33 else 50.0))
+    return rows
+
+
+def seed(*, today: dt.date) -> dict[str, int]:
+    created = {"metric_definitions": 0, "scorecards": 0, "metric_values": 0, "scores": 0}
+    with transaction.atomic():
+        metrics = _ensure_metrics(created)
+        _ensure_scorecards(metrics, created)
+    plan = plan_accounts(today)
+    ids = dict(
+        Account.objects.filter(external_id__in=[a.external_id for a in plan]).values_list(
+            "external_id", "id"
+        )
+    )
+    if not ids:
+        return created
+    if MetricValue.objects.filter(account_id__in=ids.values()).exists():
+        return created  # already seeded
+    days = [
+        dt.datetime.combine(
+            today - dt.timedelta(days=HISTORY_DAYS - 1 - i), dt.time(), tzinfo=dt.UTC
+        )
+        for i in range(HISTORY_DAYS)
+    ]
+    metric_ids = {m.key: m.pk for m in metrics.values()}
+    rows: list[tuple[int, str, dt.datetime, float]] = []
+    for index, demo_account in enumerate(plan):
+        account_id = ids.get(demo_account.external_id)
+        if account_id is None:
+            continue
+        for key, at, value in generate_values(
+            account_index=index, segment=demo_account.segment, days=days
+        ):
+            rows.append((account_id, key, at, value))
+    with transaction.atomic():
+        services.load_metric_values((a, metric_ids[k], t, v) for a, k, t, v in rows)
+        created["metric_values"] = len(rows)
+        created["scores"] = _backfill(
+            rows, ids=ids, plan_segments={a.external_id: a.segment for a in plan}, days=days
+        )
+    # Today's score through the product's own recompute (sets the account's current health,
+    # 30-day change and top mover); the markers the load did not write are not needed.
+    services.recompute_scores(account_ids=list(ids.values()))
+    return created
+
+
+def _ensure_metrics(created: dict[str, int]) -> dict[str, MetricDefinition]:
+    existing = {m.key: m for m in MetricDefinition.objects.filter(key__in=[k for k, *_ in METRICS])}
+    new = [
+        MetricDefinition(key=k, name=n, unit=u, direction=d, description=desc)
+        for k, n, u, d, desc in METRICS
+        if k not in existing
+    ]
+    MetricDefinition.objects.bulk_create(new)
+    created["metric_definitions"] = len(new)
+    return {m.key: m for m in MetricDefinition.objects.filter(key__in=[k for k, *_ in METRICS])}
+
+
+def _ensure_scorecards(metrics: dict[str, MetricDefinition], created: dict[str, int]) -> None:
+    for segment, name, measures in (
+        ("", "Default health", DEFAULT_MEASURES),
+        ("Enterprise", "Enterprise health", ENTERPRISE_MEASURES),
+    ):
+        if Scorecard.objects.filter(segment=segment).exists():
+            continue
+        card = Scorecard.objects.create(
+            name=name,
+            segment=segment,
+            version=1,
+            status=Scorecard.Status.ACTIVE,
+            change_summary=["First version for this segment."],
+        )
+        Measure.objects.bulk_create(
+            [
+                Measure(
+                    scorecard=card,
+                    metric=metrics[key],
+                    weight=w,
+                    aggregation=agg,
+                    window_days=win,
+                    bad=bad,
+                    good=good,
+                    position=i,
+                )
+                for i, (key, w, agg, win, bad, good) in enumerate(measures)
+            ]
+        )
+        created["scorecards"] += 1
+
+
+def _backfill(
+    rows: list[tuple[int, str, dt.datetime, float]],
+    *,
+    ids: dict[str, int],
+    plan_segments: dict[str, str],
+    days: list[dt.datetime],
+) -> int:
+    """Weekly score history with the engine, from the values just generated (in memory: the
+    same numbers the database holds). A row only when score, band or breakdown changed."""
+    specs = selectors.active_scorecard_specs()
+    index = engine.SeriesIndex(rows)
+    moments = days[BACKFILL_EVERY_DAYS - 1 :: BACKFILL_EVERY_DAYS]
+    # Noon, so the moment is after that day's values (observed at midnight).
+    moments = [m + dt.timedelta(hours=12) for m in moments if m < days[-1]]
+    scores: list[Score] = []
+    activities: list[Activity] = []
+    for external_id, account_id in ids.items():
+        spec = selectors.spec_for_segment(specs, plan_segments[external_id])
+        if spec is None:
+            continue
+        previous: engine.ScoreResult | None = None
+        for at in moments:
+            result = index.score(account_id, spec, at=at)
+            if previous is not None and (result.score, result.band, result.measures) == (
+                previous.score,
+                previous.band,
+                previous.measures,
+            ):
+                continue
+            scores.append(
+                Score(
+                    account_id=account_id,
+                    scorecard_id=int(spec.id or 0),
+                    score=result.score,
+                    band=result.band,
+                    computed_at=at,
+                    breakdown=result.breakdown(),
+                )
+            )
+            if previous is not None and previous.band != result.band:
+                activities.append(
+                    Activity(
+                        account_id=account_id,
+                        kind=Activity.Kind.BAND_CHANGED,
+                        occurred_at=at,
+                        summary=services.band_summary(previous.band, result.band, result.score),
+                        details={"from": previous.band, "to": result.band, "score": result.score},
+                    )
+                )
+            previous = result
+    Score.objects.bulk_create(scores, batch_size=2000)
+    Activity.objects.bulk_create(activities, batch_size=2000)
+    return len(scores)
