@@ -31,7 +31,7 @@ from django.db.models.functions import Coalesce, Lag, TruncDate, TruncQuarter
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.models import Account, Activity, Role, Team, User
+from accounts.models import Account, Activity, ApiToken, ImportJob, Role, Team, User
 from scoring.models import DirtyAccount, MetricValue, Score, ScoreOverride
 
 
@@ -524,3 +524,23 @@ def team_members(user: User, *, today: dt.date) -> list[User]:
         p.open_tasks = n_open  # type: ignore[attr-defined]
         p.overdue_tasks = n_overdue  # type: ignore[attr-defined]
     return people
+
+
+def api_token_for_key(key: str) -> ApiToken | None:
+    """The token whose key this is (revoked ones too, so the caller can say so)."""
+    from accounts.services import hash_api_key
+
+    return ApiToken.objects.select_related("user").filter(key_hash=hash_api_key(key)).first()
+
+
+def visible_import_jobs(user: User) -> QuerySet[ImportJob]:
+    """Admins see every import; managers the ones they ran; CSMs none."""
+    if user.is_admin:
+        return ImportJob.objects.all()
+    if user.role == Role.MANAGER:
+        return ImportJob.objects.filter(created_by=user)
+    return ImportJob.objects.none()
+
+
+def can_import(user: User) -> bool:
+    return user.is_authenticated and (user.is_admin or user.role == Role.MANAGER)

@@ -26,6 +26,7 @@ from accounts.models import Account, User
 from chs_site.errors import ApplicationError
 from chs_site.http import AuthedRequest
 from scoring import selectors as scoring_selectors
+from scoring import services as scoring_services
 
 PAGE_SIZE = 50
 HISTORY_DAYS = 180
@@ -407,11 +408,9 @@ def log_feedback(request: AuthedRequest, external_id: str) -> HttpResponse:
     account = selectors.get_account_for_user(request.user, external_id)
     form = FeedbackForm(request.POST)
     if form.is_valid():
-        from accounts.services import log_feedback as log_feedback_service
-
         data = form.cleaned_data
         try:
-            feedback = log_feedback_service(
+            feedback = services.log_feedback(
                 user=request.user,
                 account=account,
                 kind=data["kind"],
@@ -442,11 +441,9 @@ def override_score(request: AuthedRequest, external_id: str) -> HttpResponse:
     account = selectors.get_account_for_user(request.user, external_id)
     form = OverrideForm(request.POST)
     if form.is_valid():
-        from scoring.services import override_score as override_service
-
         data = form.cleaned_data
         try:
-            override_service(
+            scoring_services.override_score(
                 account=account,
                 author=request.user,
                 score=data["score"],
@@ -482,7 +479,9 @@ def change_owner(request: AuthedRequest, external_id: str) -> HttpResponse:
     form = OwnerForm(request.POST, choices=selectors.owner_choices(user, account))
     if form.is_valid():
         try:
-            services.reassign_account(account=account, owner=form.cleaned_data["owner"], actor=user)
+            services.update_account(
+                user=user, account=account, data={"owner": form.cleaned_data["owner"]}
+            )
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:

@@ -773,3 +773,272 @@ def _change_summary(previous: Scorecard | None, card: Scorecard) -> list[str]:
         if getattr(previous, f) != getattr(card, f):
             lines.append(f"{f} {getattr(previous, f)} → {getattr(card, f)}.")
     return lines or ["No changes."]
+# --- ingestion (issue 4): metric definitions, scorecard drafts, outcomes -------------------
+# Appended by the ingestion work; the API and CSV importer call these. Imports are local
+# to this section so the two halves of the file merge without touching each other.
+
+from datetime import date  # noqa: E402
+from decimal import Decimal  # noqa: E402
+from typing import Any  # noqa: E402
+
+from chs_site.errors import PermissionDenied, ValidationFailed  # noqa: E402
+from scoring.models import Measure, MetricDefinition, Outcome, Scorecard  # noqa: E402
+
+
+def create_metric_definition(
+    *, key: str, name: str, unit: str = "", description: str = "", direction: str = "higher"
+) -> MetricDefinition:
+    if MetricDefinition.objects.filter(key=key).exists():
+        raise ValidationFailed(
+            "A metric with this key already exists.",
+            errors=[{"field": "key", "reason": f"{key!r} is already defined"}],
+        )
+    return MetricDefinition.objects.create(
+        key=key, name=name, unit=unit, description=description, direction=direction
+    )
+
+
+SCORECARD_FIELDS = ("name", "red_below", "green_at", "missing_data")
+MEASURE_FIELDS = ("weight", "aggregation", "window_days", "bad", "good")
+
+
+def _scorecard_errors(data: dict[str, Any], base: Scorecard | None) -> list[dict[str, Any]]:
+    """Rules a serializer cannot see alone: thresholds in order, known metrics, bad ≠ good."""
+    errors: list[dict[str, Any]] = []
+
+    def current(field: str, default: Any) -> Any:
+        if field in data:
+            return data[field]
+        return getattr(base, field) if base is not None else default
+
+    red_below, green_at = current("red_below", 40.0), current("green_at", 70.0)
+    for field, value in (("red_below", red_below), ("green_at", green_at)):
+        if not 0 <= value <= 100:
+            errors.append({"field": field, "reason": "must be between 0 and 100"})
+    if red_below > green_at:
+        errors.append(
+            {"field": "red_below", "reason": f"must not be above green_at ({green_at:g})"}
+        )
+    if current("missing_data", "ignore") not in Scorecard.MissingData.values:
+        errors.append(
+            {
+                "field": "missing_data",
+                "reason": f"use one of {', '.join(Scorecard.MissingData.values)}",
+            }
+        )
+    measures = data.get("measures")
+    if measures is not None:
+        known = dict(
+            MetricDefinition.objects.filter(
+                key__in=[m.get("metric") for m in measures]
+            ).values_list("key", "pk")
+        )
+        seen: set[tuple[str, str, int]] = set()
+        for i, m in enumerate(measures):
+            if m.get("metric") not in known:
+                errors.append(
+                    {
+                        "field": f"measures[{i}].metric",
+                        "reason": f"unknown metric {m.get('metric')!r}",
+                    }
+                )
+            if m.get("weight", 0) <= 0:
+                errors.append({"field": f"measures[{i}].weight", "reason": "must be above 0"})
+            if m.get("window_days", 1) < 1:
+                errors.append(
+                    {"field": f"measures[{i}].window_days", "reason": "must be at least 1"}
+                )
+            if m.get("bad") == m.get("good"):
+                errors.append(
+                    {
+                        "field": f"measures[{i}].good",
+                        "reason": "must differ from bad (which value is 0 points?)",
+                    }
+                )
+            if m.get("aggregation", "latest") not in Measure.Aggregation.values:
+                errors.append(
+                    {
+                        "field": f"measures[{i}].aggregation",
+                        "reason": f"use one of {', '.join(Measure.Aggregation.values)}",
+                    }
+                )
+            key = (m.get("metric"), m.get("aggregation", "latest"), m.get("window_days", 30))
+            if key in seen:
+                errors.append(
+                    {"field": f"measures[{i}]", "reason": "duplicates an earlier measure"}
+                )
+            seen.add(key)  # type: ignore[arg-type]
+    return errors
+
+
+def _write_measures(scorecard: Scorecard, measures: Sequence[dict[str, Any]]) -> None:
+    keys = dict(
+        MetricDefinition.objects.filter(key__in=[m["metric"] for m in measures]).values_list(
+            "key", "pk"
+        )
+    )
+    scorecard.measures.all().delete()
+    Measure.objects.bulk_create(
+        Measure(
+            scorecard=scorecard,
+            metric_id=keys[m["metric"]],
+            position=i,
+            **{f: m[f] for f in MEASURE_FIELDS if f in m},
+        )
+        for i, m in enumerate(measures)
+    )
+
+
+def _next_version(segment: str) -> int:
+    last = (
+        Scorecard.objects.select_for_update()
+        .filter(segment=segment)
+        .order_by("-version")
+        .values_list("version", flat=True)
+        .first()
+    )
+    return (last or 0) + 1
+
+
+def _check_admin(author: Any) -> None:
+    if not getattr(author, "is_admin", False):
+        raise PermissionDenied("Only admins may edit scorecards.")
+
+
+@transaction.atomic
+def create_scorecard_draft(*, author: Any, data: dict[str, Any]) -> Scorecard:
+    """A new draft version for ``data["segment"]`` (blank = the default scorecard) with its
+    measures. Drafts do not score anything until published."""
+    _check_admin(author)
+    errors = _scorecard_errors(data, None)
+    if not data.get("name"):
+        errors.append({"field": "name", "reason": "is required"})
+    if errors:
+        raise ValidationFailed("The scorecard is invalid; see details.", errors=errors)
+    segment = data.get("segment", "") or ""
+    scorecard = Scorecard.objects.create(
+        segment=segment,
+        version=_next_version(segment),
+        status=Scorecard.Status.DRAFT,
+        created_by=author,
+        **{f: data[f] for f in SCORECARD_FIELDS if f in data},
+    )
+    _write_measures(scorecard, data.get("measures") or [])
+    return scorecard
+
+
+@transaction.atomic
+def update_scorecard_draft(*, scorecard: Scorecard, author: Any, data: dict[str, Any]) -> Scorecard:
+    """Edit a draft in place. Editing an active or retired version never changes it:
+    a new draft version based on it is created with the changes applied and returned
+    (the caller can tell by ``result.pk != scorecard.pk``). ``measures``, when given,
+    replaces the whole list. The segment is fixed once created."""
+    _check_admin(author)
+    errors = _scorecard_errors(data, scorecard)
+    if "segment" in data and (data["segment"] or "") != scorecard.segment:
+        errors.append(
+            {
+                "field": "segment",
+                "reason": "cannot change; create a new scorecard for another segment",
+            }
+        )
+    if "name" in data and not data["name"]:
+        errors.append({"field": "name", "reason": "must not be blank"})
+    if errors:
+        raise ValidationFailed("The scorecard is invalid; see details.", errors=errors)
+
+    if scorecard.status != Scorecard.Status.DRAFT:
+        base = scorecard
+        measures = data.get("measures")
+        if measures is None:
+            measures = [
+                {"metric": m.metric.key, **{f: getattr(m, f) for f in MEASURE_FIELDS}}
+                for m in base.measures.select_related("metric")
+            ]
+        scorecard = Scorecard.objects.create(
+            segment=base.segment,
+            version=_next_version(base.segment),
+            status=Scorecard.Status.DRAFT,
+            based_on=base,
+            created_by=author,
+            **{f: data.get(f, getattr(base, f)) for f in SCORECARD_FIELDS},
+        )
+        _write_measures(scorecard, measures)
+        return scorecard
+
+    changed = [f for f in SCORECARD_FIELDS if f in data and getattr(scorecard, f) != data[f]]
+    for f in changed:
+        setattr(scorecard, f, data[f])
+    if changed:
+        scorecard.save(update_fields=changed)
+    if data.get("measures") is not None:
+        _write_measures(scorecard, data["measures"])
+    return scorecard
+
+
+OUTCOME_VERBS = {
+    "renewed": "Renewed",
+    "churned": "Churned",
+    "expanded": "Expanded",
+    "contracted": "Contracted",
+}
+
+
+@transaction.atomic
+def record_outcome(
+    *,
+    user: Any,
+    account: Account,
+    kind: str,
+    occurred_at: date,
+    arr_change: Decimal | float | int,
+    note: str = "",
+) -> Outcome:
+    """Record a renewal, churn, expansion or contraction. Idempotent on (account, kind,
+    date): sending it again returns the same row (updated if the ARR change or note
+    differ), and only a real change writes a timeline row."""
+    errors: list[dict[str, str]] = []
+    if kind not in Outcome.Kind.values:
+        errors.append({"field": "kind", "reason": f"use one of {', '.join(Outcome.Kind.values)}"})
+    if isinstance(occurred_at, datetime) or not isinstance(occurred_at, date):
+        errors.append({"field": "occurred_at", "reason": "must be a date (YYYY-MM-DD)"})
+    elif occurred_at > timezone.localdate() + timedelta(days=1):
+        errors.append({"field": "occurred_at", "reason": "is in the future"})
+    try:
+        change = Decimal(str(arr_change)).quantize(Decimal("0.01"))
+        if not change.is_finite() or abs(change) >= Decimal("1e12"):
+            raise ArithmeticError
+    except (ArithmeticError, ValueError):
+        errors.append({"field": "arr_change", "reason": "must be a finite amount below 10^12"})
+        change = Decimal(0)
+    if errors:
+        raise ValidationFailed("The outcome is invalid; see details.", errors=errors)
+
+    outcome, created = Outcome.objects.select_for_update().get_or_create(
+        account=account,
+        kind=kind,
+        occurred_at=occurred_at,
+        defaults={"arr_change": change, "note": note, "recorded_by": user},
+    )
+    changed = not created and (outcome.arr_change != change or outcome.note != note)
+    if changed:
+        outcome.arr_change, outcome.note = change, note
+        outcome.save(update_fields=["arr_change", "note"])
+    if created or changed:
+        sign = "+" if change > 0 else ""
+        Activity.objects.create(
+            account=account,
+            kind=Activity.Kind.OUTCOME,
+            actor=user,
+            occurred_at=timezone.now(),
+            summary=(
+                f"{OUTCOME_VERBS[kind]} on {occurred_at:%Y-%m-%d} (ARR {sign}{change:,.2f})"
+                + (" — updated" if changed else "")
+            )[:300],
+            details={
+                "kind": kind,
+                "occurred_at": occurred_at.isoformat(),
+                "arr_change": str(change),
+            },
+        )
+    return outcome
