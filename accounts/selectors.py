@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.apps import apps
 from django.db import connection
 from django.db.models import (
     Avg,
@@ -16,7 +15,6 @@ from django.db.models import (
     Count,
     F,
     IntegerField,
-    Model,
     OuterRef,
     Q,
     QuerySet,
@@ -32,6 +30,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import Account, Activity, ApiToken, ImportJob, Role, Team, User
+from playbooks.models import Task, TaskStatus
 from scoring.models import DirtyAccount, MetricValue, Score, ScoreOverride
 
 
@@ -84,15 +83,6 @@ def can_manage_account(user: User, account: Account) -> bool:
 # --- portfolio -----------------------------------------------------------------------------
 
 
-def task_model() -> type[Model] | None:
-    """``playbooks.Task`` once the Playbooks app defines it; pages leave task counts out
-    until then instead of failing."""
-    try:
-        return apps.get_model("playbooks", "Task")
-    except LookupError:
-        return None
-
-
 BAND_FILTERS = {"red": "red", "yellow": "yellow", "green": "green", "none": ""}
 
 # Sort keys the portfolio offers (the column headers link to them; "-key" reverses).
@@ -130,9 +120,9 @@ def _band_rank() -> Case:
     )
 
 
-def _open_tasks_subquery(task: type[Model]) -> Subquery:
+def _open_tasks_subquery() -> Subquery:
     return Subquery(
-        task.objects.filter(account=OuterRef("pk"), status="open")  # type: ignore[attr-defined]
+        Task.objects.filter(account=OuterRef("pk"), status=TaskStatus.OPEN)
         .order_by()
         .values("account")
         .annotate(n=Count("pk"))
@@ -181,9 +171,8 @@ def portfolio_accounts(
         e = expr if hasattr(expr, "asc") else F(expr)
         return e.desc(nulls_last=True) if desc else e.asc(nulls_last=True)
 
-    task = task_model()
-    if key == "tasks" and task is not None:
-        qs = qs.annotate(open_tasks=Coalesce(_open_tasks_subquery(task), 0))
+    if key == "tasks":
+        qs = qs.annotate(open_tasks=Coalesce(_open_tasks_subquery(), 0))
     order: dict[str, list[OrderBy]] = {
         "account": [direction("name")],
         "band": [direction(_band_rank()), F("health_score").asc(nulls_last=True)],
@@ -192,7 +181,7 @@ def portfolio_accounts(
         "mover": [direction("top_mover")],
         "arr": [direction("arr")],
         "renewal": [direction("renewal_date")],
-        "tasks": [direction("open_tasks") if task is not None else direction("name")],
+        "tasks": [direction("open_tasks")],
         "owner": [direction("owner__last_name"), direction("owner__first_name")],
     }
     return qs.order_by(*order[key], "name", "pk")
@@ -200,11 +189,10 @@ def portfolio_accounts(
 
 def open_task_counts(account_ids: list[int]) -> dict[int, int]:
     """Open tasks per account for one page of accounts, in one query."""
-    task = task_model()
-    if task is None or not account_ids:
+    if not account_ids:
         return {}
     rows = (
-        task.objects.filter(account_id__in=account_ids, status="open")  # type: ignore[attr-defined]
+        Task.objects.filter(account_id__in=account_ids, status=TaskStatus.OPEN)
         .order_by()
         .values_list("account_id")
         .annotate(n=Count("pk"))
@@ -507,13 +495,10 @@ def team_members(user: User, *, today: dt.date) -> list[User]:
         .select_related("team")
         .order_by("team__name", "first_name", "last_name", "username")
     )
-    task = task_model()
     counts: dict[int, tuple[int, int]] = {}
-    if task is not None and people:
+    if people:
         rows = (
-            task.objects.filter(  # type: ignore[attr-defined]
-                assignee_id__in=[p.pk for p in people], status="open"
-            )
+            Task.objects.filter(assignee_id__in=[p.pk for p in people], status=TaskStatus.OPEN)
             .order_by()
             .values_list("assignee_id")
             .annotate(open=Count("pk"), overdue=Count("pk", filter=Q(due_date__lt=today)))

@@ -82,7 +82,6 @@ def portfolio(request: AuthedRequest) -> HttpResponse:
         "sort": sort,
         "filtered": any(k != "sort" for k in params),
         "show_owner": not user.is_csm,
-        "show_tasks": selectors.task_model() is not None,
         "export_url": reverse("accounts:portfolio_export")
         + (f"?{params.urlencode()}" if params else ""),
     }
@@ -109,11 +108,8 @@ COLUMNS = (
 def _columns(user: User, *, sort: str, base: str) -> list[dict[str, Any]]:
     """Header links: clicking the sorted column flips its direction."""
     out = []
-    show_tasks = selectors.task_model() is not None
     for key, label, numeric, default in COLUMNS:
         if key == "owner" and user.is_csm:
-            continue
-        if key == "tasks" and not show_tasks:
             continue
         current = sort.removeprefix("-") == key
         descending = sort.startswith("-")
@@ -536,7 +532,6 @@ def team_dashboard(request: AuthedRequest) -> HttpResponse:
         "at_risk_total": sum(q["total_arr"] for q in quarters),
         "entered_red": entered_red,
         "people": people,
-        "show_tasks": selectors.task_model() is not None,
         "average_now": averages[-1][1] if averages else None,
         "band_chart": charts.band_distribution_svg(now=bands_now, before=bands_before),
         "arr_chart": charts.at_risk_arr_svg(
