@@ -13,6 +13,7 @@ from django.db.models import (
     Avg,
     Case,
     Count,
+    Exists,
     F,
     IntegerField,
     OuterRef,
@@ -171,8 +172,17 @@ def portfolio_accounts(
         e = expr if hasattr(expr, "asc") else F(expr)
         return e.desc(nulls_last=True) if desc else e.asc(nulls_last=True)
 
-    if key == "tasks":
-        qs = qs.annotate(open_tasks=Coalesce(_open_tasks_subquery(), 0))
+    # Per-row extras as correlated subqueries: PostgreSQL evaluates them after the sort and
+    # LIMIT (only for the 50 rows shown) unless the sort needs them, and COUNT(*) drops them.
+    now = timezone.now()
+    qs = qs.annotate(
+        open_tasks=Coalesce(_open_tasks_subquery(), 0),
+        overridden=Exists(
+            ScoreOverride.objects.filter(
+                account=OuterRef("pk"), revoked_at__isnull=True, expires_at__gt=now
+            )
+        ),
+    )
     order: dict[str, list[OrderBy]] = {
         "account": [direction("name")],
         "band": [direction(_band_rank()), F("health_score").asc(nulls_last=True)],
@@ -185,29 +195,6 @@ def portfolio_accounts(
         "owner": [direction("owner__last_name"), direction("owner__first_name")],
     }
     return qs.order_by(*order[key], "name", "pk")
-
-
-def open_task_counts(account_ids: list[int]) -> dict[int, int]:
-    """Open tasks per account for one page of accounts, in one query."""
-    if not account_ids:
-        return {}
-    rows = (
-        Task.objects.filter(account_id__in=account_ids, status=TaskStatus.OPEN)
-        .order_by()
-        .values_list("account_id")
-        .annotate(n=Count("pk"))
-    )
-    return dict(rows)
-
-
-def active_override_ids(account_ids: list[int], *, now: dt.datetime | None = None) -> set[int]:
-    """Which of these accounts show an override right now (one query)."""
-    now = now or timezone.now()
-    return set(
-        ScoreOverride.objects.filter(
-            account_id__in=account_ids, revoked_at__isnull=True, expires_at__gt=now
-        ).values_list("account_id", flat=True)
-    )
 
 
 def score_points_since(

@@ -56,16 +56,11 @@ def portfolio(request: AuthedRequest) -> HttpResponse:
     accounts = selectors.portfolio_accounts(user, query)
     page = Paginator(accounts, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
-    ids = [a.pk for a in rows]
     now = timezone.now()
     since = now - dt.timedelta(days=SPARK_DAYS)
     points = selectors.score_points_since(rows, since=since)
-    tasks = selectors.open_task_counts(ids)
-    overridden = selectors.active_override_ids(ids, now=now)
     for a in rows:
         a.spark = charts.sparkline(points.get(a.pk, []), start=since, end=now)  # type: ignore[attr-defined]
-        a.open_task_count = tasks.get(a.pk, 0)  # type: ignore[attr-defined]
-        a.overridden = a.pk in overridden  # type: ignore[attr-defined]
 
     params = request.GET.copy()
     params.pop("page", None)
