@@ -12,6 +12,7 @@ selectors fetch, the views decide where the SVG goes.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -71,9 +72,14 @@ def _style(colours: Sequence[str]) -> Style:
     )
 
 
+_SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
+
+
 def _render(chart: pygal.graph.graph.Graph) -> str:
+    """SVG text without pygal's inline config script: the charts are static pictures (no
+    tooltip JavaScript is loaded), and a page's CSP need not allow inline scripts."""
     svg = chart.render(is_unicode=True, disable_xml_declaration=True)
-    return str(svg)
+    return _SCRIPT.sub("", str(svg))
 
 
 def _date_label(value: dt.datetime) -> str:
