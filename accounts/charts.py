@@ -51,6 +51,15 @@ class Marker:
     label: str
 
 
+# pygal's own ".reactive{stroke-width:1}" rule (scoped by the chart's id) beats per-series
+# stroke widths; the data lines must read at a glance, so widen them here.
+CSS = [
+    "file://style.css",
+    "file://graph.css",
+    "inline:.plot .series path.line{stroke-width:2.2px !important}",
+]
+
+
 def _style(colours: Sequence[str]) -> Style:
     return Style(
         background="transparent",
@@ -104,9 +113,10 @@ def trend_chart_svg(
     end: dt.datetime,
     red_below: float,
     green_at: float,
-    markers: Sequence[Marker] = (),
+    markers: Sequence[Marker] | None = (),
     width: int = 860,
     height: int = 320,
+    label: str = "Score",
 ) -> str:
     """Score over time on band zones, with feedback, task and outcome markers placed on
     the score line at the moment they happened."""
@@ -120,6 +130,8 @@ def trend_chart_svg(
     ]
     chart = pygal.DateTimeLine(
         js=[],
+        css=CSS,
+        truncate_label=-1,
         width=width,
         height=height,
         style=_style(colours),
@@ -131,17 +143,18 @@ def trend_chart_svg(
         legend_at_bottom_columns=7,
         x_value_formatter=_date_label,
         show_minor_x_labels=False,
+        x_labels_major_count=7,
         truncate_legend=-1,
         margin=8,
         no_data_text="No score history yet",
         explicit_size=False,
     )
-    edges = [(start, None), (end, None)]
-    chart.add(f"Green ≥ {green_at:g}", [(t, 100) for t, _ in edges], fill=True, stroke=False)
-    chart.add(
-        f"Yellow {red_below:g}–{green_at:g}", [(t, green_at) for t, _ in edges], fill=True, stroke=False
-    )
-    chart.add(f"Red < {red_below:g}", [(t, red_below) for t, _ in edges], fill=True, stroke=False)
+    # Zones are filled lines drawn bottom-up over each other (pygal fills to zero, and only
+    # fills a series that has a stroke; the stroke has the zone's own colour).
+    zone = {"fill": True, "show_dots": False}
+    chart.add(f"Green ≥ {green_at:g}", [(start, 100), (end, 100)], **zone)
+    chart.add(f"Yellow {red_below:g}–{green_at:g}", [(start, green_at), (end, green_at)], **zone)
+    chart.add(f"Red < {red_below:g}", [(start, red_below), (end, red_below)], **zone)
     line: list[Point] = []
     if points:
         # Draw the score as steps so a flat week reads as flat, and carry the last value to
@@ -161,10 +174,11 @@ def trend_chart_svg(
                 if first is not None:
                     line.insert(0, (start, first))
             line.append((end, previous))
-    chart.add("Score", line, stroke_style={"width": 2.5})
-    for kind in ("feedback", "task", "outcome"):
+    chart.add(label, line)
+    # markers=None: a chart without events (the team's average) has no marker legend.
+    for kind in ("feedback", "task", "outcome") if markers is not None else ():
         dots = []
-        for m in markers:
+        for m in markers or ():
             if m.kind != kind or not (start <= m.at <= end):
                 continue
             y = step_value_at(points, m.at)
@@ -189,6 +203,8 @@ def metric_chart_svg(
     colours = [OKABE_ITO["blue"], OKABE_ITO["vermillion"], OKABE_ITO["bluish_green"]]
     chart = pygal.DateTimeLine(
         js=[],
+        css=CSS,
+        truncate_label=-1,
         width=width,
         height=height,
         style=_style(colours),
@@ -206,20 +222,20 @@ def metric_chart_svg(
         no_data_text="No values in 180 days",
         explicit_size=False,
     )
-    chart.add(name, sorted(points), stroke_style={"width": 2})
+    chart.add(name, sorted(points))
     if bad is not None:
         chart.add(
             f"Bad: {bad:g}",
             [(start, bad), (end, bad)],
             show_dots=False,
-            stroke_style={"width": 1.5, "dasharray": "6,4"},
+            stroke_style={"dasharray": "6,4"},
         )
     if good is not None:
         chart.add(
             f"Good: {good:g}",
             [(start, good), (end, good)],
             show_dots=False,
-            stroke_style={"width": 1.5, "dasharray": "2,3"},
+            stroke_style={"dasharray": "2,3"},
         )
     return _render(chart)
 
@@ -230,6 +246,8 @@ def band_distribution_svg(*, now: dict[str, int], before: dict[str, int]) -> str
     labels = ["Red", "Yellow", "Green", "No data"]
     chart = pygal.Bar(
         js=[],
+        css=CSS,
+        truncate_label=-1,
         width=520,
         height=260,
         style=_style([OKABE_ITO["sky_blue"], OKABE_ITO["blue"]]),
@@ -249,6 +267,8 @@ def at_risk_arr_svg(*, quarters: Sequence[str], red: Sequence[float], yellow: Se
     """Red and yellow ARR by renewal quarter, stacked."""
     chart = pygal.StackedBar(
         js=[],
+        css=CSS,
+        truncate_label=-1,
         width=520,
         height=260,
         style=_style([OKABE_ITO["vermillion"], OKABE_ITO["orange"]]),
@@ -276,6 +296,8 @@ def average_score_svg(
         green_at=green_at,
         width=1060,
         height=280,
+        markers=None,
+        label="Average score",
     )
 
 
@@ -292,10 +314,13 @@ def _money(value: float | None) -> str:
 # --- sparklines (a small template, no library) --------------------------------------------
 
 
+MIN_SPAN = 20.0
+
+
 @dataclass(frozen=True)
 class Sparkline:
-    """Geometry for ``templates/accounts/_sparkline.html``: the y axis is fixed at 0–100 so
-    two rows' shapes compare; the end dot carries the band colour."""
+    """Geometry for ``templates/accounts/_sparkline.html``; the end dot carries the band
+    colour, the title says the numbers."""
 
     points: str  # SVG polyline points
     end_x: float
@@ -323,19 +348,27 @@ def sparkline(
     height: int = 24,
 ) -> Sparkline | None:
     """Steps of the score from ``start`` to ``end``; ``points`` may begin before ``start``
-    (the score in force when the window opened)."""
+    (the score in force when the window opened). The y axis spans the row's own values but
+    at least ``MIN_SPAN`` points, so a 2-point wobble stays flat and a 20-point fall shows."""
     points = sorted(points)
     if not points:
         return None
     span = (end - start).total_seconds() or 1.0
     pad = 2.0
+    shown = [v for t, v in points if t >= start] + [
+        v for v in [step_value_at(points, start)] if v is not None
+    ]
+    low, high = min(shown), max(shown)
+    if high - low < MIN_SPAN:
+        middle = (high + low) / 2
+        low, high = middle - MIN_SPAN / 2, middle + MIN_SPAN / 2
 
     def x(at: dt.datetime) -> float:
         frac = min(max((at - start).total_seconds() / span, 0.0), 1.0)
         return round(pad + frac * (width - 2 * pad), 1)
 
     def y(value: float) -> float:
-        return round(height - pad - (min(max(value, 0.0), 100.0) / 100) * (height - 2 * pad), 1)
+        return round(height - pad - ((value - low) / (high - low)) * (height - 2 * pad), 1)
 
     first = step_value_at(points, start)
     coords: list[tuple[float, float]] = []
