@@ -26,7 +26,7 @@ from django.db.models import (
     Window,
 )
 from django.db.models.expressions import OrderBy
-from django.db.models.functions import Coalesce, Lag, TruncDate, TruncQuarter
+from django.db.models.functions import Coalesce, Lag, NullIf, TruncDate, TruncQuarter
 from django.http import Http404
 from django.utils import timezone
 
@@ -188,7 +188,7 @@ def portfolio_accounts(
         "band": [direction(_band_rank()), F("health_score").asc(nulls_last=True)],
         "score": [direction("health_score")],
         "trend": [direction("score_change_30d")],
-        "mover": [direction("top_mover")],
+        "mover": [direction(NullIf(F("top_mover"), Value("")))],  # blank = no mover, last
         "arr": [direction("arr")],
         "renewal": [direction("renewal_date")],
         "tasks": [direction("open_tasks")],

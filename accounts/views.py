@@ -175,7 +175,7 @@ def _export_rows(accounts: Any) -> Iterator[list[str]]:
             neutralise(ext),
             "" if score is None else f"{score:.1f}",
             band,
-            "" if trend is None else f"{trend:+.1f}",
+            "" if trend is None else f"{trend:.1f}",
             neutralise(owner or ""),
             f"{arr:.2f}",
             renewal.isoformat() if renewal else "",
