@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -102,7 +103,7 @@ def load_metric_values(rows: Iterable[tuple[int, int, datetime, float]]) -> int:
                     count += 1
             return count
         adapt = connection.ops.adapt_datetimefield_value
-        batch: list[tuple[object, ...]] = []
+        batch: list[tuple[Any, ...]] = []
         sql = f"INSERT INTO scoring_metricvalue {columns} VALUES (%s, %s, %s, %s)"
         for a, m, t, v in rows:
             batch.append((a, m, adapt(t), v))
@@ -564,6 +565,18 @@ def revoke_override(*, override: ScoreOverride, author: User | None) -> ScoreOve
     return override
 
 
+# The account still shows something other than its computed value (NULL-safe comparison).
+_health_differs_from_computed = (
+    ~Q(account__health_band=F("account__computed_band"))
+    | Q(account__health_score__isnull=True, account__computed_score__isnull=False)
+    | Q(account__health_score__isnull=False, account__computed_score__isnull=True)
+    | (
+        Q(account__health_score__isnull=False, account__computed_score__isnull=False)
+        & ~Q(account__health_score=F("account__computed_score"))
+    )
+)
+
+
 def expire_overrides() -> int:
     """Accounts whose override ran out show their computed value again (the minute sweep
     calls this). Returns the number of accounts corrected."""
@@ -575,7 +588,7 @@ def expire_overrides() -> int:
                 revoked_at__isnull=True, expires_at__gt=now
             ).values("account")
         )
-        .filter(Q(account__computed_at__isnull=True) | Q(account__computed_at__lt=F("expires_at")))
+        .filter(_health_differs_from_computed)
         .values_list("account_id", flat=True)
         .distinct()
     )

@@ -1,0 +1,53 @@
+"""Scoring fixtures: two metrics and an active default scorecard over them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import Account
+from scoring.models import Measure, MetricDefinition, Scorecard
+from scoring.services import MetricValueIn, record_metric_values
+
+
+@pytest.fixture
+def wau(db: None) -> MetricDefinition:
+    return MetricDefinition.objects.create(key="wau", name="Weekly active users")
+
+
+@pytest.fixture
+def tickets(db: None) -> MetricDefinition:
+    return MetricDefinition.objects.create(
+        key="tickets", name="Open support tickets", direction="lower"
+    )
+
+
+@pytest.fixture
+def default_scorecard(wau: MetricDefinition, tickets: MetricDefinition) -> Scorecard:
+    """WAU latest/30d (0 → 100 users) weight 3; tickets latest/30d (10 → 0) weight 1."""
+    card = Scorecard.objects.create(name="Default", status=Scorecard.Status.ACTIVE)
+    Measure.objects.create(scorecard=card, metric=wau, weight=3, bad=0, good=100, position=0)
+    Measure.objects.create(scorecard=card, metric=tickets, weight=1, bad=10, good=0, position=1)
+    return card
+
+
+Ingest = Callable[..., int]
+
+
+@pytest.fixture
+def ingest(django_capture_on_commit_callbacks: object) -> Ingest:
+    """Record values like the API does, running the on-commit recompute (eager Celery)."""
+
+    def _ingest(
+        account: Account, metric: MetricDefinition, value: float, *, days_ago: float = 0
+    ) -> int:
+        at = timezone.now() - dt.timedelta(days=days_ago)
+        with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
+            return record_metric_values(
+                values=[MetricValueIn(account.pk, metric.pk, value, at)], source="test"
+            )
+
+    return _ingest

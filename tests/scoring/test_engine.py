@@ -1,0 +1,299 @@
+"""The pure engine: the scoring contract, pinned with examples and hypothesis properties."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from scoring import engine
+from scoring.engine import MeasureSpec, ScorecardSpec
+
+AT = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+
+
+def days_ago(n: float) -> dt.datetime:
+    return AT - dt.timedelta(days=n)
+
+
+def card(*measures: MeasureSpec, missing: str = "ignore") -> ScorecardSpec:
+    return ScorecardSpec(measures=measures, missing_data=missing)
+
+
+WAU = MeasureSpec(metric="wau", name="Weekly active users", weight=3, bad=0, good=100)
+TICKETS = MeasureSpec(metric="tickets", name="Open tickets", weight=1, bad=10, good=0)
+
+
+def test_points_are_linear_between_bad_and_good_and_clamped() -> None:
+    result = engine.score_account(card(WAU), {"wau": [(days_ago(1), 42)]}, AT)
+    assert result.score == 42.0
+    assert result.band == "yellow"
+    assert engine.points_for(150, bad=0, good=100) == 100
+    assert engine.points_for(-5, bad=0, good=100) == 0
+
+
+def test_lower_is_better_when_good_is_below_bad() -> None:
+    result = engine.score_account(card(TICKETS), {"tickets": [(days_ago(1), 2)]}, AT)
+    assert result.score == 80.0
+
+
+def test_score_is_weighted_mean_and_contributions_add_up() -> None:
+    result = engine.score_account(
+        card(WAU, TICKETS), {"wau": [(days_ago(1), 40)], "tickets": [(days_ago(2), 5)]}, AT
+    )
+    assert result.score == pytest.approx((40 * 3 + 50 * 1) / 4, abs=0.05)  # 42.5
+    assert sum(m.contribution for m in result.measures) == pytest.approx(42.5)
+    assert result.breakdown()[0] == {
+        "metric": "wau",
+        "name": "Weekly active users",
+        "aggregation": "latest",
+        "window_days": 30,
+        "value": 40.0,
+        "points": 40.0,
+        "weight": 3.0,
+        "contribution": 30.0,
+        "stale": False,
+    }
+
+
+def test_no_usable_measure_is_null_not_zero() -> None:
+    for policy in ("ignore", "zero", "neutral"):
+        result = engine.score_account(card(WAU, TICKETS, missing=policy), {}, AT)
+        assert result.score is None
+        assert result.band == ""
+
+
+def test_missing_data_policies() -> None:
+    obs = {"wau": [(days_ago(1), 80)]}
+    assert engine.score_account(card(WAU, TICKETS), obs, AT).score == 80.0
+    assert engine.score_account(card(WAU, TICKETS, missing="zero"), obs, AT).score == 60.0
+    assert engine.score_account(card(WAU, TICKETS, missing="neutral"), obs, AT).score == 72.5
+
+
+def test_value_older_than_the_window_is_stale_and_missing() -> None:
+    obs = {"wau": [(days_ago(1), 80)], "tickets": [(days_ago(31), 0)]}
+    result = engine.score_account(card(WAU, TICKETS), obs, AT)
+    assert result.score == 80.0
+    tickets = result.measures[1]
+    assert tickets.stale is True and tickets.value is None and tickets.points is None
+    assert result.measures[0].stale is False
+
+
+def test_window_is_open_at_the_start_and_closed_at_the_moment() -> None:
+    m = MeasureSpec(metric="x", weight=1, aggregation="count", window_days=7, bad=0, good=10)
+    obs = {"x": [(days_ago(7), 1), (days_ago(6.99), 1), (AT, 1), (AT + dt.timedelta(seconds=1), 1)]}
+    result = engine.score_account(card(m), obs, AT)
+    assert result.measures[0].value == 2.0  # exactly 7 days ago is outside; after AT unseen
+
+
+def test_aggregations() -> None:
+    obs = {"x": [(days_ago(d), v) for d, v in ((1, 10), (2, 20), (3, 30), (8, 5), (9, 15))]}
+
+    def value(agg: str) -> float | None:
+        m = MeasureSpec(metric="x", weight=1, aggregation=agg, window_days=7, bad=0, good=1000)
+        return engine.score_account(card(m), obs, AT).measures[0].value
+
+    assert value("latest") == 10
+    assert value("sum") == 60
+    assert value("count") == 3
+    assert value("avg") == 20
+    assert value("change_pct") == pytest.approx(100.0)  # avg 20 vs previous avg 10
+
+
+def test_change_pct_is_missing_without_a_previous_window_or_when_it_averages_zero() -> None:
+    m = MeasureSpec(metric="x", weight=1, aggregation="change_pct", window_days=7, bad=-50, good=50)
+    assert engine.score_account(card(m), {"x": [(days_ago(1), 5)]}, AT).score is None
+    zero_prev = {"x": [(days_ago(1), 5), (days_ago(8), 0)]}
+    assert engine.score_account(card(m), zero_prev, AT).score is None
+
+
+def test_band_boundaries_are_exact() -> None:
+    assert engine.band_for(39.9, red_below=40, green_at=70) == "red"
+    assert engine.band_for(40.0, red_below=40, green_at=70) == "yellow"
+    assert engine.band_for(69.9, red_below=40, green_at=70) == "yellow"
+    assert engine.band_for(70.0, red_below=40, green_at=70) == "green"
+
+
+def test_score_rounds_half_away_from_zero() -> None:
+    m = MeasureSpec(metric="x", weight=1, bad=0, good=1000)
+    assert engine.score_account(card(m), {"x": [(days_ago(1), 402.5)]}, AT).score == 40.3
+    assert engine.round1(0.25) == 0.3
+
+
+def test_movers_explain_in_plain_words() -> None:
+    before = engine.score_account(
+        card(WAU, TICKETS), {"wau": [(days_ago(1), 42)], "tickets": [(days_ago(1), 2)]}, AT
+    )
+    after = engine.score_account(
+        card(WAU, TICKETS), {"wau": [(days_ago(1), 18)], "tickets": [(days_ago(1), 2)]}, AT
+    )
+    movers = engine.movers(before.breakdown(), after.breakdown())
+    assert [m.sentence for m in movers] == ["Weekly active users fell from 42 to 18: −18.0 points"]
+    assert movers[0].contribution_change == -18.0
+
+
+def test_path_to_green_with_one_measure() -> None:
+    spec = card(WAU, TICKETS)
+    result = engine.score_account(
+        spec, {"wau": [(days_ago(1), 50)], "tickets": [(days_ago(1), 5)]}, AT
+    )
+    path = engine.path_to_green(spec, result)
+    assert path is not None
+    assert len(path.steps) == 1 and path.steps[0].metric == "wau"
+    assert path.score_after >= 70
+    assert path.sentence == "Raise Weekly active users from 50 to 76.7 to reach green (70)."
+
+
+def test_path_to_green_is_none_when_green_or_no_data() -> None:
+    spec = card(WAU)
+    assert (
+        engine.path_to_green(spec, engine.score_account(spec, {"wau": [(days_ago(1), 90)]}, AT))
+        is None
+    )
+    assert engine.path_to_green(spec, engine.score_account(spec, {}, AT)) is None
+
+
+# --- properties ---------------------------------------------------------------------------
+
+finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+AGG = st.sampled_from(engine.AGGREGATIONS)
+
+
+@st.composite
+def measures(draw: st.DrawFn) -> MeasureSpec:
+    bad = draw(st.floats(min_value=-1000, max_value=1000))
+    good = draw(st.floats(min_value=-1000, max_value=1000))
+    assume(abs(good - bad) > 1e-3)
+    return MeasureSpec(
+        metric=draw(st.sampled_from(["a", "b", "c", "d"])),
+        weight=draw(st.floats(min_value=0.01, max_value=100)),
+        aggregation=draw(AGG),
+        window_days=draw(st.integers(min_value=1, max_value=60)),
+        bad=bad,
+        good=good,
+    )
+
+
+observations = st.dictionaries(
+    st.sampled_from(["a", "b", "c", "d"]),
+    st.lists(st.tuples(st.floats(min_value=0, max_value=150).map(days_ago), finite), max_size=8),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(measures(), min_size=1, max_size=5),
+    observations,
+    st.sampled_from(engine.MISSING_POLICIES),
+)
+def test_score_is_within_0_100_or_null(ms: list[MeasureSpec], obs: dict, policy: str) -> None:
+    result = engine.score_account(card(*ms, missing=policy), obs, AT)
+    assert result.score is None or 0 <= result.score <= 100
+    assert (result.score is None) == (result.band == "")
+    if result.score is not None:
+        assert result.score == engine.round1(result.score)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(finite, st.booleans()), min_size=1, max_size=6), st.data())
+def test_ignore_renormalises_over_measures_with_data(values: list, data: st.DataObject) -> None:
+    ms = [
+        MeasureSpec(metric=f"m{i}", weight=data.draw(st.floats(0.1, 10)), bad=0, good=100)
+        for i in range(len(values))
+    ]
+    present = [(m, v) for m, (v, has) in zip(ms, values, strict=True) if has]
+    spec = card(*ms)
+    result = engine.score_from_values(spec, [(v if has else None, False) for v, has in values])
+    if not present:
+        assert result.score is None
+        return
+    expected = sum(engine.points_for(v, bad=0, good=100) * m.weight for m, v in present) / sum(
+        m.weight for m, _ in present
+    )
+    assert result.score == engine.round1(expected)
+    # Dropping the missing measures altogether gives the same score.
+    only = card(*(m for m, _ in present))
+    assert engine.score_from_values(only, [(v, False) for _, v in present]).score == result.score
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(measures(), min_size=1, max_size=4), st.data())
+def test_score_is_monotone_in_each_measures_value(
+    ms: list[MeasureSpec], data: st.DataObject
+) -> None:
+    spec = card(*ms)
+    values = [data.draw(st.one_of(st.none(), finite)) for _ in ms]
+    i = data.draw(st.integers(min_value=0, max_value=len(ms) - 1))
+    base = data.draw(finite)
+    delta = data.draw(st.floats(min_value=0, max_value=1e6))
+    better = base - delta if ms[i].lower_is_better else base + delta
+    low = list(values)
+    high = list(values)
+    low[i], high[i] = base, better
+    s_low = engine.score_from_values(spec, [(v, False) for v in low]).score
+    s_high = engine.score_from_values(spec, [(v, False) for v in high]).score
+    assert s_low is not None and s_high is not None
+    assert s_high >= s_low
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(min_value=0, max_value=100),
+    st.floats(min_value=0, max_value=100),
+    st.floats(min_value=0, max_value=100),
+)
+def test_band_is_red_below_green_at_or_above_yellow_between(
+    score: float, a: float, b: float
+) -> None:
+    red_below, green_at = min(a, b), max(a, b)
+    band = engine.band_for(score, red_below=red_below, green_at=green_at)
+    if score < red_below:
+        assert band == "red"
+    elif score >= green_at:
+        assert band == "green"
+    else:
+        assert band == "yellow"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(measures(), min_size=1, max_size=4),
+    observations,
+    st.sampled_from(engine.MISSING_POLICIES),
+)
+def test_stale_values_count_as_missing(ms: list[MeasureSpec], obs: dict, policy: str) -> None:
+    spec = card(*ms, missing=policy)
+    result = engine.score_account(spec, obs, AT)
+    # Same score when every observation outside all windows is dropped entirely.
+    horizon = max(2 * m.window_days for m in ms)
+    recent = {
+        k: [(t, v) for t, v in pts if t > AT - dt.timedelta(days=horizon)] for k, pts in obs.items()
+    }
+    again = engine.score_account(spec, recent, AT)
+    assert again.score == result.score
+    for m in result.measures:
+        if m.stale:
+            assert m.value is None
+            assert m.points in (None, 0.0, 50.0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(measures(), min_size=1, max_size=4), observations)
+def test_only_observations_up_to_the_moment_count(ms: list[MeasureSpec], obs: dict) -> None:
+    spec = card(*ms)
+    future = {k: [*pts, (AT + dt.timedelta(days=1), 1e6)] for k, pts in obs.items()}
+    assert engine.score_account(spec, future, AT) == engine.score_account(spec, obs, AT)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(measures(), min_size=1, max_size=4), observations)
+def test_path_to_green_really_reaches_green(ms: list[MeasureSpec], obs: dict) -> None:
+    spec = card(*ms)
+    result = engine.score_account(spec, obs, AT)
+    path = engine.path_to_green(spec, result)
+    if path is None:
+        return
+    assert 1 <= len(path.steps) <= 2
+    assert path.score_after >= spec.green_at

@@ -1,0 +1,312 @@
+"""Scoring services on the default database (SQLite locally, PostgreSQL in CI)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+from accounts.models import Account, Activity, User
+from chs_site.errors import ApplicationError, ValidationFailed
+from scoring import selectors, services
+from scoring.models import DirtyAccount, Measure, MetricDefinition, MetricValue, Score, Scorecard
+from scoring.services import MetricValueIn, record_metric_values
+from tests.factories import AccountFactory
+from tests.scoring.conftest import Ingest
+
+
+def test_record_metric_values_upserts_and_deduplicates(
+    account: Account, wau: MetricDefinition
+) -> None:
+    at = timezone.now()
+    stored = record_metric_values(
+        values=[
+            MetricValueIn(account.pk, wau.pk, 10, at),
+            MetricValueIn(account.pk, wau.pk, 11, at),  # same moment: last wins
+            MetricValueIn(account.pk, wau.pk, 5, at - dt.timedelta(days=1)),
+        ]
+    )
+    assert stored == 2
+    assert record_metric_values(values=[MetricValueIn(account.pk, wau.pk, 12, at)]) == 1
+    assert sorted(MetricValue.objects.values_list("value", flat=True)) == [5.0, 12.0]
+    assert DirtyAccount.objects.filter(account=account).exists()
+
+
+def test_ingest_recomputes_the_account_and_keeps_history(
+    account: Account, default_scorecard: Scorecard, wau: MetricDefinition, ingest: Ingest
+) -> None:
+    ingest(account, wau, 42)
+    account.refresh_from_db()
+    assert account.computed_score == 42.0
+    assert account.health_score == 42.0 and account.health_band == "yellow"
+    assert not DirtyAccount.objects.exists()
+    score = Score.objects.get(account=account)
+    assert score.breakdown[0]["value"] == 42.0 and score.scorecard == default_scorecard
+
+
+def test_a_recompute_without_change_writes_no_history_but_moves_computed_at(
+    account: Account, default_scorecard: Scorecard, wau: MetricDefinition, ingest: Ingest
+) -> None:
+    ingest(account, wau, 42)
+    account.refresh_from_db()
+    first = account.computed_at
+    services.recompute_scores(account_ids=[account.pk])
+    account.refresh_from_db()
+    assert Score.objects.filter(account=account).count() == 1
+    assert account.computed_at is not None and first is not None and account.computed_at > first
+
+
+def test_segment_scorecard_beats_the_default(
+    account: Account, default_scorecard: Scorecard, wau: MetricDefinition, ingest: Ingest
+) -> None:
+    enterprise = Scorecard.objects.create(name="Ent", segment="Enterprise", status="active")
+    Measure.objects.create(scorecard=enterprise, metric=wau, weight=1, bad=0, good=1000)
+    big = AccountFactory.create(segment="Enterprise", owner=account.owner)
+    ingest(big, wau, 500)
+    ingest(account, wau, 500)
+    big.refresh_from_db()
+    account.refresh_from_db()
+    assert big.computed_score == 50.0
+    assert account.computed_score == 100.0
+
+
+def test_score_changes_reach_playbooks_after_commit(
+    account: Account,
+    default_scorecard: Scorecard,
+    wau: MetricDefinition,
+    ingest: Ingest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[list[services.ScoreChange]] = []
+
+    def fake(*, changes: list[services.ScoreChange]) -> int:
+        seen.append(changes)
+        return 0
+
+    monkeypatch.setattr("playbooks.services.evaluate_score_changes", fake)
+    ingest(account, wau, 80)
+    ingest(account, wau, 30)
+    ingest(account, wau, 30)  # unchanged: no ScoreChange
+    assert [(c.previous_score, c.previous_band, c.score, c.band) for [c] in seen] == [
+        (None, "", 80.0, "green"),
+        (80.0, "green", 30.0, "red"),
+    ]
+    assert seen[1][0].score_id == Score.objects.filter(account=account).first().pk  # type: ignore[union-attr]
+    assert Activity.objects.filter(account=account, kind="band_changed").count() == 2
+
+
+def test_recompute_query_count_does_not_grow_with_the_batch(
+    csm: User,
+    default_scorecard: Scorecard,
+    wau: MetricDefinition,
+    tickets: MetricDefinition,
+    django_assert_max_num_queries: object,
+) -> None:
+    now = timezone.now()
+    counts = []
+    # SQLite splits statements at 999 parameters, so the big batch stays below that there.
+    for n in (5, 1000 if connection.vendor == "postgresql" else 100):
+        accounts = AccountFactory.create_batch(n, owner=csm)
+        record_metric_values(
+            values=[
+                MetricValueIn(a.pk, m.pk, 5.0 + d, now - dt.timedelta(days=d))
+                for a in accounts
+                for m in (wau, tickets)
+                for d in range(3)
+            ]
+        )
+        # A constant number, whatever the batch size (no query per account or measure).
+        with django_assert_max_num_queries(16) as captured:  # type: ignore[operator]
+            result = services.recompute_scores(account_ids=[a.pk for a in accounts])
+        assert result.accounts == n and result.batches == 1
+        counts.append(len(captured))
+    assert counts[0] == counts[1]
+
+
+def test_movers_trend_and_top_mover(
+    account: Account, default_scorecard: Scorecard, wau: MetricDefinition, ingest: Ingest
+) -> None:
+    month_ago = timezone.now() - dt.timedelta(days=40)
+    # Recorded without running the on-commit recompute: scored as of 40 days ago below.
+    record_metric_values(values=[MetricValueIn(account.pk, wau.pk, 42, month_ago)])
+    services.recompute_scores(account_ids=[account.pk], at=month_ago + dt.timedelta(minutes=1))
+    ingest(account, wau, 18)
+    account.refresh_from_db()
+    assert account.score_change_30d == -24.0
+    assert account.top_mover == "Weekly active users fell from 42 to 18: −24.0 points"
+    movers = selectors.score_movers(account=account, days=30)
+    assert movers[0].sentence == account.top_mover
+    assert selectors.score_history(account=account).count() == 2
+    assert selectors.score_history(account=account, days=30).count() == 1
+    path = selectors.path_to_green(account=account)
+    assert path is not None and path.steps[0].metric == "wau" and path.score_after >= 70
+    assert selectors.current_scorecard_for(account) == default_scorecard
+
+
+def test_override_shows_instead_of_the_computed_score_until_revoked(
+    account: Account,
+    csm: User,
+    default_scorecard: Scorecard,
+    wau: MetricDefinition,
+    ingest: Ingest,
+) -> None:
+    ingest(account, wau, 30)
+    override = services.override_score(
+        account=account,
+        author=csm,
+        band="green",
+        reason="Signed a 3-year renewal yesterday.",
+        expires_at=timezone.now() + dt.timedelta(days=7),
+    )
+    account.refresh_from_db()
+    assert (account.health_band, account.computed_band) == ("green", "red")
+    ingest(account, wau, 50)  # the computed score keeps updating
+    account.refresh_from_db()
+    assert (account.health_score, account.health_band) == (50.0, "green")
+    assert (account.computed_score, account.computed_band) == (50.0, "yellow")
+    services.revoke_override(override=override, author=csm)
+    account.refresh_from_db()
+    assert (account.health_score, account.health_band) == (50.0, "yellow")
+    with pytest.raises(ApplicationError):
+        services.revoke_override(override=override, author=csm)
+
+
+def test_expired_override_stops_at_the_next_sweep(
+    account: Account, csm: User, default_scorecard: Scorecard, wau: MetricDefinition, ingest: Ingest
+) -> None:
+    ingest(account, wau, 30)
+    override = services.override_score(
+        account=account,
+        author=csm,
+        score=90,
+        reason="Exec sponsor confirmed expansion.",
+        expires_at=timezone.now() + dt.timedelta(days=1),
+    )
+    account.refresh_from_db()
+    assert (account.health_score, account.health_band) == (90.0, "green")
+    type(override).objects.filter(pk=override.pk).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    from scoring.tasks import sweep_dirty
+
+    sweep_dirty.apply()
+    account.refresh_from_db()
+    assert (account.health_score, account.health_band) == (30.0, "red")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"score": 50, "reason": ""}, "reason"),
+        ({"score": 50, "band": "red"}, "score"),
+        ({}, "score"),
+        ({"score": 150}, "score"),
+        ({"band": "purple"}, "band"),
+        ({"score": 50, "expires_at": "past"}, "expires_at"),
+    ],
+)
+def test_override_validation_names_the_field(
+    account: Account, csm: User, kwargs: dict, field: str
+) -> None:
+    args = {"reason": "Because.", "expires_at": timezone.now() + dt.timedelta(days=1), **kwargs}
+    if args["expires_at"] == "past":
+        args["expires_at"] = timezone.now() - dt.timedelta(days=1)
+    with pytest.raises(ValidationFailed) as exc:
+        services.override_score(account=account, author=csm, **args)
+    assert field in {e["field"] for e in exc.value.errors}
+
+
+def test_publishing_rescores_exactly_its_segment(
+    csm: User,
+    default_scorecard: Scorecard,
+    wau: MetricDefinition,
+    ingest: Ingest,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    smb = AccountFactory.create(segment="SMB", owner=csm)
+    ent = AccountFactory.create(segment="Enterprise", owner=csm)
+    ingest(smb, wau, 500)
+    ingest(ent, wau, 500)
+    draft = services.create_scorecard_draft(
+        name="Enterprise",
+        segment="Enterprise",
+        measures=[services.MeasureIn(metric_key="wau", weight=1, bad=0, good=1000)],
+    )
+    assert draft.status == "draft" and draft.version == 1
+    DirtyAccount.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.publish_scorecard(scorecard=draft)
+    assert not DirtyAccount.objects.exists()  # consumed by the (eager) recompute
+    ent.refresh_from_db()
+    smb.refresh_from_db()
+    assert ent.computed_score == 50.0 and smb.computed_score == 100.0
+    assert Score.objects.filter(account=smb).count() == 1  # untouched
+    with pytest.raises(ApplicationError):
+        services.publish_scorecard(scorecard=draft)
+
+
+def test_publish_marks_only_affected_accounts_dirty(
+    csm: User, default_scorecard: Scorecard, wau: MetricDefinition
+) -> None:
+    smb = AccountFactory.create(segment="SMB", owner=csm)
+    AccountFactory.create(segment="Enterprise", owner=csm)
+    draft = services.create_scorecard_draft(
+        name="SMB v2", measures=[services.MeasureIn(metric_key="wau", weight=1)]
+    )
+    ent_card = services.create_scorecard_draft(
+        name="Ent", segment="Enterprise", measures=[services.MeasureIn(metric_key="wau", weight=1)]
+    )
+    services.publish_scorecard(scorecard=ent_card)  # no on_commit in this test: markers stay
+    DirtyAccount.objects.all().delete()
+    services.publish_scorecard(scorecard=draft)
+    assert list(DirtyAccount.objects.values_list("account_id", flat=True)) == [smb.pk]
+    default_scorecard.refresh_from_db()
+    assert default_scorecard.status == "retired"
+
+
+def test_scorecard_validation_lists_every_problem(wau: MetricDefinition) -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        services.create_scorecard_draft(
+            name="",
+            red_below=80,
+            green_at=60,
+            measures=[
+                services.MeasureIn(metric_key="nope", weight=0, aggregation="median", bad=1, good=1)
+            ],
+        )
+    fields = {e["field"] for e in exc.value.errors}
+    assert {"name", "red_below", "weight", "aggregation", "good", "metric"} <= fields
+
+
+def test_recompute_scores_command(
+    account: Account, default_scorecard: Scorecard, wau: MetricDefinition
+) -> None:
+    record_metric_values(values=[MetricValueIn(account.pk, wau.pk, 64, timezone.now())])
+    out = StringIO()
+    call_command("recompute_scores", stdout=out)
+    assert "Recomputed 1 accounts" in out.getvalue()
+    out = StringIO()
+    call_command("recompute_scores", "--account", "ACME-1", stdout=out)
+    assert "ACME-1 Acme Corp: 64.0 (yellow); unchanged" in out.getvalue()
+    out = StringIO()
+    call_command("recompute_scores", "--all", stdout=out)
+    assert "1/1 accounts" in out.getvalue() and "Recomputed 1 accounts" in out.getvalue()
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="No account with external id 'NOPE'"):
+        call_command("recompute_scores", "--account", "NOPE")
+
+
+def test_account_without_any_scorecard_has_no_score(
+    account: Account, wau: MetricDefinition
+) -> None:
+    record_metric_values(values=[MetricValueIn(account.pk, wau.pk, 64, timezone.now())])
+    services.recompute_scores(account_ids=[account.pk])
+    account.refresh_from_db()
+    assert account.computed_score is None and account.computed_at is not None
+    assert not Score.objects.exists()
