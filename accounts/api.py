@@ -115,7 +115,7 @@ class AccountList(generics.ListAPIView):
 
     @extend_schema(
         summary="List accounts in your scope",
-        responses={200: AccountSerializer(many=True), **error_responses(400)},
+        responses={200: AccountSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)

@@ -263,7 +263,9 @@ def band_distribution_svg(*, now: dict[str, int], before: dict[str, int]) -> str
     return _render(chart)
 
 
-def at_risk_arr_svg(*, quarters: Sequence[str], red: Sequence[float], yellow: Sequence[float]) -> str:
+def at_risk_arr_svg(
+    *, quarters: Sequence[str], red: Sequence[float], yellow: Sequence[float]
+) -> str:
     """Red and yellow ARR by renewal quarter, stacked."""
     chart = pygal.StackedBar(
         js=[],
@@ -285,7 +287,12 @@ def at_risk_arr_svg(*, quarters: Sequence[str], red: Sequence[float], yellow: Se
 
 
 def average_score_svg(
-    *, points: Sequence[Point], start: dt.datetime, end: dt.datetime, red_below: float, green_at: float
+    *,
+    points: Sequence[Point],
+    start: dt.datetime,
+    end: dt.datetime,
+    red_below: float,
+    green_at: float,
 ) -> str:
     """The portfolio's average score per day."""
     return trend_chart_svg(

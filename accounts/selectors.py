@@ -50,6 +50,8 @@ def visible_accounts(user: User) -> QuerySet[Account]:
 def get_account_for_user(user: User, external_id: str) -> Account:
     """The account, or 404 when it does not exist *or* is outside the user's scope
     (an outsider cannot tell the two apart)."""
+    if "\x00" in external_id:  # no such id can exist; PostgreSQL refuses NUL in text
+        raise Http404("No such account.")
     try:
         return visible_accounts(user).select_related("owner").get(external_id=external_id)
     except Account.DoesNotExist:
@@ -222,13 +224,15 @@ def score_points_since(
 def segment_sizes(user: User) -> dict[str, int]:
     """Accounts per segment in the user's book (the filter's choices and the book size)."""
     rows = visible_accounts(user).order_by().values_list("segment").annotate(n=Count("pk"))
-    return {segment: n for segment, n in rows}
+    return dict(rows)
 
 
 def portfolio_owners(user: User) -> QuerySet[User]:
     """People whose books the user may filter the portfolio by."""
-    return visible_users(user).filter(role__in=[Role.CSM, Role.MANAGER]).order_by(
-        "first_name", "last_name", "username"
+    return (
+        visible_users(user)
+        .filter(role__in=[Role.CSM, Role.MANAGER])
+        .order_by("first_name", "last_name", "username")
     )
 
 
@@ -322,9 +326,12 @@ def chart_markers(account: Account, *, since: dt.datetime) -> list[tuple[str, dt
 
 def owner_choices(user: User, account: Account) -> QuerySet[User]:
     """Who ``user`` may hand ``account`` to: CSMs and managers in the user's scope."""
-    return visible_users(user).filter(role__in=[Role.CSM, Role.MANAGER]).exclude(
-        pk=account.owner_id or 0
-    ).order_by("first_name", "last_name", "username")
+    return (
+        visible_users(user)
+        .filter(role__in=[Role.CSM, Role.MANAGER])
+        .exclude(pk=account.owner_id or 0)
+        .order_by("first_name", "last_name", "username")
+    )
 
 
 # --- team dashboard ------------------------------------------------------------------------
@@ -332,7 +339,7 @@ def owner_choices(user: User, account: Account) -> QuerySet[User]:
 
 def band_counts(accounts: QuerySet[Account]) -> dict[str, int]:
     rows = accounts.order_by().values_list("health_band").annotate(n=Count("pk"))
-    return {band: n for band, n in rows}
+    return dict(rows)
 
 
 def band_counts_at(accounts: QuerySet[Account], *, at: dt.datetime) -> dict[str, int]:
@@ -348,7 +355,7 @@ def band_counts_at(accounts: QuerySet[Account], *, at: dt.datetime) -> dict[str,
         .values_list("band_then")
         .annotate(n=Count("pk"))
     )
-    return {band: n for band, n in rows}
+    return dict(rows)
 
 
 def at_risk_arr_by_quarter(

@@ -34,4 +34,10 @@ urlpatterns = [
     path("accounts/<str:external_id>/feedback/", views.log_feedback, name="log_feedback"),
     path("accounts/<str:external_id>/override/", views.override_score, name="override_score"),
     path("accounts/<str:external_id>/owner/", views.change_owner, name="change_owner"),
+    path("imports/", views.imports, name="imports"),
+    path("imports/<int:pk>/", views.import_detail, name="import_detail"),
+    path("imports/<int:pk>/progress/", views.import_progress, name="import_progress"),
+    path("imports/<int:pk>/errors.csv", views.import_errors_csv, name="import_errors_csv"),
+    path("api-tokens/", views.api_tokens, name="api_tokens"),
+    path("api-tokens/<int:pk>/revoke/", views.revoke_api_token, name="revoke_api_token"),
 ]

@@ -14,19 +14,29 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
-from accounts import charts, selectors, services
-from accounts.forms import FeedbackForm, OverrideForm, OwnerForm, PortfolioFilterForm
-from accounts.models import Account, User
-from chs_site.errors import ApplicationError
+from accounts import charts, importing, selectors, services
+from accounts.forms import (
+    ApiTokenForm,
+    FeedbackForm,
+    ImportMappingForm,
+    ImportUploadForm,
+    OverrideForm,
+    OwnerForm,
+    PortfolioFilterForm,
+)
+from accounts.models import Account, ApiToken, ImportJob, User
+from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.http import AuthedRequest
 from scoring import selectors as scoring_selectors
 from scoring import services as scoring_services
+from scoring.models import MetricDefinition
 
 PAGE_SIZE = 50
 HISTORY_DAYS = 180
@@ -108,10 +118,7 @@ def _columns(user: User, *, sort: str, base: str) -> list[dict[str, Any]]:
             continue
         current = sort.removeprefix("-") == key
         descending = sort.startswith("-")
-        if current:
-            target = key if descending else f"-{key}"
-        else:
-            target = f"{default}{key}"
+        target = (key if descending else f"-{key}") if current else f"{default}{key}"
         href = f"?{base}&sort={target}" if base else f"?sort={target}"
         out.append(
             {
@@ -232,7 +239,11 @@ def _score_changes(account: Account, *, since: dt.datetime) -> list[dict[str, An
             delta = score - previous[0]
             if abs(delta) >= 5 and band == previous[1] and at >= since:
                 out.append(
-                    {"occurred_at": at, "kind": "score", "summary": f"Score {previous[0]:g} → {score:g}"}
+                    {
+                        "occurred_at": at,
+                        "kind": "score",
+                        "summary": f"Score {previous[0]:g} → {score:g}",
+                    }
                 )
         previous = (score, band)
     return out
@@ -521,7 +532,12 @@ def team_dashboard(request: AuthedRequest) -> HttpResponse:
                 "before": bands_before.get(key, 0),
                 "change": bands_now.get(key, 0) - bands_before.get(key, 0),
             }
-            for key, label in (("red", "Red"), ("yellow", "Yellow"), ("green", "Green"), ("", "No data"))
+            for key, label in (
+                ("red", "Red"),
+                ("yellow", "Yellow"),
+                ("green", "Green"),
+                ("", "No data"),
+            )
         ],
         "quarters": quarters,
         "at_risk_total": sum(q["total_arr"] for q in quarters),
@@ -545,3 +561,158 @@ def team_dashboard(request: AuthedRequest) -> HttpResponse:
         ),
     }
     return render(request, "accounts/team_dashboard.html", context)
+
+
+# --- imports -----------------------------------------------------------------------------
+
+
+def _importer_only(user: User) -> None:
+    """The imports pages exist only for admins and managers (404 for everyone else)."""
+    if not selectors.can_import(user):
+        raise Http404("No such page.")
+
+
+@login_required
+def imports(request: AuthedRequest) -> HttpResponse:
+    user = request.user
+    _importer_only(user)
+    form = ImportUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = importing.create_import_job(
+                user=user, kind=form.cleaned_data["kind"], upload=form.cleaned_data["file"]
+            )
+        except ApplicationError as exc:
+            form.add_error("file", exc.message)
+        else:
+            messages.success(
+                request, f"Uploaded {job.original_name}. Check the columns, then run it."
+            )
+            return redirect(job)
+    jobs = list(importing.import_jobs_for(user)[:25])
+    return render(request, "accounts/imports.html", {"form": form, "jobs": jobs})
+
+
+def _job_for(user: User, pk: int) -> ImportJob:
+    _importer_only(user)
+    return get_object_or_404(importing.import_jobs_for(user), pk=pk)
+
+
+@login_required
+def import_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    user = request.user
+    job = _job_for(user, pk)
+    metric_keys = list(MetricDefinition.objects.order_by("key").values_list("key", flat=True))
+    form = None
+    if job.status == ImportJob.Status.UPLOADED:
+        form = ImportMappingForm(request.POST or None, job=job, metric_keys=metric_keys)
+        if request.method == "POST" and form.is_valid():
+            importing.update_mapping(job=job, mapping=form.mapping())
+            if "run" in request.POST:
+                try:
+                    importing.start_import(job=job, user=user)
+                except ValidationFailed as exc:
+                    for error in exc.errors:
+                        messages.error(request, f"{error['field']}: {error['reason']}")
+                except ApplicationError as exc:
+                    messages.error(request, exc.message)
+                else:
+                    messages.success(request, "The import has started; you can leave this page.")
+            return redirect(job)
+    elif request.method == "POST":
+        messages.error(request, "This import has already started.")
+        return redirect(job)
+
+    preview_rows: list[importing.PreviewRow] = []
+    mapping_problems: list[dict[str, str]] = []
+    if job.status == ImportJob.Status.UPLOADED:
+        mapping_problems = importing.check_mapping(job.kind, job.header, job.mapping)
+        try:
+            preview_rows = importing.preview(job=job, user=user)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+    context = {
+        "job": job,
+        "form": form,
+        "preview_rows": preview_rows,
+        "mapping_problems": mapping_problems,
+        "progress": importing.progress(job),
+        "result_items": sorted(job.result.items()),
+    }
+    return render(request, "accounts/import_detail.html", context)
+
+
+@login_required
+def import_progress(request: AuthedRequest, pk: int) -> HttpResponse:
+    job = _job_for(request.user, pk)
+    if not request.htmx:
+        return redirect(job)
+    if job.is_finished:
+        # The result is a different page region; reload the page to show it.
+        return HttpResponseClientRefresh()
+    return render(
+        request,
+        "accounts/import_detail.html#progress",
+        {"job": job, "progress": importing.progress(job)},
+    )
+
+
+@login_required
+def import_errors_csv(request: AuthedRequest, pk: int) -> HttpResponse:
+    job = _job_for(request.user, pk)
+    if not job.errors_file:
+        raise Http404("This import has no errors.")
+    return FileResponse(
+        job.errors_file.open("rb"),
+        as_attachment=True,
+        filename=f"import-{job.pk}-errors.csv",
+        content_type="text/csv",
+    )
+
+
+# --- API tokens (admins) -----------------------------------------------------------------
+
+
+def _admin_only(user: User) -> None:
+    if not user.is_admin:
+        raise Http404("No such page.")
+
+
+@login_required
+def api_tokens(request: AuthedRequest) -> HttpResponse:
+    _admin_only(request.user)
+    form = ApiTokenForm(request.POST or None)
+    new_key = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            issued = services.create_api_token(
+                user=form.cleaned_data["user"],
+                scope=form.cleaned_data["scope"],
+                name=form.cleaned_data["name"],
+                created_by=request.user,
+            )
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            new_key = issued.key
+            messages.success(
+                request,
+                f"Key created for {issued.token.user.username}. Copy it now: it is not shown again.",
+            )
+            form = ApiTokenForm()
+    tokens = list(
+        ApiToken.objects.select_related("user", "created_by").order_by("-created_at", "-id")[:200]
+    )
+    return render(
+        request, "accounts/api_tokens.html", {"form": form, "tokens": tokens, "new_key": new_key}
+    )
+
+
+@login_required
+@require_POST
+def revoke_api_token(request: AuthedRequest, pk: int) -> HttpResponse:
+    _admin_only(request.user)
+    token = get_object_or_404(ApiToken, pk=pk)
+    services.revoke_api_token(token=token)
+    messages.success(request, f"Key {token.prefix}… of {token.user.username} is revoked.")
+    return redirect("accounts:api_tokens")

@@ -44,6 +44,9 @@ def flatten_validation_errors(detail: Any, prefix: str = "") -> list[dict[str, A
     out: list[dict[str, Any]] = []
     if isinstance(detail, dict):
         for key, value in detail.items():
+            if isinstance(key, int):  # a list serializer's errors, keyed by item index
+                out.extend(flatten_validation_errors(value, f"{prefix}[{key}]"))
+                continue
             name = "" if key == "non_field_errors" else str(key)
             path = f"{prefix}.{name}" if prefix and name else (prefix or name)
             out.extend(flatten_validation_errors(value, path))
@@ -62,14 +65,31 @@ def _error(message: str, details: list[dict[str, Any]] | None = None, **extra: A
     return {"error": message, "details": details or [], **extra}
 
 
+def normalise_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Services say ``reason`` (or ``message``); the API always says ``reason``, and an
+    ``index`` is a number."""
+    out = []
+    for error in errors:
+        item = {k: v for k, v in error.items() if k != "message"}
+        item.setdefault("reason", error.get("message", ""))
+        if isinstance(item.get("index"), str) and item["index"].isdigit():
+            item["index"] = int(item["index"])
+        out.append(item)
+    return out
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ValidationFailed):
-        return Response(_error(exc.message, exc.errors), status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            _error(exc.message, normalise_details(exc.errors)), status=status.HTTP_400_BAD_REQUEST
+        )
     if isinstance(exc, PermissionDenied):
         return Response(_error(exc.message), status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, ApplicationError):
         code = exc.extra.get("status", status.HTTP_400_BAD_REQUEST)
-        return Response(_error(exc.message, exc.extra.get("errors")), status=code)
+        return Response(
+            _error(exc.message, normalise_details(exc.extra.get("errors") or [])), status=code
+        )
     if isinstance(exc, exceptions.UnsupportedMediaType):
         return Response(
             _error(

@@ -150,7 +150,7 @@ class MetricDefinitionList(generics.ListAPIView):
 
     @extend_schema(
         summary="List metric definitions",
-        responses={200: MetricDefinitionSerializer(many=True), **error_responses(400)},
+        responses={200: MetricDefinitionSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -280,7 +280,7 @@ class ScorecardList(generics.ListAPIView):
 
     @extend_schema(
         summary="List scorecard versions",
-        responses={200: ScorecardSerializer(many=True), **error_responses(400)},
+        responses={200: ScorecardSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -294,7 +294,7 @@ class ScorecardList(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         serializer = ScorecardSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        scorecard = services.create_scorecard_draft(
+        scorecard = services.create_scorecard_from_data(
             author=request.user, data=dict(serializer.validated_data)
         )  # type: ignore[arg-type]
         return Response(
@@ -359,7 +359,7 @@ class ScorecardPublish(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         scorecard = get_object_or_404(Scorecard, pk=pk)
-        published = services.publish_scorecard(scorecard=scorecard, user=request.user)  # type: ignore[attr-defined]
+        published = services.publish_scorecard(scorecard=scorecard, author=request.user)  # type: ignore[arg-type]
         return Response(ScorecardSerializer(_scorecards().get(pk=published.pk)).data)
 
 
@@ -474,7 +474,7 @@ class AccountScores(generics.ListAPIView):
 
     @extend_schema(
         summary="An account's score history, newest first, with breakdown",
-        responses={200: ScoreSerializer(many=True), **error_responses(404)},
+        responses={200: ScoreSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)

@@ -83,7 +83,8 @@ def parse_number(raw: object, *, allow_text: bool) -> float:
 
 def account_ids_for(user: User, external_ids: Iterable[str]) -> dict[str, int]:
     """external_id → pk for the accounts among ``external_ids`` that ``user`` may see."""
-    wanted = sorted(set(external_ids))
+    # NUL cannot be in a stored id (PostgreSQL refuses it in a query): such items are unknown.
+    wanted = sorted({e for e in external_ids if "\x00" not in e})
     found: dict[str, int] = {}
     scope = visible_accounts(user).order_by()
     for part in chunked(wanted, LOOKUP_CHUNK):

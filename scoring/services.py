@@ -786,16 +786,17 @@ def _change_summary(previous: Scorecard | None, card: Scorecard) -> list[str]:
         if getattr(previous, f) != getattr(card, f):
             lines.append(f"{f} {getattr(previous, f)} → {getattr(card, f)}.")
     return lines or ["No changes."]
-# --- ingestion (issue 4): metric definitions, scorecard drafts, outcomes -------------------
+
+
+# --- ingestion (issue 4): metric definitions, scorecard edits through the API, outcomes ----
 # Appended by the ingestion work; the API and CSV importer call these. Imports are local
 # to this section so the two halves of the file merge without touching each other.
 
 from datetime import date  # noqa: E402
 from decimal import Decimal  # noqa: E402
-from typing import Any  # noqa: E402
 
-from chs_site.errors import PermissionDenied, ValidationFailed  # noqa: E402
-from scoring.models import Measure, MetricDefinition, Outcome, Scorecard  # noqa: E402
+from chs_site.errors import PermissionDenied  # noqa: E402
+from scoring.models import Outcome  # noqa: E402
 
 
 def create_metric_definition(
@@ -815,178 +816,97 @@ SCORECARD_FIELDS = ("name", "red_below", "green_at", "missing_data")
 MEASURE_FIELDS = ("weight", "aggregation", "window_days", "bad", "good")
 
 
-def _scorecard_errors(data: dict[str, Any], base: Scorecard | None) -> list[dict[str, Any]]:
-    """Rules a serializer cannot see alone: thresholds in order, known metrics, bad ≠ good."""
-    errors: list[dict[str, Any]] = []
-
-    def current(field: str, default: Any) -> Any:
-        if field in data:
-            return data[field]
-        return getattr(base, field) if base is not None else default
-
-    red_below, green_at = current("red_below", 40.0), current("green_at", 70.0)
-    for field, value in (("red_below", red_below), ("green_at", green_at)):
-        if not 0 <= value <= 100:
-            errors.append({"field": field, "reason": "must be between 0 and 100"})
-    if red_below > green_at:
-        errors.append(
-            {"field": "red_below", "reason": f"must not be above green_at ({green_at:g})"}
-        )
-    if current("missing_data", "ignore") not in Scorecard.MissingData.values:
-        errors.append(
-            {
-                "field": "missing_data",
-                "reason": f"use one of {', '.join(Scorecard.MissingData.values)}",
-            }
-        )
-    measures = data.get("measures")
-    if measures is not None:
-        known = dict(
-            MetricDefinition.objects.filter(
-                key__in=[m.get("metric") for m in measures]
-            ).values_list("key", "pk")
-        )
-        seen: set[tuple[str, str, int]] = set()
-        for i, m in enumerate(measures):
-            if m.get("metric") not in known:
-                errors.append(
-                    {
-                        "field": f"measures[{i}].metric",
-                        "reason": f"unknown metric {m.get('metric')!r}",
-                    }
-                )
-            if m.get("weight", 0) <= 0:
-                errors.append({"field": f"measures[{i}].weight", "reason": "must be above 0"})
-            if m.get("window_days", 1) < 1:
-                errors.append(
-                    {"field": f"measures[{i}].window_days", "reason": "must be at least 1"}
-                )
-            if m.get("bad") == m.get("good"):
-                errors.append(
-                    {
-                        "field": f"measures[{i}].good",
-                        "reason": "must differ from bad (which value is 0 points?)",
-                    }
-                )
-            if m.get("aggregation", "latest") not in Measure.Aggregation.values:
-                errors.append(
-                    {
-                        "field": f"measures[{i}].aggregation",
-                        "reason": f"use one of {', '.join(Measure.Aggregation.values)}",
-                    }
-                )
-            key = (m.get("metric"), m.get("aggregation", "latest"), m.get("window_days", 30))
-            if key in seen:
-                errors.append(
-                    {"field": f"measures[{i}]", "reason": "duplicates an earlier measure"}
-                )
-            seen.add(key)  # type: ignore[arg-type]
-    return errors
-
-
-def _write_measures(scorecard: Scorecard, measures: Sequence[dict[str, Any]]) -> None:
-    keys = dict(
-        MetricDefinition.objects.filter(key__in=[m["metric"] for m in measures]).values_list(
-            "key", "pk"
-        )
-    )
-    scorecard.measures.all().delete()
-    Measure.objects.bulk_create(
-        Measure(
-            scorecard=scorecard,
-            metric_id=keys[m["metric"]],
-            position=i,
-            **{f: m[f] for f in MEASURE_FIELDS if f in m},
-        )
-        for i, m in enumerate(measures)
-    )
-
-
-def _next_version(segment: str) -> int:
-    last = (
-        Scorecard.objects.select_for_update()
-        .filter(segment=segment)
-        .order_by("-version")
-        .values_list("version", flat=True)
-        .first()
-    )
-    return (last or 0) + 1
-
-
-def _check_admin(author: Any) -> None:
+def _check_scorecard_editor(author: Any) -> None:
     if not getattr(author, "is_admin", False):
         raise PermissionDenied("Only admins may edit scorecards.")
 
 
-@transaction.atomic
-def create_scorecard_draft(*, author: Any, data: dict[str, Any]) -> Scorecard:
-    """A new draft version for ``data["segment"]`` (blank = the default scorecard) with its
-    measures. Drafts do not score anything until published."""
-    _check_admin(author)
-    errors = _scorecard_errors(data, None)
-    if not data.get("name"):
-        errors.append({"field": "name", "reason": "is required"})
-    if errors:
-        raise ValidationFailed("The scorecard is invalid; see details.", errors=errors)
-    segment = data.get("segment", "") or ""
-    scorecard = Scorecard.objects.create(
-        segment=segment,
-        version=_next_version(segment),
-        status=Scorecard.Status.DRAFT,
-        created_by=author,
-        **{f: data[f] for f in SCORECARD_FIELDS if f in data},
+def _measures_in(rows: Sequence[dict[str, Any]]) -> list[MeasureIn]:
+    return [
+        MeasureIn(metric_key=m["metric"], **{f: m[f] for f in MEASURE_FIELDS if f in m})
+        for m in rows
+    ]
+
+
+def create_scorecard_from_data(*, author: Any, data: dict[str, Any]) -> Scorecard:
+    """The API's create: a new draft version from serializer data (``measures`` as dicts
+    with a ``metric`` key), through ``create_scorecard_draft``."""
+    _check_scorecard_editor(author)
+    return create_scorecard_draft(
+        name=data.get("name", ""),
+        segment=data.get("segment", "") or "",
+        red_below=data.get("red_below", 40.0),
+        green_at=data.get("green_at", 70.0),
+        missing_data=data.get("missing_data", Scorecard.MissingData.IGNORE),
+        measures=_measures_in(data.get("measures") or []),
+        author=author,
     )
-    _write_measures(scorecard, data.get("measures") or [])
-    return scorecard
 
 
 @transaction.atomic
 def update_scorecard_draft(*, scorecard: Scorecard, author: Any, data: dict[str, Any]) -> Scorecard:
-    """Edit a draft in place. Editing an active or retired version never changes it:
-    a new draft version based on it is created with the changes applied and returned
-    (the caller can tell by ``result.pk != scorecard.pk``). ``measures``, when given,
-    replaces the whole list. The segment is fixed once created."""
-    _check_admin(author)
-    errors = _scorecard_errors(data, scorecard)
-    if "segment" in data and (data["segment"] or "") != scorecard.segment:
-        errors.append(
-            {
-                "field": "segment",
-                "reason": "cannot change; create a new scorecard for another segment",
-            }
+    """Edit a scorecard version. A draft is edited in place. An active or retired version
+    is never changed: a new draft version based on it is created with the changes applied
+    and returned (the caller tells by ``result.pk != scorecard.pk``). ``measures``, when
+    given, replaces the whole list. The segment is fixed once created."""
+    _check_scorecard_editor(author)
+    card = Scorecard.objects.select_for_update().get(pk=scorecard.pk)
+    if "segment" in data and (data["segment"] or "") != card.segment:
+        raise ValidationFailed(
+            "A scorecard's segment cannot change; create a new scorecard for that segment.",
+            errors=[{"field": "segment", "reason": "cannot change once created"}],
         )
-    if "name" in data and not data["name"]:
-        errors.append({"field": "name", "reason": "must not be blank"})
-    if errors:
-        raise ValidationFailed("The scorecard is invalid; see details.", errors=errors)
-
-    if scorecard.status != Scorecard.Status.DRAFT:
-        base = scorecard
-        measures = data.get("measures")
-        if measures is None:
-            measures = [
-                {"metric": m.metric.key, **{f: getattr(m, f) for f in MEASURE_FIELDS}}
-                for m in base.measures.select_related("metric")
-            ]
-        scorecard = Scorecard.objects.create(
-            segment=base.segment,
-            version=_next_version(base.segment),
-            status=Scorecard.Status.DRAFT,
-            based_on=base,
-            created_by=author,
-            **{f: data.get(f, getattr(base, f)) for f in SCORECARD_FIELDS},
-        )
-        _write_measures(scorecard, measures)
-        return scorecard
-
-    changed = [f for f in SCORECARD_FIELDS if f in data and getattr(scorecard, f) != data[f]]
-    for f in changed:
-        setattr(scorecard, f, data[f])
-    if changed:
-        scorecard.save(update_fields=changed)
+    fields = {f: data.get(f, getattr(card, f)) for f in SCORECARD_FIELDS}
     if data.get("measures") is not None:
-        _write_measures(scorecard, data["measures"])
-    return scorecard
+        measures = _measures_in(data["measures"])
+    else:
+        measures = [
+            MeasureIn(metric_key=m.metric.key, **{f: getattr(m, f) for f in MEASURE_FIELDS})
+            for m in card.measures.select_related("metric")
+        ]
+    if card.status != Scorecard.Status.DRAFT:
+        return create_scorecard_draft(
+            segment=card.segment, measures=measures, author=author, based_on=card, **fields
+        )
+
+    errors = validate_scorecard(measures=measures, **fields)
+    metrics = dict(
+        MetricDefinition.objects.filter(key__in={m.metric_key for m in measures}).values_list(
+            "key", "pk"
+        )
+    )
+    for i, m in enumerate(measures):
+        if m.metric_key not in metrics:
+            errors.append(
+                {
+                    "index": str(i),
+                    "field": "metric",
+                    "message": f"No metric with key {m.metric_key!r}.",
+                }
+            )
+    if errors:
+        raise ValidationFailed(
+            "The scorecard was not saved: " + "; ".join(e["message"] for e in errors), errors=errors
+        )
+    for f, value in fields.items():
+        setattr(card, f, value.strip() if isinstance(value, str) else value)
+    card.save(update_fields=list(SCORECARD_FIELDS))
+    if data.get("measures") is not None:
+        card.measures.all().delete()
+        Measure.objects.bulk_create(
+            Measure(
+                scorecard=card,
+                metric_id=metrics[m.metric_key],
+                weight=m.weight,
+                aggregation=m.aggregation,
+                window_days=m.window_days,
+                bad=m.bad,
+                good=m.good,
+                position=i,
+            )
+            for i, m in enumerate(measures)
+        )
+    return card
 
 
 OUTCOME_VERBS = {

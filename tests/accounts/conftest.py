@@ -12,9 +12,9 @@ from accounts.models import Account
 from scoring.models import Measure, MetricDefinition, Scorecard
 from scoring.services import (
     MetricValueIn,
-    record_metric_values,
     recompute_dirty_accounts,
     recompute_scores,
+    record_metric_values,
 )
 
 
@@ -54,7 +54,9 @@ def scorecard(db: None) -> Scorecard:
 def record(account: Account, metric: str, value: float, at: dt.datetime) -> None:
     metric_id = MetricDefinition.objects.get(key=metric).pk
     record_metric_values(
-        values=[MetricValueIn(account_id=account.pk, metric_id=metric_id, value=value, observed_at=at)]
+        values=[
+            MetricValueIn(account_id=account.pk, metric_id=metric_id, value=value, observed_at=at)
+        ]
     )
 
 

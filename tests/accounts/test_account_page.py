@@ -20,7 +20,13 @@ from tests.factories import ContactFactory
 pytestmark = pytest.mark.django_db
 
 HX = {"HX-Request": "true"}
-PERSONAS = [("csm", True), ("teammate", False), ("other_csm", False), ("manager", True), ("admin", True)]
+PERSONAS = [
+    ("csm", True),
+    ("teammate", False),
+    ("other_csm", False),
+    ("manager", True),
+    ("admin", True),
+]
 
 
 def url(account: Account, suffix: str = "") -> str:
@@ -86,7 +92,9 @@ def test_account_page_shows_score_breakdown_movers_path_contacts_and_timeline(
     assert url(scored_account, "metrics/nps.svg") in body
 
 
-def test_account_page_without_any_score_says_what_to_do(csm_client: Client, account: Account) -> None:
+def test_account_page_without_any_score_says_what_to_do(
+    csm_client: Client, account: Account
+) -> None:
     body = csm_client.get(url(account)).content.decode()
     assert "No score yet" in body
     assert "No breakdown yet" in body
@@ -119,7 +127,15 @@ def test_trend_chart_is_svg_with_band_zones_markers_and_no_script(
     assert response["Content-Type"].startswith("image/svg+xml")
     assert svg.lstrip().startswith("<svg")
     assert "<script" not in svg
-    for label in ("Green ≥ 70", "Yellow 40–70", "Red &lt; 40", "Score", "Feedback", "Tasks", "Outcomes"):
+    for label in (
+        "Green ≥ 70",
+        "Yellow 40–70",
+        "Red &lt; 40",
+        "Score",
+        "Feedback",
+        "Tasks",
+        "Outcomes",
+    ):
         assert label in svg
     assert "#0072B2" in svg.upper() or "#0072b2" in svg
 
@@ -257,7 +273,11 @@ def test_override_shows_instead_of_the_computed_score_which_stays_visible(
     computed = scored_account.computed_score
     response = csm_client.post(
         url(scored_account, "override/"),
-        {"score": "85", "reason": "Exec sponsor renewed verbally", "expires_at": expires.isoformat()},
+        {
+            "score": "85",
+            "reason": "Exec sponsor renewed verbally",
+            "expires_at": expires.isoformat(),
+        },
     )
     assert response.status_code == 302
     override = ScoreOverride.objects.get(account=scored_account)

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Account, User
 from playbooks.services import create_task
-from scoring.models import Score, ScoreOverride, Scorecard
+from scoring.models import Score, Scorecard, ScoreOverride
 from tests.conftest import client_for
 from tests.factories import AccountFactory
 
@@ -327,7 +327,7 @@ def test_export_respects_the_users_scope(
         assert export(client, "?owner=other_csm") == [export(client)[0]]
 
 
-@pytest.mark.parametrize("dangerous", ["=HYPERLINK(\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"])
+@pytest.mark.parametrize("dangerous", ['=HYPERLINK("x")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"])
 def test_export_neutralises_spreadsheet_formulas(
     csm: User, csm_client: Client, dangerous: str
 ) -> None:

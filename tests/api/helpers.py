@@ -24,12 +24,21 @@ class ApiClient:
     def get(self, url: str, params: dict[str, Any] | None = None) -> Any:
         return self.client.get(url, params or {}, **self._headers())
 
-    def post(self, url: str, body: Any = None, *, raw: str | None = None, content_type: str = "application/json") -> Any:
+    def post(
+        self,
+        url: str,
+        body: Any = None,
+        *,
+        raw: str | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
         data = raw if raw is not None else json.dumps(body)
         return self.client.post(url, data, content_type=content_type, **self._headers())
 
     def patch(self, url: str, body: Any) -> Any:
-        return self.client.patch(url, json.dumps(body), content_type="application/json", **self._headers())
+        return self.client.patch(
+            url, json.dumps(body), content_type="application/json", **self._headers()
+        )
 
 
 def api_for(user: User, scope: str = ApiToken.Scope.WRITE) -> ApiClient:

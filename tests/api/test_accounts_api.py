@@ -47,19 +47,41 @@ def test_account_read_shows_health(csm: User, account: Account) -> None:
     account.save()
     body = api_for(csm, "read").get("/api/v1/accounts/ACME-1/").json()
     assert body["owner"] == "csm"
-    assert body["health"] == {"score": 55.5, "band": "yellow", "computed_score": 50.0, "computed_at": None, "trend_30d": -4.0}
+    assert body["health"] == {
+        "score": 55.5,
+        "band": "yellow",
+        "computed_score": 50.0,
+        "computed_at": None,
+        "trend_30d": -4.0,
+    }
 
 
 def test_filters_on_band_segment_owner_and_renewal(admin: User, csm: User, teammate: User) -> None:
     today = dt.date(2026, 6, 1)
     AccountFactory(external_id="A", owner=csm, segment="SMB", health_band="red", renewal_date=today)
-    AccountFactory(external_id="B", owner=teammate, segment="Enterprise", health_band="green", renewal_date=today + dt.timedelta(days=60))
-    AccountFactory(external_id="C", owner=csm, segment="Enterprise", health_band="red", renewal_date=today + dt.timedelta(days=200))
+    AccountFactory(
+        external_id="B",
+        owner=teammate,
+        segment="Enterprise",
+        health_band="green",
+        renewal_date=today + dt.timedelta(days=60),
+    )
+    AccountFactory(
+        external_id="C",
+        owner=csm,
+        segment="Enterprise",
+        health_band="red",
+        renewal_date=today + dt.timedelta(days=200),
+    )
     api = api_for(admin, "read")
     assert ids(api.get("/api/v1/accounts/", {"band": "red"})) == {"A", "C"}
     assert ids(api.get("/api/v1/accounts/", {"segment": "Enterprise"})) == {"B", "C"}
     assert ids(api.get("/api/v1/accounts/", {"owner": "teammate"})) == {"B"}
-    assert ids(api.get("/api/v1/accounts/", {"renewal_after": "2026-06-02", "renewal_before": "2026-09-01"})) == {"B"}
+    assert ids(
+        api.get(
+            "/api/v1/accounts/", {"renewal_after": "2026-06-02", "renewal_before": "2026-09-01"}
+        )
+    ) == {"B"}
     bad = api.get("/api/v1/accounts/", {"band": "purple"})
     assert bad.status_code == 400
     assert bad.json()["details"][0]["field"] == "band"
@@ -67,7 +89,10 @@ def test_filters_on_band_segment_owner_and_renewal(admin: User, csm: User, teamm
 
 def test_csm_creates_an_account_in_their_own_book(csm: User) -> None:
     api = api_for(csm, "ingest")
-    response = api.post("/api/v1/accounts/", {"external_id": "NEW-1", "name": "Newco", "arr": "5000", "segment": "SMB"})
+    response = api.post(
+        "/api/v1/accounts/",
+        {"external_id": "NEW-1", "name": "Newco", "arr": "5000", "segment": "SMB"},
+    )
     assert response.status_code == 201, response.content
     assert response.json()["owner"] == "csm"
     account = Account.objects.get(external_id="NEW-1")
@@ -81,12 +106,36 @@ def test_csm_creates_an_account_in_their_own_book(csm: User) -> None:
         ({"name": "No id"}, "external_id", "This field is required."),
         ({"external_id": "X"}, "name", "This field is required."),
         ({"external_id": "X", "name": "X", "arr": "lots"}, "arr", "A valid number is required."),
-        ({"external_id": "X", "name": "X", "arr": "-5"}, "arr", "Ensure this value is greater than or equal to 0."),
-        ({"external_id": "X", "name": "X", "renewal_date": "soon"}, "renewal_date", "Date has wrong format"),
-        ({"external_id": "X", "name": "X", "lifecycle_stage": "zombie"}, "lifecycle_stage", '"zombie" is not a valid choice.'),
-        ({"external_id": "X", "name": "X", "owner": "ghost"}, "owner", "Object with username=ghost does not exist."),
-        ({"external_id": "X", "name": "X", "owner": "other_csm"}, "owner", "'other_csm' is not someone you may assign accounts to"),
-        ({"external_id": "ACME-1", "name": "Dup"}, "external_id", "'ACME-1' is already taken; PATCH it instead"),
+        (
+            {"external_id": "X", "name": "X", "arr": "-5"},
+            "arr",
+            "Ensure this value is greater than or equal to 0.",
+        ),
+        (
+            {"external_id": "X", "name": "X", "renewal_date": "soon"},
+            "renewal_date",
+            "Date has wrong format",
+        ),
+        (
+            {"external_id": "X", "name": "X", "lifecycle_stage": "zombie"},
+            "lifecycle_stage",
+            '"zombie" is not a valid choice.',
+        ),
+        (
+            {"external_id": "X", "name": "X", "owner": "ghost"},
+            "owner",
+            "Object with username=ghost does not exist.",
+        ),
+        (
+            {"external_id": "X", "name": "X", "owner": "other_csm"},
+            "owner",
+            "'other_csm' is not someone you may assign accounts to",
+        ),
+        (
+            {"external_id": "ACME-1", "name": "Dup"},
+            "external_id",
+            "'ACME-1' is already taken; PATCH it instead",
+        ),
     ],
 )
 def test_bad_account_input_is_400_and_changes_nothing(
@@ -105,7 +154,9 @@ def test_malformed_json_and_wrong_content_type_are_400(csm: User) -> None:
     response = api.post("/api/v1/accounts/", raw="{not json")
     assert response.status_code == 400
     assert response.json()["error"].startswith("Malformed JSON")
-    response = api.post("/api/v1/accounts/", raw="external_id=X", content_type="application/x-www-form-urlencoded")
+    response = api.post(
+        "/api/v1/accounts/", raw="external_id=X", content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 400
     assert "application/json" in response.json()["error"]
 
@@ -115,7 +166,9 @@ def test_manager_reassigns_within_team_csm_cannot(
 ) -> None:
     response = api_for(csm, "write").patch("/api/v1/accounts/ACME-1/", {"owner": "teammate"})
     assert response.status_code == 400  # teammate is outside a CSM's assignable people
-    response = api_for(manager, "write").patch("/api/v1/accounts/ACME-1/", {"owner": "teammate", "arr": "999"})
+    response = api_for(manager, "write").patch(
+        "/api/v1/accounts/ACME-1/", {"owner": "teammate", "arr": "999"}
+    )
     assert response.status_code == 200, response.content
     account.refresh_from_db()
     assert account.owner == teammate and str(account.arr) == "999.00"
@@ -125,7 +178,9 @@ def test_manager_reassigns_within_team_csm_cannot(
 
 
 def test_external_id_cannot_be_changed_by_patch(csm: User, account: Account) -> None:
-    response = api_for(csm, "write").patch("/api/v1/accounts/ACME-1/", {"external_id": "HIJACK", "name": "Acme 2"})
+    response = api_for(csm, "write").patch(
+        "/api/v1/accounts/ACME-1/", {"external_id": "HIJACK", "name": "Acme 2"}
+    )
     assert response.status_code == 200
     assert Account.objects.filter(external_id="ACME-1", name="Acme 2").exists()
 

@@ -48,7 +48,10 @@ def test_missing_unknown_and_revoked_keys_get_401_with_a_reason(csm: User) -> No
 
     response = Client().get("/api/v1/accounts/")
     assert response.status_code == 401
-    assert response.json() == {"error": "Authentication credentials were not provided.", "details": []}
+    assert response.json() == {
+        "error": "Authentication credentials were not provided.",
+        "details": [],
+    }
 
     response = ApiClient("chs_not-a-real-key").get("/api/v1/accounts/")
     assert response.status_code == 401
@@ -70,7 +73,13 @@ def test_a_deactivated_users_key_stops_working(csm: User) -> None:
 
 def test_ingest_scope_cannot_read(csm: User, account: Account) -> None:
     client = api_for(csm, "ingest")
-    for url in ("/api/v1/accounts/", "/api/v1/accounts/ACME-1/", "/api/v1/scorecards/", "/api/v1/metric-definitions/", "/api/v1/accounts/ACME-1/scores/"):
+    for url in (
+        "/api/v1/accounts/",
+        "/api/v1/accounts/ACME-1/",
+        "/api/v1/scorecards/",
+        "/api/v1/metric-definitions/",
+        "/api/v1/accounts/ACME-1/scores/",
+    ):
         response = client.get(url)
         assert response.status_code == 403, url
         assert "'ingest' scope" in response.json()["error"]
@@ -79,9 +88,31 @@ def test_ingest_scope_cannot_read(csm: User, account: Account) -> None:
 def test_read_scope_cannot_write(csm: User, account: Account, logins: object) -> None:
     client = api_for(csm, "read")
     attempts = [
-        ("post", "/api/v1/metrics/", {"values": [{"account": "ACME-1", "metric": "logins", "value": 1, "observed_at": "2026-01-01T00:00:00Z"}]}),
+        (
+            "post",
+            "/api/v1/metrics/",
+            {
+                "values": [
+                    {
+                        "account": "ACME-1",
+                        "metric": "logins",
+                        "value": 1,
+                        "observed_at": "2026-01-01T00:00:00Z",
+                    }
+                ]
+            },
+        ),
         ("post", "/api/v1/feedback/", {"account": "ACME-1", "kind": "note", "text": "hi"}),
-        ("post", "/api/v1/outcomes/", {"account": "ACME-1", "kind": "renewed", "occurred_at": "2026-01-01", "arr_change": "1"}),
+        (
+            "post",
+            "/api/v1/outcomes/",
+            {
+                "account": "ACME-1",
+                "kind": "renewed",
+                "occurred_at": "2026-01-01",
+                "arr_change": "1",
+            },
+        ),
         ("post", "/api/v1/accounts/", {"external_id": "NEW-1", "name": "New"}),
         ("patch", "/api/v1/accounts/ACME-1/", {"name": "Renamed"}),
     ]
@@ -93,15 +124,31 @@ def test_read_scope_cannot_write(csm: User, account: Account, logins: object) ->
     assert Account.objects.get(external_id="ACME-1").name == "Acme Corp"
 
 
-def test_ingest_scope_may_send_data_but_not_change_configuration(admin: User, account: Account, logins: object) -> None:
+def test_ingest_scope_may_send_data_but_not_change_configuration(
+    admin: User, account: Account, logins: object
+) -> None:
     client = api_for(admin, "ingest")
-    response = client.post("/api/v1/metrics/", {"values": [{"account": "ACME-1", "metric": "logins", "value": 1, "observed_at": "2026-01-01T00:00:00Z"}]})
+    response = client.post(
+        "/api/v1/metrics/",
+        {
+            "values": [
+                {
+                    "account": "ACME-1",
+                    "metric": "logins",
+                    "value": 1,
+                    "observed_at": "2026-01-01T00:00:00Z",
+                }
+            ]
+        },
+    )
     assert response.status_code == 202
     response = client.post("/api/v1/metric-definitions/", {"key": "x", "name": "X"})
     assert response.status_code == 403
 
 
-def test_each_key_is_throttled_on_its_own_with_a_clear_429(csm: User, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_key_is_throttled_on_its_own_with_a_clear_429(
+    csm: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(PerTokenThrottle, "THROTTLE_RATES", {"token": "3/minute"})
     first, second = api_for(csm, "read"), api_for(csm, "read")
     assert [first.get("/api/v1/accounts/").status_code for _ in range(3)] == [200, 200, 200]
