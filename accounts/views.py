@@ -34,6 +34,8 @@ from accounts.forms import (
 from accounts.models import Account, ApiToken, ImportJob, User
 from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.http import AuthedRequest
+from playbooks import selectors as playbook_selectors
+from playbooks.forms import TaskCreateForm
 from scoring import selectors as scoring_selectors
 from scoring import services as scoring_services
 from scoring.models import MetricDefinition
@@ -276,6 +278,13 @@ def _account_context(request: AuthedRequest, account: Account, **forms: Any) -> 
         context["owner_form"] = forms.get("owner_form") or OwnerForm(
             choices=selectors.owner_choices(user, account)
         )
+    # Tasks and success plans belong to the playbooks app: its fragment renders here (so
+    # the open tasks show without JavaScript) and its create-task form posts to its view.
+    context["tasks"] = playbook_selectors.account_open_tasks(account)
+    context["task_form"] = TaskCreateForm(
+        people=selectors.visible_users(user).order_by("username"), prefix="task"
+    )
+    context["today"] = timezone.localdate()
     context.update(_health_context(account))
     context.update(_timeline_context(account))
     latest = context["latest"]

@@ -401,3 +401,24 @@ def test_change_owner_bad_input(
 def test_scorecard_fixture_is_the_one_in_use(scored_account: Account, scorecard: Scorecard) -> None:
     # Guards the fixtures above: the history really comes from this scorecard.
     assert scored_account.scores.filter(scorecard=scorecard).count() >= 4
+
+
+def test_account_page_shows_open_tasks_with_the_create_task_form_and_the_plan_link(
+    csm: User, csm_client: Client, account: Account
+) -> None:
+    create_task(actor=csm, account=account, title="Book the QBR")
+    body = csm_client.get(url(account)).content.decode()
+    assert "Book the QBR" in body
+    assert 'action="/accounts/ACME-1/tasks/"' in body and 'name="task-title"' in body
+    assert 'href="/accounts/ACME-1/success-plan/"' in body  # the no-JavaScript fallback
+    assert 'hx-get="/accounts/ACME-1/success-plan/"' in body
+
+
+def test_creating_a_task_from_the_account_page_lands_on_its_timeline(
+    csm_client: Client, account: Account
+) -> None:
+    response = csm_client.post(url(account, "tasks/"), {"task-title": "Send the renewal deck"})
+    assert response.status_code == 302 and response["Location"] == url(account)
+    body = csm_client.get(url(account)).content.decode()
+    assert "Task created." in body
+    assert "Task created: Send the renewal deck" in body
