@@ -397,6 +397,9 @@ def _action_response(
     """After an action: HTMX gets the action's card (with its message) and fresh score and
     timeline regions out of band; without JavaScript, a redirect with a flash message, or
     the whole page with the form's errors."""
+    if ok_message is not None:
+        # The action may have recomputed the score already (eager tasks) or changed the owner.
+        account.refresh_from_db()
     if request.htmx:
         context = _account_context(request, account, **forms)
         context["ok_message"] = ok_message
