@@ -310,7 +310,7 @@ def account_health(request: AuthedRequest, external_id: str) -> HttpResponse:
     account = selectors.get_account_for_user(request.user, external_id)
     if not request.htmx:
         return redirect(account)
-    context = {"account": account, **_health_context(account)}
+    context = {"account": account, "history_days": HISTORY_DAYS, **_health_context(account)}
     response = render(request, "accounts/account_detail.html#health", context)
     if not context["pending"]:
         # The recompute is done: let the rest of the page (timeline) catch up once.
