@@ -217,7 +217,8 @@ def score_points_since(
         .values_list("account_id", "computed_at", "score")
     )
     for account_id, at, score in rows:
-        by_account[account_id].append((at, score))
+        if score is not None:
+            by_account[account_id].append((at, score))
     return by_account
 
 
@@ -310,7 +311,7 @@ def timeline(account: Account, *, limit: int = 40) -> list[Activity]:
 def chart_markers(account: Account, *, since: dt.datetime) -> list[tuple[str, dt.datetime, str]]:
     """(kind, when, label) for feedback, tasks and outcomes since ``since``; one query over
     the timeline, which services write in the same transaction as the change."""
-    kinds = {
+    kinds: dict[str, str] = {
         Activity.Kind.FEEDBACK: "feedback",
         Activity.Kind.TASK_CREATED: "task",
         Activity.Kind.TASK_COMPLETED: "task",
@@ -474,7 +475,7 @@ def average_score_by_day(
 def team_members(user: User, *, today: dt.date) -> list[User]:
     """Per person in scope who owns accounts: book size, ARR, average score, accounts per
     band, open and overdue tasks. Two grouped queries whatever the team's size."""
-    people = list(
+    people: list[User] = list(
         visible_users(user)
         .filter(role__in=[Role.CSM, Role.MANAGER])
         .annotate(

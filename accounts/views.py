@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -670,7 +671,7 @@ def import_progress(request: AuthedRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def import_errors_csv(request: AuthedRequest, pk: int) -> HttpResponse:
+def import_errors_csv(request: AuthedRequest, pk: int) -> HttpResponseBase:
     job = _job_for(request.user, pk)
     if not job.errors_file:
         raise Http404("This import has no errors.")

@@ -78,7 +78,7 @@ def test_every_account_action_is_404_outside_the_users_scope(
 def test_account_page_shows_score_breakdown_movers_path_contacts_and_timeline(
     csm_client: Client, scored_account: Account
 ) -> None:
-    ContactFactory(account=scored_account, name="Dana Quinn", is_primary=True)
+    ContactFactory.create(account=scored_account, name="Dana Quinn", is_primary=True)
     body = csm_client.get(url(scored_account)).content.decode()
     assert f"{scored_account.health_score:.1f}" in body
     assert 'id="breakdown"' in body
@@ -112,7 +112,7 @@ def test_account_page_query_count_is_fixed(
     csm_client: Client, scored_account: Account, django_assert_max_num_queries: Any
 ) -> None:
     for i in range(30):
-        ContactFactory(account=scored_account, name=f"Contact {i}")
+        ContactFactory.create(account=scored_account, name=f"Contact {i}")
     with django_assert_max_num_queries(24):
         response = csm_client.get(url(scored_account))
     assert response.status_code == 200
@@ -417,7 +417,9 @@ def test_account_page_shows_open_tasks_with_the_create_task_form_and_the_plan_li
 def test_creating_a_task_from_the_account_page_lands_on_its_timeline(
     csm_client: Client, account: Account
 ) -> None:
-    response = csm_client.post(url(account, "tasks/"), {"task-title": "Send the renewal deck", "task-priority": "normal"})
+    response = csm_client.post(
+        url(account, "tasks/"), {"task-title": "Send the renewal deck", "task-priority": "normal"}
+    )
     assert response.status_code == 302 and response["Location"] == url(account)
     body = csm_client.get(url(account)).content.decode()
     assert "Task created." in body

@@ -50,8 +50,8 @@ def with_password(user: User) -> User:
 def red_account(csm: User, scorecard: Scorecard) -> Account:
     """A red account in csm's book (real scores: low NPS, CSAT and logins), next to a green
     one so the band filter has something to remove."""
-    account = AccountFactory(owner=csm, name="Rusty Anchor", external_id="RED-1")
-    green = AccountFactory(owner=csm, name="Sunny Meadow", external_id="GREEN-1")
+    account = AccountFactory.create(owner=csm, name="Rusty Anchor", external_id="RED-1")
+    green = AccountFactory.create(owner=csm, name="Sunny Meadow", external_id="GREEN-1")
     at = timezone.now() - dt.timedelta(days=2)
     for metric, bad, good in (("nps", 1, 10), ("csat", 1.5, 5), ("logins", 5, 50)):
         record(account, metric, bad, at)
@@ -149,7 +149,12 @@ def test_with_a_real_worker_the_page_polls_until_the_recompute_is_done(
 
 
 def test_manager_bulk_assigns_outreach_and_the_csm_completes_it_with_a_note(
-    page: object, browser: object, live_server: object, manager: User, csm: User, red_account: Account
+    page: object,
+    browser: object,
+    live_server: object,
+    manager: User,
+    csm: User,
+    red_account: Account,
 ) -> None:
     with_password(manager)
     with_password(csm)
