@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django import template
 from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from accounts.charts import Sparkline
 
@@ -56,7 +56,7 @@ def money(value: Decimal | float | int | None) -> str:
 def trend_delta(change: float | None) -> SafeString:
     """The 30-day change with an arrow and a colour class; empty without history."""
     if change is None:
-        return format_html("")
+        return mark_safe("")
     if change > 0:
         return format_html('<span class="delta delta-up">▲ +{}</span>', f"{change:.1f}")
     if change < 0:
