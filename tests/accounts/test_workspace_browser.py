@@ -73,6 +73,17 @@ def _filter_to_red_and_open(page: object, account: Account) -> None:
     assert "band=red" in page.url  # type: ignore[attr-defined]
     assert account.name in table.inner_text()
     shot(page, "portfolio-filtered-red")
+    # The filter lives in the URL: back shows the whole book again, forward the red view.
+    page.go_back()  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => document.querySelector('#portfolio-table').innerText.includes('Sunny Meadow')"
+    )
+    assert "band=red" not in page.url  # type: ignore[attr-defined]
+    page.go_forward()  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => !document.querySelector('#portfolio-table').innerText.includes('Sunny Meadow')"
+    )
+    assert "band=red" in page.url  # type: ignore[attr-defined]
     page.get_by_role("link", name=account.name).click()  # type: ignore[attr-defined]
     page.wait_for_url(re.compile(rf"/accounts/{account.external_id}/$"))  # type: ignore[attr-defined]
 
