@@ -15,7 +15,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
-from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -659,6 +658,12 @@ def import_detail(request: AuthedRequest, pk: int) -> HttpResponse:
                 else:
                     messages.success(request, "The import has started; you can leave this page.")
             return redirect(job)
+    elif request.method == "POST" and "requeue" in request.POST:
+        if importing.requeue_import(job=job):
+            messages.success(request, "Sent to the workers again.")
+        else:
+            messages.error(request, "This import is no longer waiting; nothing to do.")
+        return redirect(job)
     elif request.method == "POST":
         messages.error(request, "This import has already started.")
         return redirect(job)
@@ -678,6 +683,7 @@ def import_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         "mapping_problems": mapping_problems,
         "progress": importing.progress(job),
         "result_items": sorted(job.result.items()),
+        "can_requeue": importing.looks_stuck(job),
     }
     return render(request, "accounts/import_detail.html", context)
 
@@ -698,7 +704,7 @@ def import_progress(request: AuthedRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def import_errors_csv(request: AuthedRequest, pk: int) -> HttpResponseBase:
+def import_errors_csv(request: AuthedRequest, pk: int) -> FileResponse:
     job = _job_for(request.user, pk)
     if not job.errors_file:
         raise Http404("This import has no errors.")

@@ -189,9 +189,9 @@ def validate_metric_items(*, user: User, items: object, now: dt.datetime | None 
         except ValueError as exc:
             errors.append({"index": index, "field": "observed_at", "reason": str(exc)})
             ok = False
-        if ok and not errors:
+        if ok and not errors and account_id is not None and metric_id is not None:
             key = (account_id, metric_id, observed_at)
-            rows[key] = MetricValueIn(  # type: ignore[index]
+            rows[key] = MetricValueIn(
                 account_id=account_id, metric_id=metric_id, value=value, observed_at=observed_at
             )
     if errors:
