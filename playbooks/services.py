@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -88,6 +88,7 @@ def evaluate_score_changes(
             latest[change.account_id] = change
     batch = list(latest.values())
     created = 0
+    failed: list[Playbook] = []
     for playbook in _enabled_playbooks():
         if playbook.trigger_type in SCORE_TRIGGERS:
             eligible = set(
@@ -100,8 +101,27 @@ def evaluate_score_changes(
             matches = triggers.match_state(playbook, now=now, account_ids=latest)
         else:
             continue
-        created += fire(
-            playbook=playbook, matches=matches, source=PlaybookRun.Source.SCORE_CHANGE, now=now
+        try:
+            created += fire(
+                playbook=playbook, matches=matches, source=PlaybookRun.Source.SCORE_CHANGE, now=now
+            )
+        except OperationalError:
+            # A deadlock or a dropped connection: the other playbooks go on, and the batch
+            # is evaluated again on a worker shortly (firing is idempotent).
+            logger.warning(
+                "playbook %s: transient error; retrying the batch", playbook.pk, exc_info=True
+            )
+            failed.append(playbook)
+    if failed:
+        from playbooks.tasks import change_to_json, evaluate_score_changes_task
+
+        if evaluate_score_changes_task.app.conf.task_always_eager:
+            raise ApplicationError(
+                f"Playbooks {', '.join(p.name for p in failed)} could not be evaluated "
+                "(database busy); no broker is configured to retry."
+            )
+        evaluate_score_changes_task.apply_async(
+            args=([change_to_json(c) for c in batch],), countdown=10
         )
     return created
 
@@ -165,19 +185,23 @@ def fire(
     matches: Sequence[Match],
     source: str,
     now: dt.datetime,
+    notify: bool = True,
 ) -> int:
     """Fire ``playbook`` for each match not blocked (open task, cooldown); returns tasks
-    created. Safe to run twice at once for the same matches: see the module docstring."""
+    created. Safe to run twice at once for the same matches: see the module docstring.
+    ``notify=False`` skips notify actions (backfills and demo data page nobody)."""
     matches = list({m.account_id: m for m in matches}.values())
     blocked = triggers.blocked_account_ids(playbook, matches, now)
     matches = [m for m in matches if m.account_id not in blocked]
     if not matches:
         return 0
     with transaction.atomic():
-        return _fire_locked(playbook, matches, source, now)
+        return _fire_locked(playbook, matches, source, now, notify=notify)
 
 
-def _fire_locked(playbook: Playbook, matches: list[Match], source: str, now: dt.datetime) -> int:
+def _fire_locked(
+    playbook: Playbook, matches: list[Match], source: str, now: dt.datetime, *, notify: bool
+) -> int:
     # Lock the playbook's actions: round-robin turns are handed out one batch at a time.
     actions = list(PlaybookAction.objects.select_for_update().filter(playbook=playbook))
     task_actions = [a for a in actions if a.kind == PlaybookAction.Kind.CREATE_TASK]
@@ -196,6 +220,9 @@ def _fire_locked(playbook: Playbook, matches: list[Match], source: str, now: dt.
                 band_at_firing=str(
                     m.values.get("band") or staff.accounts[m.account_id].health_band or ""
                 ),
+                # What a firing normally creates; corrected below in the rare case a
+                # later step's task was already open.
+                tasks_created=len(task_actions),
             )
             for m in matches
             if m.account_id in staff.accounts
@@ -255,9 +282,11 @@ def _fire_locked(playbook: Playbook, matches: list[Match], source: str, now: dt.
             for t in tasks
         ]
     )
-    for run in runs:
+    short = [r for r in runs if len(tasks_by_run[r.pk]) != r.tasks_created]
+    for run in short:
         run.tasks_created = len(tasks_by_run[run.pk])
-    PlaybookRun.objects.bulk_update(runs, ["tasks_created"])
+    if short:
+        PlaybookRun.objects.bulk_update(short, ["tasks_created"])
     Activity.objects.bulk_create(
         [
             Activity(
@@ -284,7 +313,7 @@ def _fire_locked(playbook: Playbook, matches: list[Match], source: str, now: dt.
     )
     notifications: list[Notification] = []
     for action in actions:
-        if action.kind == PlaybookAction.Kind.NOTIFY:
+        if action.kind == PlaybookAction.Kind.NOTIFY and notify:
             for run in runs:
                 account = staff.accounts[run.account_id]
                 recipient = assignee_for(action, account, staff)
@@ -544,7 +573,11 @@ def reassign_task(
     if not can_manage_account(actor, task.account):
         raise ApplicationError("Only the team's manager or an admin can reassign this task.")
     _check_assignee(actor, assignee)
-    locked = Task.objects.select_for_update().select_related("assignee").get(pk=task.pk)
+    locked = (
+        Task.objects.select_for_update(of=("self",))
+        .select_related("assignee", "account")
+        .get(pk=task.pk)
+    )
     if not locked.is_active:
         raise ApplicationError("This task is closed; reassigning it would change nothing.")
     if locked.assignee_id == assignee.pk:
@@ -585,7 +618,7 @@ def update_task(
 ) -> Task:
     now = now or timezone.now()
     locked = Task.objects.select_for_update().get(pk=task.pk)
-    changes = []
+    changes: list[tuple[str, Any, Any]] = []
     if title is not None:
         if not title.strip():
             raise ValidationFailed(
@@ -951,7 +984,7 @@ def add_milestone(
 
 
 @transaction.atomic
-def set_milestone_status(*, milestone: Milestone, actor: User, status: str) -> Milestone:
+def set_milestone_status(*, milestone: Milestone, actor: User | None, status: str) -> Milestone:
     if status not in Milestone.Status.values:
         raise ValidationFailed(
             f"Unknown milestone status {status!r}.",
@@ -1057,7 +1090,7 @@ def _queue_notifications(notifications: list[Notification]) -> list[Notification
         from playbooks.tasks import deliver_notification
 
         for pk in pending:
-            deliver_notification.delay_on_commit(pk)
+            deliver_notification.delay_on_commit(pk)  # type: ignore[attr-defined]
     return created
 
 
@@ -1169,6 +1202,17 @@ def send_digests(*, now: dt.datetime | None = None) -> int:
         )
         sent += 1
     return sent
+
+
+def set_email_preference(*, user: User, mode: str) -> User:
+    if mode not in User.EmailMode.values:
+        raise ValidationFailed(
+            f"Choose one of {', '.join(User.EmailMode.values)}.",
+            errors=[{"field": "email_notifications", "message": "unknown choice"}],
+        )
+    user.email_notifications = mode
+    user.save(update_fields=["email_notifications"])
+    return user
 
 
 def mark_notifications_read(*, user: User, ids: Sequence[int] | None = None) -> int:

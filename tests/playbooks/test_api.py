@@ -35,19 +35,21 @@ def titles(response: object) -> set[str]:
 def tasks(
     account: Account, teammate_account: Account, other_account: Account, csm: User, teammate: User
 ) -> dict[str, Task]:
-    playbook = PlaybookFactory(task=False)
+    playbook = PlaybookFactory.create(task=False)
     return {
-        "mine": TaskFactory(
+        "mine": TaskFactory.create(
             account=account, assignee=csm, title="mine", due_date=TODAY, playbook=playbook
         ),
-        "mine_later": TaskFactory(
+        "mine_later": TaskFactory.create(
             account=account,
             assignee=csm,
             title="mine later",
             due_date=TODAY + dt.timedelta(days=30),
         ),
-        "teammate": TaskFactory(account=teammate_account, assignee=teammate, title="teammate"),
-        "other": TaskFactory(account=other_account, title="other team"),
+        "teammate": TaskFactory.create(
+            account=teammate_account, assignee=teammate, title="teammate"
+        ),
+        "other": TaskFactory.create(account=other_account, title="other team"),
     }
 
 
@@ -182,3 +184,14 @@ def test_a_failed_patch_changes_nothing(manager_client: Client, tasks: dict[str,
 
 def test_api_requires_authentication(client: Client) -> None:
     assert client.get("/api/v1/tasks/").status_code in (401, 403)
+
+
+def test_malformed_filters_are_400_not_500(manager_client: Client, tasks: dict[str, Task]) -> None:
+    for query in (
+        "playbook=-6.27e%2B216",
+        "playbook=999999",
+        "due_before=yesterday",
+        "status=nope",
+    ):
+        response = manager_client.get(f"/api/v1/tasks/?{query}")
+        assert response.status_code == 400, (query, response.content)
