@@ -287,7 +287,7 @@ def log_feedback(
         # for the five-minute sweep (which still catches it if this message is lost).
         from playbooks.tasks import evaluate_feedback
 
-        evaluate_feedback.delay_on_commit([feedback.pk])
+        evaluate_feedback.delay_on_commit([feedback.pk])  # type: ignore[attr-defined]
     return feedback
 
 
