@@ -155,6 +155,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.navigation",
+                "playbooks.context_processors.notifications",
             ],
         },
     }
@@ -241,6 +242,15 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", f"chs-test-{os.getpid()}" if TESTING else "chs")
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "worker-heartbeat": {"task": "accounts.tasks.worker_heartbeat", "schedule": 60.0},
+    # Playbooks: renewal windows, missing activity, negative feedback; snooze reopen;
+    # notification retries and the daily email digest.
+    "playbooks-time-triggers": {"task": "playbooks.evaluate_time_triggers", "schedule": 300.0},
+    "playbooks-reopen-snoozed": {"task": "playbooks.reopen_snoozed_tasks", "schedule": 900.0},
+    "playbooks-retry-notifications": {
+        "task": "playbooks.retry_failed_notifications",
+        "schedule": 600.0,
+    },
+    "playbooks-digests": {"task": "playbooks.send_digests", "schedule": crontab(hour=7, minute=0)},
     # Anything still dirty (a lost message, a Redis outage) is recomputed within a minute.
     "scoring-sweep-dirty": {"task": "scoring.tasks.sweep_dirty", "schedule": 60.0},
     # Time passing moves windows and makes data stale: every account, nightly, in chunks.

@@ -1,0 +1,126 @@
+"""Factories for playbooks, score history and metric values (tests/playbooks only)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import factory
+from django.utils import timezone
+
+from accounts.models import Account
+from playbooks.models import Playbook, PlaybookAction, Task, TriggerType
+from scoring.models import MetricDefinition, MetricValue, Score, Scorecard
+
+try:  # the real contract, once the scoring engine has landed
+    from scoring.services import ScoreChange  # type: ignore[attr-defined]
+except ImportError:  # until then, a stand-in with the agreed fields
+
+    @dataclass(frozen=True)
+    class ScoreChange:  # type: ignore[no-redef]
+        account_id: int
+        score_id: int | None
+        previous_score: float | None
+        previous_band: str
+        score: float | None
+        band: str
+        computed_at: dt.datetime
+
+
+class PlaybookFactory(factory.django.DjangoModelFactory[Playbook]):
+    class Meta:
+        model = Playbook
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Playbook {n}")
+    enabled = True
+    cooldown_days = 14
+    trigger_type = TriggerType.BAND_ENTERED
+    band = "red"
+
+    @factory.post_generation
+    def task(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if not create or extracted is False:
+            return
+        PlaybookAction.objects.create(
+            playbook=self,
+            kind=PlaybookAction.Kind.CREATE_TASK,
+            title_template=kwargs.get("title", "Call {account_name}: now {band}"),
+            description_template=kwargs.get("description", "Score {score}, was {previous_band}."),
+            due_in_days=kwargs.get("due_in_days", 2),
+            assignee_rule=kwargs.get("assignee_rule", PlaybookAction.AssigneeRule.OWNER),
+            assignee_user=kwargs.get("assignee_user"),
+        )
+
+
+class TaskFactory(factory.django.DjangoModelFactory[Task]):
+    class Meta:
+        model = Task
+
+    title = factory.Sequence(lambda n: f"Task {n}")
+    account = factory.SubFactory("tests.factories.AccountFactory")
+    assignee = factory.LazyAttribute(lambda t: t.account.owner)
+    due_date = factory.LazyFunction(lambda: timezone.localdate() + dt.timedelta(days=1))
+    created_at = factory.LazyFunction(timezone.now)
+
+
+class MetricFactory(factory.django.DjangoModelFactory[MetricDefinition]):
+    class Meta:
+        model = MetricDefinition
+        django_get_or_create = ("key",)
+
+    key = factory.Sequence(lambda n: f"metric_{n}")
+    name = factory.LazyAttribute(lambda m: m.key.replace("_", " ").title())
+
+
+def scorecard() -> Scorecard:
+    card, _ = Scorecard.objects.get_or_create(
+        segment="", status=Scorecard.Status.ACTIVE, defaults={"name": "Default", "version": 1}
+    )
+    return card
+
+
+def record_score(account: Account, score: float | None, band: str, at: dt.datetime) -> Score:
+    """A score history row plus the denormalised health fields, as scoring would write."""
+    row = Score.objects.create(
+        account=account, scorecard=scorecard(), score=score, band=band, computed_at=at
+    )
+    Account.objects.filter(pk=account.pk).update(
+        health_score=score,
+        health_band=band,
+        computed_score=score,
+        computed_band=band,
+        computed_at=at,
+    )
+    return row
+
+
+def change(
+    account: Account,
+    *,
+    band: str,
+    score: float | None,
+    previous_band: str = "",
+    previous_score: float | None = None,
+    at: dt.datetime | None = None,
+    store: bool = True,
+) -> ScoreChange:
+    """A score change as the scoring engine reports it (and, by default, its history row)."""
+    at = at or timezone.now()
+    row = record_score(account, score, band, at) if store else None
+    return ScoreChange(
+        account_id=account.pk,
+        score_id=row.pk if row else None,
+        previous_score=previous_score,
+        previous_band=previous_band,
+        score=score,
+        band=band,
+        computed_at=at,
+    )
+
+
+def metric_value(
+    account: Account, metric: MetricDefinition, value: float, at: dt.datetime
+) -> MetricValue:
+    return MetricValue.objects.create(account=account, metric=metric, value=value, observed_at=at)
