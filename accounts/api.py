@@ -1,7 +1,243 @@
-"""REST endpoints of this app (mounted under /api/v1/ by chs_site/api_urls.py)."""
+"""REST endpoints of this app (mounted under /api/v1/ by chs_site/api_urls.py).
+
+Each view: fetch through ``accounts.selectors`` (404 outside the user's scope), validate
+with a serializer, call one service, serialize the result."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from typing import Any
 
-urlpatterns: list[URLPattern | URLResolver] = []
+import django_filters
+from django.db.models import QuerySet
+from django.urls import URLPattern, URLResolver, path
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts import selectors, services
+from accounts.models import Account, Feedback, HealthBand, User
+from chs_site.api_docs import error_responses
+
+ACCOUNT_EXAMPLE = {
+    "external_id": "ACME-1",
+    "name": "Acme Corp",
+    "domain": "acme.example",
+    "segment": "Enterprise",
+    "owner": "csm1",
+    "arr": "120000.00",
+    "renewal_date": "2027-03-31",
+    "lifecycle_stage": "adoption",
+}
+
+
+class HealthSerializer(serializers.Serializer):
+    score = serializers.FloatField(
+        source="health_score",
+        allow_null=True,
+        help_text="What people see (an active override wins).",
+    )
+    band = serializers.CharField(
+        source="health_band",
+        allow_blank=True,
+        help_text="red, yellow, green, or blank for no data.",
+    )
+    computed_score = serializers.FloatField(allow_null=True)
+    computed_at = serializers.DateTimeField(allow_null=True)
+    trend_30d = serializers.FloatField(
+        source="score_change_30d",
+        allow_null=True,
+        help_text="Computed score now minus 30 days ago.",
+    )
+
+
+class AccountSerializer(serializers.ModelSerializer):
+    owner = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=User.objects.filter(is_active=True),
+        allow_null=True,
+        required=False,
+        help_text="The owning CSM's username. Defaults to you (admins: nobody).",
+    )
+    health = HealthSerializer(source="*", read_only=True)
+
+    class Meta:
+        model = Account
+        fields = [
+            "external_id",
+            "name",
+            "domain",
+            "segment",
+            "owner",
+            "arr",
+            "renewal_date",
+            "lifecycle_stage",
+            "health",
+        ]
+        # Uniqueness is checked by the service, which names the clash in words.
+        extra_kwargs = {"external_id": {"validators": []}, "arr": {"min_value": 0}}
+
+
+class AccountUpdateSerializer(AccountSerializer):
+    class Meta(AccountSerializer.Meta):
+        read_only_fields = ["external_id"]
+
+
+class AccountFilter(django_filters.FilterSet):
+    band = django_filters.ChoiceFilter(field_name="health_band", choices=HealthBand.choices)
+    segment = django_filters.CharFilter(field_name="segment")
+    owner = django_filters.CharFilter(field_name="owner__username", help_text="Owner's username.")
+    renewal_after = django_filters.DateFilter(
+        field_name="renewal_date", lookup_expr="gte", help_text="Renewal on or after (YYYY-MM-DD)."
+    )
+    renewal_before = django_filters.DateFilter(
+        field_name="renewal_date", lookup_expr="lte", help_text="Renewal on or before (YYYY-MM-DD)."
+    )
+
+    class Meta:
+        model = Account
+        fields = ["band", "segment", "owner", "renewal_after", "renewal_before"]
+
+
+class AccountList(generics.ListAPIView):
+    """Accounts in your scope (a CSM their book, a manager the team's, an admin all)."""
+
+    serializer_class = AccountSerializer
+    filterset_class = AccountFilter
+    ingest_endpoint = True  # POST creates accounts: integrations push them
+
+    def get_queryset(self) -> QuerySet[Account]:
+        return (
+            selectors.visible_accounts(self.request.user)
+            .select_related("owner")
+            .order_by("external_id")
+        )  # type: ignore[arg-type]
+
+    @extend_schema(
+        summary="List accounts in your scope",
+        responses={200: AccountSerializer(many=True), **error_responses(400)},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Create an account",
+        request=AccountSerializer,
+        responses={201: AccountSerializer, **error_responses(400)},
+        examples=[OpenApiExample("new account", value=ACCOUNT_EXAMPLE, request_only=True)],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = AccountSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        account = services.create_account(user=request.user, data=serializer.validated_data)  # type: ignore[arg-type]
+        return Response(AccountSerializer(account).data, status=status.HTTP_201_CREATED)
+
+
+class AccountDetail(generics.GenericAPIView):
+    serializer_class = AccountSerializer
+    ingest_endpoint = True
+
+    @extend_schema(
+        summary="Read an account", responses={200: AccountSerializer, **error_responses(404)}
+    )
+    def get(self, request: Request, external_id: str) -> Response:
+        account = selectors.get_account_for_user(request.user, external_id)  # type: ignore[arg-type]
+        return Response(AccountSerializer(account).data)
+
+    @extend_schema(
+        summary="Update an account",
+        request=AccountUpdateSerializer,
+        responses={200: AccountSerializer, **error_responses(400, 404)},
+        examples=[
+            OpenApiExample(
+                "new renewal date", value={"renewal_date": "2027-06-30"}, request_only=True
+            )
+        ],
+    )
+    def patch(self, request: Request, external_id: str) -> Response:
+        account = selectors.get_account_for_user(request.user, external_id)  # type: ignore[arg-type]
+        serializer = AccountUpdateSerializer(account, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        account = services.update_account(
+            user=request.user,  # type: ignore[arg-type]
+            account=account,
+            data=serializer.validated_data,  # type: ignore[arg-type]
+        )
+        return Response(AccountSerializer(account).data)
+
+
+class FeedbackSerializer(serializers.ModelSerializer):
+    account = serializers.CharField(
+        max_length=100, help_text="The account's external_id.", source="account.external_id"
+    )
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    score = serializers.IntegerField(
+        required=False, allow_null=True, help_text="NPS 0–10 or CSAT 1–5; only for those kinds."
+    )
+    occurred_at = serializers.DateTimeField(required=False, help_text="Defaults to now.")
+
+    class Meta:
+        model = Feedback
+        fields = [
+            "id",
+            "account",
+            "kind",
+            "score",
+            "sentiment",
+            "text",
+            "occurred_at",
+            "author",
+            "created_at",
+        ]
+        read_only_fields = ["id", "author", "created_at"]
+
+
+class FeedbackCreate(generics.GenericAPIView):
+    serializer_class = FeedbackSerializer
+    ingest_endpoint = True
+
+    @extend_schema(
+        summary="Log feedback (a call, note, meeting, email, NPS or CSAT answer)",
+        description=(
+            "NPS and CSAT scores also become metric values (`nps`, `csat`), and a sentiment "
+            "becomes the `sentiment` metric (positive 100, neutral 50, negative 0), so the "
+            "account's score is recomputed."
+        ),
+        responses={201: FeedbackSerializer, **error_responses(400, 404)},
+        examples=[
+            OpenApiExample(
+                "NPS answer",
+                value={
+                    "account": "ACME-1",
+                    "kind": "nps",
+                    "score": 9,
+                    "sentiment": "positive",
+                    "text": "Loves the reports.",
+                    "occurred_at": "2026-11-20T10:00:00Z",
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = FeedbackSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        account = selectors.get_account_for_user(request.user, data["account"]["external_id"])  # type: ignore[arg-type]
+        feedback = services.log_feedback(
+            user=request.user,  # type: ignore[arg-type]
+            account=account,
+            kind=data["kind"],
+            score=data.get("score"),
+            sentiment=data.get("sentiment", ""),
+            text=data.get("text", ""),
+            occurred_at=data.get("occurred_at"),
+        )
+        return Response(FeedbackSerializer(feedback).data, status=status.HTTP_201_CREATED)
+
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("accounts/", AccountList.as_view(), name="api-accounts"),
+    path("accounts/<str:external_id>/", AccountDetail.as_view(), name="api-account"),
+    path("feedback/", FeedbackCreate.as_view(), name="api-feedback"),
+]

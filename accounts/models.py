@@ -258,3 +258,114 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname} @ {self.seen_at}"
+
+
+class ApiToken(models.Model):
+    """A machine's key to the REST API. Only the SHA-256 of the key is stored; the key is
+    shown once when created. A token acts with its user's role, narrowed by its scope."""
+
+    class Scope(models.TextChoices):
+        INGEST = "ingest", "Ingest (send data only)"
+        READ = "read", "Read only"
+        WRITE = "write", "Read and write"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True, help_text="What the token is for.")
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.INGEST)
+    prefix = models.CharField(
+        max_length=16,
+        db_index=True,
+        help_text="The key's first characters, shown to tell keys apart.",
+    )
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user}, {self.scope})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class ImportKind(models.TextChoices):
+    ACCOUNTS = "accounts", "Accounts"
+    METRICS_LONG = "metrics_long", "Metric values (one row per value)"
+    METRICS_WIDE = "metrics_wide", "Metric values (one column per metric)"
+    OUTCOMES = "outcomes", "Outcomes"
+
+
+class ImportJob(models.Model):
+    """One CSV import: the stored file, its column mapping, progress and result.
+
+    PostgreSQL holds the job's state, so a page left and reopened (or a restarted worker)
+    finds it where it was."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", "Waiting for the column mapping"
+        QUEUED = "queued", "Queued"
+        VALIDATING = "validating", "Validating"
+        WRITING = "writing", "Writing"
+        SUCCEEDED = "succeeded", "Imported"
+        FAILED = "failed", "Nothing imported"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED)
+
+    kind = models.CharField(max_length=16, choices=ImportKind.choices)
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    header = models.JSONField(default=list, blank=True)
+    mapping = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_validated = models.PositiveIntegerField(default=0)
+    rows_written = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(
+        default=list, blank=True, help_text="The first bad rows (line, column, reason)."
+    )
+    errors_file = models.FileField(upload_to="imports/errors/%Y/%m/", blank=True)
+    message = models.TextField(blank=True, help_text="Why the job stopped, in words.")
+    result = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        User, null=True, on_delete=models.SET_NULL, related_name="import_jobs"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["created_by", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} import {self.pk} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("accounts:import_detail", args=[self.pk])
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class ImportMapping(models.Model):
+    """The column mapping last used for an import kind, offered again next time."""
+
+    kind = models.CharField(max_length=16, choices=ImportKind.choices, unique=True)
+    mapping = models.JSONField(default=dict)
+    updated_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"mapping for {self.kind}"

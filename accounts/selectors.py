@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from accounts.models import Account, Role, Team, User
+from accounts.models import Account, ApiToken, ImportJob, Role, Team, User
 
 
 def visible_accounts(user: User) -> QuerySet[Account]:
@@ -70,3 +70,23 @@ def portfolio_accounts(
     if owner:
         qs = qs.filter(owner__username=owner)
     return qs
+
+
+def api_token_for_key(key: str) -> ApiToken | None:
+    """The token whose key this is (revoked ones too, so the caller can say so)."""
+    from accounts.services import hash_api_key
+
+    return ApiToken.objects.select_related("user").filter(key_hash=hash_api_key(key)).first()
+
+
+def visible_import_jobs(user: User) -> QuerySet[ImportJob]:
+    """Admins see every import; managers the ones they ran; CSMs none."""
+    if user.is_admin:
+        return ImportJob.objects.all()
+    if user.role == Role.MANAGER:
+        return ImportJob.objects.filter(created_by=user)
+    return ImportJob.objects.none()
+
+
+def can_import(user: User) -> bool:
+    return user.is_authenticated and (user.is_admin or user.role == Role.MANAGER)

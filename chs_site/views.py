@@ -63,13 +63,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found."}, status=404)
+        return JsonResponse({"error": "Not found.", "details": []}, status=404)
     return render(request, "404.html", status=404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse(
-            {"detail": "Something went wrong on our side; it has been logged."}, status=500
+            {"error": "Something went wrong on our side; it has been logged.", "details": []},
+            status=500,
         )
     return render(request, "500.html", status=500)

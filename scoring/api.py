@@ -1,7 +1,491 @@
-"""REST endpoints of this app (mounted under /api/v1/ by chs_site/api_urls.py)."""
+"""REST endpoints of this app (mounted under /api/v1/ by chs_site/api_urls.py): metrics
+ingest, metric definitions, scorecards (drafts, publishing), outcomes, score history."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+import math
+from typing import Any
 
-urlpatterns: list[URLPattern | URLResolver] = []
+import django_filters
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, URLResolver, path
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import generics, permissions, serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors as account_selectors
+from chs_site.api_docs import error_responses
+from chs_site.errors import ValidationFailed
+from scoring import ingest, services
+from scoring.models import Measure, MetricDefinition, Outcome, Score, Scorecard
+
+
+class AdminWritesPermission(permissions.BasePermission):
+    """Everyone signed in may read; only admins may change (DESIGN.md's role table)."""
+
+    message = "Only admins may change this."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return request.method in permissions.SAFE_METHODS or bool(
+            getattr(request.user, "is_admin", False)
+        )
+
+
+class FiniteFloatField(serializers.FloatField):
+    def to_internal_value(self, data: Any) -> float:
+        value = super().to_internal_value(data)
+        if math.isnan(value) or math.isinf(value):
+            raise serializers.ValidationError("must be a finite number")
+        return value
+
+
+# --- metrics ingest ----------------------------------------------------------------------
+
+
+class LenientJSONParser(JSONParser):
+    """Accepts NaN/Infinity literals so the validator can name the item that holds them
+    (a strict parser would reject the whole body without saying where)."""
+
+    strict = False
+
+
+class MetricItemSerializer(serializers.Serializer):
+    account = serializers.CharField(help_text="The account's external_id.")
+    metric = serializers.CharField(help_text="A metric definition's key.")
+    value = serializers.FloatField(help_text="A finite number.")
+    observed_at = serializers.DateTimeField(
+        help_text="ISO 8601; no time zone means UTC; at most 5 minutes in the future."
+    )
+
+
+class MetricsIngestSerializer(serializers.Serializer):
+    values = MetricItemSerializer(many=True, help_text=f"1 to {ingest.MAX_ITEMS} items.")
+
+
+class AcceptedSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+
+
+class MetricsIngest(APIView):
+    parser_classes = [LenientJSONParser]
+    ingest_endpoint = True
+
+    @extend_schema(
+        summary="Send metric values (up to 10 000 per request)",
+        description=(
+            "Validated as a whole: if any item is bad the answer is 400 listing each bad "
+            "item's `index`, `field` and `reason`, and nothing is stored. Re-sending the same "
+            "(account, metric, observed_at) updates the value (latest wins), never duplicates. "
+            "Accounts outside your scope are reported as unknown. On success the affected "
+            "accounts' scores are recomputed by the scoring workers within seconds."
+        ),
+        request=MetricsIngestSerializer,
+        responses={
+            202: OpenApiResponse(AcceptedSerializer, description="All values stored."),
+            **error_responses(400),
+        },
+        examples=[
+            OpenApiExample(
+                "two values",
+                value={
+                    "values": [
+                        {
+                            "account": "ACME-1",
+                            "metric": "logins_30d",
+                            "value": 412,
+                            "observed_at": "2026-11-20T00:00:00Z",
+                        },
+                        {
+                            "account": "ACME-1",
+                            "metric": "open_tickets",
+                            "value": 3,
+                            "observed_at": "2026-11-20T00:00:00Z",
+                        },
+                    ]
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "accepted", value={"accepted": 2}, response_only=True, status_codes=["202"]
+            ),
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        body = request.data
+        if not isinstance(body, dict) or "values" not in body:
+            raise ValidationFailed(
+                "The body must be a JSON object with a 'values' list.",
+                errors=[{"field": "values", "reason": "is missing"}],
+            )
+        accepted = ingest.ingest_metric_values(
+            user=request.user,  # type: ignore[arg-type]
+            items=body["values"],
+            source="api",
+        )
+        return Response({"accepted": accepted}, status=status.HTTP_202_ACCEPTED)
+
+
+# --- metric definitions ------------------------------------------------------------------
+
+
+class MetricDefinitionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MetricDefinition
+        fields = ["key", "name", "unit", "description", "direction"]
+        extra_kwargs = {"key": {"validators": []}}
+
+
+class MetricDefinitionList(generics.ListAPIView):
+    serializer_class = MetricDefinitionSerializer
+    permission_classes = [
+        permissions.IsAuthenticated,
+        AdminWritesPermission,
+        *generics.ListAPIView.permission_classes,
+    ]
+    queryset = MetricDefinition.objects.order_by("key")
+
+    @extend_schema(
+        summary="List metric definitions",
+        responses={200: MetricDefinitionSerializer(many=True), **error_responses(400)},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Define a metric (admins)",
+        responses={201: MetricDefinitionSerializer, **error_responses(400)},
+        examples=[
+            OpenApiExample(
+                "logins",
+                value={
+                    "key": "logins_30d",
+                    "name": "Logins (30 days)",
+                    "unit": "logins",
+                    "description": "Distinct user logins in the last 30 days.",
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = MetricDefinitionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        metric = services.create_metric_definition(**serializer.validated_data)  # type: ignore[arg-type]
+        return Response(MetricDefinitionSerializer(metric).data, status=status.HTTP_201_CREATED)
+
+
+# --- scorecards --------------------------------------------------------------------------
+
+
+class MeasureSerializer(serializers.Serializer):
+    metric = serializers.CharField(help_text="Metric key.")
+    weight = FiniteFloatField(min_value=0, help_text="Above 0.")
+    aggregation = serializers.ChoiceField(choices=Measure.Aggregation.choices, default="latest")
+    window_days = serializers.IntegerField(min_value=1, max_value=3650, default=30)
+    bad = FiniteFloatField(help_text="Value worth 0 points.")
+    good = FiniteFloatField(help_text="Value worth 100 points (below `bad`: lower is better).")
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        if isinstance(instance, Measure):
+            return {
+                "metric": instance.metric.key,
+                "weight": instance.weight,
+                "aggregation": instance.aggregation,
+                "window_days": instance.window_days,
+                "bad": instance.bad,
+                "good": instance.good,
+            }
+        return super().to_representation(instance)
+
+
+class ScorecardSerializer(serializers.ModelSerializer):
+    measures = MeasureSerializer(many=True, required=False)
+    red_below = FiniteFloatField(min_value=0, max_value=100, required=False)
+    green_at = FiniteFloatField(min_value=0, max_value=100, required=False)
+
+    class Meta:
+        model = Scorecard
+        fields = [
+            "id",
+            "name",
+            "segment",
+            "version",
+            "status",
+            "red_below",
+            "green_at",
+            "missing_data",
+            "based_on",
+            "created_at",
+            "published_at",
+            "measures",
+        ]
+        read_only_fields = ["id", "version", "status", "based_on", "created_at", "published_at"]
+
+
+SCORECARD_EXAMPLE = {
+    "name": "Enterprise health",
+    "segment": "Enterprise",
+    "red_below": 40,
+    "green_at": 70,
+    "missing_data": "ignore",
+    "measures": [
+        {
+            "metric": "logins_30d",
+            "weight": 2,
+            "aggregation": "latest",
+            "window_days": 30,
+            "bad": 10,
+            "good": 200,
+        },
+        {
+            "metric": "open_tickets",
+            "weight": 1,
+            "aggregation": "avg",
+            "window_days": 30,
+            "bad": 10,
+            "good": 0,
+        },
+    ],
+}
+
+
+def _scorecards() -> QuerySet[Scorecard]:
+    return Scorecard.objects.prefetch_related("measures__metric").order_by("segment", "-version")
+
+
+class ScorecardFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Scorecard.Status.choices)
+    segment = django_filters.CharFilter()
+
+    class Meta:
+        model = Scorecard
+        fields = ["status", "segment"]
+
+
+class ScorecardList(generics.ListAPIView):
+    serializer_class = ScorecardSerializer
+    filterset_class = ScorecardFilter
+    permission_classes = [
+        permissions.IsAuthenticated,
+        AdminWritesPermission,
+        *generics.ListAPIView.permission_classes,
+    ]
+
+    def get_queryset(self) -> QuerySet[Scorecard]:
+        return _scorecards()
+
+    @extend_schema(
+        summary="List scorecard versions",
+        responses={200: ScorecardSerializer(many=True), **error_responses(400)},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Create a draft scorecard (admins)",
+        description="A new version for the segment (blank = the default scorecard), as a draft; publish it to make it score accounts.",
+        responses={201: ScorecardSerializer, **error_responses(400)},
+        examples=[OpenApiExample("draft", value=SCORECARD_EXAMPLE, request_only=True)],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ScorecardSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        scorecard = services.create_scorecard_from_data(
+            author=request.user, data=dict(serializer.validated_data)
+        )  # type: ignore[arg-type]
+        return Response(
+            ScorecardSerializer(_scorecards().get(pk=scorecard.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ScorecardDetail(generics.GenericAPIView):
+    serializer_class = ScorecardSerializer
+    permission_classes = [
+        permissions.IsAuthenticated,
+        AdminWritesPermission,
+        *generics.GenericAPIView.permission_classes,
+    ]
+
+    @extend_schema(
+        summary="Read a scorecard version",
+        responses={200: ScorecardSerializer, **error_responses(404)},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(ScorecardSerializer(get_object_or_404(_scorecards(), pk=pk)).data)
+
+    @extend_schema(
+        summary="Edit a scorecard (admins)",
+        description=(
+            "A draft is edited in place (200). An active or retired version is never changed: "
+            "a new draft version based on it is created with your changes (201, with its new "
+            "`id`). `measures`, when sent, replaces the whole list; the segment is fixed."
+        ),
+        request=ScorecardSerializer,
+        responses={200: ScorecardSerializer, 201: ScorecardSerializer, **error_responses(400, 404)},
+        examples=[
+            OpenApiExample("raise the red threshold", value={"red_below": 45}, request_only=True)
+        ],
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        scorecard = get_object_or_404(Scorecard, pk=pk)
+        serializer = ScorecardSerializer(scorecard, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        result = services.update_scorecard_draft(
+            scorecard=scorecard,
+            author=request.user,
+            data=dict(serializer.validated_data),  # type: ignore[arg-type]
+        )
+        code = status.HTTP_200_OK if result.pk == scorecard.pk else status.HTTP_201_CREATED
+        return Response(ScorecardSerializer(_scorecards().get(pk=result.pk)).data, status=code)
+
+
+class ScorecardPublish(APIView):
+    permission_classes = [
+        permissions.IsAuthenticated,
+        AdminWritesPermission,
+        *APIView.permission_classes,
+    ]
+
+    @extend_schema(
+        summary="Publish a draft (admins)",
+        description="Makes the draft the active version for its segment and retires the one that was active; scores are recomputed.",
+        request=None,
+        responses={200: ScorecardSerializer, **error_responses(400, 404)},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        scorecard = get_object_or_404(Scorecard, pk=pk)
+        published = services.publish_scorecard(scorecard=scorecard, author=request.user)  # type: ignore[arg-type]
+        return Response(ScorecardSerializer(_scorecards().get(pk=published.pk)).data)
+
+
+# --- outcomes ----------------------------------------------------------------------------
+
+
+class OutcomeSerializer(serializers.ModelSerializer):
+    account = serializers.CharField(
+        source="account.external_id", max_length=100, help_text="The account's external_id."
+    )
+    arr_change = serializers.DecimalField(
+        max_digits=14, decimal_places=2, help_text="ARR gained (+) or lost (−)."
+    )
+
+    class Meta:
+        model = Outcome
+        fields = ["id", "account", "kind", "occurred_at", "arr_change", "note", "created_at"]
+        read_only_fields = ["id", "created_at"]
+        validators: list[Any] = []
+
+
+class OutcomeCreate(generics.GenericAPIView):
+    serializer_class = OutcomeSerializer
+    ingest_endpoint = True
+
+    @extend_schema(
+        summary="Record an outcome (renewed, churned, expanded, contracted)",
+        description="Idempotent on (account, kind, occurred_at): 201 when new, 200 when it was already recorded (updated if the ARR change or note differ).",
+        responses={201: OutcomeSerializer, 200: OutcomeSerializer, **error_responses(400, 404)},
+        examples=[
+            OpenApiExample(
+                "renewal",
+                value={
+                    "account": "ACME-1",
+                    "kind": "renewed",
+                    "occurred_at": "2026-11-01",
+                    "arr_change": "5000.00",
+                    "note": "Two-year term.",
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = OutcomeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        account = account_selectors.get_account_for_user(
+            request.user, data["account"]["external_id"]
+        )  # type: ignore[arg-type]
+        existed = Outcome.objects.filter(
+            account=account, kind=data["kind"], occurred_at=data["occurred_at"]
+        ).exists()
+        outcome = services.record_outcome(
+            user=request.user,
+            account=account,
+            kind=data["kind"],
+            occurred_at=data["occurred_at"],
+            arr_change=data["arr_change"],
+            note=data.get("note", ""),
+        )
+        code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+        return Response(OutcomeSerializer(outcome).data, status=code)
+
+
+# --- score history -----------------------------------------------------------------------
+
+
+class BreakdownSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    name = serializers.CharField()
+    aggregation = serializers.CharField()
+    window_days = serializers.IntegerField()
+    value = serializers.FloatField(allow_null=True)
+    points = serializers.FloatField(allow_null=True)
+    weight = serializers.FloatField()
+    contribution = serializers.FloatField()
+    stale = serializers.BooleanField()
+
+
+class ScoreSerializer(serializers.ModelSerializer):
+    scorecard_version = serializers.IntegerField(source="scorecard.version", read_only=True)
+    breakdown = BreakdownSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Score
+        fields = [
+            "id",
+            "score",
+            "band",
+            "computed_at",
+            "scorecard",
+            "scorecard_version",
+            "breakdown",
+        ]
+
+
+class AccountScores(generics.ListAPIView):
+    serializer_class = ScoreSerializer
+
+    def get_queryset(self) -> QuerySet[Score]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Score.objects.none()
+        account = account_selectors.get_account_for_user(
+            self.request.user, self.kwargs["external_id"]
+        )  # type: ignore[arg-type]
+        return (
+            Score.objects.filter(account=account)
+            .select_related("scorecard")
+            .order_by("-computed_at", "-id")
+        )
+
+    @extend_schema(
+        summary="An account's score history, newest first, with breakdown",
+        responses={200: ScoreSerializer(many=True), **error_responses(404)},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("metrics/", MetricsIngest.as_view(), name="api-metrics"),
+    path("metric-definitions/", MetricDefinitionList.as_view(), name="api-metric-definitions"),
+    path("scorecards/", ScorecardList.as_view(), name="api-scorecards"),
+    path("scorecards/<int:pk>/", ScorecardDetail.as_view(), name="api-scorecard"),
+    path("scorecards/<int:pk>/publish/", ScorecardPublish.as_view(), name="api-scorecard-publish"),
+    path("outcomes/", OutcomeCreate.as_view(), name="api-outcomes"),
+    path("accounts/<str:external_id>/scores/", AccountScores.as_view(), name="api-account-scores"),
+]

@@ -786,3 +786,193 @@ def _change_summary(previous: Scorecard | None, card: Scorecard) -> list[str]:
         if getattr(previous, f) != getattr(card, f):
             lines.append(f"{f} {getattr(previous, f)} → {getattr(card, f)}.")
     return lines or ["No changes."]
+
+
+# --- ingestion (issue 4): metric definitions, scorecard edits through the API, outcomes ----
+# Appended by the ingestion work; the API and CSV importer call these. Imports are local
+# to this section so the two halves of the file merge without touching each other.
+
+from datetime import date  # noqa: E402
+from decimal import Decimal  # noqa: E402
+from typing import Any  # noqa: E402
+
+from chs_site.errors import PermissionDenied  # noqa: E402
+from scoring.models import Outcome  # noqa: E402
+
+
+def create_metric_definition(
+    *, key: str, name: str, unit: str = "", description: str = "", direction: str = "higher"
+) -> MetricDefinition:
+    if MetricDefinition.objects.filter(key=key).exists():
+        raise ValidationFailed(
+            "A metric with this key already exists.",
+            errors=[{"field": "key", "reason": f"{key!r} is already defined"}],
+        )
+    return MetricDefinition.objects.create(
+        key=key, name=name, unit=unit, description=description, direction=direction
+    )
+
+
+SCORECARD_FIELDS = ("name", "red_below", "green_at", "missing_data")
+MEASURE_FIELDS = ("weight", "aggregation", "window_days", "bad", "good")
+
+
+def _check_scorecard_editor(author: Any) -> None:
+    if not getattr(author, "is_admin", False):
+        raise PermissionDenied("Only admins may edit scorecards.")
+
+
+def _measures_in(rows: Sequence[dict[str, Any]]) -> list[MeasureIn]:
+    return [
+        MeasureIn(metric_key=m["metric"], **{f: m[f] for f in MEASURE_FIELDS if f in m})
+        for m in rows
+    ]
+
+
+def create_scorecard_from_data(*, author: Any, data: dict[str, Any]) -> Scorecard:
+    """The API's create: a new draft version from serializer data (``measures`` as dicts
+    with a ``metric`` key), through ``create_scorecard_draft``."""
+    _check_scorecard_editor(author)
+    return create_scorecard_draft(
+        name=data.get("name", ""),
+        segment=data.get("segment", "") or "",
+        red_below=data.get("red_below", 40.0),
+        green_at=data.get("green_at", 70.0),
+        missing_data=data.get("missing_data", Scorecard.MissingData.IGNORE),
+        measures=_measures_in(data.get("measures") or []),
+        author=author,
+    )
+
+
+@transaction.atomic
+def update_scorecard_draft(*, scorecard: Scorecard, author: Any, data: dict[str, Any]) -> Scorecard:
+    """Edit a scorecard version. A draft is edited in place. An active or retired version
+    is never changed: a new draft version based on it is created with the changes applied
+    and returned (the caller tells by ``result.pk != scorecard.pk``). ``measures``, when
+    given, replaces the whole list. The segment is fixed once created."""
+    _check_scorecard_editor(author)
+    card = Scorecard.objects.select_for_update().get(pk=scorecard.pk)
+    if "segment" in data and (data["segment"] or "") != card.segment:
+        raise ValidationFailed(
+            "A scorecard's segment cannot change; create a new scorecard for that segment.",
+            errors=[{"field": "segment", "reason": "cannot change once created"}],
+        )
+    fields = {f: data.get(f, getattr(card, f)) for f in SCORECARD_FIELDS}
+    if data.get("measures") is not None:
+        measures = _measures_in(data["measures"])
+    else:
+        measures = [
+            MeasureIn(metric_key=m.metric.key, **{f: getattr(m, f) for f in MEASURE_FIELDS})
+            for m in card.measures.select_related("metric")
+        ]
+    if card.status != Scorecard.Status.DRAFT:
+        return create_scorecard_draft(
+            segment=card.segment, measures=measures, author=author, based_on=card, **fields
+        )
+
+    errors = validate_scorecard(measures=measures, **fields)
+    metrics = dict(
+        MetricDefinition.objects.filter(key__in={m.metric_key for m in measures}).values_list(
+            "key", "pk"
+        )
+    )
+    for i, m in enumerate(measures):
+        if m.metric_key not in metrics:
+            errors.append(
+                {
+                    "index": str(i),
+                    "field": "metric",
+                    "message": f"No metric with key {m.metric_key!r}.",
+                }
+            )
+    if errors:
+        raise ValidationFailed(
+            "The scorecard was not saved: " + "; ".join(e["message"] for e in errors), errors=errors
+        )
+    for f, value in fields.items():
+        setattr(card, f, value.strip() if isinstance(value, str) else value)
+    card.save(update_fields=list(SCORECARD_FIELDS))
+    if data.get("measures") is not None:
+        card.measures.all().delete()
+        Measure.objects.bulk_create(
+            Measure(
+                scorecard=card,
+                metric_id=metrics[m.metric_key],
+                weight=m.weight,
+                aggregation=m.aggregation,
+                window_days=m.window_days,
+                bad=m.bad,
+                good=m.good,
+                position=i,
+            )
+            for i, m in enumerate(measures)
+        )
+    return card
+
+
+OUTCOME_VERBS = {
+    "renewed": "Renewed",
+    "churned": "Churned",
+    "expanded": "Expanded",
+    "contracted": "Contracted",
+}
+
+
+@transaction.atomic
+def record_outcome(
+    *,
+    user: Any,
+    account: Account,
+    kind: str,
+    occurred_at: date,
+    arr_change: Decimal | float | int,
+    note: str = "",
+) -> Outcome:
+    """Record a renewal, churn, expansion or contraction. Idempotent on (account, kind,
+    date): sending it again returns the same row (updated if the ARR change or note
+    differ), and only a real change writes a timeline row."""
+    errors: list[dict[str, str]] = []
+    if kind not in Outcome.Kind.values:
+        errors.append({"field": "kind", "reason": f"use one of {', '.join(Outcome.Kind.values)}"})
+    if isinstance(occurred_at, datetime) or not isinstance(occurred_at, date):
+        errors.append({"field": "occurred_at", "reason": "must be a date (YYYY-MM-DD)"})
+    elif occurred_at > timezone.localdate() + timedelta(days=1):
+        errors.append({"field": "occurred_at", "reason": "is in the future"})
+    try:
+        change = Decimal(str(arr_change)).quantize(Decimal("0.01"))
+        if not change.is_finite() or abs(change) >= Decimal("1e12"):
+            raise ArithmeticError
+    except (ArithmeticError, ValueError):
+        errors.append({"field": "arr_change", "reason": "must be a finite amount below 10^12"})
+        change = Decimal(0)
+    if errors:
+        raise ValidationFailed("The outcome is invalid; see details.", errors=errors)
+
+    outcome, created = Outcome.objects.select_for_update().get_or_create(
+        account=account,
+        kind=kind,
+        occurred_at=occurred_at,
+        defaults={"arr_change": change, "note": note, "recorded_by": user},
+    )
+    changed = not created and (outcome.arr_change != change or outcome.note != note)
+    if changed:
+        outcome.arr_change, outcome.note = change, note
+        outcome.save(update_fields=["arr_change", "note"])
+    if created or changed:
+        sign = "+" if change > 0 else ""
+        Activity.objects.create(
+            account=account,
+            kind=Activity.Kind.OUTCOME,
+            actor=user,
+            occurred_at=timezone.now(),
+            summary=(
+                f"{OUTCOME_VERBS[kind]} on {occurred_at:%Y-%m-%d} (ARR {sign}{change:,.2f})"
+                + (" — updated" if changed else "")
+            )[:300],
+            details={
+                "kind": kind,
+                "occurred_at": occurred_at.isoformat(),
+                "arr_change": str(change),
+            },
+        )
+    return outcome

@@ -1,0 +1,116 @@
+"""API authentication: ``Authorization: Token <key>``, token scopes and per-token throttling.
+
+A token acts with its user's role (what it may see is ``visible_accounts(user)``), narrowed
+by its scope:
+
+- ``read``: safe methods (GET, HEAD, OPTIONS) only;
+- ``ingest``: only the endpoints that take data in (views with ``ingest_endpoint = True``:
+  accounts, metrics, feedback, outcomes) and no reads;
+- ``write``: everything its user's role allows.
+
+A browser session is not narrowed by a scope.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions, permissions, throttling
+from rest_framework.request import Request
+
+from accounts import selectors, services
+from accounts.models import ApiToken, User
+
+
+class TokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Token"
+
+    def authenticate(self, request: Request) -> tuple[User, ApiToken] | None:
+        parts = authentication.get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Malformed Authorization header; send 'Authorization: Token <key>'."
+            )
+        try:
+            key = parts[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed(
+                "The API key contains invalid characters."
+            ) from None
+        token = selectors.api_token_for_key(key)
+        if token is None:
+            raise exceptions.AuthenticationFailed("Unknown API key.")
+        if token.revoked_at is not None:
+            raise exceptions.AuthenticationFailed(
+                f"This API key was revoked on {token.revoked_at:%Y-%m-%d}; ask an admin for a new one."
+            )
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("The API key's user is deactivated.")
+        services.touch_api_token(token=token, now=timezone.now())
+        return token.user, token
+
+    def authenticate_header(self, request: Request) -> str:
+        # Makes DRF answer 401 (not 403) to a request without credentials.
+        return self.keyword
+
+
+class TokenScopePermission(permissions.BasePermission):
+    message = "This API key's scope does not allow this request."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        token = request.auth
+        if not isinstance(token, ApiToken):
+            return True
+        scope = token.scope
+        if request.method in permissions.SAFE_METHODS:
+            if scope in (ApiToken.Scope.READ, ApiToken.Scope.WRITE):
+                return True
+            self.message = (
+                "This API key has the 'ingest' scope, which can only send data; "
+                "use a key with the 'read' or 'write' scope to read."
+            )
+            return False
+        if scope == ApiToken.Scope.WRITE:
+            return True
+        if scope == ApiToken.Scope.INGEST and getattr(view, "ingest_endpoint", False):
+            return True
+        self.message = (
+            f"This API key has the '{scope}' scope, which cannot change this resource; "
+            "use a key with the 'write' scope."
+        )
+        return False
+
+
+class PerTokenThrottle(throttling.SimpleRateThrottle):
+    """One budget per API key (per user for browser sessions, per address otherwise)."""
+
+    scope = "token"
+
+    def get_cache_key(self, request: Request, view: Any) -> str:
+        if isinstance(request.auth, ApiToken):
+            ident = f"key-{request.auth.pk}"
+        elif request.user and request.user.is_authenticated:
+            ident = f"user-{request.user.pk}"
+        else:
+            ident = f"addr-{self.get_ident(request)}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.TokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": (
+                "`Token <key>`. Create a key with `python manage.py create_api_token USERNAME "
+                "--scope ingest|read|write` or on the API tokens page (admins)."
+            ),
+        }

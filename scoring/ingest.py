@@ -1,0 +1,214 @@
+"""Metric values coming in (API and CSV): validate everything, then write everything.
+
+Validation is hand-written rather than a serializer per item: a request of 10 000 values
+is checked with two queries (accounts in the user's scope, metric keys) and a tight loop,
+so the API can take tens of thousands of values per second. Writing goes through
+``scoring.services.record_metric_values`` (upsert, dirty marking, recompute on commit).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.selectors import visible_accounts
+from chs_site.errors import ValidationFailed
+from scoring.models import MetricDefinition
+
+MAX_ITEMS = 10_000
+WRITE_CHUNK = 5_000
+# Clocks drift; a value stamped a little ahead of ours is not an error.
+FUTURE_TOLERANCE = dt.timedelta(minutes=5)
+LOOKUP_CHUNK = 5_000  # keeps IN (...) lists under SQLite's variable limit
+
+
+def chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def parse_observed_at(raw: object) -> dt.datetime:
+    """ISO 8601 date or date-time; a value without a time zone is taken as UTC."""
+    if raw is None or raw == "":
+        raise ValueError("is missing")
+    if not isinstance(raw, str):
+        raise ValueError(f"must be an ISO 8601 date-time string, not {type(raw).__name__}")
+    text = raw.strip()
+    try:
+        parsed = dt.datetime.fromisoformat(
+            text.replace("Z", "+00:00") if text.endswith("Z") else text
+        )
+    except ValueError:
+        raise ValueError(
+            f"{raw[:40]!r} is not an ISO 8601 date-time (e.g. 2026-11-01T09:30:00Z)"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed
+
+
+def check_not_future(observed_at: dt.datetime, now: dt.datetime) -> None:
+    if observed_at > now + FUTURE_TOLERANCE:
+        raise ValueError(
+            f"{observed_at.isoformat()} is in the future (more than 5 minutes ahead of the server)"
+        )
+
+
+def parse_number(raw: object, *, allow_text: bool) -> float:
+    """A finite number. JSON numbers only from the API; text too from CSV files."""
+    if isinstance(raw, bool) or raw is None:
+        raise ValueError("is missing" if raw is None else "must be a number, not true/false")
+    if isinstance(raw, int | float):
+        value = float(raw)
+    elif isinstance(raw, str) and allow_text:
+        text = raw.strip()
+        if not text:
+            raise ValueError("is missing")
+        try:
+            value = float(text.replace(",", ""))
+        except ValueError:
+            raise ValueError(f"{text[:40]!r} is not a number") from None
+    else:
+        raise ValueError(f"must be a JSON number, not {type(raw).__name__}")
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError("must be a finite number (NaN and Infinity are not allowed)")
+    return value
+
+
+def account_ids_for(user: User, external_ids: Iterable[str]) -> dict[str, int]:
+    """external_id → pk for the accounts among ``external_ids`` that ``user`` may see."""
+    wanted = sorted(set(external_ids))
+    found: dict[str, int] = {}
+    scope = visible_accounts(user).order_by()
+    for part in chunked(wanted, LOOKUP_CHUNK):
+        found.update(scope.filter(external_id__in=part).values_list("external_id", "pk"))
+    return found
+
+
+def metric_ids() -> dict[str, int]:
+    return dict(MetricDefinition.objects.values_list("key", "pk"))
+
+
+def validate_metric_items(*, user: User, items: object, now: dt.datetime | None = None) -> list:
+    """Check a metrics request body's ``values`` list as a whole. Returns the values to
+    write (deduplicated on account, metric and time: the last one wins) or raises
+    ValidationFailed listing each bad item's index, field and reason."""
+    from scoring.services import MetricValueIn
+
+    if not isinstance(items, list):
+        raise ValidationFailed(
+            "The body must be an object with a 'values' list.",
+            errors=[
+                {
+                    "field": "values",
+                    "reason": "must be a list of {account, metric, value, observed_at}",
+                }
+            ],
+        )
+    if len(items) > MAX_ITEMS:
+        raise ValidationFailed(
+            f"Too many items: {len(items)}; send at most {MAX_ITEMS} per request.",
+            errors=[
+                {"field": "values", "reason": f"has {len(items)} items; the limit is {MAX_ITEMS}"}
+            ],
+        )
+    if not items:
+        raise ValidationFailed(
+            "Nothing to ingest: 'values' is empty.",
+            errors=[{"field": "values", "reason": "must contain at least one item"}],
+        )
+    now = now or timezone.now()
+    accounts = account_ids_for(
+        user,
+        (i["account"] for i in items if isinstance(i, dict) and isinstance(i.get("account"), str)),
+    )
+    metrics = metric_ids()
+    errors: list[dict[str, Any]] = []
+    rows: dict[tuple[int, int, dt.datetime], Any] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            errors.append({"index": index, "field": "item", "reason": "must be an object"})
+            continue
+        ok = True
+        account_key = item.get("account")
+        account_id = None
+        if account_key is None or account_key == "":
+            errors.append({"index": index, "field": "account", "reason": "is missing"})
+            ok = False
+        elif not isinstance(account_key, str):
+            errors.append(
+                {
+                    "index": index,
+                    "field": "account",
+                    "reason": "must be the account's external_id (a string)",
+                }
+            )
+            ok = False
+        else:
+            account_id = accounts.get(account_key)
+            if account_id is None:
+                errors.append(
+                    {
+                        "index": index,
+                        "field": "account",
+                        "reason": f"unknown account {account_key[:100]!r} (or outside your scope)",
+                    }
+                )
+                ok = False
+        metric_key = item.get("metric")
+        metric_id = None
+        if metric_key is None or metric_key == "":
+            errors.append({"index": index, "field": "metric", "reason": "is missing"})
+            ok = False
+        else:
+            metric_id = metrics.get(metric_key) if isinstance(metric_key, str) else None
+            if metric_id is None:
+                errors.append(
+                    {
+                        "index": index,
+                        "field": "metric",
+                        "reason": f"unknown metric {str(metric_key)[:64]!r}; define it at /api/v1/metric-definitions/",
+                    }
+                )
+                ok = False
+        try:
+            value = parse_number(item.get("value"), allow_text=False)
+        except ValueError as exc:
+            errors.append({"index": index, "field": "value", "reason": str(exc)})
+            ok = False
+        try:
+            observed_at = parse_observed_at(item.get("observed_at"))
+            check_not_future(observed_at, now)
+        except ValueError as exc:
+            errors.append({"index": index, "field": "observed_at", "reason": str(exc)})
+            ok = False
+        if ok and not errors:
+            key = (account_id, metric_id, observed_at)
+            rows[key] = MetricValueIn(  # type: ignore[index]
+                account_id=account_id, metric_id=metric_id, value=value, observed_at=observed_at
+            )
+    if errors:
+        bad = len({e["index"] for e in errors})
+        raise ValidationFailed(
+            f"{bad} of {len(items)} item{'s' if len(items) != 1 else ''} {'is' if bad == 1 else 'are'} invalid; nothing was stored.",
+            errors=errors,
+        )
+    return list(rows.values())
+
+
+@transaction.atomic
+def ingest_metric_values(*, user: User, items: object, source: str = "api") -> int:
+    """Validate ``items`` as a whole and store them in one transaction; returns how many
+    items were accepted. Nothing is stored when any item is bad."""
+    from scoring.services import record_metric_values
+
+    values = validate_metric_items(user=user, items=items)
+    for part in chunked(values, WRITE_CHUNK):
+        record_metric_values(values=part, source=source)
+    return len(items)  # type: ignore[arg-type]
