@@ -40,15 +40,25 @@ TOMORROW = timezone.localdate() + dt.timedelta(days=1)
         ("cancelled", "done", False),
     ],
 )
-def test_allowed_and_forbidden_transitions(csm: User, account: Account, start: str, to: str, allowed: bool) -> None:
-    task = TaskFactory(account=account, status=start, snoozed_until=TOMORROW if start == "snoozed" else None)
+def test_allowed_and_forbidden_transitions(
+    csm: User, account: Account, start: str, to: str, allowed: bool
+) -> None:
+    task = TaskFactory(
+        account=account, status=start, snoozed_until=TOMORROW if start == "snoozed" else None
+    )
     assert (to in ALLOWED_TRANSITIONS[start]) is allowed
-    kwargs = {"outcome_note": "Talked to the CFO", "snoozed_until": TOMORROW, "reason": "Waiting on them"}
+    kwargs = {
+        "outcome_note": "Talked to the CFO",
+        "snoozed_until": TOMORROW,
+        "reason": "Waiting on them",
+    }
     if allowed:
         services.transition_task(task=task, actor=csm, to_status=to, **kwargs)  # type: ignore[arg-type]
         task.refresh_from_db()
         assert task.status == to
-        assert TaskEvent.objects.filter(task=task, kind="status", from_value=start, to_value=to).exists()
+        assert TaskEvent.objects.filter(
+            task=task, kind="status", from_value=start, to_value=to
+        ).exists()
     else:
         with pytest.raises(ApplicationError, match="cannot become"):
             services.transition_task(task=task, actor=csm, to_status=to, **kwargs)  # type: ignore[arg-type]
@@ -56,7 +66,9 @@ def test_allowed_and_forbidden_transitions(csm: User, account: Account, start: s
         assert task.status == start
 
 
-def test_completing_needs_an_outcome_note_which_lands_on_the_timeline(csm: User, account: Account) -> None:
+def test_completing_needs_an_outcome_note_which_lands_on_the_timeline(
+    csm: User, account: Account
+) -> None:
     task = TaskFactory(account=account, title="Call Acme")
     with pytest.raises(ValidationFailed) as err:
         services.complete_task(task=task, actor=csm, outcome_note="  ")
@@ -84,7 +96,11 @@ def test_snoozed_task_reopens_by_itself_on_its_date(csm: User, account: Account)
     task.refresh_from_db()
     assert task.status == TaskStatus.OPEN and task.snoozed_until is None
     last = task.events.last()
-    assert last is not None and last.note == "Snooze ended (Customer on holiday)" and last.actor is None
+    assert (
+        last is not None
+        and last.note == "Snooze ended (Customer on holiday)"
+        and last.actor is None
+    )
 
 
 def test_reopen_task_runs_through_the_beat_task(csm: User, account: Account) -> None:
@@ -103,7 +119,9 @@ def test_manager_reassigns_within_the_team_only(
     services.reassign_task(task=task, actor=manager, assignee=teammate)
     task.refresh_from_db()
     assert task.assignee == teammate
-    assert TaskEvent.objects.filter(task=task, kind="reassigned", from_value="csm", to_value="teammate").exists()
+    assert TaskEvent.objects.filter(
+        task=task, kind="reassigned", from_value="csm", to_value="teammate"
+    ).exists()
     with pytest.raises(ValidationFailed, match="outside your team"):
         services.reassign_task(task=task, actor=manager, assignee=other_csm)
 
@@ -114,8 +132,12 @@ def test_csm_cannot_reassign(csm: User, teammate: User, account: Account) -> Non
         services.reassign_task(task=task, actor=csm, assignee=teammate)
 
 
-def test_csm_creates_a_task_for_themself_but_not_for_others(csm: User, teammate: User, account: Account) -> None:
-    task = services.create_task(actor=csm, account=account, title="Send QBR deck", due_date=TOMORROW)
+def test_csm_creates_a_task_for_themself_but_not_for_others(
+    csm: User, teammate: User, account: Account
+) -> None:
+    task = services.create_task(
+        actor=csm, account=account, title="Send QBR deck", due_date=TOMORROW
+    )
     assert task.assignee == csm
     assert Activity.objects.filter(account=account, kind=Activity.Kind.TASK_CREATED).exists()
     with pytest.raises(ValidationFailed, match="outside your team"):
@@ -141,7 +163,9 @@ def test_bulk_outreach_preview_creates_nothing_then_creation_matches_it(
     red_b = AccountFactory(owner=teammate, health_band="red", segment="SMB", name="B red")
     AccountFactory(owner=csm, health_band="green", segment="SMB")
     AccountFactory(owner=other_csm, health_band="red", segment="SMB")  # another team
-    spec = OutreachSpec(title="Check in with {account_name}", band="red", segment="SMB", due_in_days=5)
+    spec = OutreachSpec(
+        title="Check in with {account_name}", band="red", segment="SMB", due_in_days=5
+    )
     plan = services.plan_outreach(actor=manager, spec=spec, today=timezone.localdate())
     assert [(p.account, p.assignee, p.title) for p in plan] == [
         (red_a, csm, "Check in with A red"),
@@ -156,12 +180,16 @@ def test_bulk_outreach_preview_creates_nothing_then_creation_matches_it(
     assert all(t.due_date == timezone.localdate() + dt.timedelta(days=5) for t in tasks)
 
 
-def test_bulk_outreach_to_a_chosen_csm_with_renewal_and_drop_filters(manager: User, csm: User, teammate: User) -> None:
+def test_bulk_outreach_to_a_chosen_csm_with_renewal_and_drop_filters(
+    manager: User, csm: User, teammate: User
+) -> None:
     soon = timezone.localdate() + dt.timedelta(days=20)
     hit = AccountFactory(owner=csm, renewal_date=soon, score_change_30d=-18)
     AccountFactory(owner=csm, renewal_date=soon, score_change_30d=-3)
     AccountFactory(owner=csm, score_change_30d=-30)  # renews in 120 days
-    spec = OutreachSpec(title="Renewal call", renewal_within_days=30, score_drop_at_least=10, assignee=teammate)
+    spec = OutreachSpec(
+        title="Renewal call", renewal_within_days=30, score_drop_at_least=10, assignee=teammate
+    )
     tasks = services.create_outreach(actor=manager, spec=spec)
     assert [(t.account, t.assignee) for t in tasks] == [(hit, teammate)]
 
@@ -176,7 +204,9 @@ def test_csm_cannot_assign_outreach(csm: User) -> None:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_evaluating_the_same_change_at_once_leave_one_task(csm: User, account: Account) -> None:
+def test_two_workers_evaluating_the_same_change_at_once_leave_one_task(
+    csm: User, account: Account
+) -> None:
     playbook = PlaybookFactory()
     c = change(account, band="red", score=20, previous_band="yellow")
     barrier = threading.Barrier(2)
@@ -205,7 +235,9 @@ def test_two_workers_evaluating_the_same_change_at_once_leave_one_task(csm: User
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_the_database_refuses_a_second_open_task_for_a_playbook_and_account(account: Account) -> None:
+def test_the_database_refuses_a_second_open_task_for_a_playbook_and_account(
+    account: Account,
+) -> None:
     from django.db import IntegrityError
 
     playbook = PlaybookFactory()
