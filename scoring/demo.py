@@ -347,6 +347,7 @@ def _backfill(
                     )
                 )
             previous = result
-    Score.objects.bulk_create(scores, batch_size=2000)
+    for start in range(0, len(scores), 2000):
+        services.insert_scores(scores[start : start + 2000])
     Activity.objects.bulk_create(activities, batch_size=2000)
     return len(scores)

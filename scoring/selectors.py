@@ -138,18 +138,25 @@ def _window_stats_python(
     return out
 
 
+# Window boundaries are computed once per (metric, window) in the spec rows, not per value.
 _SQL_AGGREGATES = """
-WITH spec(metric_id, days) AS (SELECT * FROM unnest(%(metric_ids)s::bigint[], %(days)s::int[]))
+WITH spec AS MATERIALIZED (
+    SELECT metric_id, days,
+           %(at)s::timestamptz - make_interval(days => days) AS window_start,
+           %(at)s::timestamptz - make_interval(days => 2 * days) AS prev_start
+    FROM unnest(%(metric_ids)s::bigint[], %(days)s::int[]) AS s(metric_id, days)
+)
 SELECT mv.account_id, spec.metric_id, spec.days,
-       count(*) FILTER (WHERE mv.observed_at > %(at)s - make_interval(days => spec.days)),
-       coalesce(sum(mv.value) FILTER (WHERE mv.observed_at > %(at)s - make_interval(days => spec.days)), 0),
-       count(*) FILTER (WHERE mv.observed_at <= %(at)s - make_interval(days => spec.days)),
-       coalesce(sum(mv.value) FILTER (WHERE mv.observed_at <= %(at)s - make_interval(days => spec.days)), 0)
-FROM scoring_metricvalue mv
-JOIN spec ON spec.metric_id = mv.metric_id
+       count(*) FILTER (WHERE mv.observed_at > spec.window_start),
+       coalesce(sum(mv.value) FILTER (WHERE mv.observed_at > spec.window_start), 0),
+       count(*) FILTER (WHERE mv.observed_at <= spec.window_start),
+       coalesce(sum(mv.value) FILTER (WHERE mv.observed_at <= spec.window_start), 0)
+FROM spec
+JOIN scoring_metricvalue mv
+  ON mv.metric_id = spec.metric_id
+ AND mv.observed_at > spec.prev_start
+ AND mv.observed_at <= %(at)s
 WHERE mv.account_id = ANY(%(account_ids)s)
-  AND mv.observed_at <= %(at)s
-  AND mv.observed_at > %(at)s - make_interval(days => 2 * spec.days)
 GROUP BY mv.account_id, spec.metric_id, spec.days
 """
 
@@ -297,3 +304,26 @@ def result_from_breakdown(spec: ScorecardSpec, score: Score) -> engine.ScoreResu
             )
         )
     return engine.ScoreResult(score=score.score, band=score.band, measures=tuple(measures))
+
+
+def movers_for_score(*, score: Score, limit: int = 3) -> list[Mover]:
+    """Why this stored score differs from the account's previous one (plain words)."""
+    previous = (
+        Score.objects.filter(account_id=score.account_id, computed_at__lt=score.computed_at)
+        .order_by("-computed_at")
+        .first()
+    )
+    if previous is None:
+        return []
+    return engine.movers(previous.breakdown, score.breakdown, limit=limit)
+
+
+def preview_scorecard(
+    *, scorecard: Scorecard, account_ids: Sequence[int], at: datetime | None = None
+) -> dict[int, engine.ScoreResult]:
+    """What-if: the scores ``scorecard`` (e.g. a draft) would give these accounts now,
+    computed by the same engine and window stats as the recompute, writing nothing."""
+    spec = scorecard_spec(scorecard)
+    at = at or timezone.now()
+    stats = window_stats_for(account_ids=account_ids, specs=[spec], at=at)
+    return {a: engine.score_from_stats(spec, stats.get(a, {}), at=at) for a in account_ids}

@@ -10,6 +10,7 @@ the same task, so a lost message or a Redis outage only delays work.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -38,6 +39,11 @@ from scoring.models import (
 log = logging.getLogger(__name__)
 
 BULK_BATCH = 2000
+
+
+# Logged feedback becomes the ``sentiment`` metric with these values (DESIGN: 0–100 scale).
+SENTIMENT_METRIC = "sentiment"
+SENTIMENT_VALUES = {"positive": 100.0, "neutral": 50.0, "negative": 0.0}
 
 
 @dataclass(frozen=True)
@@ -140,7 +146,10 @@ COALESCE_SECONDS = 1.0
 
 
 def _pending_key() -> str:
-    return f"chs:{settings.CELERY_TASK_DEFAULT_QUEUE}:scoring:recompute-pending"
+    # Per queue: the processes that share a queue (web, workers) share the flag.
+    from chs_site.celery import app
+
+    return f"chs:{app.conf.task_default_queue}:scoring:recompute-pending"
 
 
 def _redis() -> object | None:
@@ -251,7 +260,9 @@ def account_id_chunks(*, chunk_size: int = 5000) -> list[tuple[int, int]]:
     ]
 
 
-def recompute_dirty_accounts(*, batch_size: int = RECOMPUTE_BATCH) -> RecomputeResult:
+def recompute_dirty_accounts(
+    *, batch_size: int = RECOMPUTE_BATCH, max_batches: int | None = None
+) -> RecomputeResult:
     """Claim dirty accounts batch by batch and recompute them, until none is left.
 
     On PostgreSQL the claim is ``DELETE … WHERE account_id IN (SELECT … FOR UPDATE SKIP
@@ -259,7 +270,7 @@ def recompute_dirty_accounts(*, batch_size: int = RECOMPUTE_BATCH) -> RecomputeR
     set without waiting on each other, and a failed batch rolls back, so its markers
     return. Accounts marked again while being recomputed stay dirty for the next round."""
     total = RecomputeResult()
-    while True:
+    while max_batches is None or total.batches < max_batches:
         with transaction.atomic():
             ids = _claim_dirty(batch_size)
             if not ids:
@@ -410,20 +421,8 @@ def _recompute_batch(
                         details={"from": old_band, "to": band, "score": score},
                     )
                 )
-    Score.objects.bulk_create(new_scores, batch_size=BULK_BATCH)
-    Account.objects.bulk_update(
-        accounts,
-        [
-            "health_score",
-            "health_band",
-            "computed_score",
-            "computed_band",
-            "computed_at",
-            "score_change_30d",
-            "top_mover",
-        ],
-        batch_size=len(accounts),
-    )
+    insert_scores(new_scores)
+    _update_account_health(accounts)
     if band_activities:
         Activity.objects.bulk_create(band_activities, batch_size=BULK_BATCH)
     changes = [
@@ -434,6 +433,105 @@ def _recompute_batch(
         accounts=len(accounts), history_rows=len(new_scores), changes=len(changes), batches=1
     )
     return done, changes
+
+
+_HEALTH_FIELDS = (
+    "health_score",
+    "health_band",
+    "computed_score",
+    "computed_band",
+    "computed_at",
+    "score_change_30d",
+    "top_mover",
+)
+
+# Rows travel as one JSON document: one parameter to quote instead of thousands (psycopg's
+# client-side array quoting costs seconds for a few thousand breakdowns).
+_SQL_INSERT_SCORES = """
+INSERT INTO scoring_score (account_id, scorecard_id, score, band, computed_at, breakdown)
+SELECT r.account_id, r.scorecard_id, r.score, r.band, r.computed_at, r.breakdown
+FROM jsonb_to_recordset(%s::jsonb) AS r(
+    account_id bigint, scorecard_id bigint, score float8, band varchar,
+    computed_at timestamptz, breakdown jsonb)
+RETURNING id, account_id, computed_at
+"""
+
+_SQL_UPDATE_HEALTH = """
+UPDATE accounts_account AS a SET
+    health_score = v.health_score, health_band = v.health_band,
+    computed_score = v.computed_score, computed_band = v.computed_band,
+    computed_at = v.computed_at, score_change_30d = v.score_change_30d, top_mover = v.top_mover
+FROM jsonb_to_recordset(%s::jsonb) AS v(
+    id bigint, health_score float8, health_band varchar, computed_score float8,
+    computed_band varchar, computed_at timestamptz, score_change_30d float8, top_mover varchar)
+WHERE a.id = v.id
+"""
+
+
+def insert_scores(rows: list[Score]) -> None:
+    """History rows in one statement on PostgreSQL (rows as one JSON document; Django's
+    bulk_create binds six parameters per row and is several times slower)."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        Score.objects.bulk_create(rows, batch_size=BULK_BATCH)
+        return
+    doc = json.dumps(
+        [
+            {
+                "account_id": r.account_id,
+                "scorecard_id": r.scorecard_id,
+                "score": r.score,
+                "band": r.band,
+                "computed_at": r.computed_at.isoformat(),
+                "breakdown": r.breakdown,
+            }
+            for r in rows
+        ]
+    )
+    by_key = {(r.account_id, r.computed_at): r for r in rows}  # unique (score_unique_per_moment)
+    with connection.cursor() as cursor:
+        cursor.execute(_SQL_INSERT_SCORES, [doc])
+        for pk, account_id, computed_at in cursor.fetchall():
+            by_key[(account_id, computed_at)].pk = pk
+
+
+def _update_account_health(accounts: list[Account]) -> None:
+    """The accounts' denormalised health in one statement (``bulk_update`` builds a CASE
+    per field per row, which costs seconds for a few thousand accounts)."""
+    if connection.vendor == "postgresql":
+        doc = json.dumps(
+            [
+                {
+                    "id": a.pk,
+                    **{f: getattr(a, f) for f in _HEALTH_FIELDS if f != "computed_at"},
+                    "computed_at": a.computed_at.isoformat() if a.computed_at else None,
+                }
+                for a in accounts
+            ]
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(_SQL_UPDATE_HEALTH, [doc])
+        return
+    adapt = connection.ops.adapt_datetimefield_value
+    sets = ", ".join(f"{f} = %s" for f in _HEALTH_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE accounts_account SET {sets} WHERE id = %s",
+            [
+                (
+                    a.health_score,
+                    a.health_band,
+                    a.computed_score,
+                    a.computed_band,
+                    adapt(a.computed_at),
+                    a.score_change_30d,
+                    a.top_mover,
+                    a.pk,
+                )
+                for a in accounts
+            ],
+        )
 
 
 def band_summary(old: str, new: str, score: float | None) -> str:

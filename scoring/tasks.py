@@ -12,6 +12,7 @@ from chs_site.celery import app
 from scoring import services
 
 TRANSIENT = (OperationalError, InterfaceError)
+MAX_BATCHES_PER_RUN = 50
 
 
 def app_is_eager() -> bool:
@@ -31,7 +32,11 @@ def app_is_eager() -> bool:
 def recompute_dirty() -> int:
     """Recompute every dirty account in batches (the coalesced ingest task)."""
     services.clear_pending_flag()
-    return services.recompute_dirty_accounts().accounts
+    result = services.recompute_dirty_accounts(max_batches=MAX_BATCHES_PER_RUN)
+    if result.batches >= MAX_BATCHES_PER_RUN:
+        # Under a steady stream of ingests, hand over instead of running forever.
+        services.schedule_recompute()
+    return result.accounts
 
 
 @shared_task(

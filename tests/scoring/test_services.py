@@ -310,3 +310,30 @@ def test_account_without_any_scorecard_has_no_score(
     account.refresh_from_db()
     assert account.computed_score is None and account.computed_at is not None
     assert not Score.objects.exists()
+
+
+def test_preview_scores_a_draft_without_writing(
+    account: Account, default_scorecard: Scorecard, wau: MetricDefinition, ingest: Ingest
+) -> None:
+    ingest(account, wau, 40)
+    draft = services.create_scorecard_draft(
+        name="Stricter", measures=[services.MeasureIn(metric_key="wau", weight=1, bad=20, good=60)]
+    )
+    preview = selectors.preview_scorecard(scorecard=draft, account_ids=[account.pk])
+    assert preview[account.pk].score == 50.0 and preview[account.pk].band == "yellow"
+    account.refresh_from_db()
+    assert account.computed_score == 40.0
+    assert Score.objects.filter(scorecard=draft).count() == 0
+
+
+def test_movers_for_a_stored_score_compare_with_the_previous_one(
+    account: Account, default_scorecard: Scorecard, wau: MetricDefinition, ingest: Ingest
+) -> None:
+    ingest(account, wau, 42)
+    ingest(account, wau, 18)
+    newest = selectors.score_history(account=account).first()
+    assert newest is not None
+    [mover] = selectors.movers_for_score(score=newest)
+    assert (
+        mover.sentence == "Weekly active users fell from 42 to 18: −24.0 points"
+    )  # WAU alone has data

@@ -1,0 +1,377 @@
+"""Benchmarks of the scoring app (``python manage.py bench <name> [--accounts N[,N…]]``).
+
+* ``scoring``: N accounts × 8 measures × 30 days of daily values (generated server-side in
+  one INSERT … SELECT on PostgreSQL), the product's full recompute timed, and a
+  straightforward per-account ORM loop timed on a sample and extrapolated; both must give
+  identical scores. One line per N (default 10 000): accounts, seconds, accounts/second,
+  ratio to the naive loop, queries per batch, peak RSS.
+* ``scoring_demo``: the full recompute of the 600-account demo.
+* ``scoring_engine``: the pure engine alone (scores/second).
+* ``scoring_latency``: one account's values ingested → its new stored score, through Redis
+  and a real Celery worker this benchmark starts (p50/p95 over 50 rounds). It commits, so it
+  creates its own rows and deletes them afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.models import Account, User
+from scoring import engine, selectors, services
+from scoring.models import (
+    DirtyAccount,
+    Measure,
+    MetricDefinition,
+    MetricValue,
+    Score,
+    Scorecard,
+)
+
+BENCH_METRICS = 8
+BENCH_DAYS = 30
+NAIVE_SAMPLE = 200
+
+
+def _accounts_option(options: dict[str, Any], default: list[int]) -> list[int]:
+    raw = options.get("accounts")
+    if not raw:
+        return default
+    return [int(x) for x in str(raw).split(",") if x.strip()]
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _bench_scorecard() -> tuple[Scorecard, list[MetricDefinition]]:
+    metrics = []
+    for i in range(BENCH_METRICS):
+        metric, _ = MetricDefinition.objects.get_or_create(
+            key=f"bench_m{i}", defaults={"name": f"Bench metric {i}"}
+        )
+        metrics.append(metric)
+    Scorecard.objects.filter(segment="", status=Scorecard.Status.ACTIVE).update(
+        status=Scorecard.Status.RETIRED
+    )
+    last = Scorecard.objects.filter(segment="").order_by("-version").first()
+    card = Scorecard.objects.create(
+        name="Bench",
+        version=(last.version + 1) if last else 1,
+        status=Scorecard.Status.ACTIVE,
+    )
+    aggs = ("latest", "avg", "sum", "count", "change_pct", "avg", "latest", "avg")
+    windows = (7, 14, 30, 30, 14, 30, 30, 7)
+    Measure.objects.bulk_create(
+        Measure(
+            scorecard=card,
+            metric=m,
+            weight=1 + i % 3,
+            aggregation=aggs[i],
+            window_days=windows[i],
+            bad=(100.0 if i % 4 == 3 else 0.0) if aggs[i] != "change_pct" else -30.0,
+            good=(0.0 if i % 4 == 3 else 100.0) if aggs[i] != "change_pct" else 10.0,
+            position=i,
+        )
+        for i, m in enumerate(metrics)
+    )
+    Account.objects.filter(segment="Bench").update(segment="Bench-old")
+    return card, metrics
+
+
+def _generate(n: int, metrics: list[MetricDefinition], at: dt.datetime) -> list[int]:
+    """n accounts, each with BENCH_DAYS daily values per metric (value 0..100)."""
+    owner = User.objects.order_by("pk").first()
+    start = Account.objects.count()
+    Account.objects.bulk_create(
+        [
+            Account(
+                external_id=f"BENCH-{start + i:07d}",
+                name=f"Bench {start + i}",
+                segment="Bench",
+                owner=owner,
+            )
+            for i in range(n)
+        ],
+        batch_size=5000,
+    )
+    ids = list(Account.objects.filter(segment="Bench").order_by("id").values_list("id", flat=True))
+    metric_ids = [m.pk for m in metrics]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # Server-side generation: one statement, no round trips. The value mixes the
+            # account, metric and day so accounts differ and windows matter.
+            cursor.execute(
+                """
+                INSERT INTO scoring_metricvalue (account_id, metric_id, observed_at, value)
+                SELECT a.id, m.id, %s::timestamptz - make_interval(days => d),
+                       ((a.id * 37 + m.id * 11 + d * 7) %% 101)::float8
+                FROM unnest(%s::bigint[]) AS a(id)
+                CROSS JOIN unnest(%s::bigint[]) AS m(id)
+                CROSS JOIN generate_series(0, %s) AS d
+                """,
+                [at, ids, metric_ids, BENCH_DAYS - 1],
+            )
+            cursor.execute("ANALYZE scoring_metricvalue")
+    else:
+        services.load_metric_values(
+            (a, m, at - dt.timedelta(days=d), float((a * 37 + m * 11 + d * 7) % 101))
+            for a in ids
+            for m in metric_ids
+            for d in range(BENCH_DAYS)
+        )
+    return ids
+
+
+def _naive_loop(account_ids: list[int], at: dt.datetime) -> dict[int, float | None]:
+    """What a straightforward implementation does: per account, find its scorecard, then per
+    measure query the values and aggregate them; save a history row and the account."""
+    scores: dict[int, float | None] = {}
+    for account_id in account_ids:
+        account = Account.objects.get(pk=account_id)
+        card = (
+            Scorecard.objects.filter(status="active", segment=account.segment).first()
+            or Scorecard.objects.filter(status="active", segment="").first()
+        )
+        assert card is not None
+        spec = selectors.scorecard_spec(card)
+        stats = {}
+        for m in card.measures.select_related("metric"):
+            values = list(
+                MetricValue.objects.filter(
+                    account=account, metric=m.metric, observed_at__lte=at
+                ).values_list("observed_at", "value")
+            )
+            if values:
+                stats[(m.metric.key, m.window_days)] = engine.window_stats(
+                    values, at=at, window_days=m.window_days
+                )
+        result = engine.score_from_stats(spec, stats, at=at)
+        Score.objects.create(
+            account=account,
+            scorecard=card,
+            score=result.score,
+            band=result.band,
+            computed_at=at + dt.timedelta(microseconds=1),
+            breakdown=result.breakdown(),
+        )
+        account.computed_score = result.score
+        account.save(update_fields=["computed_score"])
+        scores[account_id] = result.score
+    return scores
+
+
+def bench_scoring(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Full recompute of N accounts × 8 measures × 30 days against a naive ORM loop."""
+    _, metrics = _bench_scorecard()
+    at = timezone.now()
+    total_ids: list[int] = []
+    for n in sorted(_accounts_option(options, [10_000])):
+        gen_start = time.perf_counter()
+        ids = _generate(n - len(total_ids), metrics, at)
+        total_ids = ids
+        gen_seconds = time.perf_counter() - gen_start
+        with CaptureQueriesContext(connection) as queries:
+            start = time.perf_counter()
+            result = services.recompute_scores(account_ids=ids, at=at, batch_size=5000)
+            seconds = time.perf_counter() - start
+        product = dict(
+            Account.objects.filter(pk__in=ids[:NAIVE_SAMPLE]).values_list("pk", "computed_score")
+        )
+        sample = ids[:NAIVE_SAMPLE]
+        naive_start = time.perf_counter()
+        with transaction.atomic():
+            naive = _naive_loop(sample, at)
+            transaction.set_rollback(True)
+        naive_seconds = (time.perf_counter() - naive_start) * len(ids) / len(sample)
+        mismatches = sum(1 for a in sample if naive[a] != product[a])
+        assert mismatches == 0, f"{mismatches} scores differ between the naive loop and recompute"
+        yield {
+            "bench": "scoring_full_recompute",
+            "accounts": len(ids),
+            "measures": BENCH_METRICS,
+            "values": len(ids) * BENCH_METRICS * BENCH_DAYS,
+            "generate_seconds": round(gen_seconds, 2),
+            "seconds": round(seconds, 2),
+            "accounts_per_second": round(len(ids) / seconds),
+            "naive_seconds_extrapolated": round(naive_seconds, 1),
+            "ratio_to_naive": round(naive_seconds / seconds, 1),
+            "identical_scores_in_sample": len(sample),
+            "batches": result.batches,
+            "queries_per_batch": round(len(queries) / max(result.batches, 1), 1),
+            "history_rows": result.history_rows,
+            "peak_rss_mb": _peak_rss_mb(),
+        }
+
+
+def bench_scoring_demo(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Full recompute of the 600-account demo (seeded inside the rolled-back transaction)."""
+    from accounts import demo as accounts_demo
+    from scoring import demo
+
+    today = timezone.localdate()
+    start = time.perf_counter()
+    accounts_demo.seed(today=today)
+    demo.seed(today=today)
+    seed_seconds = time.perf_counter() - start
+    ids = list(Account.objects.order_by("id").values_list("id", flat=True))
+    with CaptureQueriesContext(connection) as queries:
+        start = time.perf_counter()
+        result = services.recompute_scores(account_ids=ids)
+        seconds = time.perf_counter() - start
+    yield {
+        "bench": "scoring_demo_recompute",
+        "accounts": len(ids),
+        "seed_seconds": round(seed_seconds, 2),
+        "seconds": round(seconds, 3),
+        "accounts_per_second": round(len(ids) / seconds),
+        "batches": result.batches,
+        "queries_per_batch": round(len(queries) / max(result.batches, 1), 1),
+    }
+
+
+def bench_scoring_engine(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The pure engine alone: score_from_stats on an 8-measure scorecard."""
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    spec = engine.ScorecardSpec(
+        measures=tuple(
+            engine.MeasureSpec(metric=f"m{i}", weight=1 + i % 3, aggregation=agg, window_days=30)
+            for i, agg in enumerate(("latest", "avg", "sum", "count", "change_pct") * 2)
+        )[:8]
+    )
+    stats = {
+        (m.metric, m.window_days): engine.WindowStats(
+            latest_at=at - dt.timedelta(days=1),
+            latest_value=50.0 + i,
+            count=30,
+            total=1500.0 + i,
+            prev_count=30,
+            prev_total=1400.0,
+        )
+        for i, m in enumerate(spec.measures)
+    }
+    n = 50_000
+    start = time.perf_counter()
+    for _ in range(n):
+        engine.score_from_stats(spec, stats, at=at)
+    seconds = time.perf_counter() - start
+    yield {
+        "bench": "scoring_engine",
+        "measures": len(spec.measures),
+        "scores": n,
+        "scores_per_second": round(n / seconds),
+    }
+
+
+def _start_worker(queue: str) -> tuple[subprocess.Popen[bytes], Path]:
+    root = Path(__file__).resolve().parent.parent
+    log_path = root / "var" / f"bench-worker-{os.getpid()}.log"
+    log_path.parent.mkdir(exist_ok=True)
+    env = {**os.environ, "CELERY_QUEUE": queue}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "chs_site",
+            "worker",
+            "--pool=threads",
+            "--concurrency=2",
+            "-Q",
+            queue,
+            "-n",
+            f"bench-{os.getpid()}@localhost",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=WARNING",
+        ],
+        cwd=root,
+        env=env,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    return proc, log_path
+
+
+def bench_scoring_latency(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Ingest one account's values → its new stored score, via Redis and a real worker."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        yield {"bench": "scoring_latency", "skipped": "needs CELERY_BROKER_URL (a real worker)"}
+        return
+    from chs_site.celery import app
+
+    queue = f"chs-bench-{os.getpid()}"
+    previous_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    proc, log_path = _start_worker(queue)
+    metric = card = account = None
+    try:
+        deadline = time.monotonic() + 60
+        while not app.control.ping(destination=[f"bench-{os.getpid()}@localhost"], timeout=0.5):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"the bench worker did not start; see {log_path}")
+        metric = MetricDefinition.objects.create(key=f"bench_latency_{os.getpid()}", name="Latency")
+        account = Account.objects.create(
+            external_id=f"BENCH-LATENCY-{os.getpid()}", name="Latency", segment="BenchLatency"
+        )
+        card = Scorecard.objects.create(
+            name="Latency", segment="BenchLatency", status=Scorecard.Status.ACTIVE
+        )
+        Measure.objects.create(scorecard=card, metric=metric, weight=1, bad=0, good=1000)
+        samples = []
+        for i in range(50):
+            value = float(1 + i)
+            start = time.perf_counter()
+            services.record_metric_values(
+                values=[services.MetricValueIn(account.pk, metric.pk, value, timezone.now())]
+            )
+            while True:
+                got = Account.objects.filter(pk=account.pk).values_list(
+                    "computed_score", flat=True
+                )[0]
+                if got == engine.round1(value / 10):
+                    break
+                if time.perf_counter() - start > 30:
+                    raise RuntimeError(f"no score after 30 s (stored {got!r}, expected {value / 10})")
+                time.sleep(0.01)
+            samples.append(time.perf_counter() - start)
+        samples.sort()
+        yield {
+            "bench": "scoring_ingest_to_score_latency",
+            "rounds": len(samples),
+            "p50_seconds": round(statistics.median(samples), 3),
+            "p95_seconds": round(samples[int(0.95 * len(samples)) - 1], 3),
+            "max_seconds": round(samples[-1], 3),
+            "coalesce_seconds": services.COALESCE_SECONDS,
+        }
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        app.conf.task_default_queue = previous_queue
+        if account is not None:
+            DirtyAccount.objects.filter(account=account).delete()
+            Score.objects.filter(account=account).delete()
+            account.delete()
+        if card is not None:
+            card.delete()
+        if metric is not None:
+            metric.delete()
+
+
+bench_scoring_latency.commits = True  # type: ignore[attr-defined]
+
+BENCHMARKS = [bench_scoring, bench_scoring_demo, bench_scoring_engine, bench_scoring_latency]

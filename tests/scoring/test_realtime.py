@@ -1,0 +1,228 @@
+"""Scoring against the real components: PostgreSQL (SQL window stats, SKIP LOCKED claims,
+concurrent recomputes) and Redis + a real Celery worker (ingest → score, coalescing,
+overrides, publishing)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import subprocess
+import threading
+from collections.abc import Callable
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.models import Account, User
+from scoring import engine, selectors, services
+from scoring.models import DirtyAccount, Measure, MetricDefinition, Score, Scorecard, ScoreOverride
+from scoring.services import MetricValueIn, record_metric_values
+from scoring.tasks import sweep_dirty
+from tests.conftest import wait_for
+from tests.factories import AccountFactory
+
+
+def _in_thread(fn: Callable[[], object], results: list[object]) -> threading.Thread:
+    def run() -> None:
+        try:
+            results.append(fn())
+        except Exception as exc:  # surfaced by the test's assertion on results
+            results.append(exc)
+        finally:
+            connection.close()
+
+    return threading.Thread(target=run)
+
+
+@pytest.mark.postgres
+def test_sql_and_python_window_stats_agree(csm: User) -> None:
+    rng = random.Random(7)
+    metrics = [MetricDefinition.objects.create(key=f"m{i}", name=f"M{i}") for i in range(3)]
+    accounts = AccountFactory.create_batch(30, owner=csm)
+    at = timezone.now().replace(microsecond=0)
+    values = []
+    for a in accounts:
+        for m in metrics:
+            for _ in range(rng.randint(0, 25)):
+                # Whole days too, so observations fall exactly on window boundaries.
+                days = rng.choice([rng.uniform(0, 70), float(rng.randint(0, 70))])
+                values.append(
+                    MetricValueIn(a.pk, m.pk, rng.uniform(-50, 500), at - dt.timedelta(days=days))
+                )
+    values.append(MetricValueIn(accounts[0].pk, metrics[0].pk, 1.0, at + dt.timedelta(hours=1)))
+    record_metric_values(values=values)
+    spec = engine.ScorecardSpec(
+        measures=tuple(
+            engine.MeasureSpec(
+                metric=m.key, weight=1, aggregation=agg, window_days=w, bad=0, good=400
+            )
+            for m in metrics
+            for agg, w in (
+                ("latest", 7),
+                ("avg", 14),
+                ("sum", 30),
+                ("change_pct", 30),
+                ("count", 1),
+            )
+        )
+    )
+    ids = [a.pk for a in accounts]
+    sql = selectors.window_stats_for(account_ids=ids, specs=[spec], at=at, use_sql=True)
+    py = selectors.window_stats_for(account_ids=ids, specs=[spec], at=at, use_sql=False)
+    assert sql.keys() == py.keys()
+    for account_id in ids:
+        assert sql.get(account_id, {}).keys() == py.get(account_id, {}).keys()
+        for key, s in sql.get(account_id, {}).items():
+            p = py[account_id][key]
+            assert (s.latest_at, s.latest_value, s.count, s.prev_count) == (
+                p.latest_at,
+                p.latest_value,
+                p.count,
+                p.prev_count,
+            )
+            assert s.total == pytest.approx(p.total, rel=1e-12, abs=1e-9)
+            assert s.prev_total == pytest.approx(p.prev_total, rel=1e-12, abs=1e-9)
+        assert (
+            engine.score_from_stats(spec, sql.get(account_id, {}), at=at).score
+            == engine.score_from_stats(spec, py.get(account_id, {}), at=at).score
+        )
+
+
+def _scored_accounts(n: int, owner: User) -> tuple[list[Account], MetricDefinition]:
+    wau = MetricDefinition.objects.create(key="wau", name="Weekly active users")
+    card = Scorecard.objects.create(name="Default", status="active")
+    Measure.objects.create(scorecard=card, metric=wau, weight=1, bad=0, good=100)
+    accounts = AccountFactory.create_batch(n, owner=owner)
+    return accounts, wau
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_share_the_dirty_set_without_overlap(csm: User) -> None:
+    accounts, wau = _scored_accounts(60, csm)
+    now = timezone.now()
+    # Stored without the on-commit recompute (eager mode would consume the markers at once).
+    with transaction.atomic():
+        services.load_metric_values((a.pk, wau.pk, now, float(i)) for i, a in enumerate(accounts))
+        DirtyAccount.objects.bulk_create(DirtyAccount(account=a, marked_at=now) for a in accounts)
+    results: list[object] = []
+    threads = [
+        _in_thread(lambda: services.recompute_dirty_accounts(batch_size=7), results)
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(isinstance(r, services.RecomputeResult) for r in results), results
+    assert sum(r.accounts for r in results) == 60  # type: ignore[attr-defined]
+    assert not DirtyAccount.objects.exists()
+    assert Score.objects.count() == 60
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_recomputes_of_the_same_accounts_at_once_give_one_consistent_result(csm: User) -> None:
+    accounts, wau = _scored_accounts(40, csm)
+    now = timezone.now()
+    services.load_metric_values((a.pk, wau.pk, now, float(i)) for i, a in enumerate(accounts))
+    ids = [a.pk for a in accounts]
+    results: list[object] = []
+    threads = [
+        _in_thread(lambda: services.recompute_scores(account_ids=ids), results) for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(isinstance(r, services.RecomputeResult) for r in results), results
+    # The second waits on the first's row locks, then finds nothing changed.
+    assert sorted(r.history_rows for r in results) == [0, 40]  # type: ignore[attr-defined]
+    assert Score.objects.count() == 40
+    for i, a in enumerate(Account.objects.filter(pk__in=ids).order_by("pk")):
+        assert a.computed_score == float(i) and a.health_score == float(i)
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_ingest_is_scored_by_a_real_worker_within_seconds(
+    celery_worker_process: subprocess.Popen[bytes], csm: User
+) -> None:
+    [account], wau = _scored_accounts(1, csm)
+    record_metric_values(values=[MetricValueIn(account.pk, wau.pk, 42, timezone.now())])
+    assert wait_for(lambda: Account.objects.get(pk=account.pk).computed_score == 42.0, timeout=20)
+    account.refresh_from_db()
+    assert account.health_band == "yellow"
+    assert Score.objects.filter(account=account).count() == 1
+    assert not DirtyAccount.objects.exists()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_many_ingests_in_the_same_second_become_one_recompute(
+    celery_worker_process: subprocess.Popen[bytes], csm: User
+) -> None:
+    [account], wau = _scored_accounts(1, csm)
+    start = timezone.now()
+    for i in range(20):
+        record_metric_values(
+            values=[
+                MetricValueIn(account.pk, wau.pk, float(i), start + dt.timedelta(milliseconds=i))
+            ]
+        )
+    assert (timezone.now() - start).total_seconds() < services.COALESCE_SECONDS
+    assert wait_for(lambda: Account.objects.get(pk=account.pk).computed_score == 19.0, timeout=20)
+    assert wait_for(lambda: not DirtyAccount.objects.exists(), timeout=10)
+    # One recompute saw all 20 values: one history row, not one per ingest.
+    assert Score.objects.filter(account=account).count() == 1
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_override_is_shown_until_expiry_while_the_worker_keeps_computing(
+    celery_worker_process: subprocess.Popen[bytes], csm: User
+) -> None:
+    [account], wau = _scored_accounts(1, csm)
+    record_metric_values(values=[MetricValueIn(account.pk, wau.pk, 30, timezone.now())])
+    assert wait_for(lambda: Account.objects.get(pk=account.pk).computed_score == 30.0)
+    override = services.override_score(
+        account=account,
+        author=csm,
+        band="green",
+        reason="Renewal signed; usage dip is a holiday.",
+        expires_at=timezone.now() + dt.timedelta(days=3),
+    )
+    record_metric_values(values=[MetricValueIn(account.pk, wau.pk, 55, timezone.now())])
+    assert wait_for(lambda: Account.objects.get(pk=account.pk).computed_score == 55.0)
+    account.refresh_from_db()
+    assert (account.health_band, account.computed_band, account.health_score) == (
+        "green",
+        "yellow",
+        55.0,
+    )
+    ScoreOverride.objects.filter(pk=override.pk).update(expires_at=timezone.now())
+    sweep_dirty.delay()
+    assert wait_for(lambda: Account.objects.get(pk=account.pk).health_band == "yellow", timeout=20)
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_publishing_a_segment_scorecard_rescores_exactly_that_segment_on_the_worker(
+    celery_worker_process: subprocess.Popen[bytes], csm: User
+) -> None:
+    accounts, wau = _scored_accounts(4, csm)
+    Account.objects.filter(pk__in=[accounts[0].pk, accounts[1].pk]).update(segment="Enterprise")
+    record_metric_values(values=[MetricValueIn(a.pk, wau.pk, 80, timezone.now()) for a in accounts])
+    assert wait_for(lambda: Score.objects.count() == 4)
+    draft = services.create_scorecard_draft(
+        name="Enterprise",
+        segment="Enterprise",
+        measures=[services.MeasureIn(metric_key="wau", weight=1, bad=0, good=200)],
+    )
+    services.publish_scorecard(scorecard=draft)
+    assert wait_for(lambda: Score.objects.filter(scorecard=draft).count() == 2, timeout=20)
+    assert wait_for(lambda: not DirtyAccount.objects.exists())
+    assert Score.objects.count() == 6
+    scores = dict(Account.objects.values_list("pk", "computed_score"))
+    assert [scores[a.pk] for a in accounts] == [40.0, 40.0, 80.0, 80.0]
