@@ -42,7 +42,9 @@ class MeasureForm(forms.Form):
 
     def __init__(self, *args: Any, metrics: list[tuple[str, str]] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["metric"].choices = [("", "— add a measure —"), *(metrics or [])]
+        field = self.fields["metric"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "— add a measure —"), *(metrics or [])]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -179,7 +179,7 @@ def spec_scoring_today(segment: str) -> tuple[ScorecardSpec | None, str]:
     """The active version that scores a segment's accounts now (its own, else the default)."""
     specs = selectors.active_scorecard_specs()
     spec = selectors.spec_for_segment(specs, segment)
-    if spec is None:
+    if spec is None or spec.id is None:
         return None, "no active scorecard"
     card = Scorecard.objects.only("name", "version").get(pk=spec.id)
     return spec, f"{card.name} v{card.version} (active)"

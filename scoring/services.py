@@ -1146,7 +1146,7 @@ def start_backfill(*, scorecard: Scorecard, days: int, author: Any) -> Any:
         total=matched_accounts(scorecard.segment).count(),
         created_by=author,
     )
-    run_backfill.delay_on_commit(job.pk)
+    transaction.on_commit(lambda: run_backfill.delay(job.pk))
     return job
 
 

@@ -531,7 +531,7 @@ def create_draft_from_suggestion(
     kept = [s for s in suggestion.measures if s.weight is not None]
     if not kept:
         raise ApplicationError("No measure carries a signal; no draft was created.")
-    data = {
+    data: dict[str, Any] = {
         "name": scorecard.name,
         "red_below": scorecard.red_below,
         "green_at": scorecard.green_at,
@@ -548,32 +548,8 @@ def create_draft_from_suggestion(
             for s in kept
         ],
     }
-    if scorecard.status == Scorecard.Status.DRAFT:
-        return services.update_scorecard_draft(scorecard=scorecard, author=author, data=data)
-    if not getattr(author, "is_admin", False):
-        from chs_site.errors import PermissionDenied
-
-        raise PermissionDenied("Only admins may edit scorecards.")
-    return services.create_scorecard_draft(
-        segment=scorecard.segment,
-        author=author,
-        based_on=scorecard,
-        name=data["name"],
-        red_below=scorecard.red_below,
-        green_at=scorecard.green_at,
-        missing_data=scorecard.missing_data,
-        measures=[
-            services.MeasureIn(
-                metric_key=m["metric"],
-                weight=m["weight"],
-                aggregation=m["aggregation"],
-                window_days=m["window_days"],
-                bad=m["bad"],
-                good=m["good"],
-            )
-            for m in data["measures"]
-        ],
-    )
+    # A draft is edited in place; an active or retired version gets a new draft based on it.
+    return services.update_scorecard_draft(scorecard=scorecard, author=author, data=data)
 
 
 def churn_model_scorecard() -> Scorecard | None:

@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -261,7 +262,9 @@ def scorecard_backfill(request: AuthedRequest, pk: int) -> HttpResponse:
     card = _get_scorecard(pk)
     form = forms.BackfillForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Backfill: " + "; ".join(form.errors.get("days", ["bad input"])))
+        messages.error(
+            request, "Backfill: " + "; ".join(str(e) for e in form.errors.get("days", []))
+        )
         return redirect("scoring:detail", pk=card.pk)
     try:
         job = services.start_backfill(
@@ -346,7 +349,7 @@ def churn_model_refit(request: AuthedRequest) -> HttpResponse:
     _require_admin(request)
     from scoring.tasks import fit_churn_model
 
-    fit_churn_model.delay_on_commit()
+    transaction.on_commit(lambda: fit_churn_model.delay(False))
     messages.success(request, "Refitting the churn model in the background.")
     return redirect("scoring:validation")
 
@@ -374,7 +377,7 @@ def record_outcome(request: AuthedRequest, external_id: str) -> HttpResponse:
         else:
             from scoring.tasks import fit_churn_model
 
-            fit_churn_model.delay_on_commit(True)
+            transaction.on_commit(lambda: fit_churn_model.delay(True))
             messages.success(request, "Outcome recorded.")
             if request.htmx:
                 response = HttpResponse(status=204)
