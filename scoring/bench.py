@@ -109,6 +109,7 @@ def _generate(n: int, metrics: list[MetricDefinition], at: dt.datetime) -> list[
         batch_size=5000,
     )
     ids = list(Account.objects.filter(segment="Bench").order_by("id").values_list("id", flat=True))
+    new_ids = ids[len(ids) - n :]  # earlier rounds' accounts already have their values
     metric_ids = [m.pk for m in metrics]
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -123,13 +124,13 @@ def _generate(n: int, metrics: list[MetricDefinition], at: dt.datetime) -> list[
                 CROSS JOIN unnest(%s::bigint[]) AS m(id)
                 CROSS JOIN generate_series(0, %s) AS d
                 """,
-                [at, ids, metric_ids, BENCH_DAYS - 1],
+                [at, new_ids, metric_ids, BENCH_DAYS - 1],
             )
             cursor.execute("ANALYZE scoring_metricvalue")
     else:
         services.load_metric_values(
             (a, m, at - dt.timedelta(days=d), float((a * 37 + m * 11 + d * 7) % 101))
-            for a in ids
+            for a in new_ids
             for m in metric_ids
             for d in range(BENCH_DAYS)
         )

@@ -160,10 +160,6 @@ class Mover:
     contribution_change: float
     sentence: str
 
-    @property
-    def short(self) -> str:
-        return self.sentence
-
 
 @dataclass(frozen=True)
 class GreenStep:
@@ -302,7 +298,9 @@ def score_from_values(
             name=m.label,
             aggregation=m.aggregation,
             window_days=m.window_days,
-            value=None if v is None else float(v),
+            # 12 significant digits: sums taken in another order (SQL vs Python) differ only
+            # in the last bits, and must not look like a change of the breakdown.
+            value=None if v is None else float(f"{float(v):.12g}"),
             points=None if p is None else round(p, 4),
             weight=float(m.weight),
             contribution=(

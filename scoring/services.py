@@ -24,7 +24,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Account, Activity, HealthBand, User
-from chs_site.errors import ApplicationError, ValidationFailed
+from accounts.selectors import visible_accounts
+from chs_site.errors import ApplicationError, PermissionDenied, ValidationFailed
 from scoring import engine, selectors
 from scoring.models import (
     DirtyAccount,
@@ -584,7 +585,10 @@ def override_score(
 ) -> ScoreOverride:
     """Show ``score`` or ``band`` (exactly one) instead of the computed value until
     ``expires_at``. The computed score keeps being computed; ``revoke_override`` or the
-    expiry (at the next recompute or sweep) ends it. Permission is the caller's job."""
+    expiry (at the next recompute or sweep) ends it. A person may override the accounts they
+    can see (CSM: own book, manager: team, admin: all); views 404 before getting here."""
+    if author is not None and not visible_accounts(author).filter(pk=account.pk).exists():
+        raise PermissionDenied("You can override the score only of accounts in your book or team.")
     errors: list[dict[str, str]] = []
     reason = (reason or "").strip()
     band = (band or "").strip()

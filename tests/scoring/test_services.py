@@ -337,3 +337,20 @@ def test_movers_for_a_stored_score_compare_with_the_previous_one(
     assert (
         mover.sentence == "Weekly active users fell from 42 to 18: −24.0 points"
     )  # WAU alone has data
+
+
+def test_only_people_who_see_the_account_may_override_it(
+    account: Account, other_csm: User, manager: User
+) -> None:
+    from chs_site.errors import PermissionDenied
+
+    expires = timezone.now() + dt.timedelta(days=2)
+    with pytest.raises(PermissionDenied):
+        services.override_score(
+            account=account, author=other_csm, band="green", reason="x", expires_at=expires
+        )
+    services.override_score(
+        account=account, author=manager, band="green", reason="Team call.", expires_at=expires
+    )
+    account.refresh_from_db()
+    assert account.health_band == "green"
