@@ -114,3 +114,10 @@ class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
                 "--scope ingest|read|write` or on the API tokens page (admins)."
             ),
         }
+
+
+def api_user(request: Request) -> User:
+    """The signed-in user of an API request (IsAuthenticated has already run)."""
+    user = request.user
+    assert isinstance(user, User), "API views run after IsAuthenticated"
+    return user

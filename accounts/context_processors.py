@@ -15,6 +15,7 @@ NAV_ENTRIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Validation", "scoring:validation", ("manager",)),
     ("Playbooks", "playbooks:playbooks", ("manager",)),
     ("Imports", "accounts:imports", ("manager",)),
+    ("API tokens", "accounts:api_tokens", ()),
 )
 
 

@@ -24,6 +24,8 @@ def visible_accounts(user: User) -> QuerySet[Account]:
 def get_account_for_user(user: User, external_id: str) -> Account:
     """The account, or 404 when it does not exist *or* is outside the user's scope
     (an outsider cannot tell the two apart)."""
+    if "\x00" in external_id:  # no such id can exist; PostgreSQL refuses NUL in text
+        raise Http404("No such account.")
     try:
         return visible_accounts(user).select_related("owner").get(external_id=external_id)
     except Account.DoesNotExist:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from accounts import services
+from accounts import importing, services
 
 
 @shared_task(
@@ -10,3 +10,14 @@ from accounts import services
 )
 def worker_heartbeat() -> None:
     services.record_worker_heartbeat()
+
+
+@shared_task(
+    name="accounts.tasks.run_import_job",
+    ignore_result=True,
+    acks_late=True,
+    soft_time_limit=30 * 60,
+    time_limit=31 * 60,
+)
+def run_import_job(job_id: int) -> None:
+    importing.run_import(job_id=job_id)

@@ -114,7 +114,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             [{"field": "body", "reason": "not valid JSON"}],
         )
     elif isinstance(exc, exceptions.Throttled):
-        wait = int(exc.wait or 1)
+        wait = int(getattr(exc, "wait", None) or 1)
         body = _error(
             f"Too many requests with this API key; retry in {wait} second{'s' if wait != 1 else ''}.",
             retry_after=wait,

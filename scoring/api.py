@@ -3,6 +3,7 @@ ingest, metric definitions, scorecards (drafts, publishing), outcomes, score his
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -12,12 +13,14 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, serializers, status
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors as account_selectors
+from accounts.authentication import api_user
 from chs_site.api_docs import error_responses
 from chs_site.errors import ValidationFailed
 from scoring import ingest, services
@@ -48,9 +51,19 @@ class FiniteFloatField(serializers.FloatField):
 
 class LenientJSONParser(JSONParser):
     """Accepts NaN/Infinity literals so the validator can name the item that holds them
-    (a strict parser would reject the whole body without saying where)."""
+    (a strict parser would reject the whole body without saying where). Reads the body
+    in one go: decoding a 1 MB body through a codec stream reader costs more than the
+    validation of its 10 000 items."""
 
     strict = False
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        if stream is None:
+            return None
+        try:
+            return json.loads(stream.read())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
 
 
 class MetricItemSerializer(serializers.Serializer):
@@ -122,7 +135,7 @@ class MetricsIngest(APIView):
                 errors=[{"field": "values", "reason": "is missing"}],
             )
         accepted = ingest.ingest_metric_values(
-            user=request.user,  # type: ignore[arg-type]
+            user=api_user(request),
             items=body["values"],
             source="api",
         )
@@ -136,7 +149,7 @@ class MetricDefinitionSerializer(serializers.ModelSerializer):
     class Meta:
         model = MetricDefinition
         fields = ["key", "name", "unit", "description", "direction"]
-        extra_kwargs = {"key": {"validators": []}}
+        extra_kwargs: dict[str, Any] = {"key": {"validators": []}}
 
 
 class MetricDefinitionList(generics.ListAPIView):
@@ -149,8 +162,22 @@ class MetricDefinitionList(generics.ListAPIView):
     queryset = MetricDefinition.objects.order_by("key")
 
     @extend_schema(
+        examples=[
+            OpenApiExample(
+                "metrics",
+                value={
+                    "key": "logins_30d",
+                    "name": "Logins (30 days)",
+                    "unit": "logins",
+                    "description": "",
+                    "direction": "higher",
+                },
+                response_only=True,
+                status_codes=["200"],
+            )
+        ],
         summary="List metric definitions",
-        responses={200: MetricDefinitionSerializer(many=True), **error_responses(400)},
+        responses={200: MetricDefinitionSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -174,7 +201,7 @@ class MetricDefinitionList(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         serializer = MetricDefinitionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        metric = services.create_metric_definition(**serializer.validated_data)  # type: ignore[arg-type]
+        metric = services.create_metric_definition(**serializer.validated_data)
         return Response(MetricDefinitionSerializer(metric).data, status=status.HTTP_201_CREATED)
 
 
@@ -253,6 +280,20 @@ SCORECARD_EXAMPLE = {
 }
 
 
+SCORECARD_OUT = {
+    "id": 7,
+    **SCORECARD_EXAMPLE,
+    "version": 3,
+    "status": "active",
+    "based_on": 5,
+    "created_at": "2026-11-01T08:00:00Z",
+    "published_at": "2026-11-02T08:00:00Z",
+}
+SCORECARD_OUT_EXAMPLE = OpenApiExample(
+    "scorecard", value=SCORECARD_OUT, response_only=True, status_codes=["200"]
+)
+
+
 def _scorecards() -> QuerySet[Scorecard]:
     return Scorecard.objects.prefetch_related("measures__metric").order_by("segment", "-version")
 
@@ -279,8 +320,13 @@ class ScorecardList(generics.ListAPIView):
         return _scorecards()
 
     @extend_schema(
+        examples=[
+            OpenApiExample(
+                "versions", value=SCORECARD_OUT, response_only=True, status_codes=["200"]
+            )
+        ],
         summary="List scorecard versions",
-        responses={200: ScorecardSerializer(many=True), **error_responses(400)},
+        responses={200: ScorecardSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -295,8 +341,8 @@ class ScorecardList(generics.ListAPIView):
         serializer = ScorecardSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         scorecard = services.create_scorecard_from_data(
-            author=request.user, data=dict(serializer.validated_data)
-        )  # type: ignore[arg-type]
+            author=api_user(request), data=dict(serializer.validated_data)
+        )
         return Response(
             ScorecardSerializer(_scorecards().get(pk=scorecard.pk)).data,
             status=status.HTTP_201_CREATED,
@@ -312,6 +358,7 @@ class ScorecardDetail(generics.GenericAPIView):
     ]
 
     @extend_schema(
+        examples=[SCORECARD_OUT_EXAMPLE],
         summary="Read a scorecard version",
         responses={200: ScorecardSerializer, **error_responses(404)},
     )
@@ -337,8 +384,8 @@ class ScorecardDetail(generics.GenericAPIView):
         serializer.is_valid(raise_exception=True)
         result = services.update_scorecard_draft(
             scorecard=scorecard,
-            author=request.user,
-            data=dict(serializer.validated_data),  # type: ignore[arg-type]
+            author=api_user(request),
+            data=dict(serializer.validated_data),
         )
         code = status.HTTP_200_OK if result.pk == scorecard.pk else status.HTTP_201_CREATED
         return Response(ScorecardSerializer(_scorecards().get(pk=result.pk)).data, status=code)
@@ -356,10 +403,11 @@ class ScorecardPublish(APIView):
         description="Makes the draft the active version for its segment and retires the one that was active; scores are recomputed.",
         request=None,
         responses={200: ScorecardSerializer, **error_responses(400, 404)},
+        examples=[SCORECARD_OUT_EXAMPLE],
     )
     def post(self, request: Request, pk: int) -> Response:
         scorecard = get_object_or_404(Scorecard, pk=pk)
-        published = services.publish_scorecard(scorecard=scorecard, author=request.user)  # type: ignore[arg-type]
+        published = services.publish_scorecard(scorecard=scorecard, author=api_user(request))
         return Response(ScorecardSerializer(_scorecards().get(pk=published.pk)).data)
 
 
@@ -408,13 +456,13 @@ class OutcomeCreate(generics.GenericAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         account = account_selectors.get_account_for_user(
-            request.user, data["account"]["external_id"]
-        )  # type: ignore[arg-type]
+            api_user(request), data["account"]["external_id"]
+        )
         existed = Outcome.objects.filter(
             account=account, kind=data["kind"], occurred_at=data["occurred_at"]
         ).exists()
         outcome = services.record_outcome(
-            user=request.user,
+            user=api_user(request),
             account=account,
             kind=data["kind"],
             occurred_at=data["occurred_at"],
@@ -464,8 +512,8 @@ class AccountScores(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Score.objects.none()
         account = account_selectors.get_account_for_user(
-            self.request.user, self.kwargs["external_id"]
-        )  # type: ignore[arg-type]
+            api_user(self.request), self.kwargs["external_id"]
+        )
         return (
             Score.objects.filter(account=account)
             .select_related("scorecard")
@@ -473,8 +521,47 @@ class AccountScores(generics.ListAPIView):
         )
 
     @extend_schema(
+        examples=[
+            OpenApiExample(
+                "history",
+                value={
+                    "id": 981,
+                    "score": 62.5,
+                    "band": "yellow",
+                    "computed_at": "2026-11-20T09:00:03Z",
+                    "scorecard": 7,
+                    "scorecard_version": 3,
+                    "breakdown": [
+                        {
+                            "metric": "logins_30d",
+                            "name": "Logins (30 days)",
+                            "aggregation": "latest",
+                            "window_days": 30,
+                            "value": 120.0,
+                            "points": 57.9,
+                            "weight": 2.0,
+                            "contribution": 38.6,
+                            "stale": False,
+                        },
+                        {
+                            "metric": "open_tickets",
+                            "name": "Open tickets",
+                            "aggregation": "avg",
+                            "window_days": 30,
+                            "value": 2.8,
+                            "points": 72.0,
+                            "weight": 1.0,
+                            "contribution": 24.0,
+                            "stale": False,
+                        },
+                    ],
+                },
+                response_only=True,
+                status_codes=["200"],
+            )
+        ],
         summary="An account's score history, newest first, with breakdown",
-        responses={200: ScoreSerializer(many=True), **error_responses(404)},
+        responses={200: ScoreSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)

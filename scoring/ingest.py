@@ -83,7 +83,8 @@ def parse_number(raw: object, *, allow_text: bool) -> float:
 
 def account_ids_for(user: User, external_ids: Iterable[str]) -> dict[str, int]:
     """external_id → pk for the accounts among ``external_ids`` that ``user`` may see."""
-    wanted = sorted(set(external_ids))
+    # NUL cannot be in a stored id (PostgreSQL refuses it in a query): such items are unknown.
+    wanted = sorted({e for e in external_ids if "\x00" not in e})
     found: dict[str, int] = {}
     scope = visible_accounts(user).order_by()
     for part in chunked(wanted, LOOKUP_CHUNK):
@@ -188,9 +189,9 @@ def validate_metric_items(*, user: User, items: object, now: dt.datetime | None 
         except ValueError as exc:
             errors.append({"index": index, "field": "observed_at", "reason": str(exc)})
             ok = False
-        if ok and not errors:
+        if ok and not errors and account_id is not None and metric_id is not None:
             key = (account_id, metric_id, observed_at)
-            rows[key] = MetricValueIn(  # type: ignore[index]
+            rows[key] = MetricValueIn(
                 account_id=account_id, metric_id=metric_id, value=value, observed_at=observed_at
             )
     if errors:

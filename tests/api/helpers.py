@@ -19,10 +19,10 @@ class ApiClient:
         self.client = Client()
 
     def _headers(self) -> dict[str, str]:
-        return {"HTTP_AUTHORIZATION": f"Token {self.key}"}
+        return {"Authorization": f"Token {self.key}"}
 
     def get(self, url: str, params: dict[str, Any] | None = None) -> Any:
-        return self.client.get(url, params or {}, **self._headers())
+        return self.client.get(url, params or {}, headers=self._headers())
 
     def post(
         self,
@@ -33,11 +33,11 @@ class ApiClient:
         content_type: str = "application/json",
     ) -> Any:
         data = raw if raw is not None else json.dumps(body)
-        return self.client.post(url, data, content_type=content_type, **self._headers())
+        return self.client.post(url, data, content_type=content_type, headers=self._headers())
 
     def patch(self, url: str, body: Any) -> Any:
         return self.client.patch(
-            url, json.dumps(body), content_type="application/json", **self._headers()
+            url, json.dumps(body), content_type="application/json", headers=self._headers()
         )
 
 

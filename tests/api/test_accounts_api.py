@@ -189,3 +189,35 @@ def test_unknown_api_url_is_a_json_404(csm: User) -> None:
     response = api_for(csm, "read").get("/api/v1/nothing-here/")
     assert response.status_code == 404
     assert response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"arr": "much"}, "arr"),
+        ({"renewal_date": "2026-02-30"}, "renewal_date"),
+        ({"lifecycle_stage": "zombie"}, "lifecycle_stage"),
+        ({"owner": "ghost"}, "owner"),
+        ({"name": ""}, "name"),
+        ({"name": "x" * 201}, "name"),
+    ],
+)
+def test_bad_account_updates_are_400_and_change_nothing(
+    csm: User, account: Account, body: dict, field: str
+) -> None:
+    before = Account.objects.values().get(pk=account.pk)
+    response = api_for(csm, "write").patch("/api/v1/accounts/ACME-1/", body)
+    assert response.status_code == 400, response.content
+    assert [d["field"] for d in response.json()["details"]] == [field]
+    assert Account.objects.values().get(pk=account.pk) == before
+    assert not Activity.objects.exists()
+
+
+def test_account_list_queries_do_not_grow_with_the_page(
+    admin: User, django_assert_max_num_queries: object
+) -> None:
+    AccountFactory.create_batch(30)
+    api = api_for(admin, "read")
+    with django_assert_max_num_queries(6):  # type: ignore[operator]
+        response = api.get("/api/v1/accounts/")
+    assert response.json()["count"] == 30

@@ -184,3 +184,41 @@ def test_score_history_is_newest_first_with_breakdown_and_scoped(
     assert body["results"][0]["scorecard_version"] == 1
     assert api_for(manager, "read").get("/api/v1/accounts/ACME-1/scores/").status_code == 200
     assert api_for(other_csm, "read").get("/api/v1/accounts/ACME-1/scores/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "No key"}, "key"),
+        ({"key": "has space", "name": "X"}, "key"),
+        ({"key": "k", "name": ""}, "name"),
+        ({"key": "k", "name": "K", "direction": "sideways"}, "direction"),
+    ],
+)
+def test_bad_metric_definitions_are_400(admin: User, body: dict, field: str) -> None:
+    response = api_for(admin, "write").post("/api/v1/metric-definitions/", body)
+    assert response.status_code == 400
+    assert [d["field"] for d in response.json()["details"]] == [field]
+    assert not MetricDefinition.objects.exists()
+
+
+def test_editing_a_draft_with_bad_values_changes_nothing(
+    admin: User, logins: MetricDefinition
+) -> None:
+    api = api_for(admin, "write")
+    card = api.post("/api/v1/scorecards/", draft_body()).json()
+    for body, field in (
+        ({"green_at": 10}, "red_below"),
+        ({"segment": "Enterprise"}, "segment"),
+        ({"measures": [{"metric": "nope", "weight": 1, "bad": 0, "good": 1}]}, "metric"),
+    ):
+        response = api.patch(f"/api/v1/scorecards/{card['id']}/", body)
+        assert response.status_code == 400, response.content
+        assert field in [d["field"] for d in response.json()["details"]]
+    fresh = api.get(f"/api/v1/scorecards/{card['id']}/").json()
+    assert (fresh["green_at"], fresh["segment"], fresh["measures"][0]["metric"]) == (
+        70,
+        "",
+        "logins",
+    )
+    assert Scorecard.objects.count() == 1

@@ -1,0 +1,82 @@
+"""``python manage.py import_csv KIND FILE [--mapping JSON] [--as USERNAME]``
+
+Runs the same importer as the /imports/ page, in this process: validates every row, then
+writes all of them in one transaction, or nothing. KIND is accounts, metrics_long,
+metrics_wide or outcomes. Without ``--mapping`` the columns are matched by name (or the
+mapping last used for KIND). ``--mapping`` is JSON, e.g.
+``'{"fields": {"account": "Customer", "observed_at": "Day"}, "metrics": {"Logins": "logins"}}'``.
+Without ``--as`` the import runs with an admin's scope (every account)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.files import File
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from accounts import importing
+from accounts.models import ImportKind, User
+from chs_site.errors import ApplicationError
+
+
+class Command(BaseCommand):
+    help = "Import a CSV file (all rows or none) with the same importer as the /imports/ page."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("kind", choices=ImportKind.values)
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--mapping", help="Column mapping as JSON (see the help above).")
+        parser.add_argument("--as", dest="username", help="Import with this user's scope.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path: Path = options["file"]
+        if not path.is_file():
+            raise CommandError(f"No such file: {path}")
+        user = None
+        if options["username"]:
+            user = User.objects.filter(username=options["username"]).first()
+            if user is None:
+                raise CommandError(f"No user named {options['username']!r}.")
+        try:
+            mapping = json.loads(options["mapping"]) if options["mapping"] else None
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"--mapping is not valid JSON: {exc}") from None
+        if mapping is not None and not isinstance(mapping, dict):
+            raise CommandError('--mapping must be a JSON object like {"fields": {...}}.')
+        try:
+            with path.open("rb") as fh:
+                job = importing.create_import_job(
+                    user=user, kind=options["kind"], upload=File(fh, name=path.name)
+                )
+            if mapping is not None:
+                merged = {
+                    "fields": {**job.mapping.get("fields", {}), **mapping.get("fields", {})},
+                    "metrics": mapping.get("metrics", job.mapping.get("metrics", {})),
+                }
+                job = importing.update_mapping(job=job, mapping=merged)
+            problems = importing.check_mapping(job.kind, job.header, job.mapping)
+            if problems:
+                lines = "\n".join(f"  {p['field']}: {p['reason']}" for p in problems)
+                raise CommandError(f"The column mapping is incomplete:\n{lines}")
+            importing.mark_queued(job=job, user=user)
+            finished = importing.run_import(job_id=job.pk)
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from exc
+        if finished is None:  # pragma: no cover - we just queued it ourselves
+            raise CommandError("The job was taken by another process.")
+        if finished.status != finished.Status.SUCCEEDED:
+            for error in finished.errors[:50]:
+                self.stderr.write(
+                    f"line {error['line']}, column {error['column'] or '-'}: {error['reason']}"
+                )
+            if finished.error_count > 50:
+                self.stderr.write(
+                    f"… and {finished.error_count - 50} more (all in {finished.errors_file.path})."
+                )
+            raise CommandError(finished.message)
+        summary = ", ".join(f"{k} {v}" for k, v in finished.result.items())
+        self.stdout.write(
+            self.style.SUCCESS(f"Imported {finished.original_name} (job {finished.pk}): {summary}.")
+        )
