@@ -1,12 +1,24 @@
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from accounts.importing import KIND_FIELDS
-from accounts.models import ApiToken, ImportJob, ImportKind, User
+from accounts.models import (
+    ApiToken,
+    Feedback,
+    HealthBand,
+    ImportJob,
+    ImportKind,
+    LifecycleStage,
+    User,
+)
+from accounts.selectors import SORT_KEYS, PortfolioQuery
 
 
 class LoginForm(AuthenticationForm):
@@ -17,18 +29,194 @@ class LoginForm(AuthenticationForm):
 
 
 class PortfolioFilterForm(forms.Form):
-    """Portfolio filters; every field is optional and lives in the URL's query string."""
+    """Portfolio filters; every field is optional and lives in the URL's query string, so a
+    filtered view is a bookmark and the back button restores it. A bad value is reported
+    next to its field and ignored; the other filters still apply."""
 
     q = forms.CharField(required=False, max_length=100, label="Search")
+    band = forms.ChoiceField(
+        required=False,
+        choices=[("", "All bands"), *HealthBand.choices, ("none", "No data")],
+    )
     segment = forms.CharField(required=False, max_length=50)
+    stage = forms.ChoiceField(
+        required=False, label="Lifecycle", choices=[("", "All stages"), *LifecycleStage.choices]
+    )
+    renewal_within = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=3650,
+        label="Renews within (days)",
+        widget=forms.NumberInput(attrs={"placeholder": "e.g. 90", "inputmode": "numeric"}),
+    )
+    dropped_by = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=100,
+        label="Dropped ≥ (30 days)",
+        widget=forms.NumberInput(attrs={"placeholder": "points", "inputmode": "decimal"}),
+    )
     owner = forms.CharField(required=False, max_length=150)
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[(k, k) for k in SORT_KEYS] + [(f"-{k}", f"-{k}") for k in SORT_KEYS],
+        widget=forms.HiddenInput,
+    )
 
-    def __init__(self, *args: object, user: User, segments: list[str], **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        *args: Any,
+        user: User,
+        segments: list[str],
+        owners: QuerySet[User] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
         self.fields["segment"].widget = forms.Select(
             choices=[("", "All segments"), *[(s, s) for s in segments]]
         )
+        if owners is not None:
+            self.fields["owner"].widget = forms.Select(
+                choices=[("", "Everyone"), *[(u.username, u.display_name) for u in owners]]
+            )
         self.user = user
+
+    def to_query(self) -> PortfolioQuery:
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return PortfolioQuery(
+            search=(data.get("q") or "").strip(),
+            band=data.get("band") or "",
+            segment=data.get("segment") or "",
+            stage=data.get("stage") or "",
+            renewal_within=data.get("renewal_within"),
+            dropped_by=data.get("dropped_by"),
+            owner=data.get("owner") or "",
+            sort=data.get("sort") or "account",
+        )
+
+
+class FeedbackForm(forms.Form):
+    """Log what happened with the customer. NPS and CSAT answers need their score; the
+    service checks the rules again, so the API and CSV imports get the same messages."""
+
+    kind = forms.ChoiceField(choices=Feedback.Kind.choices, initial=Feedback.Kind.NOTE)
+    score = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=10,
+        help_text="NPS 0–10 or CSAT 1–5; leave empty for notes, calls, meetings and emails.",
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+    sentiment = forms.ChoiceField(required=False, choices=[("", "—"), *Feedback.Sentiment.choices])
+    text = forms.CharField(
+        required=False,
+        max_length=5000,
+        label="Note",
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What was said or agreed?"}),
+    )
+    occurred_at = forms.DateTimeField(
+        required=False,
+        label="When",
+        help_text="Leave empty for now.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def clean_occurred_at(self) -> dt.datetime | None:
+        value: dt.datetime | None = self.cleaned_data.get("occurred_at")
+        if value is not None and value > timezone.now() + dt.timedelta(minutes=5):
+            raise forms.ValidationError("This is in the future; log what already happened.")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        kind, score = data.get("kind"), data.get("score")
+        if kind == Feedback.Kind.NPS:
+            if score is None:
+                self.add_error("score", "An NPS answer needs a score from 0 to 10.")
+        elif kind == Feedback.Kind.CSAT:
+            if score is None:
+                self.add_error("score", "A CSAT answer needs a score from 1 to 5.")
+            elif not 1 <= score <= 5:
+                self.add_error("score", f"CSAT is 1 to 5; {score} is outside that range.")
+        elif kind and score is not None:
+            self.add_error(
+                "score", "Only NPS and CSAT answers have a score; choose one or clear the score."
+            )
+        if kind in {Feedback.Kind.NOTE, Feedback.Kind.CALL, Feedback.Kind.MEETING} and not (
+            data.get("text") or data.get("sentiment")
+        ):
+            self.add_error(
+                "text", "Write a short note or pick a sentiment, so the log says something."
+            )
+        return data
+
+
+class OverrideForm(forms.Form):
+    """Override the shown score or band. A reason and an expiry are required so that a
+    judgement call never silently outlives its cause."""
+
+    score = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=100,
+        help_text="0–100; or leave empty and pick a band.",
+    )
+    band = forms.ChoiceField(required=False, choices=[("", "—"), *HealthBand.choices])
+    reason = forms.CharField(
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why the computed score is wrong"}),
+        error_messages={"required": "Say why you override the score; others will read it."},
+    )
+    expires_at = forms.DateField(
+        label="Expires on",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"required": "Pick the day the override ends (at most 180 days ahead)."},
+    )
+
+    MAX_DAYS = 180
+
+    def clean_expires_at(self) -> dt.date:
+        value: dt.date = self.cleaned_data["expires_at"]
+        today = timezone.localdate()
+        if value <= today:
+            raise forms.ValidationError("The expiry must be after today.")
+        if value > today + dt.timedelta(days=self.MAX_DAYS):
+            raise forms.ValidationError(
+                f"An override lasts at most {self.MAX_DAYS} days; pick an earlier date."
+            )
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("score") is None and not data.get("band") and "score" not in self.errors:
+            self.add_error("score", "Give a score or a band to show instead of the computed one.")
+        return data
+
+    def expires_at_datetime(self) -> dt.datetime:
+        day: dt.date = self.cleaned_data["expires_at"]
+        return timezone.make_aware(dt.datetime.combine(day, dt.time(23, 59)))
+
+
+class OwnerForm(forms.Form):
+    owner = forms.ModelChoiceField(
+        queryset=User.objects.none(),
+        label="New owner",
+        empty_label="Choose a person",
+        error_messages={
+            "required": "Choose the person who takes the account over.",
+            "invalid_choice": "That person is not in your team; pick someone from the list.",
+        },
+    )
+
+    def __init__(self, *args: Any, choices: QuerySet[User], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["owner"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = choices
+        field.label_from_instance = lambda u: (  # type: ignore[method-assign]
+            f"{u.display_name} ({u.get_role_display()})"
+        )
 
 
 class ImportUploadForm(forms.Form):

@@ -3,10 +3,36 @@ goes through ``visible_accounts`` (DESIGN.md's role table lives here and only he
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
-from django.http import Http404
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
-from accounts.models import Account, ApiToken, ImportJob, Role, Team, User
+from django.db import connection
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.expressions import OrderBy
+from django.db.models.functions import Coalesce, Lag, NullIf, TruncDate, TruncQuarter
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.models import Account, Activity, ApiToken, ImportJob, Role, Team, User
+from playbooks.models import Task, TaskStatus
+from scoring.models import DirtyAccount, MetricValue, Score, ScoreOverride
 
 
 def visible_accounts(user: User) -> QuerySet[Account]:
@@ -57,21 +83,426 @@ def can_manage_account(user: User, account: Account) -> bool:
     return user.role == Role.MANAGER and visible_accounts(user).filter(pk=account.pk).exists()
 
 
+# --- portfolio -----------------------------------------------------------------------------
+
+
+BAND_FILTERS = {"red": "red", "yellow": "yellow", "green": "green", "none": ""}
+
+# Sort keys the portfolio offers (the column headers link to them; "-key" reverses).
+SORT_KEYS = ("account", "band", "score", "trend", "mover", "arr", "renewal", "tasks", "owner")
+
+
+@dataclass(frozen=True)
+class PortfolioQuery:
+    search: str = ""
+    band: str = ""
+    segment: str = ""
+    stage: str = ""
+    renewal_within: int | None = None
+    dropped_by: float | None = None
+    owner: str = ""
+    sort: str = "account"
+
+    @property
+    def sort_key(self) -> str:
+        return self.sort.removeprefix("-")
+
+    @property
+    def descending(self) -> bool:
+        return self.sort.startswith("-")
+
+
+def _band_rank() -> Case:
+    # Worst first: a CSM sorting by band wants red on top.
+    return Case(
+        When(health_band="red", then=Value(0)),
+        When(health_band="yellow", then=Value(1)),
+        When(health_band="green", then=Value(2)),
+        default=Value(3),
+        output_field=IntegerField(),
+    )
+
+
+def _open_tasks_subquery() -> Subquery:
+    return Subquery(
+        Task.objects.filter(account=OuterRef("pk"), status=TaskStatus.OPEN)
+        .order_by()
+        .values("account")
+        .annotate(n=Count("pk"))
+        .values("n")[:1],
+        output_field=IntegerField(),
+    )
+
+
 def portfolio_accounts(
-    user: User, *, search: str = "", segment: str = "", owner: str = ""
+    user: User, query: PortfolioQuery | None = None, *, today: dt.date | None = None
 ) -> QuerySet[Account]:
+    """The user's book filtered and sorted as the portfolio page and its CSV export show it.
+    Everything filters and sorts on ``Account`` columns that are indexed; the one count
+    from another table (open tasks) is a correlated subquery only when sorted by it (the
+    page fetches counts for its 50 rows in one query otherwise)."""
+    query = query or PortfolioQuery()
+    today = today or timezone.localdate()
     qs = visible_accounts(user).select_related("owner")
-    if search:
+    if query.search:
         qs = qs.filter(
-            Q(name__icontains=search)
-            | Q(external_id__icontains=search)
-            | Q(domain__icontains=search)
+            Q(name__icontains=query.search)
+            | Q(external_id__icontains=query.search)
+            | Q(domain__icontains=query.search)
         )
-    if segment:
-        qs = qs.filter(segment=segment)
-    if owner:
-        qs = qs.filter(owner__username=owner)
-    return qs
+    if query.band in BAND_FILTERS:
+        qs = qs.filter(health_band=BAND_FILTERS[query.band])
+    if query.segment:
+        qs = qs.filter(segment=query.segment)
+    if query.stage:
+        qs = qs.filter(lifecycle_stage=query.stage)
+    if query.renewal_within is not None:
+        qs = qs.filter(
+            renewal_date__gte=today,
+            renewal_date__lte=today + dt.timedelta(days=query.renewal_within),
+        )
+    if query.dropped_by is not None:
+        qs = qs.filter(score_change_30d__lte=-query.dropped_by)
+    if query.owner:
+        qs = qs.filter(owner__username=query.owner)
+
+    key, desc = query.sort_key, query.descending
+    if key not in SORT_KEYS:
+        key, desc = "account", False
+
+    def direction(expr: Any) -> OrderBy:
+        e = expr if hasattr(expr, "asc") else F(expr)
+        return e.desc(nulls_last=True) if desc else e.asc(nulls_last=True)
+
+    # Per-row extras as correlated subqueries: PostgreSQL evaluates them after the sort and
+    # LIMIT (only for the 50 rows shown) unless the sort needs them, and COUNT(*) drops them.
+    now = timezone.now()
+    qs = qs.annotate(
+        open_tasks=Coalesce(_open_tasks_subquery(), 0),
+        overridden=Exists(
+            ScoreOverride.objects.filter(
+                account=OuterRef("pk"), revoked_at__isnull=True, expires_at__gt=now
+            )
+        ),
+    )
+    order: dict[str, list[OrderBy]] = {
+        "account": [direction("name")],
+        "band": [direction(_band_rank()), F("health_score").asc(nulls_last=True)],
+        "score": [direction("health_score")],
+        "trend": [direction("score_change_30d")],
+        "mover": [direction(NullIf(F("top_mover"), Value("")))],  # blank = no mover, last
+        "arr": [direction("arr")],
+        "renewal": [direction("renewal_date")],
+        "tasks": [direction("open_tasks")],
+        "owner": [direction("owner__last_name"), direction("owner__first_name")],
+    }
+    return qs.order_by(*order[key], "name", "pk")
+
+
+def score_points_since(
+    accounts: list[Account], *, since: dt.datetime
+) -> dict[int, list[tuple[dt.datetime, float]]]:
+    """Score steps since ``since`` for a page of accounts from ONE query. The value in force
+    when the window opened comes from the denormalised ``score_change_30d`` (computed score
+    now minus 30 days ago), so no second lookup per account is needed."""
+    by_account: dict[int, list[tuple[dt.datetime, float]]] = {a.pk: [] for a in accounts}
+    for a in accounts:
+        if a.computed_score is not None and a.score_change_30d is not None:
+            by_account[a.pk].append((since, round(a.computed_score - a.score_change_30d, 1)))
+    rows = (
+        Score.objects.filter(
+            account_id__in=list(by_account), computed_at__gt=since, score__isnull=False
+        )
+        .order_by("account_id", "computed_at")
+        .values_list("account_id", "computed_at", "score")
+    )
+    for account_id, at, score in rows:
+        by_account[account_id].append((at, score))
+    return by_account
+
+
+def segment_sizes(user: User) -> dict[str, int]:
+    """Accounts per segment in the user's book (the filter's choices and the book size)."""
+    rows = visible_accounts(user).order_by().values_list("segment").annotate(n=Count("pk"))
+    return dict(rows)
+
+
+def portfolio_owners(user: User) -> QuerySet[User]:
+    """People whose books the user may filter the portfolio by."""
+    return (
+        visible_users(user)
+        .filter(role__in=[Role.CSM, Role.MANAGER])
+        .order_by("first_name", "last_name", "username")
+    )
+
+
+# --- account page ----------------------------------------------------------------------------
+
+
+def is_recompute_pending(account: Account) -> bool:
+    """The account waits for a recompute while it has a dirty marker."""
+    return DirtyAccount.objects.filter(account=account).exists()
+
+
+def active_override(account: Account, *, now: dt.datetime | None = None) -> ScoreOverride | None:
+    now = now or timezone.now()
+    return (
+        ScoreOverride.objects.filter(account=account, revoked_at__isnull=True, expires_at__gt=now)
+        .select_related("author")
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def latest_score(account: Account) -> Score | None:
+    return (
+        Score.objects.filter(account=account)
+        .select_related("scorecard")
+        .order_by("-computed_at")
+        .first()
+    )
+
+
+def score_history_points(
+    account: Account, *, since: dt.datetime
+) -> list[tuple[dt.datetime, float | None, str]]:
+    """(computed_at, score, band) since ``since`` plus the row in force when the window
+    opened, oldest first; one query (an indexed range scan from that row on)."""
+    opened = (
+        Score.objects.filter(account=account, computed_at__lt=since)
+        .order_by("-computed_at")
+        .values("computed_at")[:1]
+    )
+    return list(
+        Score.objects.filter(
+            account=account, computed_at__gte=Coalesce(Subquery(opened), Value(since))
+        )
+        .order_by("computed_at")
+        .values_list("computed_at", "score", "band")
+    )
+
+
+def metric_points(
+    account: Account, *, metric_keys: list[str], since: dt.datetime
+) -> dict[str, list[tuple[dt.datetime, float]]]:
+    """Raw metric values for the page's per-metric charts, one query."""
+    out: dict[str, list[tuple[dt.datetime, float]]] = {k: [] for k in metric_keys}
+    rows = (
+        MetricValue.objects.filter(
+            account=account, metric__key__in=metric_keys, observed_at__gte=since
+        )
+        .order_by("observed_at")
+        .values_list("metric__key", "observed_at", "value")
+    )
+    for key, at, value in rows:
+        out[key].append((at, value))
+    return out
+
+
+def timeline(account: Account, *, limit: int = 40) -> list[Activity]:
+    return list(
+        Activity.objects.filter(account=account)
+        .select_related("actor")
+        .order_by("-occurred_at", "-id")[:limit]
+    )
+
+
+def chart_markers(account: Account, *, since: dt.datetime) -> list[tuple[str, dt.datetime, str]]:
+    """(kind, when, label) for feedback, tasks and outcomes since ``since``; one query over
+    the timeline, which services write in the same transaction as the change."""
+    kinds = {
+        Activity.Kind.FEEDBACK: "feedback",
+        Activity.Kind.TASK_CREATED: "task",
+        Activity.Kind.TASK_COMPLETED: "task",
+        Activity.Kind.OUTCOME: "outcome",
+    }
+    rows = (
+        Activity.objects.filter(account=account, kind__in=list(kinds), occurred_at__gte=since)
+        .order_by("occurred_at")
+        .values_list("kind", "occurred_at", "summary")[:500]
+    )
+    return [(kinds[kind], at, summary) for kind, at, summary in rows]
+
+
+def owner_choices(user: User, account: Account) -> QuerySet[User]:
+    """Who ``user`` may hand ``account`` to: CSMs and managers in the user's scope."""
+    return (
+        visible_users(user)
+        .filter(role__in=[Role.CSM, Role.MANAGER])
+        .exclude(pk=account.owner_id or 0)
+        .order_by("first_name", "last_name", "username")
+    )
+
+
+# --- team dashboard ------------------------------------------------------------------------
+
+
+def band_counts(accounts: QuerySet[Account]) -> dict[str, int]:
+    rows = accounts.order_by().values_list("health_band").annotate(n=Count("pk"))
+    return dict(rows)
+
+
+def band_counts_at(accounts: QuerySet[Account], *, at: dt.datetime) -> dict[str, int]:
+    """Computed band per account as of ``at`` (the history row in force then), counted."""
+    band_then = Subquery(
+        Score.objects.filter(account=OuterRef("pk"), computed_at__lte=at)
+        .order_by("-computed_at")
+        .values("band")[:1]
+    )
+    rows = (
+        accounts.order_by()
+        .annotate(band_then=Coalesce(band_then, Value("")))
+        .values_list("band_then")
+        .annotate(n=Count("pk"))
+    )
+    return dict(rows)
+
+
+def at_risk_arr_by_quarter(
+    accounts: QuerySet[Account], *, today: dt.date, quarters: int = 4
+) -> list[dict[str, Any]]:
+    """Red and yellow ARR of accounts renewing in the next ``quarters`` calendar quarters
+    (this one included), one grouped query."""
+    first = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    labels: list[tuple[dt.date, str]] = []
+    y, m = first.year, first.month
+    for _ in range(quarters):
+        labels.append((dt.date(y, m, 1), f"Q{(m - 1) // 3 + 1} {y}"))
+        m += 3
+        if m > 12:
+            y, m = y + 1, m - 12
+    end = dt.date(y, m, 1)
+    rows = (
+        accounts.filter(
+            health_band__in=["red", "yellow"], renewal_date__gte=today, renewal_date__lt=end
+        )
+        .order_by()
+        .annotate(quarter=TruncQuarter("renewal_date"))
+        .values_list("quarter", "health_band")
+        .annotate(arr=Sum("arr"), n=Count("pk"))
+    )
+    totals: dict[tuple[dt.date, str], tuple[Decimal, int]] = {}
+    for quarter, band, arr, n in rows:
+        q = quarter.date() if isinstance(quarter, dt.datetime) else quarter
+        totals[(q, band)] = (arr or Decimal(0), n)
+    out = []
+    for start, label in labels:
+        red_arr, red_n = totals.get((start, "red"), (Decimal(0), 0))
+        yellow_arr, yellow_n = totals.get((start, "yellow"), (Decimal(0), 0))
+        out.append(
+            {
+                "label": label,
+                "start": start,
+                "red_arr": red_arr,
+                "red_count": red_n,
+                "yellow_arr": yellow_arr,
+                "yellow_count": yellow_n,
+                "total_arr": red_arr + yellow_arr,
+            }
+        )
+    return out
+
+
+def entered_red_since(accounts: QuerySet[Account], *, since: dt.datetime) -> QuerySet[Account]:
+    """Accounts red now whose computed band was not red at ``since``."""
+    band_then = Subquery(
+        Score.objects.filter(account=OuterRef("pk"), computed_at__lte=since)
+        .order_by("-computed_at")
+        .values("band")[:1]
+    )
+    return (
+        accounts.filter(health_band="red")
+        .annotate(band_then=Coalesce(band_then, Value("")))
+        .exclude(band_then="red")
+        .select_related("owner")
+        .order_by("health_score", "name")
+    )
+
+
+def average_score_by_day(
+    accounts: QuerySet[Account], *, start: dt.date, end: dt.date
+) -> list[tuple[dt.date, float]]:
+    """The book's average computed score per day from ``start`` to ``end``.
+
+    Score history is a step function per account (a row when the score changes), so the
+    sum of all scores on a day is the sum of every change up to that day. One query walks
+    the history once: each row contributes its change against the account's previous row
+    (LAG) to its day; a running total over the days gives sum and count, hence the
+    average, without a lookup per account per day."""
+    inner = (
+        Score.objects.filter(account__in=accounts.order_by().values("pk"), score__isnull=False)
+        .annotate(
+            day=TruncDate("computed_at"),
+            previous=Window(
+                Lag("score"), partition_by=[F("account_id")], order_by=F("computed_at").asc()
+            ),
+        )
+        .values("day", "score", "previous")
+    )
+    sql, params = inner.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT day, SUM(score - COALESCE(previous, 0)), "
+            "SUM(CASE WHEN previous IS NULL THEN 1 ELSE 0 END) "
+            f"FROM ({sql}) AS history GROUP BY day ORDER BY day",  # noqa: S608 (Django-built SQL)
+            params,
+        )
+        rows = cursor.fetchall()
+    total = 0.0
+    count = 0
+    out: list[tuple[dt.date, float]] = []
+    by_day: dict[dt.date, tuple[float, int]] = {}
+    for day, delta, new in rows:
+        d = dt.date.fromisoformat(day) if isinstance(day, str) else day
+        by_day[d] = (float(delta or 0), int(new or 0))
+    # Everything before the window folds into the opening total.
+    for d in sorted(k for k in by_day if k < start):
+        delta, new = by_day[d]
+        total += delta
+        count += new
+    day = start
+    while day <= end:
+        delta, new = by_day.get(day, (0.0, 0))
+        total += delta
+        count += new
+        if count:
+            out.append((day, round(total / count, 1)))
+        day += dt.timedelta(days=1)
+    return out
+
+
+def team_members(user: User, *, today: dt.date) -> list[User]:
+    """Per person in scope who owns accounts: book size, ARR, average score, accounts per
+    band, open and overdue tasks. Two grouped queries whatever the team's size."""
+    people = list(
+        visible_users(user)
+        .filter(role__in=[Role.CSM, Role.MANAGER])
+        .annotate(
+            book_size=Count("owned_accounts"),
+            book_arr=Sum("owned_accounts__arr"),
+            book_avg=Avg("owned_accounts__health_score"),
+            red=Count("owned_accounts", filter=Q(owned_accounts__health_band="red")),
+            yellow=Count("owned_accounts", filter=Q(owned_accounts__health_band="yellow")),
+            green=Count("owned_accounts", filter=Q(owned_accounts__health_band="green")),
+        )
+        .filter(Q(role=Role.CSM) | Q(book_size__gt=0))
+        .select_related("team")
+        .order_by("team__name", "first_name", "last_name", "username")
+    )
+    counts: dict[int, tuple[int, int]] = {}
+    if people:
+        rows = (
+            Task.objects.filter(assignee_id__in=[p.pk for p in people], status=TaskStatus.OPEN)
+            .order_by()
+            .values_list("assignee_id")
+            .annotate(open=Count("pk"), overdue=Count("pk", filter=Q(due_date__lt=today)))
+        )
+        counts = {assignee: (n_open, n_overdue) for assignee, n_open, n_overdue in rows}
+    for p in people:
+        n_open, n_overdue = counts.get(p.pk, (0, 0))
+        p.open_tasks = n_open  # type: ignore[attr-defined]
+        p.overdue_tasks = n_overdue  # type: ignore[attr-defined]
+    return people
 
 
 def api_token_for_key(key: str) -> ApiToken | None:

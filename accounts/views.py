@@ -1,58 +1,578 @@
+"""The CSM workspace: portfolio (+ CSV export), account page and its actions, team dashboard.
+
+Function views: fetch through ``accounts.selectors`` (outside the user's scope = 404),
+validate with a form, call one service, then render (HTMX: the fragment) or redirect.
+"""
+
 from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from accounts import importing, selectors, services
-from accounts.forms import ApiTokenForm, ImportMappingForm, ImportUploadForm, PortfolioFilterForm
-from accounts.models import ApiToken, ImportJob, User
+from accounts import charts, importing, selectors, services
+from accounts.forms import (
+    ApiTokenForm,
+    FeedbackForm,
+    ImportMappingForm,
+    ImportUploadForm,
+    OverrideForm,
+    OwnerForm,
+    PortfolioFilterForm,
+)
+from accounts.models import Account, ApiToken, ImportJob, User
 from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.http import AuthedRequest
+from playbooks import selectors as playbook_selectors
+from playbooks.forms import TaskCreateForm
+from scoring import selectors as scoring_selectors
+from scoring import services as scoring_services
 from scoring.models import MetricDefinition
 
 PAGE_SIZE = 50
+HISTORY_DAYS = 180
+SPARK_DAYS = 30
+
+
+# --- portfolio ---------------------------------------------------------------------------
+
+
+def _portfolio_form(request: AuthedRequest) -> tuple[PortfolioFilterForm, int]:
+    """The filter form (segment choices from the user's book) and the book's size, from
+    one grouped query."""
+    user = request.user
+    sizes = selectors.segment_sizes(user)
+    owners = None if user.is_csm else selectors.portfolio_owners(user)
+    segments = sorted(s for s in sizes if s)
+    form = PortfolioFilterForm(request.GET, user=user, segments=segments, owners=owners)
+    return form, sum(sizes.values())
 
 
 @login_required
+@require_GET
 def portfolio(request: AuthedRequest) -> HttpResponse:
     user = request.user
-    scope = selectors.visible_accounts(user)
-    segments = sorted(s for s in scope.order_by().values_list("segment", flat=True).distinct() if s)
-    form = PortfolioFilterForm(request.GET or None, user=user, segments=segments)
-    filters = form.cleaned_data if form.is_valid() else {}
-    accounts = selectors.portfolio_accounts(
-        user,
-        search=filters.get("q", ""),
-        segment=filters.get("segment", ""),
-        owner=filters.get("owner", ""),
-    ).order_by("name", "pk")
+    form, total_in_scope = _portfolio_form(request)
+    query = form.to_query()
+    accounts = selectors.portfolio_accounts(user, query)
     page = Paginator(accounts, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    rows = list(page.object_list)
+    now = timezone.now()
+    since = now - dt.timedelta(days=SPARK_DAYS)
+    points = selectors.score_points_since(rows, since=since)
+    for a in rows:
+        a.spark = charts.sparkline(points.get(a.pk, []), start=since, end=now)  # type: ignore[attr-defined]
+
+    params = request.GET.copy()
+    params.pop("page", None)
+    sort_params = params.copy()
+    sort_params.pop("sort", None)
+    sort = query.sort if query.sort_key in selectors.SORT_KEYS else "account"
     context = {
         "form": form,
         "page": page,
-        "query": query.urlencode(),
+        "rows": rows,
+        "columns": _columns(user, sort=sort, base=sort_params.urlencode()),
+        "query": params.urlencode(),
+        "sort_query": sort_params.urlencode(),
+        "sort": sort,
+        "filtered": any(k != "sort" for k in params),
         "show_owner": not user.is_csm,
-        "total_in_scope": scope.count(),
+        "export_url": reverse("accounts:portfolio_export")
+        + (f"?{params.urlencode()}" if params else ""),
     }
-    template = "accounts/portfolio.html#table" if request.htmx else "accounts/portfolio.html"
-    return render(request, template, context)
+    if request.htmx:
+        return render(request, "accounts/portfolio.html#table", context)
+    context["total_in_scope"] = total_in_scope
+    return render(request, "accounts/portfolio.html", context)
+
+
+COLUMNS = (
+    # key, label, numeric, default direction when first clicked
+    ("account", "Account", False, ""),
+    ("band", "Band", False, ""),
+    ("score", "Score", True, ""),
+    ("trend", "30-day trend", True, ""),
+    ("mover", "Moved most", False, ""),
+    ("arr", "ARR", True, "-"),
+    ("renewal", "Renewal", False, ""),
+    ("tasks", "Open tasks", True, "-"),
+    ("owner", "Owner", False, ""),
+)
+
+
+def _columns(user: User, *, sort: str, base: str) -> list[dict[str, Any]]:
+    """Header links: clicking the sorted column flips its direction."""
+    out = []
+    for key, label, numeric, default in COLUMNS:
+        if key == "owner" and user.is_csm:
+            continue
+        current = sort.removeprefix("-") == key
+        descending = sort.startswith("-")
+        target = (key if descending else f"-{key}") if current else f"{default}{key}"
+        href = f"?{base}&sort={target}" if base else f"?sort={target}"
+        out.append(
+            {
+                "key": key,
+                "label": label,
+                "numeric": numeric,
+                "href": href,
+                "aria_sort": ("descending" if descending else "ascending") if current else "",
+            }
+        )
+    return out
+
+
+class _Echo:
+    """csv.writer target that hands each row back instead of buffering the file."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: object) -> str:
+    """Spreadsheets run a cell that starts with = + - @ (or tab/CR) as a formula; a leading
+    apostrophe makes it text (OWASP "CSV injection"). Numbers we write ourselves are left
+    alone so they stay numbers; every text field from users goes through here."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+EXPORT_COLUMNS = (
+    "account",
+    "external_id",
+    "score",
+    "band",
+    "trend_30d",
+    "owner",
+    "arr",
+    "renewal_date",
+)
+
+
+def _export_rows(accounts: Any) -> Iterator[list[str]]:
+    yield list(EXPORT_COLUMNS)
+    rows = accounts.values_list(
+        "name",
+        "external_id",
+        "health_score",
+        "health_band",
+        "score_change_30d",
+        "owner__username",
+        "arr",
+        "renewal_date",
+    )
+    for name, ext, score, band, trend, owner, arr, renewal in rows.iterator(chunk_size=2000):
+        yield [
+            neutralise(name),
+            neutralise(ext),
+            "" if score is None else f"{score:.1f}",
+            band,
+            "" if trend is None else f"{trend:.1f}",
+            neutralise(owner or ""),
+            f"{arr:.2f}",
+            renewal.isoformat() if renewal else "",
+        ]
 
 
 @login_required
+@require_GET
+def portfolio_export(request: AuthedRequest) -> StreamingHttpResponse:
+    """The portfolio as CSV with the page's filters and sort, streamed row by row."""
+    form, _ = _portfolio_form(request)
+    accounts = selectors.portfolio_accounts(request.user, form.to_query())
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in _export_rows(accounts)),
+        content_type="text/csv; charset=utf-8",
+    )
+    stamp = timezone.localdate().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="portfolio-{stamp}.csv"'
+    return response
+
+
+# --- account page ------------------------------------------------------------------------
+
+
+def _health_context(account: Account) -> dict[str, Any]:
+    latest = selectors.latest_score(account)
+    scorecard = scoring_selectors.current_scorecard_for(account)
+    breakdown = list(latest.breakdown) if latest else []
+    for row in breakdown:
+        row["share"] = (
+            round(100 * float(row.get("contribution") or 0) / latest.score, 0)
+            if latest and latest.score
+            else None
+        )
+    return {
+        "latest": latest,
+        "breakdown": breakdown,
+        "override": selectors.active_override(account),
+        "pending": selectors.is_recompute_pending(account),
+        "movers_week": scoring_selectors.score_movers(account=account, days=7),
+        "movers_month": scoring_selectors.score_movers(account=account, days=30),
+        "path": scoring_selectors.path_to_green(account=account),
+        "scorecard": scorecard,
+    }
+
+
+def _score_changes(account: Account, *, since: dt.datetime) -> list[dict[str, Any]]:
+    """Moves of ≥ 5 points inside a band (band changes are already timeline rows)."""
+    out = []
+    previous = None
+    for at, score, band in selectors.score_history_points(account, since=since):
+        if previous is not None and score is not None and previous[0] is not None:
+            delta = score - previous[0]
+            if abs(delta) >= 5 and band == previous[1] and at >= since:
+                out.append(
+                    {
+                        "occurred_at": at,
+                        "kind": "score",
+                        "summary": f"Score {previous[0]:g} → {score:g}",
+                    }
+                )
+        previous = (score, band)
+    return out
+
+
+def _timeline_context(account: Account) -> dict[str, Any]:
+    since = timezone.now() - dt.timedelta(days=HISTORY_DAYS)
+    entries: list[Any] = list(selectors.timeline(account))
+    entries += _score_changes(account, since=since)
+
+    def when(e: Any) -> dt.datetime:
+        return e["occurred_at"] if isinstance(e, dict) else e.occurred_at
+
+    entries.sort(key=when, reverse=True)
+    return {"timeline": entries[:40]}
+
+
+def _account_context(request: AuthedRequest, account: Account, **forms: Any) -> dict[str, Any]:
+    user = request.user
+    may_manage = selectors.can_manage_account(user, account)
+    context: dict[str, Any] = {
+        "account": account,
+        "contacts": list(account.contacts.all()),
+        "feedback_form": forms.get("feedback_form") or FeedbackForm(),
+        "override_form": forms.get("override_form") or OverrideForm(),
+        "may_manage": may_manage,
+        "history_days": HISTORY_DAYS,
+    }
+    if may_manage:
+        context["owner_form"] = forms.get("owner_form") or OwnerForm(
+            choices=selectors.owner_choices(user, account)
+        )
+    # Tasks and success plans belong to the playbooks app: its fragment renders here (so
+    # the open tasks show without JavaScript) and its create-task form posts to its view.
+    context["tasks"] = playbook_selectors.account_open_tasks(account)
+    context["task_form"] = TaskCreateForm(
+        people=selectors.visible_users(user).order_by("username"), prefix="task"
+    )
+    context["today"] = timezone.localdate()
+    context.update(_health_context(account))
+    context.update(_timeline_context(account))
+    latest = context["latest"]
+    context["metric_charts"] = [
+        {"metric": row["metric"], "name": row.get("name") or row["metric"]}
+        for row in (latest.breakdown if latest else [])
+        if row.get("metric")
+    ]
+    return context
+
+
+@login_required
+@require_GET
 def account_detail(request: AuthedRequest, external_id: str) -> HttpResponse:
     account = selectors.get_account_for_user(request.user, external_id)
+    return render(request, "accounts/account_detail.html", _account_context(request, account))
+
+
+@login_required
+@require_GET
+def account_health(request: AuthedRequest, external_id: str) -> HttpResponse:
+    """The score region alone; the page polls it while a recompute is pending."""
+    account = selectors.get_account_for_user(request.user, external_id)
+    if not request.htmx:
+        return redirect(account)
+    context = {"account": account, "history_days": HISTORY_DAYS, **_health_context(account)}
+    response = render(request, "accounts/account_detail.html#health", context)
+    if not context["pending"]:
+        # The recompute is done: let the rest of the page (timeline) catch up once.
+        response["HX-Trigger"] = "health-updated"
+    return response
+
+
+@login_required
+@require_GET
+def account_timeline(request: AuthedRequest, external_id: str) -> HttpResponse:
+    account = selectors.get_account_for_user(request.user, external_id)
+    if not request.htmx:
+        return redirect(account)
+    context = {"account": account, **_timeline_context(account)}
+    return render(request, "accounts/account_detail.html#timeline", context)
+
+
+def _svg(svg: str) -> HttpResponse:
+    response = HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
+    response["Cache-Control"] = "private, max-age=60"
+    return response
+
+
+@login_required
+@require_GET
+def account_trend_svg(request: AuthedRequest, external_id: str) -> HttpResponse:
+    """180-day score trend on band zones with feedback, task and outcome markers."""
+    account = selectors.get_account_for_user(request.user, external_id)
+    now = timezone.now()
+    since = now - dt.timedelta(days=HISTORY_DAYS)
+    scorecard = scoring_selectors.current_scorecard_for(account)
+    history = selectors.score_history_points(account, since=since)
+    points = [(at, score) for at, score, _ in history if score is not None]
+    markers = [
+        charts.Marker(at=at, kind=kind, label=label)
+        for kind, at, label in selectors.chart_markers(account, since=since)
+    ]
+    svg = charts.trend_chart_svg(
+        points=points,
+        start=since,
+        end=now,
+        red_below=scorecard.red_below if scorecard else 40.0,
+        green_at=scorecard.green_at if scorecard else 70.0,
+        markers=markers,
+    )
+    return _svg(svg)
+
+
+@login_required
+@require_GET
+def account_metric_svg(request: AuthedRequest, external_id: str, metric: str) -> HttpResponse:
+    account = selectors.get_account_for_user(request.user, external_id)
+    now = timezone.now()
+    since = now - dt.timedelta(days=HISTORY_DAYS)
+    scorecard = scoring_selectors.current_scorecard_for(account)
+    measure = (
+        scorecard.measures.select_related("metric").filter(metric__key=metric).first()
+        if scorecard
+        else None
+    )
+    if measure is None:
+        raise Http404("This metric is not a measure of the account's scorecard.")
+    values = selectors.metric_points(account, metric_keys=[metric], since=since)[metric]
+    svg = charts.metric_chart_svg(
+        name=measure.metric.name,
+        unit=measure.metric.unit,
+        points=values,
+        start=since,
+        end=now,
+        bad=measure.bad,
+        good=measure.good,
+    )
+    return _svg(svg)
+
+
+def _action_response(
+    request: AuthedRequest,
+    account: Account,
+    *,
+    fragment: str,
+    ok_message: str | None,
+    **forms: Any,
+) -> HttpResponse:
+    """After an action: HTMX gets the action's card (with its message) and fresh score and
+    timeline regions out of band; without JavaScript, a redirect with a flash message, or
+    the whole page with the form's errors."""
+    if ok_message is not None:
+        # The action may have recomputed the score already (eager tasks) or changed the owner.
+        account.refresh_from_db()
+    if request.htmx:
+        context = _account_context(request, account, **forms)
+        context["ok_message"] = ok_message
+        context["oob"] = ok_message is not None
+        return render(request, f"accounts/account_detail.html#{fragment}", context)
+    if ok_message is not None:
+        messages.success(request, ok_message)
+        return redirect(account)
     return render(
         request,
         "accounts/account_detail.html",
-        {"account": account, "contacts": list(account.contacts.all())},
+        _account_context(request, account, **forms),
+        status=400,
     )
+
+
+@login_required
+@require_POST
+def log_feedback(request: AuthedRequest, external_id: str) -> HttpResponse:
+    account = selectors.get_account_for_user(request.user, external_id)
+    form = FeedbackForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            feedback = services.log_feedback(
+                user=request.user,
+                account=account,
+                kind=data["kind"],
+                score=data["score"],
+                sentiment=data["sentiment"] or "",
+                text=data["text"],
+                occurred_at=data["occurred_at"],
+            )
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            label = feedback.get_kind_display()
+            scored = f" ({feedback.score})" if feedback.score is not None else ""
+            return _action_response(
+                request,
+                account,
+                fragment="feedback",
+                ok_message=f"{label}{scored} logged for {account.name}.",
+            )
+    return _action_response(
+        request, account, fragment="feedback", ok_message=None, feedback_form=form
+    )
+
+
+@login_required
+@require_POST
+def override_score(request: AuthedRequest, external_id: str) -> HttpResponse:
+    account = selectors.get_account_for_user(request.user, external_id)
+    form = OverrideForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            scoring_services.override_score(
+                account=account,
+                author=request.user,
+                score=data["score"],
+                band=data["band"] or "",
+                reason=data["reason"],
+                expires_at=form.expires_at_datetime(),
+            )
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            account.refresh_from_db()
+            return _action_response(
+                request,
+                account,
+                fragment="override",
+                ok_message=f"Override saved; it ends on {data['expires_at']:%b %-d, %Y}.",
+            )
+    return _action_response(
+        request, account, fragment="override", ok_message=None, override_form=form
+    )
+
+
+@login_required
+@require_POST
+def change_owner(request: AuthedRequest, external_id: str) -> HttpResponse:
+    user = request.user
+    account = selectors.get_account_for_user(user, external_id)
+    if not selectors.can_manage_account(user, account):
+        # A CSM sees the account but may not hand it over; not a secret, so 403 with words.
+        return HttpResponse(
+            "Only the team's manager or an admin can change an account's owner.", status=403
+        )
+    form = OwnerForm(request.POST, choices=selectors.owner_choices(user, account))
+    if form.is_valid():
+        try:
+            services.update_account(
+                user=user, account=account, data={"owner": form.cleaned_data["owner"]}
+            )
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return _action_response(
+                request,
+                account,
+                fragment="owner",
+                ok_message=f"{account.name} now belongs to {account.owner.display_name}."  # type: ignore[union-attr]
+                if account.owner
+                else "Owner changed.",
+            )
+    return _action_response(request, account, fragment="owner", ok_message=None, owner_form=form)
+
+
+# --- team dashboard ----------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def team_dashboard(request: AuthedRequest) -> HttpResponse:
+    user = request.user
+    if not (user.is_admin or user.is_manager):
+        raise Http404("The team dashboard is for managers and admins.")
+    scope = selectors.visible_accounts(user)
+    now = timezone.now()
+    today = timezone.localdate()
+    bands_now = selectors.band_counts(scope)
+    bands_before = selectors.band_counts_at(scope, at=now - dt.timedelta(days=30))
+    quarters = selectors.at_risk_arr_by_quarter(scope, today=today)
+    entered_red = list(selectors.entered_red_since(scope, since=now - dt.timedelta(days=7))[:25])
+    start = today - dt.timedelta(days=HISTORY_DAYS)
+    averages = selectors.average_score_by_day(scope, start=start, end=today)
+    people = selectors.team_members(user, today=today)
+    total = sum(bands_now.values())
+    day_start = timezone.make_aware(dt.datetime.combine(start, dt.time()))
+    context = {
+        "total": total,
+        "bands_now": bands_now,
+        "bands_before": bands_before,
+        "band_rows": [
+            {
+                "key": key,
+                "filter": key or "none",
+                "label": label,
+                "now": bands_now.get(key, 0),
+                "before": bands_before.get(key, 0),
+                "change": bands_now.get(key, 0) - bands_before.get(key, 0),
+            }
+            for key, label in (
+                ("red", "Red"),
+                ("yellow", "Yellow"),
+                ("green", "Green"),
+                ("", "No data"),
+            )
+        ],
+        "quarters": quarters,
+        "at_risk_total": sum(q["total_arr"] for q in quarters),
+        "entered_red": entered_red,
+        "people": people,
+        "average_now": averages[-1][1] if averages else None,
+        "band_chart": charts.band_distribution_svg(now=bands_now, before=bands_before),
+        "arr_chart": charts.at_risk_arr_svg(
+            quarters=[q["label"] for q in quarters],
+            red=[float(q["red_arr"]) for q in quarters],
+            yellow=[float(q["yellow_arr"]) for q in quarters],
+        ),
+        "average_chart": charts.average_score_svg(
+            points=[
+                (timezone.make_aware(dt.datetime.combine(d, dt.time(12))), v) for d, v in averages
+            ],
+            start=day_start,
+            end=now,
+            red_below=40.0,
+            green_at=70.0,
+        ),
+    }
+    return render(request, "accounts/team_dashboard.html", context)
 
 
 # --- imports -----------------------------------------------------------------------------

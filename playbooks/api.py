@@ -1,7 +1,182 @@
-"""REST endpoints of this app (mounted under /api/v1/ by chs_site/api_urls.py)."""
+"""REST endpoints of this app (mounted under /api/v1/ by chs_site/api_urls.py).
+
+``GET|POST /api/v1/tasks/`` and ``GET|PATCH /api/v1/tasks/{id}/``. Tasks are scoped by
+``selectors.visible_tasks``; a task outside the caller's scope is a 404. Service refusals
+(``ApplicationError``) reach the API-wide handler (``chs_site.api_errors``), which answers
+400 with ``{"error", "details": [{"field", "reason"}]}``. Status changes go
+through the services (explicit transitions table): ``{"status": "done", "outcome_note": …}``,
+``{"status": "snoozed", "snoozed_until": "YYYY-MM-DD", "snooze_reason": …}``,
+``{"status": "cancelled"}``, ``{"status": "open"}`` (from snoozed); ``{"assignee": username}``
+reassigns (managers within their team, admins).
+"""
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from typing import Any
 
-urlpatterns: list[URLPattern | URLResolver] = []
+import django_filters
+from django.db import transaction
+from django.http import Http404
+from django.urls import URLPattern, URLResolver, path
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.models import User
+from accounts.selectors import get_account_for_user
+from playbooks import selectors, services
+from playbooks.models import Task, TaskPriority, TaskStatus
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    account = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
+    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    playbook = serializers.PrimaryKeyRelatedField(read_only=True)
+    playbook_name = serializers.CharField(source="playbook.name", read_only=True, default=None)
+
+    class Meta:
+        model = Task
+        fields = [
+            "id",
+            "account",
+            "title",
+            "description",
+            "status",
+            "priority",
+            "due_date",
+            "assignee",
+            "playbook",
+            "playbook_name",
+            "snoozed_until",
+            "snooze_reason",
+            "outcome_note",
+            "created_at",
+            "updated_at",
+            "closed_at",
+        ]
+        read_only_fields = fields
+
+
+class TaskCreateSerializer(serializers.Serializer):
+    account = serializers.CharField(max_length=100, help_text="The account's external_id.")
+    title = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    due_date = serializers.DateField(required=False, allow_null=True, default=None)
+    priority = serializers.ChoiceField(choices=TaskPriority.choices, default=TaskPriority.NORMAL)
+    assignee = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Username; default: the owner."
+    )
+
+
+class TaskUpdateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    due_date = serializers.DateField(required=False, allow_null=True)
+    priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
+    status = serializers.ChoiceField(choices=TaskStatus.choices, required=False)
+    outcome_note = serializers.CharField(required=False, allow_blank=True, default="")
+    snoozed_until = serializers.DateField(required=False, allow_null=True, default=None)
+    snooze_reason = serializers.CharField(required=False, allow_blank=True, default="")
+    assignee = serializers.CharField(required=False)
+
+
+class TaskFilter(django_filters.FilterSet):
+    assignee = django_filters.CharFilter(field_name="assignee__username")
+    account = django_filters.CharFilter(field_name="account__external_id")
+    status = django_filters.ChoiceFilter(choices=TaskStatus.choices)
+    due_before = django_filters.DateFilter(field_name="due_date", lookup_expr="lt")
+    playbook = django_filters.NumberFilter(field_name="playbook_id")
+
+    class Meta:
+        model = Task
+        fields = ["assignee", "account", "status", "due_before", "playbook"]
+
+
+def _user(request: Request, username: str) -> User:
+    user = User.objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise serializers.ValidationError({"assignee": [f"No active user named {username!r}."]})
+    return user
+
+
+class TaskList(generics.ListAPIView):
+    serializer_class = TaskSerializer
+    filterset_class = TaskFilter
+
+    def get_queryset(self) -> Any:
+        return (
+            selectors.visible_tasks(self.request.user)  # type: ignore[arg-type]
+            .select_related("account", "assignee", "playbook")
+            .order_by("due_date", "pk")
+        )
+
+    @extend_schema(request=TaskCreateSerializer, responses={201: TaskSerializer})
+    def post(self, request: Request) -> Response:
+        data = TaskCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        try:
+            account = get_account_for_user(request.user, v["account"])  # type: ignore[arg-type]
+        except Http404:
+            raise serializers.ValidationError(
+                {"account": [f"No account {v['account']!r} in your scope."]}
+            ) from None
+        assignee = _user(request, v["assignee"]) if v["assignee"] else None
+        task = services.create_task(
+            actor=request.user,  # type: ignore[arg-type]
+            account=account,
+            title=v["title"],
+            description=v["description"],
+            due_date=v["due_date"],
+            priority=v["priority"],
+            assignee=assignee,
+        )
+        return Response(TaskSerializer(task).data, status=status.HTTP_201_CREATED)
+
+
+class TaskDetail(generics.RetrieveAPIView):
+    serializer_class = TaskSerializer
+
+    def get_object(self) -> Task:
+        try:
+            return selectors.get_task_for_user(self.request.user, int(self.kwargs["pk"]))  # type: ignore[arg-type]
+        except Http404:
+            raise NotFound("No such task.") from None
+
+    @extend_schema(request=TaskUpdateSerializer, responses={200: TaskSerializer})
+    def patch(self, request: Request, pk: int) -> Response:
+        task = self.get_object()
+        data = TaskUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        actor: User = request.user  # type: ignore[assignment]
+        # One request, one outcome: edits, reassignment and the status change together.
+        with transaction.atomic():
+            edits = {k: v[k] for k in ("title", "description", "priority") if k in v}
+            if "due_date" in request.data:
+                edits["due_date"] = v["due_date"]
+            if edits:
+                task = services.update_task(task=task, actor=actor, **edits)
+            if "assignee" in v:
+                task = services.reassign_task(
+                    task=task, actor=actor, assignee=_user(request, v["assignee"])
+                )
+            if "status" in v and v["status"] != task.status:
+                task = services.transition_task(
+                    task=task,
+                    actor=actor,
+                    to_status=v["status"],
+                    outcome_note=v["outcome_note"],
+                    snoozed_until=v["snoozed_until"],
+                    reason=v["snooze_reason"],
+                )
+        task = selectors.get_task_for_user(actor, task.pk)
+        return Response(TaskSerializer(task).data)
+
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("tasks/", TaskList.as_view(), name="api-tasks"),
+    path("tasks/<int:pk>/", TaskDetail.as_view(), name="api-task"),
+]

@@ -1,0 +1,533 @@
+"""Pages: task queue, task detail and inline actions, bulk outreach, playbooks, success plans
+and notifications. Every view fetches through a selector that 404s outside the user's scope;
+every HTMX action also works as a plain form post (redirect back with a message)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.selectors import get_account_for_user, visible_users
+from chs_site.errors import ApplicationError
+from chs_site.http import AuthedRequest
+from playbooks import selectors, services
+from playbooks.forms import (
+    ActionFormSet,
+    CancelForm,
+    CompleteForm,
+    MilestoneForm,
+    ObjectiveForm,
+    OutreachForm,
+    PlanForm,
+    PlaybookForm,
+    ProgressForm,
+    QueueFilterForm,
+    ReassignForm,
+    SnoozeForm,
+    TaskCreateForm,
+)
+from playbooks.models import (
+    Milestone,
+    Objective,
+    Playbook,
+    SuccessPlan,
+    SuccessPlanTemplate,
+    Task,
+    TaskStatus,
+)
+from scoring.models import MetricDefinition
+
+
+def _back(request: AuthedRequest, default: str) -> HttpResponse:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(default)
+
+
+def _form_errors(form: Any) -> str:
+    parts = []
+    for field, errors in form.errors.items():
+        label = form.fields[field].label if field in form.fields else ""
+        prefix = f"{label or field.replace('_', ' ').capitalize()}: " if field != "__all__" else ""
+        parts.append(prefix + " ".join(errors))
+    return "; ".join(parts)
+
+
+# --- task queue ---------------------------------------------------------------------------
+
+
+def _assignable(request: AuthedRequest) -> Any:
+    return visible_users(request.user).order_by("username")
+
+
+@login_required
+def task_queue(request: AuthedRequest) -> HttpResponse:
+    user = request.user
+    today = timezone.localdate()
+    manages = selectors.can_reassign(user)
+    data = request.GET.copy()
+    data.setdefault("status", "open")
+    data.setdefault("scope", "team" if manages else "mine")
+    form = QueueFilterForm(data)
+    if not manages:
+        form.fields["scope"].choices = [("mine", "My tasks")]  # type: ignore[attr-defined]
+    filters = form.cleaned_data if form.is_valid() else {"status": "open", "scope": "mine"}
+    queue = selectors.task_queue(
+        user,
+        today=today,
+        scope=filters.get("scope") or "mine",
+        status=filters.get("status", ""),
+        assignee=filters.get("assignee", ""),
+        playbook=filters["playbook"].pk if filters.get("playbook") else None,
+        q=filters.get("q", ""),
+    )
+    context = {
+        "form": form,
+        "queue": queue,
+        "today": today,
+        "can_reassign": manages,
+        "people": list(_assignable(request)) if manages else [],
+        "load": selectors.team_load(user, today=today) if manages else [],
+        "milestones": selectors.overdue_milestones(user, today=today, mine_only=not manages),
+        "next": request.get_full_path(),
+    }
+    template = "playbooks/task_queue.html#queue" if request.htmx else "playbooks/task_queue.html"
+    return render(request, template, context)
+
+
+def _row_response(request: AuthedRequest, task: Task, flash: str = "") -> HttpResponse:
+    task = selectors.get_task_for_user(request.user, task.pk)
+    manages = selectors.can_reassign(request.user)
+    return render(
+        request,
+        "playbooks/task_queue.html#task_row",
+        {
+            "task": task,
+            "today": timezone.localdate(),
+            "can_reassign": manages,
+            "people": list(_assignable(request)) if manages else [],
+            "flash": flash,
+            "next": request.POST.get("next", ""),
+        },
+    )
+
+
+def _task_action(request: AuthedRequest, pk: int, form: Any, act: Any, done: str) -> HttpResponse:
+    task = selectors.get_task_for_user(request.user, pk)
+    error = ""
+    if form.is_valid():
+        try:
+            act(task, form.cleaned_data)
+        except ApplicationError as exc:
+            error = exc.message
+    else:
+        error = _form_errors(form)
+    if request.htmx:
+        response = _row_response(request, task, flash=error or done)
+        if error:
+            response.status_code = 422
+        return response
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, done)
+    return _back(request, reverse("playbooks:task_detail", args=[task.pk]))
+
+
+@login_required
+@require_POST
+def task_complete(request: AuthedRequest, pk: int) -> HttpResponse:
+    return _task_action(
+        request,
+        pk,
+        CompleteForm(request.POST),
+        lambda t, d: services.complete_task(
+            task=t, actor=request.user, outcome_note=d["outcome_note"]
+        ),
+        "Done. The outcome is on the account's timeline.",
+    )
+
+
+@login_required
+@require_POST
+def task_snooze(request: AuthedRequest, pk: int) -> HttpResponse:
+    return _task_action(
+        request,
+        pk,
+        SnoozeForm(request.POST),
+        lambda t, d: services.snooze_task(
+            task=t, actor=request.user, until=d["until"], reason=d["reason"]
+        ),
+        "Snoozed; it comes back by itself on that date.",
+    )
+
+
+@login_required
+@require_POST
+def task_cancel(request: AuthedRequest, pk: int) -> HttpResponse:
+    return _task_action(
+        request,
+        pk,
+        CancelForm(request.POST),
+        lambda t, d: services.cancel_task(task=t, actor=request.user, reason=d["reason"]),
+        "Task cancelled.",
+    )
+
+
+@login_required
+@require_POST
+def task_reopen(request: AuthedRequest, pk: int) -> HttpResponse:
+    return _task_action(
+        request,
+        pk,
+        CancelForm(request.POST),
+        lambda t, d: services.transition_task(
+            task=t, actor=request.user, to_status=TaskStatus.OPEN
+        ),
+        "Task reopened.",
+    )
+
+
+@login_required
+@require_POST
+def task_reassign(request: AuthedRequest, pk: int) -> HttpResponse:
+    return _task_action(
+        request,
+        pk,
+        ReassignForm(request.POST, people=_assignable(request)),
+        lambda t, d: services.reassign_task(task=t, actor=request.user, assignee=d["assignee"]),
+        "Task reassigned.",
+    )
+
+
+@login_required
+def task_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    task = selectors.get_task_for_user(request.user, pk)
+    manages = selectors.can_reassign(request.user)
+    return render(
+        request,
+        "playbooks/task_detail.html",
+        {
+            "task": task,
+            "events": selectors.task_history(task),
+            "today": timezone.localdate(),
+            "can_reassign": manages,
+            "people": list(_assignable(request)) if manages else [],
+            "next": request.get_full_path(),
+        },
+    )
+
+
+# --- bulk outreach ------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def outreach(request: AuthedRequest) -> HttpResponse:
+    if not selectors.can_reassign(request.user):
+        raise Http404("Bulk outreach is for managers and admins.")
+    people = _assignable(request).filter(role="csm")
+    form = OutreachForm(request.POST or None, people=people)
+    plan: list[Any] | None = None
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        spec = services.OutreachSpec(
+            title=d["title"],
+            description=d["description"],
+            due_in_days=d["due_in_days"],
+            priority=d["priority"],
+            band=d["band"],
+            segment=d["segment"].strip(),
+            renewal_within_days=d["renewal_within_days"],
+            score_drop_at_least=d["score_drop_at_least"],
+            assignee=d["assignee"],
+        )
+        try:
+            if request.POST.get("action") == "create":
+                tasks = services.create_outreach(actor=request.user, spec=spec)
+                messages.success(
+                    request, f"Created {len(tasks)} outreach task{'s' if len(tasks) != 1 else ''}."
+                )
+                return redirect(reverse("playbooks:task_queue") + "?scope=team")
+            plan = services.plan_outreach(actor=request.user, spec=spec, today=timezone.localdate())
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+    context = {"form": form, "plan": plan}
+    template = "playbooks/outreach.html#preview" if request.htmx else "playbooks/outreach.html"
+    return render(request, template, context)
+
+
+# --- playbooks ----------------------------------------------------------------------------
+
+
+@login_required
+def playbook_list(request: AuthedRequest) -> HttpResponse:
+    if not (request.user.is_admin or selectors.can_reassign(request.user)):
+        raise Http404("No playbooks here.")
+    return render(
+        request,
+        "playbooks/playbook_list.html",
+        {"playbooks": selectors.playbook_list(request.user)},
+    )
+
+
+@login_required
+def playbook_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    playbook = selectors.get_playbook_for_user(request.user, pk)
+    now = timezone.now()
+    return render(
+        request,
+        "playbooks/playbook_detail.html",
+        {
+            "playbook": playbook,
+            "actions": list(playbook.actions.all()),
+            "runs": selectors.playbook_runs(playbook),
+            "effect": selectors.playbook_effectiveness(playbook, now=now),
+        },
+    )
+
+
+@login_required
+def playbook_preview(request: AuthedRequest, pk: int) -> HttpResponse:
+    playbook = selectors.get_playbook_for_user(request.user, pk)
+    preview = selectors.preview_playbook(playbook, now=timezone.now())
+    return render(
+        request, "playbooks/playbook_preview.html", {"playbook": playbook, "preview": preview}
+    )
+
+
+def _require_admin(request: AuthedRequest) -> None:
+    if not request.user.is_admin:
+        raise Http404("Only admins edit playbooks.")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def playbook_edit(request: AuthedRequest, pk: int | None = None) -> HttpResponse:
+    _require_admin(request)
+    playbook = selectors.get_playbook_for_user(request.user, pk) if pk else Playbook()
+    form = PlaybookForm(request.POST or None, instance=playbook)
+    formset = ActionFormSet(request.POST or None, instance=playbook, prefix="actions")
+    if request.method == "POST" and form.is_valid() and formset.is_valid():
+        with transaction.atomic():
+            saved = form.save(commit=False)
+            if not saved.pk:
+                saved.created_by = request.user
+            saved.save()
+            form.save_m2m()
+            formset.instance = saved
+            formset.save()
+        messages.success(request, f"Playbook “{saved.name}” saved.")
+        return redirect(saved.get_absolute_url())
+    return render(
+        request,
+        "playbooks/playbook_form.html",
+        {"form": form, "formset": formset, "playbook": playbook},
+    )
+
+
+@login_required
+@require_POST
+def playbook_toggle(request: AuthedRequest, pk: int) -> HttpResponse:
+    _require_admin(request)
+    playbook = selectors.get_playbook_for_user(request.user, pk)
+    try:
+        services.set_playbook_enabled(
+            playbook=playbook, actor=request.user, enabled=not playbook.enabled
+        )
+        messages.success(request, f"“{playbook.name}” is {'on' if playbook.enabled else 'off'}.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect(playbook.get_absolute_url())
+
+
+@login_required
+@require_POST
+def playbook_run(request: AuthedRequest, pk: int) -> HttpResponse:
+    _require_admin(request)
+    playbook = selectors.get_playbook_for_user(request.user, pk)
+    created = services.run_playbook_now(playbook=playbook, actor=request.user)
+    messages.success(
+        request, f"Ran “{playbook.name}”: {created} task{'s' if created != 1 else ''} created."
+    )
+    return redirect(playbook.get_absolute_url())
+
+
+# --- account fragments: tasks and success plans -----------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_tasks(request: AuthedRequest, external_id: str) -> HttpResponse:
+    account = get_account_for_user(request.user, external_id)
+    people = _assignable(request)
+    form = TaskCreateForm(request.POST or None, people=people, prefix="task")
+    if request.method == "POST":
+        if form.is_valid():
+            d = form.cleaned_data
+            try:
+                services.create_task(
+                    actor=request.user,
+                    account=account,
+                    title=d["title"],
+                    description=d["description"],
+                    due_date=d["due_date"],
+                    priority=d["priority"],
+                    assignee=d["assignee"],
+                )
+                messages.success(request, "Task created.")
+                if not request.htmx:
+                    return redirect(account.get_absolute_url())
+                form = TaskCreateForm(people=people, prefix="task")
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+        elif not request.htmx:
+            messages.error(request, _form_errors(form))
+            return redirect(account.get_absolute_url())
+    context = {
+        "account": account,
+        "tasks": selectors.account_open_tasks(account),
+        "task_form": form,
+        "today": timezone.localdate(),
+    }
+    return render(request, "playbooks/_account_tasks.html", context)
+
+
+def _plan_context(account: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "account": account,
+        "plans": selectors.account_success_plans(account),
+        "metrics": list(MetricDefinition.objects.order_by("name").only("pk", "name")),
+        "plan_templates": list(SuccessPlanTemplate.objects.only("pk", "name")),
+        "today": timezone.localdate(),
+        **extra,
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def success_plan(request: AuthedRequest, external_id: str) -> HttpResponse:
+    """The account's success plans (an HTMX fragment the account page loads; also a page)."""
+    account = get_account_for_user(request.user, external_id)
+    extra: dict[str, Any] = {}
+    if request.method == "POST":
+        error = _plan_post(request, account)
+        if error:
+            extra["plan_error"] = error
+        elif not request.htmx:
+            return _back(request, reverse("playbooks:success_plan", args=[external_id]))
+    template = (
+        "playbooks/_success_plan.html" if request.htmx else "playbooks/success_plan_page.html"
+    )
+    return render(request, template, _plan_context(account, **extra))
+
+
+def _plan_post(request: AuthedRequest, account: Any) -> str:
+    """One of: start a plan, add an objective or milestone, set a milestone's status or an
+    objective's progress. Returns an error message or ''."""
+    op = request.POST.get("op", "")
+    user = request.user
+    plans = SuccessPlan.objects.filter(account=account)
+    try:
+        if op == "create_plan":
+            form = PlanForm(request.POST, prefix="plan")
+            if not form.is_valid():
+                return _form_errors(form)
+            if form.cleaned_data["template"]:
+                started = services.start_plan_from_template(
+                    account=account,
+                    template=form.cleaned_data["template"],
+                    actor=user,
+                    today=timezone.localdate(),
+                )
+                if started is None:
+                    return "That template is already running as a plan on this account."
+            else:
+                services.create_plan(account=account, actor=user, title=form.cleaned_data["title"])
+            return ""
+        if op in ("add_objective", "add_milestone", "plan_status"):
+            plan = plans.filter(pk=request.POST.get("plan")).first()
+            if plan is None:
+                return "That plan does not exist on this account."
+            if op == "plan_status":
+                services.set_plan_status(
+                    plan=plan, actor=user, status=request.POST.get("status", "")
+                )
+                return ""
+            if op == "add_objective":
+                oform = ObjectiveForm(request.POST, prefix="objective")
+                if not oform.is_valid():
+                    return _form_errors(oform)
+                d = oform.cleaned_data
+                services.add_objective(
+                    plan=plan, actor=user, title=d["title"], metric=d["metric"], target=d["target"]
+                )
+                return ""
+            mform = MilestoneForm(request.POST, prefix="milestone")
+            if not mform.is_valid():
+                return _form_errors(mform)
+            services.add_milestone(
+                plan=plan,
+                actor=user,
+                title=mform.cleaned_data["title"],
+                due_date=mform.cleaned_data["due_date"],
+            )
+            return ""
+        if op == "milestone_status":
+            milestone = (
+                Milestone.objects.filter(pk=request.POST.get("milestone"), plan__account=account)
+                .select_related("plan__account")
+                .first()
+            )
+            if milestone is None:
+                return "That milestone does not exist on this account."
+            services.set_milestone_status(
+                milestone=milestone, actor=user, status=request.POST.get("status", "")
+            )
+            return ""
+        if op == "objective_progress":
+            objective = Objective.objects.filter(
+                pk=request.POST.get("objective"), plan__account=account
+            ).first()
+            if objective is None:
+                return "That objective does not exist on this account."
+            pform = ProgressForm(request.POST)
+            if not pform.is_valid():
+                return _form_errors(pform)
+            services.set_objective_progress(
+                objective=objective, actor=user, progress=pform.cleaned_data["progress"]
+            )
+            return ""
+    except ApplicationError as exc:
+        return exc.message
+    return f"Unknown action {op!r}."
+
+
+# --- notifications ------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def notifications(request: AuthedRequest) -> HttpResponse:
+    if request.method == "POST":
+        ids = [int(i) for i in request.POST.getlist("id") if i.isdigit()] or None
+        marked = services.mark_notifications_read(user=request.user, ids=ids)
+        messages.success(
+            request, f"Marked {marked} notification{'s' if marked != 1 else ''} as read."
+        )
+        return redirect("playbooks:notifications")
+    return render(
+        request,
+        "playbooks/notifications.html",
+        {"notifications": selectors.notifications_for(request.user)},
+    )
