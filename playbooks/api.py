@@ -31,9 +31,15 @@ from playbooks.models import Task, TaskPriority, TaskStatus
 
 
 class TaskSerializer(serializers.ModelSerializer):
-    account = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
-    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    playbook = serializers.PrimaryKeyRelatedField(read_only=True)
+    account: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="external_id", read_only=True
+    )
+    assignee: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    playbook: serializers.PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
     playbook_name = serializers.CharField(source="playbook.name", read_only=True, default=None)
 
     class Meta:

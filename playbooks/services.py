@@ -165,19 +165,23 @@ def fire(
     matches: Sequence[Match],
     source: str,
     now: dt.datetime,
+    notify: bool = True,
 ) -> int:
     """Fire ``playbook`` for each match not blocked (open task, cooldown); returns tasks
-    created. Safe to run twice at once for the same matches: see the module docstring."""
+    created. Safe to run twice at once for the same matches: see the module docstring.
+    ``notify=False`` skips notify actions (backfills and demo data page nobody)."""
     matches = list({m.account_id: m for m in matches}.values())
     blocked = triggers.blocked_account_ids(playbook, matches, now)
     matches = [m for m in matches if m.account_id not in blocked]
     if not matches:
         return 0
     with transaction.atomic():
-        return _fire_locked(playbook, matches, source, now)
+        return _fire_locked(playbook, matches, source, now, notify=notify)
 
 
-def _fire_locked(playbook: Playbook, matches: list[Match], source: str, now: dt.datetime) -> int:
+def _fire_locked(
+    playbook: Playbook, matches: list[Match], source: str, now: dt.datetime, *, notify: bool
+) -> int:
     # Lock the playbook's actions: round-robin turns are handed out one batch at a time.
     actions = list(PlaybookAction.objects.select_for_update().filter(playbook=playbook))
     task_actions = [a for a in actions if a.kind == PlaybookAction.Kind.CREATE_TASK]
@@ -196,6 +200,9 @@ def _fire_locked(playbook: Playbook, matches: list[Match], source: str, now: dt.
                 band_at_firing=str(
                     m.values.get("band") or staff.accounts[m.account_id].health_band or ""
                 ),
+                # What a firing normally creates; corrected below in the rare case a
+                # later step's task was already open.
+                tasks_created=len(task_actions),
             )
             for m in matches
             if m.account_id in staff.accounts
@@ -255,9 +262,11 @@ def _fire_locked(playbook: Playbook, matches: list[Match], source: str, now: dt.
             for t in tasks
         ]
     )
-    for run in runs:
+    short = [r for r in runs if len(tasks_by_run[r.pk]) != r.tasks_created]
+    for run in short:
         run.tasks_created = len(tasks_by_run[run.pk])
-    PlaybookRun.objects.bulk_update(runs, ["tasks_created"])
+    if short:
+        PlaybookRun.objects.bulk_update(short, ["tasks_created"])
     Activity.objects.bulk_create(
         [
             Activity(
@@ -284,7 +293,7 @@ def _fire_locked(playbook: Playbook, matches: list[Match], source: str, now: dt.
     )
     notifications: list[Notification] = []
     for action in actions:
-        if action.kind == PlaybookAction.Kind.NOTIFY:
+        if action.kind == PlaybookAction.Kind.NOTIFY and notify:
             for run in runs:
                 account = staff.accounts[run.account_id]
                 recipient = assignee_for(action, account, staff)
@@ -585,7 +594,7 @@ def update_task(
 ) -> Task:
     now = now or timezone.now()
     locked = Task.objects.select_for_update().get(pk=task.pk)
-    changes = []
+    changes: list[tuple[str, Any, Any]] = []
     if title is not None:
         if not title.strip():
             raise ValidationFailed(
@@ -951,7 +960,7 @@ def add_milestone(
 
 
 @transaction.atomic
-def set_milestone_status(*, milestone: Milestone, actor: User, status: str) -> Milestone:
+def set_milestone_status(*, milestone: Milestone, actor: User | None, status: str) -> Milestone:
     if status not in Milestone.Status.values:
         raise ValidationFailed(
             f"Unknown milestone status {status!r}.",
@@ -1057,7 +1066,7 @@ def _queue_notifications(notifications: list[Notification]) -> list[Notification
         from playbooks.tasks import deliver_notification
 
         for pk in pending:
-            deliver_notification.delay_on_commit(pk)
+            deliver_notification.delay_on_commit(pk)  # type: ignore[attr-defined]
     return created
 
 
@@ -1169,6 +1178,17 @@ def send_digests(*, now: dt.datetime | None = None) -> int:
         )
         sent += 1
     return sent
+
+
+def set_email_preference(*, user: User, mode: str) -> User:
+    if mode not in User.EmailMode.values:
+        raise ValidationFailed(
+            f"Choose one of {', '.join(User.EmailMode.values)}.",
+            errors=[{"field": "email_notifications", "message": "unknown choice"}],
+        )
+    user.email_notifications = mode
+    user.save(update_fields=["email_notifications"])
+    return user
 
 
 def mark_notifications_read(*, user: User, ids: Sequence[int] | None = None) -> int:

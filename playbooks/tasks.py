@@ -42,31 +42,61 @@ def change_from_json(data: dict[str, Any]) -> _Change:
     return _Change(**{**data, "computed_at": dt.datetime.fromisoformat(data["computed_at"])})
 
 
-_RETRY = {
-    "autoretry_for": (OperationalError,),
-    "retry_backoff": True,
-    "retry_backoff_max": 60,
-    "max_retries": 5,
-    "acks_late": True,
-}
+TRANSIENT = (OperationalError,)
 
 
-@shared_task(name="playbooks.evaluate_score_changes", soft_time_limit=120, time_limit=150, **_RETRY)
+@shared_task(
+    name="playbooks.evaluate_score_changes",
+    soft_time_limit=120,
+    time_limit=150,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=5,
+    acks_late=True,
+)
 def evaluate_score_changes_task(changes: list[dict[str, Any]]) -> int:
     return services.evaluate_score_changes(changes=[change_from_json(c) for c in changes])
 
 
-@shared_task(name="playbooks.evaluate_time_triggers", soft_time_limit=600, time_limit=660, **_RETRY)
+@shared_task(
+    name="playbooks.evaluate_time_triggers",
+    soft_time_limit=600,
+    time_limit=660,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=5,
+    acks_late=True,
+)
 def evaluate_time_triggers() -> int:
     return services.evaluate_time_triggers()
 
 
-@shared_task(name="playbooks.evaluate_feedback", soft_time_limit=60, time_limit=90, **_RETRY)
+@shared_task(
+    name="playbooks.evaluate_feedback",
+    soft_time_limit=60,
+    time_limit=90,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=5,
+    acks_late=True,
+)
 def evaluate_feedback(feedback_ids: list[int]) -> int:
     return services.evaluate_feedback(feedback_ids=feedback_ids)
 
 
-@shared_task(name="playbooks.reopen_snoozed_tasks", soft_time_limit=120, time_limit=150, **_RETRY)
+@shared_task(
+    name="playbooks.reopen_snoozed_tasks",
+    soft_time_limit=120,
+    time_limit=150,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=5,
+    acks_late=True,
+)
 def reopen_snoozed_tasks() -> int:
     return services.reopen_snoozed_tasks()
 

@@ -165,7 +165,8 @@ def _match_score_drop(playbook: Playbook, changes: Sequence[ScoreChangeLike]) ->
         computed_at__lt=end,
         score__isnull=False,
     ).values_list("account_id", "computed_at", "score"):
-        history[account_id].append((at, score))
+        if score is not None:
+            history[account_id].append((at, score))
     matches = []
     for c in scored:
         assert c.score is not None
@@ -362,7 +363,7 @@ def match_state(
     if t == TriggerType.METRIC_THRESHOLD:
         return _match_metric_state(playbook, accounts, now)
     if t == TriggerType.RENEWAL_WINDOW:
-        rows = accounts.filter(
+        renewals = accounts.filter(
             renewal_date__gte=today,
             renewal_date__lte=today + dt.timedelta(days=playbook.days or 0),
             health_band__in=playbook.bands,
@@ -378,7 +379,8 @@ def match_state(
                     "score": score,
                 },
             )
-            for pk, renewal, band, score in rows
+            for pk, renewal, band, score in renewals
+            if renewal is not None
         ]
     if t == TriggerType.NEGATIVE_FEEDBACK:
         since = now - dt.timedelta(days=playbook.feedback_lookback_days)
@@ -408,18 +410,39 @@ def match_state(
                     "feedback_created_at": created.isoformat(),
                 },
             )
+        # NPS answers that arrived as metric values (``nps``, e.g. from a survey tool's
+        # import) count too; an account with detractor feedback above is already covered.
+        for account_id, value, observed in (
+            MetricValue.objects.filter(
+                account__in=accounts, metric__key="nps", value__lte=6, observed_at__gte=since
+            )
+            .exclude(account_id__in=list(newest))
+            .order_by("account_id", "-observed_at")
+            .values_list("account_id", "value", "observed_at")
+        ):
+            if account_id in newest:
+                continue
+            newest[account_id] = Match(
+                account_id,
+                f"Detractor NPS answer: {value:g}",
+                {
+                    "feedback": f"NPS {value:g}",
+                    "nps": value,
+                    "feedback_created_at": observed.isoformat(),
+                },
+            )
         return list(newest.values())
     if t == TriggerType.NO_ACTIVITY:
         cutoff = now - dt.timedelta(days=playbook.days or 0)
         recent = MetricValue.objects.filter(account=OuterRef("pk"), observed_at__gte=cutoff)
-        rows = (
+        inactive_rows: Any = (
             accounts.filter(created_at__lt=cutoff)
             .exclude(Exists(recent))
             .annotate(last_value=Max("metric_values__observed_at"))
             .values_list("pk", "last_value")
         )
         out = []
-        for pk, last in rows:
+        for pk, last in inactive_rows:
             inactive = (now - last).days if last else None
             out.append(
                 Match(
@@ -455,7 +478,7 @@ def _match_metric_state(
     bands = dict(accounts.filter(pk__in=list(ids)).values_list("pk", "health_band"))
     out = []
     for pk in ids:
-        value = aggregate(series.get(pk, []), playbook.metric_aggregation)
-        if _meets(playbook, value):
-            out.append(_metric_match(playbook, pk, value, None, bands.get(pk, ""), None))
+        agg = aggregate(series.get(pk, []), playbook.metric_aggregation)
+        if _meets(playbook, agg):
+            out.append(_metric_match(playbook, pk, agg, None, bands.get(pk, ""), None))
     return out

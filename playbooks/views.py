@@ -13,9 +13,11 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.models import User
 from accounts.selectors import get_account_for_user, visible_users
 from chs_site.errors import ApplicationError
 from chs_site.http import AuthedRequest
@@ -70,6 +72,23 @@ def _assignable(request: AuthedRequest) -> Any:
     return visible_users(request.user).order_by("username")
 
 
+def _row_context(request: AuthedRequest) -> dict[str, Any]:
+    """What every task row needs, computed once per page: a row renders no URL reversal
+    and no per-row loop over people (a manager's queue has hundreds of rows)."""
+    manages = selectors.can_reassign(request.user)
+    people = list(_assignable(request)) if manages else []
+    return {
+        "today": timezone.localdate(),
+        "can_reassign": manages,
+        "people": people,
+        "people_options": format_html_join(
+            "", '<option value="{}">{}</option>', ((p.pk, p.display_name) for p in people)
+        ),
+        "tasks_url": reverse("playbooks:task_queue"),
+        "accounts_url": reverse("accounts:account_detail", args=["-"])[:-2],
+    }
+
+
 @login_required
 def task_queue(request: AuthedRequest) -> HttpResponse:
     user = request.user
@@ -92,11 +111,9 @@ def task_queue(request: AuthedRequest) -> HttpResponse:
         q=filters.get("q", ""),
     )
     context = {
+        **_row_context(request),
         "form": form,
         "queue": queue,
-        "today": today,
-        "can_reassign": manages,
-        "people": list(_assignable(request)) if manages else [],
         "load": selectors.team_load(user, today=today) if manages else [],
         "milestones": selectors.overdue_milestones(user, today=today, mine_only=not manages),
         "next": request.get_full_path(),
@@ -107,15 +124,12 @@ def task_queue(request: AuthedRequest) -> HttpResponse:
 
 def _row_response(request: AuthedRequest, task: Task, flash: str = "") -> HttpResponse:
     task = selectors.get_task_for_user(request.user, task.pk)
-    manages = selectors.can_reassign(request.user)
     return render(
         request,
         "playbooks/task_queue.html#task_row",
         {
+            **_row_context(request),
             "task": task,
-            "today": timezone.localdate(),
-            "can_reassign": manages,
-            "people": list(_assignable(request)) if manages else [],
             "flash": flash,
             "next": request.POST.get("next", ""),
         },
@@ -213,16 +227,13 @@ def task_reassign(request: AuthedRequest, pk: int) -> HttpResponse:
 @login_required
 def task_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     task = selectors.get_task_for_user(request.user, pk)
-    manages = selectors.can_reassign(request.user)
     return render(
         request,
         "playbooks/task_detail.html",
         {
+            **_row_context(request),
             "task": task,
             "events": selectors.task_history(task),
-            "today": timezone.localdate(),
-            "can_reassign": manages,
-            "people": list(_assignable(request)) if manages else [],
             "next": request.get_full_path(),
         },
     )
@@ -432,6 +443,11 @@ def success_plan(request: AuthedRequest, external_id: str) -> HttpResponse:
     return render(request, template, _plan_context(account, **extra))
 
 
+def _int(value: str | None) -> int:
+    """A posted id; anything that is not a whole number matches nothing."""
+    return int(value) if value and value.isdigit() else -1
+
+
 def _plan_post(request: AuthedRequest, account: Any) -> str:
     """One of: start a plan, add an objective or milestone, set a milestone's status or an
     objective's progress. Returns an error message or ''."""
@@ -456,7 +472,7 @@ def _plan_post(request: AuthedRequest, account: Any) -> str:
                 services.create_plan(account=account, actor=user, title=form.cleaned_data["title"])
             return ""
         if op in ("add_objective", "add_milestone", "plan_status"):
-            plan = plans.filter(pk=request.POST.get("plan")).first()
+            plan = plans.filter(pk=_int(request.POST.get("plan"))).first()
             if plan is None:
                 return "That plan does not exist on this account."
             if op == "plan_status":
@@ -485,7 +501,9 @@ def _plan_post(request: AuthedRequest, account: Any) -> str:
             return ""
         if op == "milestone_status":
             milestone = (
-                Milestone.objects.filter(pk=request.POST.get("milestone"), plan__account=account)
+                Milestone.objects.filter(
+                    pk=_int(request.POST.get("milestone")), plan__account=account
+                )
                 .select_related("plan__account")
                 .first()
             )
@@ -497,7 +515,7 @@ def _plan_post(request: AuthedRequest, account: Any) -> str:
             return ""
         if op == "objective_progress":
             objective = Objective.objects.filter(
-                pk=request.POST.get("objective"), plan__account=account
+                pk=_int(request.POST.get("objective")), plan__account=account
             ).first()
             if objective is None:
                 return "That objective does not exist on this account."
@@ -519,6 +537,15 @@ def _plan_post(request: AuthedRequest, account: Any) -> str:
 @login_required
 @require_http_methods(["GET", "POST"])
 def notifications(request: AuthedRequest) -> HttpResponse:
+    if request.method == "POST" and "email_notifications" in request.POST:
+        try:
+            services.set_email_preference(
+                user=request.user, mode=request.POST["email_notifications"]
+            )
+            messages.success(request, "Email preference saved.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return redirect("playbooks:notifications")
     if request.method == "POST":
         ids = [int(i) for i in request.POST.getlist("id") if i.isdigit()] or None
         marked = services.mark_notifications_read(user=request.user, ids=ids)
@@ -529,5 +556,8 @@ def notifications(request: AuthedRequest) -> HttpResponse:
     return render(
         request,
         "playbooks/notifications.html",
-        {"notifications": selectors.notifications_for(request.user)},
+        {
+            "notifications": selectors.notifications_for(request.user),
+            "email_modes": User.EmailMode.choices,
+        },
     )

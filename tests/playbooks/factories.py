@@ -44,7 +44,7 @@ class PlaybookFactory(factory.django.DjangoModelFactory[Playbook]):
         if not create or extracted is False:
             return
         PlaybookAction.objects.create(
-            playbook=self,
+            playbook=self,  # type: ignore[misc]  # factory-boy passes the model instance
             kind=PlaybookAction.Kind.CREATE_TASK,
             title_template=kwargs.get("title", "Call {account_name}: now {band}"),
             description_template=kwargs.get("description", "Score {score}, was {previous_band}."),

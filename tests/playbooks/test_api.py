@@ -35,19 +35,21 @@ def titles(response: object) -> set[str]:
 def tasks(
     account: Account, teammate_account: Account, other_account: Account, csm: User, teammate: User
 ) -> dict[str, Task]:
-    playbook = PlaybookFactory(task=False)
+    playbook = PlaybookFactory.create(task=False)
     return {
-        "mine": TaskFactory(
+        "mine": TaskFactory.create(
             account=account, assignee=csm, title="mine", due_date=TODAY, playbook=playbook
         ),
-        "mine_later": TaskFactory(
+        "mine_later": TaskFactory.create(
             account=account,
             assignee=csm,
             title="mine later",
             due_date=TODAY + dt.timedelta(days=30),
         ),
-        "teammate": TaskFactory(account=teammate_account, assignee=teammate, title="teammate"),
-        "other": TaskFactory(account=other_account, title="other team"),
+        "teammate": TaskFactory.create(
+            account=teammate_account, assignee=teammate, title="teammate"
+        ),
+        "other": TaskFactory.create(account=other_account, title="other team"),
     }
 
 

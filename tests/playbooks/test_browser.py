@@ -20,10 +20,10 @@ def test_csm_completes_and_snoozes_tasks_inline(page: object, csm: User, account
     csm.set_password("chs-demo")
     csm.save(update_fields=["password"])
     today = timezone.localdate()
-    call = TaskFactory(
+    call = TaskFactory.create(
         account=account, assignee=csm, title="Call Acme", due_date=today - dt.timedelta(days=1)
     )
-    deck = TaskFactory(account=account, assignee=csm, title="Send the deck", due_date=today)
+    deck = TaskFactory.create(account=account, assignee=csm, title="Send the deck", due_date=today)
 
     browser_login(page, "csm")
     page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]

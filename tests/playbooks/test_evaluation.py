@@ -47,7 +47,7 @@ def open_tasks(playbook: Playbook) -> list[Task]:
 def test_entering_red_creates_one_task_for_the_owner_with_filled_template(
     csm: User, account: Account
 ) -> None:
-    playbook = PlaybookFactory(name="Fell into red")
+    playbook = PlaybookFactory.create(name="Fell into red")
     created = services.evaluate_score_changes(
         changes=[change(account, band="red", score=31.5, previous_band="yellow", previous_score=48)]
     )
@@ -65,7 +65,7 @@ def test_entering_red_creates_one_task_for_the_owner_with_filled_template(
 
 
 def test_staying_red_or_entering_another_band_does_not_fire(account: Account) -> None:
-    playbook = PlaybookFactory()
+    playbook = PlaybookFactory.create()
     assert (
         services.evaluate_score_changes(
             changes=[change(account, band="red", score=20, previous_band="red", previous_score=25)]
@@ -84,7 +84,7 @@ def test_staying_red_or_entering_another_band_does_not_fire(account: Account) ->
 
 
 def test_disabled_playbook_never_fires(account: Account) -> None:
-    PlaybookFactory(enabled=False)
+    PlaybookFactory.create(enabled=False)
     assert (
         services.evaluate_score_changes(
             changes=[
@@ -96,7 +96,7 @@ def test_disabled_playbook_never_fires(account: Account) -> None:
 
 
 def test_repeating_the_same_change_keeps_one_open_task(account: Account) -> None:
-    playbook = PlaybookFactory()
+    playbook = PlaybookFactory.create()
     c = change(account, band="red", score=20, previous_band="yellow", previous_score=45)
     assert services.evaluate_score_changes(changes=[c]) == 1
     assert services.evaluate_score_changes(changes=[c, c]) == 0
@@ -105,7 +105,7 @@ def test_repeating_the_same_change_keeps_one_open_task(account: Account) -> None
 
 
 def test_cooldown_holds_after_the_task_is_closed(csm: User, account: Account) -> None:
-    playbook = PlaybookFactory(cooldown_days=10)
+    playbook = PlaybookFactory.create(cooldown_days=10)
     start = NOW - dt.timedelta(days=30)
     services.evaluate_score_changes(
         changes=[change(account, band="red", score=20, previous_band="yellow", at=start)], now=start
@@ -135,7 +135,7 @@ def test_cooldown_holds_after_the_task_is_closed(csm: User, account: Account) ->
 
 
 def test_cooldown_counts_from_the_firing_too(csm: User, account: Account) -> None:
-    playbook = PlaybookFactory(cooldown_days=10)
+    playbook = PlaybookFactory.create(cooldown_days=10)
     t0 = NOW - dt.timedelta(days=5)
     services.evaluate_score_changes(
         changes=[change(account, band="red", score=20, previous_band="yellow", at=t0)], now=t0
@@ -155,7 +155,7 @@ def test_cooldown_counts_from_the_firing_too(csm: User, account: Account) -> Non
 
 
 def test_score_drop_of_n_points_within_d_days_fires(account: Account) -> None:
-    playbook = PlaybookFactory(
+    playbook = PlaybookFactory.create(
         trigger_type=TriggerType.SCORE_DROP, band="", drop_points=15, drop_days=14
     )
     record_score(account, 80, "green", NOW - dt.timedelta(days=10))
@@ -169,7 +169,9 @@ def test_score_drop_of_n_points_within_d_days_fires(account: Account) -> None:
 
 
 def test_score_drop_outside_the_window_or_too_small_does_not_fire(account: Account) -> None:
-    PlaybookFactory(trigger_type=TriggerType.SCORE_DROP, band="", drop_points=15, drop_days=14)
+    PlaybookFactory.create(
+        trigger_type=TriggerType.SCORE_DROP, band="", drop_points=15, drop_days=14
+    )
     record_score(account, 90, "green", NOW - dt.timedelta(days=20))  # outside 14 days
     record_score(account, 75, "green", NOW - dt.timedelta(days=5))
     assert (
@@ -186,8 +188,8 @@ def test_score_drop_outside_the_window_or_too_small_does_not_fire(account: Accou
 
 
 def test_metric_average_crossing_below_a_threshold_fires_once(account: Account) -> None:
-    logins = MetricFactory(key="logins")
-    playbook = PlaybookFactory(
+    logins = MetricFactory.create(key="logins")
+    playbook = PlaybookFactory.create(
         trigger_type=TriggerType.METRIC_THRESHOLD,
         band="",
         metric=logins,
@@ -209,8 +211,8 @@ def test_metric_average_crossing_below_a_threshold_fires_once(account: Account) 
 
 
 def test_metric_already_below_at_the_previous_score_is_not_a_crossing(account: Account) -> None:
-    logins = MetricFactory(key="logins")
-    PlaybookFactory(
+    logins = MetricFactory.create(key="logins")
+    PlaybookFactory.create(
         trigger_type=TriggerType.METRIC_THRESHOLD,
         band="",
         metric=logins,
@@ -238,7 +240,7 @@ def test_metric_already_below_at_the_previous_score_is_not_a_crossing(account: A
 def test_renewal_within_n_days_while_not_green_fires_on_the_sweep_for_the_manager(
     csm: User, manager: User, account: Account
 ) -> None:
-    playbook = PlaybookFactory(
+    playbook = PlaybookFactory.create(
         trigger_type=TriggerType.RENEWAL_WINDOW,
         band="",
         days=90,
@@ -248,8 +250,8 @@ def test_renewal_within_n_days_while_not_green_fires_on_the_sweep_for_the_manage
     )
     renewing = timezone.localdate() + dt.timedelta(days=40)
     Account.objects.filter(pk=account.pk).update(renewal_date=renewing, health_band="yellow")
-    green = AccountFactory(owner=csm, renewal_date=renewing, health_band="green")
-    far = AccountFactory(owner=csm, health_band="red")  # renews in 120 days
+    green = AccountFactory.create(owner=csm, renewal_date=renewing, health_band="green")
+    far = AccountFactory.create(owner=csm, health_band="red")  # renews in 120 days
     assert services.evaluate_time_triggers() == 1
     [task] = open_tasks(playbook)
     assert task.account == account and task.assignee == manager
@@ -258,28 +260,30 @@ def test_renewal_within_n_days_while_not_green_fires_on_the_sweep_for_the_manage
 
 
 def test_nps_detractor_fires_once_per_feedback(csm: User, account: Account) -> None:
-    playbook = PlaybookFactory(trigger_type=TriggerType.NEGATIVE_FEEDBACK, band="", cooldown_days=0)
-    FeedbackFactory(account=account, kind=Feedback.Kind.NPS, score=9)
+    playbook = PlaybookFactory.create(
+        trigger_type=TriggerType.NEGATIVE_FEEDBACK, band="", cooldown_days=0
+    )
+    FeedbackFactory.create(account=account, kind=Feedback.Kind.NPS, score=9)
     assert services.evaluate_time_triggers() == 0
-    fb = FeedbackFactory(account=account, kind=Feedback.Kind.NPS, score=4, text="Too slow")
+    fb = FeedbackFactory.create(account=account, kind=Feedback.Kind.NPS, score=4, text="Too slow")
     assert services.evaluate_feedback(feedback_ids=[fb.pk]) == 1
     [task] = open_tasks(playbook)
     services.complete_task(task=task, actor=csm, outcome_note="Apologised, fixed")
     # Same feedback, cooldown 0: it already fired for it, so nothing new.
     assert services.evaluate_time_triggers() == 0
-    FeedbackFactory(account=account, kind=Feedback.Kind.CALL, sentiment="negative")
+    FeedbackFactory.create(account=account, kind=Feedback.Kind.CALL, sentiment="negative")
     assert services.evaluate_time_triggers() == 1
 
 
 def test_no_metric_activity_for_n_days(csm: User, account: Account) -> None:
-    usage = MetricFactory(key="usage")
-    playbook = PlaybookFactory(trigger_type=TriggerType.NO_ACTIVITY, band="", days=14)
+    usage = MetricFactory.create(key="usage")
+    playbook = PlaybookFactory.create(trigger_type=TriggerType.NO_ACTIVITY, band="", days=14)
     Account.objects.filter(pk=account.pk).update(created_at=NOW - dt.timedelta(days=100))
-    active = AccountFactory(owner=csm)
+    active = AccountFactory.create(owner=csm)
     Account.objects.filter(pk=active.pk).update(created_at=NOW - dt.timedelta(days=100))
     metric_value(account, usage, 5, NOW - dt.timedelta(days=20))
     metric_value(active, usage, 5, NOW - dt.timedelta(days=2))
-    AccountFactory(owner=csm)  # brand new: not inactive yet
+    AccountFactory.create(owner=csm)  # brand new: not inactive yet
     assert services.evaluate_time_triggers() == 1
     run = PlaybookRun.objects.get(playbook=playbook)
     assert run.account == account and run.values["inactive_days"] == 20
@@ -303,7 +307,7 @@ def test_no_metric_activity_for_n_days(csm: User, account: Account) -> None:
 def test_conditions_on_segment_arr_and_lifecycle(
     account: Account, conditions: dict[str, object], fires: bool
 ) -> None:
-    PlaybookFactory(**conditions)  # account: SMB, ARR 12 000, adoption
+    PlaybookFactory.create(**conditions)  # account: SMB, ARR 12 000, adoption
     created = services.evaluate_score_changes(
         changes=[change(account, band="red", score=20, previous_band="yellow")]
     )
@@ -313,7 +317,7 @@ def test_conditions_on_segment_arr_and_lifecycle(
 def test_team_condition(
     account: Account, team: Team, other_account: Account, other_team: Team
 ) -> None:
-    playbook = PlaybookFactory()
+    playbook = PlaybookFactory.create()
     playbook.teams.set([other_team])
     created = services.evaluate_score_changes(
         changes=[
@@ -329,7 +333,7 @@ def test_team_condition(
 
 
 def fire_for(accounts: list[Account], **task: object) -> list[Task]:
-    playbook = PlaybookFactory(**{f"task__{k}": v for k, v in task.items()})
+    playbook = PlaybookFactory.create(**{f"task__{k}": v for k, v in task.items()})
     services.evaluate_score_changes(
         changes=[change(a, band="red", score=20, previous_band="yellow") for a in accounts]
     )
@@ -347,13 +351,13 @@ def test_assignee_owner_manager(account: Account, manager: User) -> None:
 
 
 def test_assignee_round_robin_in_the_owners_team(csm: User, teammate: User) -> None:
-    third = UserFactory(username="third", role=Role.CSM, team=csm.team)
-    accounts = [AccountFactory(owner=csm, external_id=f"RR-{i}") for i in range(4)]
+    third = UserFactory.create(username="third", role=Role.CSM, team=csm.team)
+    accounts = [AccountFactory.create(owner=csm, external_id=f"RR-{i}") for i in range(4)]
     tasks = fire_for(accounts, assignee_rule="round_robin")
     members = sorted([csm, teammate, third], key=lambda u: u.pk)
     assert [t.assignee for t in tasks] == [members[0], members[1], members[2], members[0]]
     # The turn is remembered between firings.
-    more = AccountFactory(owner=csm, external_id="RR-9")
+    more = AccountFactory.create(owner=csm, external_id="RR-9")
     playbook = Playbook.objects.get()
     services.evaluate_score_changes(
         changes=[change(more, band="red", score=20, previous_band="green")]
@@ -367,7 +371,7 @@ def test_assignee_fewest_open_tasks_in_the_owners_team(
     from tests.playbooks.factories import TaskFactory
 
     TaskFactory.create_batch(2, account=account, assignee=csm)
-    TaskFactory(account=teammate_account, assignee=teammate)
+    TaskFactory.create(account=teammate_account, assignee=teammate)
     [task] = fire_for([account], assignee_rule="fewest_open")
     assert task.assignee == teammate
 
@@ -382,7 +386,7 @@ def test_notify_and_start_plan_actions(
     team.save()
     template = SuccessPlanTemplate.objects.create(name="Recovery")
     TemplateMilestone.objects.create(template=template, title="Exec call", due_in_days=7)
-    playbook = PlaybookFactory()
+    playbook = PlaybookFactory.create()
     PlaybookAction.objects.create(
         playbook=playbook, kind="notify", title_template="{account_name} is red", position=1
     )
@@ -403,7 +407,7 @@ def test_notify_and_start_plan_actions(
 
 
 def test_two_task_templates_create_two_tasks_once(account: Account) -> None:
-    playbook = PlaybookFactory()
+    playbook = PlaybookFactory.create()
     PlaybookAction.objects.create(
         playbook=playbook, title_template="Email {account_name}", position=1
     )
@@ -419,9 +423,9 @@ def test_two_task_templates_create_two_tasks_once(account: Account) -> None:
 def test_preview_lists_accounts_tasks_and_people_and_creates_nothing(
     csm: User, account: Account, teammate_account: Account
 ) -> None:
-    playbook = PlaybookFactory(enabled=False)
+    playbook = PlaybookFactory.create(enabled=False)
     Account.objects.filter(pk__in=[account.pk, teammate_account.pk]).update(health_band="red")
-    AccountFactory(owner=csm, health_band="green")
+    AccountFactory.create(owner=csm, health_band="green")
     counts = (Task.objects.count(), PlaybookRun.objects.count(), Activity.objects.count())
     preview = preview_playbook(playbook, now=timezone.now())
     assert preview.matched == 2 and preview.blocked == 0
@@ -431,7 +435,7 @@ def test_preview_lists_accounts_tasks_and_people_and_creates_nothing(
 
 
 def test_preview_leaves_out_accounts_with_an_open_task(account: Account) -> None:
-    playbook = PlaybookFactory()
+    playbook = PlaybookFactory.create()
     services.evaluate_score_changes(
         changes=[change(account, band="red", score=20, previous_band="yellow")]
     )
@@ -440,7 +444,7 @@ def test_preview_leaves_out_accounts_with_an_open_task(account: Account) -> None
 
 
 def test_run_now_fires_what_the_preview_showed(admin: User, account: Account) -> None:
-    playbook = PlaybookFactory()
+    playbook = PlaybookFactory.create()
     Account.objects.filter(pk=account.pk).update(health_band="red")
     assert services.run_playbook_now(playbook=playbook, actor=admin) == 1
     assert PlaybookRun.objects.get().source == PlaybookRun.Source.MANUAL
@@ -457,3 +461,13 @@ def test_playbook_validation_names_the_missing_field() -> None:
     with pytest.raises(ValidationError) as err2:
         action.clean()
     assert "title_template" in err2.value.message_dict
+
+
+def test_nps_detractor_recorded_as_a_metric_value_fires_too(csm: User, account: Account) -> None:
+    nps = MetricFactory.create(key="nps")
+    playbook = PlaybookFactory.create(trigger_type=TriggerType.NEGATIVE_FEEDBACK, band="", days=14)
+    metric_value(account, nps, 9, NOW - dt.timedelta(days=2))
+    assert services.evaluate_time_triggers() == 0
+    metric_value(account, nps, 3, NOW - dt.timedelta(days=1))
+    assert services.evaluate_time_triggers() == 1
+    assert PlaybookRun.objects.get(playbook=playbook).values["nps"] == 3

@@ -43,7 +43,7 @@ TOMORROW = timezone.localdate() + dt.timedelta(days=1)
 def test_allowed_and_forbidden_transitions(
     csm: User, account: Account, start: str, to: str, allowed: bool
 ) -> None:
-    task = TaskFactory(
+    task = TaskFactory.create(
         account=account, status=start, snoozed_until=TOMORROW if start == "snoozed" else None
     )
     assert (to in ALLOWED_TRANSITIONS[start]) is allowed
@@ -69,7 +69,7 @@ def test_allowed_and_forbidden_transitions(
 def test_completing_needs_an_outcome_note_which_lands_on_the_timeline(
     csm: User, account: Account
 ) -> None:
-    task = TaskFactory(account=account, title="Call Acme")
+    task = TaskFactory.create(account=account, title="Call Acme")
     with pytest.raises(ValidationFailed) as err:
         services.complete_task(task=task, actor=csm, outcome_note="  ")
     assert err.value.errors[0]["field"] == "outcome_note"
@@ -82,14 +82,14 @@ def test_completing_needs_an_outcome_note_which_lands_on_the_timeline(
 
 
 def test_snooze_needs_a_future_date_and_a_reason(csm: User, account: Account) -> None:
-    task = TaskFactory(account=account)
+    task = TaskFactory.create(account=account)
     with pytest.raises(ValidationFailed) as err:
         services.snooze_task(task=task, actor=csm, until=timezone.localdate(), reason="")
     assert {e["field"] for e in err.value.errors} == {"snoozed_until", "reason"}
 
 
 def test_snoozed_task_reopens_by_itself_on_its_date(csm: User, account: Account) -> None:
-    task = TaskFactory(account=account)
+    task = TaskFactory.create(account=account)
     services.snooze_task(task=task, actor=csm, until=TOMORROW, reason="Customer on holiday")
     assert services.reopen_snoozed_tasks(today=timezone.localdate()) == 0
     assert services.reopen_snoozed_tasks(today=TOMORROW) == 1
@@ -106,7 +106,7 @@ def test_snoozed_task_reopens_by_itself_on_its_date(csm: User, account: Account)
 def test_reopen_task_runs_through_the_beat_task(csm: User, account: Account) -> None:
     from playbooks.tasks import reopen_snoozed_tasks
 
-    task = TaskFactory(account=account, status="snoozed", snoozed_until=timezone.localdate())
+    task = TaskFactory.create(account=account, status="snoozed", snoozed_until=timezone.localdate())
     reopen_snoozed_tasks.delay()
     task.refresh_from_db()
     assert task.status == TaskStatus.OPEN
@@ -115,7 +115,7 @@ def test_reopen_task_runs_through_the_beat_task(csm: User, account: Account) -> 
 def test_manager_reassigns_within_the_team_only(
     manager: User, csm: User, teammate: User, other_csm: User, account: Account
 ) -> None:
-    task = TaskFactory(account=account, assignee=csm)
+    task = TaskFactory.create(account=account, assignee=csm)
     services.reassign_task(task=task, actor=manager, assignee=teammate)
     task.refresh_from_db()
     assert task.assignee == teammate
@@ -127,7 +127,7 @@ def test_manager_reassigns_within_the_team_only(
 
 
 def test_csm_cannot_reassign(csm: User, teammate: User, account: Account) -> None:
-    task = TaskFactory(account=account, assignee=csm)
+    task = TaskFactory.create(account=account, assignee=csm)
     with pytest.raises(ApplicationError, match="manager or an admin"):
         services.reassign_task(task=task, actor=csm, assignee=teammate)
 
@@ -145,7 +145,7 @@ def test_csm_creates_a_task_for_themself_but_not_for_others(
 
 
 def test_edits_are_recorded(csm: User, account: Account) -> None:
-    task = TaskFactory(account=account, title="Old")
+    task = TaskFactory.create(account=account, title="Old")
     services.update_task(task=task, actor=csm, title="New", priority="high")
     assert list(task.events.values_list("from_value", "to_value")) == [
         ("title: Old", "New"),
@@ -159,10 +159,10 @@ def test_edits_are_recorded(csm: User, account: Account) -> None:
 def test_bulk_outreach_preview_creates_nothing_then_creation_matches_it(
     manager: User, csm: User, teammate: User, other_csm: User
 ) -> None:
-    red_a = AccountFactory(owner=csm, health_band="red", segment="SMB", name="A red")
-    red_b = AccountFactory(owner=teammate, health_band="red", segment="SMB", name="B red")
-    AccountFactory(owner=csm, health_band="green", segment="SMB")
-    AccountFactory(owner=other_csm, health_band="red", segment="SMB")  # another team
+    red_a = AccountFactory.create(owner=csm, health_band="red", segment="SMB", name="A red")
+    red_b = AccountFactory.create(owner=teammate, health_band="red", segment="SMB", name="B red")
+    AccountFactory.create(owner=csm, health_band="green", segment="SMB")
+    AccountFactory.create(owner=other_csm, health_band="red", segment="SMB")  # another team
     spec = OutreachSpec(
         title="Check in with {account_name}", band="red", segment="SMB", due_in_days=5
     )
@@ -184,9 +184,9 @@ def test_bulk_outreach_to_a_chosen_csm_with_renewal_and_drop_filters(
     manager: User, csm: User, teammate: User
 ) -> None:
     soon = timezone.localdate() + dt.timedelta(days=20)
-    hit = AccountFactory(owner=csm, renewal_date=soon, score_change_30d=-18)
-    AccountFactory(owner=csm, renewal_date=soon, score_change_30d=-3)
-    AccountFactory(owner=csm, score_change_30d=-30)  # renews in 120 days
+    hit = AccountFactory.create(owner=csm, renewal_date=soon, score_change_30d=-18)
+    AccountFactory.create(owner=csm, renewal_date=soon, score_change_30d=-3)
+    AccountFactory.create(owner=csm, score_change_30d=-30)  # renews in 120 days
     spec = OutreachSpec(
         title="Renewal call", renewal_within_days=30, score_drop_at_least=10, assignee=teammate
     )
@@ -207,7 +207,7 @@ def test_csm_cannot_assign_outreach(csm: User) -> None:
 def test_two_workers_evaluating_the_same_change_at_once_leave_one_task(
     csm: User, account: Account
 ) -> None:
-    playbook = PlaybookFactory()
+    playbook = PlaybookFactory.create()
     c = change(account, band="red", score=20, previous_band="yellow")
     barrier = threading.Barrier(2)
     results: list[int] = []
@@ -240,8 +240,8 @@ def test_the_database_refuses_a_second_open_task_for_a_playbook_and_account(
 ) -> None:
     from django.db import IntegrityError
 
-    playbook = PlaybookFactory()
-    TaskFactory(account=account, playbook=playbook)
+    playbook = PlaybookFactory.create()
+    TaskFactory.create(account=account, playbook=playbook)
     with pytest.raises(IntegrityError):
-        TaskFactory(account=account, playbook=playbook)
-    TaskFactory(account=account, playbook=playbook, status="done")  # closed ones are fine
+        TaskFactory.create(account=account, playbook=playbook)
+    TaskFactory.create(account=account, playbook=playbook, status="done")  # closed ones are fine

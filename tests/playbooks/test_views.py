@@ -34,12 +34,12 @@ from tests.playbooks.factories import (
 pytestmark = pytest.mark.django_db
 
 TODAY = timezone.localdate()
-HX = {"HTTP_HX_REQUEST": "true"}
+HX = {"HX-Request": "true"}
 
 
 @pytest.fixture
 def task(account: Account, csm: User) -> Task:
-    return TaskFactory(
+    return TaskFactory.create(
         account=account, assignee=csm, title="Call Acme", due_date=TODAY - dt.timedelta(days=1)
     )
 
@@ -54,14 +54,14 @@ def test_csm_queue_groups_their_tasks_with_counts(
     teammate_account: Account,
     django_assert_max_num_queries: object,
 ) -> None:
-    TaskFactory(
+    TaskFactory.create(
         account=account, assignee=csm, title="Overdue one", due_date=TODAY - dt.timedelta(days=2)
     )
-    TaskFactory(account=account, assignee=csm, title="Today one", due_date=TODAY)
-    TaskFactory(
+    TaskFactory.create(account=account, assignee=csm, title="Today one", due_date=TODAY)
+    TaskFactory.create(
         account=account, assignee=csm, title="Later one", due_date=TODAY + dt.timedelta(days=30)
     )
-    TaskFactory(account=teammate_account, title="Not mine")
+    TaskFactory.create(account=teammate_account, title="Not mine")
     with django_assert_max_num_queries(12):  # type: ignore[operator]
         response = csm_client.get("/tasks/")
     assert response.status_code == 200
@@ -74,9 +74,9 @@ def test_csm_queue_groups_their_tasks_with_counts(
 
 
 def test_queue_filters_and_htmx_fragment(csm_client: Client, csm: User, account: Account) -> None:
-    TaskFactory(account=account, assignee=csm, title="Send deck")
-    TaskFactory(account=account, assignee=csm, title="Call CFO")
-    response = csm_client.get("/tasks/?q=deck", **HX)
+    TaskFactory.create(account=account, assignee=csm, title="Send deck")
+    TaskFactory.create(account=account, assignee=csm, title="Call CFO")
+    response = csm_client.get("/tasks/?q=deck", headers=HX)
     html = response.content.decode()
     assert response.status_code == 200 and "<html" not in html
     assert "Send deck" in html and "Call CFO" not in html
@@ -90,9 +90,9 @@ def test_manager_sees_team_queue_with_load_and_not_other_teams(
     other_account: Account,
     django_assert_max_num_queries: object,
 ) -> None:
-    TaskFactory(account=account, title="Team task A", due_date=TODAY - dt.timedelta(days=3))
-    TaskFactory(account=teammate_account, title="Team task B")
-    TaskFactory(account=other_account, title="Other team task")
+    TaskFactory.create(account=account, title="Team task A", due_date=TODAY - dt.timedelta(days=3))
+    TaskFactory.create(account=teammate_account, title="Team task B")
+    TaskFactory.create(account=other_account, title="Other team task")
     with django_assert_max_num_queries(14):  # type: ignore[operator]
         response = manager_client.get("/tasks/")
     html = response.content.decode()
@@ -105,8 +105,8 @@ def test_manager_sees_team_queue_with_load_and_not_other_teams(
 def test_admin_sees_every_task(
     admin_client: Client, account: Account, other_account: Account
 ) -> None:
-    TaskFactory(account=account, title="A")
-    TaskFactory(account=other_account, title="B")
+    TaskFactory.create(account=account, title="A")
+    TaskFactory.create(account=other_account, title="B")
     html = admin_client.get("/tasks/?scope=team").content.decode()
     assert "A" in html and "B" in html
 
@@ -130,7 +130,7 @@ def test_complete_inline_through_htmx_returns_the_row(
     csm_client: Client, task: Task, account: Account
 ) -> None:
     response = csm_client.post(
-        f"/tasks/{task.pk}/complete/", {"outcome_note": "Spoke to the COO"}, **HX
+        f"/tasks/{task.pk}/complete/", {"outcome_note": "Spoke to the COO"}, headers=HX
     )
     assert response.status_code == 200
     assert f'id="task-{task.pk}"' in response.content.decode()
@@ -142,7 +142,7 @@ def test_complete_inline_through_htmx_returns_the_row(
 
 
 def test_complete_without_note_is_refused_with_a_message(csm_client: Client, task: Task) -> None:
-    response = csm_client.post(f"/tasks/{task.pk}/complete/", {"outcome_note": ""}, **HX)
+    response = csm_client.post(f"/tasks/{task.pk}/complete/", {"outcome_note": ""}, headers=HX)
     assert response.status_code == 422
     assert "Outcome note" in response.content.decode()
     task.refresh_from_db()
@@ -188,9 +188,11 @@ def test_task_detail_for_owner_manager_and_admin(
 def test_manager_reassigns_inline_csm_cannot(
     manager_client: Client, csm_client: Client, task: Task, teammate: User
 ) -> None:
-    response = csm_client.post(f"/tasks/{task.pk}/reassign/", {"assignee": teammate.pk}, **HX)
+    response = csm_client.post(f"/tasks/{task.pk}/reassign/", {"assignee": teammate.pk}, headers=HX)
     assert response.status_code == 422
-    response = manager_client.post(f"/tasks/{task.pk}/reassign/", {"assignee": teammate.pk}, **HX)
+    response = manager_client.post(
+        f"/tasks/{task.pk}/reassign/", {"assignee": teammate.pk}, headers=HX
+    )
     assert response.status_code == 200
     task.refresh_from_db()
     assert task.assignee == teammate
@@ -200,10 +202,10 @@ def test_manager_reassigns_inline_csm_cannot(
 
 
 def test_outreach_preview_then_create(manager_client: Client, csm: User, teammate: User) -> None:
-    AccountFactory(owner=csm, health_band="red", name="Red One")
-    AccountFactory(owner=teammate, health_band="green", name="Green One")
+    AccountFactory.create(owner=csm, health_band="red", name="Red One")
+    AccountFactory.create(owner=teammate, health_band="green", name="Green One")
     form = {"band": "red", "title": "Call {account_name}", "due_in_days": 2, "priority": "high"}
-    response = manager_client.post("/tasks/outreach/", {**form, "action": "preview"}, **HX)
+    response = manager_client.post("/tasks/outreach/", {**form, "action": "preview"}, headers=HX)
     html = response.content.decode()
     assert "1 task would be created" in html and "Call Red One" in html
     assert not Task.objects.exists()
@@ -236,7 +238,7 @@ def test_playbook_pages_by_role(
     account: Account,
     django_assert_max_num_queries: object,
 ) -> None:
-    playbook = PlaybookFactory(name="Fell into red")
+    playbook = PlaybookFactory.create(name="Fell into red")
     Account.objects.filter(pk=account.pk).update(health_band="red")
     for url in ("/playbooks/", f"/playbooks/{playbook.pk}/", f"/playbooks/{playbook.pk}/preview/"):
         assert csm_client.get(url).status_code == 404
@@ -252,7 +254,7 @@ def test_playbook_pages_by_role(
 def test_preview_page_says_who_gets_what_and_creates_nothing(
     admin_client: Client, account: Account
 ) -> None:
-    playbook = PlaybookFactory(name="Fell into red", enabled=False)
+    playbook = PlaybookFactory.create(name="Fell into red", enabled=False)
     Account.objects.filter(pk=account.pk).update(health_band="red")
     html = admin_client.get(f"/playbooks/{playbook.pk}/preview/").content.decode()
     assert "would fire for <strong>1</strong> account" in html
@@ -315,10 +317,10 @@ def test_playbook_form_names_the_missing_trigger_field(admin_client: Client) -> 
 def test_effectiveness_compares_completed_with_not_completed(
     admin_client: Client, csm: User
 ) -> None:
-    playbook = PlaybookFactory()
+    playbook = PlaybookFactory.create()
     long_ago = timezone.now() - dt.timedelta(days=100)
     for i, (done, improves) in enumerate([(True, True), (True, False), (False, False)]):
-        acc = AccountFactory(owner=csm, external_id=f"EFF-{i}")
+        acc = AccountFactory.create(owner=csm, external_id=f"EFF-{i}")
         run = PlaybookRun.objects.create(
             playbook=playbook,
             account=acc,
@@ -328,7 +330,9 @@ def test_effectiveness_compares_completed_with_not_completed(
             reason="r",
             band_at_firing="red",
         )
-        TaskFactory(account=acc, playbook=playbook, run=run, status="done" if done else "cancelled")
+        TaskFactory.create(
+            account=acc, playbook=playbook, run=run, status="done" if done else "cancelled"
+        )
         if improves:
             record_score(acc, 55, "yellow", long_ago + dt.timedelta(days=20))
     html = admin_client.get(f"/playbooks/{playbook.pk}/").content.decode()
@@ -350,12 +354,12 @@ def test_effectiveness_compares_completed_with_not_completed(
 def test_account_tasks_fragment_and_create(
     csm_client: Client, account: Account, task: Task
 ) -> None:
-    response = csm_client.get(f"/accounts/{account.external_id}/tasks/", **HX)
+    response = csm_client.get(f"/accounts/{account.external_id}/tasks/", headers=HX)
     assert response.status_code == 200 and "Call Acme" in response.content.decode()
     response = csm_client.post(
         f"/accounts/{account.external_id}/tasks/",
         {"task-title": "Plan QBR", "task-priority": "normal"},
-        **HX,
+        headers=HX,
     )
     assert "Plan QBR" in response.content.decode()
     assert Task.objects.filter(title="Plan QBR", account=account).exists()
@@ -368,18 +372,18 @@ def test_account_fragments_are_404_for_other_csm_and_ok_for_manager_and_admin(
         f"/accounts/{account.external_id}/tasks/",
         f"/accounts/{account.external_id}/success-plan/",
     ):
-        assert other_csm_client.get(url, **HX).status_code == 404
+        assert other_csm_client.get(url, headers=HX).status_code == 404
         assert (
             other_csm_client.post(url, {"op": "create_plan", "plan-title": "x"}).status_code == 404
         )
-        assert manager_client.get(url, **HX).status_code == 200
-        assert admin_client.get(url, **HX).status_code == 200
+        assert manager_client.get(url, headers=HX).status_code == 200
+        assert admin_client.get(url, headers=HX).status_code == 200
 
 
 def test_success_plan_from_template_with_metric_progress(
     csm_client: Client, account: Account, django_assert_max_num_queries: object
 ) -> None:
-    seats = MetricFactory(key="active_seats")
+    seats = MetricFactory.create(key="active_seats")
     metric_value(account, seats, 20, timezone.now() - dt.timedelta(days=2))
     template = SuccessPlanTemplate.objects.create(name="Onboarding")
     TemplateObjective.objects.create(
@@ -387,13 +391,13 @@ def test_success_plan_from_template_with_metric_progress(
     )
     TemplateMilestone.objects.create(template=template, title="Kick-off", due_in_days=7)
     url = f"/accounts/{account.external_id}/success-plan/"
-    response = csm_client.post(url, {"op": "create_plan", "plan-template": template.pk}, **HX)
+    response = csm_client.post(url, {"op": "create_plan", "plan-template": template.pk}, headers=HX)
     assert response.status_code == 200
     objective = Objective.objects.get()
     assert objective.baseline == 20
     metric_value(account, seats, 35, timezone.now())
     with django_assert_max_num_queries(10):  # type: ignore[operator]
-        response = csm_client.get(url, **HX)
+        response = csm_client.get(url, headers=HX)
     [(plan, [view])] = response.context["plans"]
     assert view.progress == 50  # 20 → 35 of 20 → 50
     assert 'aria-valuenow="50"' in response.content.decode()
@@ -401,10 +405,10 @@ def test_success_plan_from_template_with_metric_progress(
 
 def test_success_plan_inline_edits_and_bad_input(csm_client: Client, account: Account) -> None:
     url = f"/accounts/{account.external_id}/success-plan/"
-    csm_client.post(url, {"op": "create_plan", "plan-title": "Expansion"}, **HX)
+    csm_client.post(url, {"op": "create_plan", "plan-title": "Expansion"}, headers=HX)
     plan = SuccessPlan.objects.get()
     response = csm_client.post(
-        url, {"op": "add_milestone", "plan": plan.pk, "milestone-title": "Exec sponsor"}, **HX
+        url, {"op": "add_milestone", "plan": plan.pk, "milestone-title": "Exec sponsor"}, headers=HX
     )
     assert "Due: This field is required." in response.content.decode()
     csm_client.post(
@@ -415,25 +419,27 @@ def test_success_plan_inline_edits_and_bad_input(csm_client: Client, account: Ac
             "milestone-title": "Exec sponsor",
             "milestone-due_date": "2030-01-01",
         },
-        **HX,
+        headers=HX,
     )
     milestone = Milestone.objects.get()
     csm_client.post(
-        url, {"op": "milestone_status", "milestone": milestone.pk, "status": "done"}, **HX
+        url, {"op": "milestone_status", "milestone": milestone.pk, "status": "done"}, headers=HX
     )
     milestone.refresh_from_db()
     assert milestone.status == "done"
     csm_client.post(
-        url, {"op": "add_objective", "plan": plan.pk, "objective-title": "Adopt reports"}, **HX
+        url,
+        {"op": "add_objective", "plan": plan.pk, "objective-title": "Adopt reports"},
+        headers=HX,
     )
     objective = Objective.objects.get()
     csm_client.post(
-        url, {"op": "objective_progress", "objective": objective.pk, "progress": 40}, **HX
+        url, {"op": "objective_progress", "objective": objective.pk, "progress": 40}, headers=HX
     )
     objective.refresh_from_db()
     assert objective.manual_progress == 40
     response = csm_client.post(
-        url, {"op": "objective_progress", "objective": objective.pk, "progress": 400}, **HX
+        url, {"op": "objective_progress", "objective": objective.pk, "progress": 400}, headers=HX
     )
     assert "Progress %" in response.content.decode()
     # Without JavaScript: redirect back to the plan page.

@@ -29,7 +29,7 @@ def test_values_ingested_through_the_api_push_an_account_into_red_and_one_task_a
     usage = MetricDefinition.objects.create(key="usage", name="Usage")
     card = Scorecard.objects.create(name="Default", status="active")
     Measure.objects.create(scorecard=card, metric=usage, weight=1, bad=0, good=100)
-    playbook = PlaybookFactory(name="Fell into red → call within 2 days")
+    playbook = PlaybookFactory.create(name="Fell into red → call within 2 days")
     client = api_for(csm, "ingest")
     now = timezone.now()
 
@@ -94,7 +94,7 @@ def test_values_ingested_through_the_api_push_an_account_into_red_and_one_task_a
 def test_a_score_change_evaluated_on_the_worker_creates_the_task(
     celery_worker_process: subprocess.Popen[bytes], csm: User, account: Account
 ) -> None:
-    playbook = PlaybookFactory()
+    playbook = PlaybookFactory.create()
     c = change(account, band="red", score=25, previous_band="yellow", previous_score=45)
     # Twice, as a redelivered message would be: still one task.
     evaluate_score_changes_task.delay([change_to_json(c)])
