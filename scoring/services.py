@@ -897,7 +897,6 @@ def _change_summary(previous: Scorecard | None, card: Scorecard) -> list[str]:
 from datetime import date  # noqa: E402
 from decimal import Decimal  # noqa: E402
 
-from chs_site.errors import PermissionDenied  # noqa: E402
 from scoring.models import Outcome  # noqa: E402
 
 

@@ -627,16 +627,8 @@ def current_churn_model() -> ChurnModel | None:
     return ChurnModel.objects.order_by("-fitted_at", "-id").first()
 
 
-def churn_risk_for(
-    *, account: Account, model: ChurnModel | None = None, at: dt.datetime | None = None
-) -> ChurnRisk | None:
-    """The stored model's churn probability for one account now (3 queries: the window
-    stats are computed by the engine, nothing is refitted). None without a model."""
-    model = model or current_churn_model()
-    if model is None or not model.measures:
-        return None
-    at = at or timezone.now()
-    spec = ScorecardSpec(
+def _model_spec(model: ChurnModel) -> ScorecardSpec:
+    return ScorecardSpec(
         measures=tuple(
             engine.MeasureSpec(
                 metric=m["metric"],
@@ -650,8 +642,46 @@ def churn_risk_for(
             for m in model.measures
         )
     )
-    stats = selectors.window_stats_for(account_ids=[account.pk], specs=[spec], at=at)
-    result = engine.score_from_stats(spec, stats.get(account.pk, {}), at=at)
+
+
+def _values_from_breakdown(
+    spec: ScorecardSpec, breakdown: Sequence[dict[str, Any]]
+) -> list[tuple[float | None, bool]] | None:
+    """Each model measure's (value, stale) from a stored score breakdown, when it holds
+    every one of them (same metric, aggregation and window); else None."""
+    rows = {(r.get("metric"), r.get("aggregation"), r.get("window_days")): r for r in breakdown}
+    out = []
+    for m in spec.measures:
+        row = rows.get((m.metric, m.aggregation, m.window_days))
+        if row is None:
+            return None
+        value = row.get("value")
+        out.append((None if value is None else float(value), bool(row.get("stale"))))
+    return out
+
+
+def churn_risk_for(
+    *,
+    account: Account,
+    model: ChurnModel | None = None,
+    at: dt.datetime | None = None,
+    breakdown: Sequence[dict[str, Any]] | None = None,
+) -> ChurnRisk | None:
+    """The stored model's churn probability for one account (nothing is refitted). The
+    measure values come from the account's newest score ``breakdown`` when it has all the
+    model's measures (no query), else from the window stats now (3 queries), through the
+    engine either way. None without a model."""
+    model = model or current_churn_model()
+    if model is None or not model.measures:
+        return None
+    spec = _model_spec(model)
+    values = _values_from_breakdown(spec, breakdown) if breakdown and at is None else None
+    if values is not None:
+        result = engine.score_from_values(spec, values)
+    else:
+        at = at or timezone.now()
+        stats = selectors.window_stats_for(account_ids=[account.pk], specs=[spec], at=at)
+        result = engine.score_from_stats(spec, stats.get(account.pk, {}), at=at)
     features = [
         (r.points / 100.0) if r.value is not None and r.points is not None else 0.5
         for r in result.measures

@@ -354,7 +354,20 @@ def churn_model_refit(request: AuthedRequest) -> HttpResponse:
     return redirect("scoring:validation")
 
 
-# --- outcomes on the account page ----------------------------------------------------------
+# --- outcomes and churn risk on the account page -------------------------------------------
+
+
+def account_panels(account: Any, *, latest: Any = None) -> dict[str, Any]:
+    """Context for ``scoring/_outcomes.html`` and ``scoring/_churn_risk.html`` on the
+    account page (the caller has already scoped the account): 2 queries, plus 3 when the
+    newest score lacks the churn model's measures."""
+    return {
+        "outcomes": list(account.outcomes.all()[:20]),
+        "outcome_form": forms.OutcomeForm(),
+        "churn_risk": validation.churn_risk_for(
+            account=account, breakdown=latest.breakdown if latest is not None else None
+        ),
+    }
 
 
 @login_required

@@ -417,7 +417,9 @@ def test_account_page_shows_open_tasks_with_the_create_task_form_and_the_plan_li
 def test_creating_a_task_from_the_account_page_lands_on_its_timeline(
     csm_client: Client, account: Account
 ) -> None:
-    response = csm_client.post(url(account, "tasks/"), {"task-title": "Send the renewal deck", "task-priority": "normal"})
+    response = csm_client.post(
+        url(account, "tasks/"), {"task-title": "Send the renewal deck", "task-priority": "normal"}
+    )
     assert response.status_code == 302 and response["Location"] == url(account)
     body = csm_client.get(url(account)).content.decode()
     assert "Task created." in body

@@ -149,7 +149,12 @@ def test_with_a_real_worker_the_page_polls_until_the_recompute_is_done(
 
 
 def test_manager_bulk_assigns_outreach_and_the_csm_completes_it_with_a_note(
-    page: object, browser: object, live_server: object, manager: User, csm: User, red_account: Account
+    page: object,
+    browser: object,
+    live_server: object,
+    manager: User,
+    csm: User,
+    red_account: Account,
 ) -> None:
     with_password(manager)
     with_password(csm)

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from sklearn.metrics import roc_auc_score
 
 from accounts.models import Account, User
@@ -97,3 +98,38 @@ def test_csm_records_an_outcome_on_their_account_and_not_on_another_book(
     )
     assert bad.status_code == 400
     assert b"Select a valid choice" in bad.content and b"Enter a valid date" in bad.content
+
+
+def test_account_page_and_api_show_churn_risk_as_a_second_labelled_signal(
+    csm_client: Client,
+    csm: User,
+    synth: synthetic.Synthetic,
+    true_card: Scorecard,
+    django_assert_max_num_queries: Any,
+) -> None:
+    from scoring.services import recompute_scores
+    from tests.api.helpers import api_for
+
+    account = Account.objects.get(pk=synth.account_ids[0])
+    api = api_for(csm, "read")
+    assert api.get(f"/api/v1/accounts/{account.external_id}/").json()["churn_risk"] is None
+    page = csm_client.get(f"/accounts/{account.external_id}/")
+    assert b"No churn model yet" in page.content
+    assert b"Record outcome" in page.content
+
+    recompute_scores(account_ids=[account.pk])
+    model = validation.fit_churn_model()
+    expected = validation.churn_risk_for(account=account, model=model, at=timezone.now())
+    assert expected is not None
+    with django_assert_max_num_queries(40):
+        page = csm_client.get(f"/accounts/{account.external_id}/")
+    body = page.content.decode()
+    assert "Second signal" in body and f"{expected.percent}%" in body
+    assert f"model #{model.pk}" in body
+    detail = api.get(f"/api/v1/accounts/{account.external_id}/").json()
+    risk = detail["churn_risk"]
+    assert risk["label"] == "churn-risk model"
+    assert risk["model_version"] == model.pk
+    assert risk["probability"] == pytest.approx(expected.probability, abs=1e-3)
+    assert risk["drivers"] and {"metric", "raises_risk"} <= set(risk["drivers"][0])
+    assert detail["health"]["computed_score"] is not None  # the score stays beside it
