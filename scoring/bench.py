@@ -549,8 +549,9 @@ def _time_preview(card: Scorecard, label: str, accounts: int) -> Iterator[dict[s
     for case, s in (("cold", spec), ("weight_changed", changed)):
         with CaptureQueriesContext(connection) as queries:
             start = time.perf_counter()
-            result = preview.preview_draft(draft=card, spec=s)
-            pair = preview.preview_backtest(draft=card, spec=s, active_spec=active)
+            version = preview.data_version()
+            result = preview.preview_draft(draft=card, spec=s, version=version)
+            pair = preview.preview_backtest(draft=card, spec=s, active_spec=active, version=version)
             seconds = time.perf_counter() - start
         yield {
             "bench": "draft_preview",

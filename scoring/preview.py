@@ -193,6 +193,7 @@ def preview_draft(
     at: dt.datetime | None = None,
     limit: int = 50,
     with_playbooks: bool = True,
+    version: tuple[Any, ...] | None = None,
 ) -> DraftPreview:
     """The effect of scoring ``draft``'s segment with ``spec`` (the draft as edited, maybe
     unsaved) against the version active today. ``visible_ids`` limits the listed accounts
@@ -210,23 +211,31 @@ def preview_draft(
         moment = at or timezone.now()
         return moment, selectors.window_stats_for(account_ids=ids, specs=specs, at=moment)
 
+    key: tuple[Any, ...] | None = None
     if at is None:
-        key = ("now", draft.segment, tuple(ids), _windows(specs), data_version())
+        key = ("now", draft.segment, tuple(ids), _windows(specs), version or data_version())
         at, stats = memo(key, compute)
     else:
         at, stats = compute()
+    moment = at
     empty = engine.ScoreResult(score=None, band="", measures=())
+
+    def score_before() -> list[engine.ScoreResult]:
+        if before_spec is None:
+            return [empty] * len(accounts)
+        return [
+            engine.score_from_stats(before_spec, stats.get(a[0], {}), at=moment) for a in accounts
+        ]
+
+    # The active version's scores do not change while the admin edits the draft.
+    before_all = memo(("before", key, before_spec), score_before) if key else score_before()
     before_results, after_results = [], []
     moves: list[BandMove] = []
     changes: list[_Change] = []
-    for account_id, external_id, name, stored_score, stored_band in accounts:
-        account_stats = stats.get(account_id, {})
-        after = engine.score_from_stats(spec, account_stats, at=at)
-        before = (
-            engine.score_from_stats(before_spec, account_stats, at=at)
-            if before_spec is not None
-            else empty
-        )
+    for (account_id, external_id, name, stored_score, stored_band), before in zip(
+        accounts, before_all, strict=True
+    ):
+        after = engine.score_from_stats(spec, stats.get(account_id, {}), at=at)
         before_results.append(before)
         after_results.append(after)
         if before.band != after.band:
@@ -317,17 +326,28 @@ def preview_backtest(
     spec: ScorecardSpec,
     active_spec: ScorecardSpec | None,
     lead_days: int = validation.LEAD_DAYS_DEFAULT,
+    version: tuple[Any, ...] | None = None,
 ) -> BacktestPair:
     """Backtest figures of the draft as edited and of the active version, side by side,
     from one read of the window stats at every cut-off (cached like the preview)."""
     specs = [spec] + ([active_spec] if active_spec is not None else [])
     outcomes = validation.outcomes_for(draft)
-    key = ("backtest", draft.segment, lead_days, tuple(outcomes), _windows(specs), data_version())
+    key = (
+        "backtest",
+        draft.segment,
+        lead_days,
+        tuple(outcomes),
+        _windows(specs),
+        version or data_version(),
+    )
     items = memo(key, lambda: validation.backtest_stats(specs, outcomes, lead_days=lead_days))
     return BacktestPair(
         draft=validation.backtest_metrics(validation.rows_from_stats(spec, items)),
         active=(
-            validation.backtest_metrics(validation.rows_from_stats(active_spec, items))
+            memo(
+                ("backtest-active", key, active_spec),
+                lambda: validation.backtest_metrics(validation.rows_from_stats(active_spec, items)),
+            )
             if active_spec is not None
             else None
         ),

@@ -235,7 +235,7 @@ class ChurnDriverSerializer(serializers.Serializer):
 
 
 class ChurnRiskSerializer(serializers.Serializer):
-    label = serializers.CharField(
+    signal = serializers.CharField(
         help_text="Always 'churn-risk model': a second signal beside the health score."
     )
     probability = serializers.FloatField(help_text="Estimated chance of churn, 0–1.")
@@ -256,4 +256,4 @@ def churn_risk_payload(account: Any) -> dict[str, Any] | None:
     )
     if risk is None:
         return None
-    return {"label": "churn-risk model", **risk.as_dict()}
+    return {"signal": "churn-risk model", **risk.as_dict()}

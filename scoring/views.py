@@ -23,7 +23,7 @@ from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.http import AuthedRequest
 from scoring import charts, forms, selectors, services, validation
 from scoring.models import BackfillJob, Measure, Scorecard
-from scoring.preview import DraftPreview, preview_backtest, preview_draft
+from scoring.preview import DraftPreview, data_version, preview_backtest, preview_draft
 
 
 def _require_admin(request: AuthedRequest) -> None:
@@ -125,9 +125,14 @@ def scorecard_new_draft(request: AuthedRequest, pk: int) -> HttpResponse:
 def _preview_context(
     request: AuthedRequest, card: Scorecard, spec: Any, *, lead_days: int
 ) -> dict[str, Any]:
-    preview: DraftPreview = preview_draft(draft=card, spec=spec, visible_ids=_visible_ids(request))
+    version = data_version()
+    preview: DraftPreview = preview_draft(
+        draft=card, spec=spec, visible_ids=_visible_ids(request), version=version
+    )
     active_spec, _ = _active_spec(card)
-    pair = preview_backtest(draft=card, spec=spec, active_spec=active_spec, lead_days=lead_days)
+    pair = preview_backtest(
+        draft=card, spec=spec, active_spec=active_spec, lead_days=lead_days, version=version
+    )
     return {
         "card": card,
         "preview": preview,

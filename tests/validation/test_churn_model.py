@@ -128,7 +128,7 @@ def test_account_page_and_api_show_churn_risk_as_a_second_labelled_signal(
     assert f"model #{model.pk}" in body
     detail = api.get(f"/api/v1/accounts/{account.external_id}/").json()
     risk = detail["churn_risk"]
-    assert risk["label"] == "churn-risk model"
+    assert risk["signal"] == "churn-risk model"
     assert risk["model_version"] == model.pk
     assert risk["probability"] == pytest.approx(expected.probability, abs=1e-3)
     assert risk["drivers"] and {"metric", "raises_risk"} <= set(risk["drivers"][0])
