@@ -147,6 +147,20 @@ def draft_data(form: ScorecardForm, formset: Any) -> dict[str, Any]:
     return {**form.cleaned_data, "measures": kept_measures(formset)}
 
 
+class SegmentForm(forms.Form):
+    segment = forms.CharField(max_length=50, help_text="Accounts with exactly this segment.")
+
+    def clean_segment(self) -> str:
+        segment = self.cleaned_data["segment"].strip()
+        if not segment:
+            raise forms.ValidationError("Name the segment.")
+        if Scorecard.objects.filter(segment=segment).exists():
+            raise forms.ValidationError(
+                f"Segment {segment!r} already has a scorecard; edit it instead."
+            )
+        return segment
+
+
 class BackfillForm(forms.Form):
     days = forms.IntegerField(
         min_value=1,

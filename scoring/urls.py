@@ -9,6 +9,7 @@ app_name = "scoring"
 urlpatterns: list[URLPattern | URLResolver] = [
     path("scoring/", views.scorecard_list, name="scorecards"),
     path("scoring/validation/", views.validation_page, name="validation"),
+    path("scoring/new-segment/", views.scorecard_new_segment, name="new_segment"),
     path("scoring/validation/refit/", views.churn_model_refit, name="refit"),
     path("scoring/<int:pk>/", views.scorecard_detail, name="detail"),
     path("scoring/<int:pk>/new-draft/", views.scorecard_new_draft, name="new_draft"),

@@ -122,6 +122,50 @@ def scorecard_new_draft(request: AuthedRequest, pk: int) -> HttpResponse:
     return redirect("scoring:edit", pk=draft.pk)
 
 
+@login_required
+@require_POST
+def scorecard_new_segment(request: AuthedRequest) -> HttpResponse:
+    """A first draft for a segment without its own scorecard, copying the default's active
+    version (then edited like any draft)."""
+    _require_admin(request)
+    form = forms.SegmentForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "New segment scorecard: " + _form_errors(form))
+        return redirect("scoring:scorecards")
+    segment = form.cleaned_data["segment"]
+    source = Scorecard.objects.filter(segment="", status=Scorecard.Status.ACTIVE).first()
+    if source is None:
+        messages.error(request, "Publish a default scorecard first; segment ones start from it.")
+        return redirect("scoring:scorecards")
+    measures = [
+        services.MeasureIn(
+            metric_key=m.metric.key,
+            weight=m.weight,
+            aggregation=m.aggregation,
+            window_days=m.window_days,
+            bad=m.bad,
+            good=m.good,
+        )
+        for m in source.measures.select_related("metric")
+    ]
+    try:
+        draft = services.create_scorecard_draft(
+            name=f"{segment} health",
+            segment=segment,
+            red_below=source.red_below,
+            green_at=source.green_at,
+            missing_data=source.missing_data,
+            measures=measures,
+            author=request.user,
+            based_on=source,
+        )
+    except ApplicationError as exc:
+        messages.error(request, _error_text(exc))
+        return redirect("scoring:scorecards")
+    messages.success(request, f"Draft for segment {segment} created from the default.")
+    return redirect("scoring:edit", pk=draft.pk)
+
+
 def _preview_context(
     request: AuthedRequest, card: Scorecard, spec: Any, *, lead_days: int
 ) -> dict[str, Any]:

@@ -223,3 +223,36 @@ def test_rolling_back_the_active_version_is_refused(
 ) -> None:
     response = admin_client.post(reverse("scoring:rollback", args=[true_card.pk]), follow=True)
     assert b"already the active version" in response.content
+
+
+def test_preview_scores_exactly_the_segment_the_draft_matches(
+    admin: User, draft: Scorecard, synth: synthetic.Synthetic, other_account: Account
+) -> None:
+    from scoring import selectors
+    from scoring.preview import preview_draft
+
+    other_account.segment = "Enterprise"
+    other_account.save(update_fields=["segment"])
+    everyone = preview_draft(draft=draft, spec=selectors.scorecard_spec(draft))
+    assert everyone.accounts == len(synth.account_ids) + 1  # the default scores both
+    ent = synthetic.make_scorecard(
+        metrics=synth.metrics, keys=synthetic.SIGNAL, segment="Enterprise", name="Ent"
+    )
+    default_only = preview_draft(draft=draft, spec=selectors.scorecard_spec(draft))
+    assert default_only.accounts == len(synth.account_ids)
+    ent_preview = preview_draft(draft=ent, spec=selectors.scorecard_spec(ent))
+    assert ent_preview.accounts == 1
+
+
+def test_admin_starts_a_segment_scorecard_and_duplicates_are_refused(
+    admin_client: Client, csm_client: Client, true_card: Scorecard
+) -> None:
+    url = reverse("scoring:new_segment")
+    assert csm_client.post(url, {"segment": "Enterprise"}).status_code == 403
+    response = admin_client.post(url, {"segment": "Enterprise"})
+    assert response.status_code == 302
+    draft = Scorecard.objects.get(segment="Enterprise")
+    assert (draft.status, draft.based_on) == ("draft", true_card)
+    assert draft.measures.count() == true_card.measures.count()
+    again = admin_client.post(url, {"segment": "Enterprise"}, follow=True)
+    assert b"already has a scorecard" in again.content
