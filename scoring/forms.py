@@ -181,9 +181,7 @@ class ValidationForm(forms.Form):
         super().__init__(*args, **kwargs)
         field = self.fields["scorecard"]
         assert isinstance(field, forms.ModelChoiceField)
-        field.queryset = Scorecard.objects.exclude(status=Scorecard.Status.DRAFT).order_by(
-            "segment", "-version"
-        ) | Scorecard.objects.filter(status=Scorecard.Status.DRAFT)
+        field.queryset = Scorecard.objects.order_by("segment", "-version")
 
 
 class OutcomeForm(forms.Form):

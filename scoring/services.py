@@ -1137,9 +1137,11 @@ def start_backfill(*, scorecard: Scorecard, days: int, author: Any) -> Any:
             f"Backfill 1 to {BACKFILL_MAX_DAYS} days.",
             errors=[{"field": "days", "reason": f"must be 1–{BACKFILL_MAX_DAYS}"}],
         )
+    # A job older than the task's time limit died with its worker; it no longer blocks.
     running = BackfillJob.objects.filter(
         scorecard__segment=scorecard.segment,
         status__in=[BackfillJob.Status.QUEUED, BackfillJob.Status.RUNNING],
+        created_at__gte=timezone.now() - timedelta(hours=1),
     ).first()
     if running is not None:
         raise ApplicationError("A backfill for this segment is already running; wait for it.")
