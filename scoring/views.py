@@ -177,9 +177,17 @@ def _preview_context(
     pair = preview_backtest(
         draft=card, spec=spec, active_spec=active_spec, lead_days=lead_days, version=version
     )
+    draft_bands = {b.band: b for b in pair.draft.bands}
+    active_bands = {b.band: b for b in pair.active.bands} if pair.active else {}
+    band_rows = [
+        (validation.BAND_LABELS[band], active_bands.get(band), draft_bands.get(band))
+        for band in validation.BANDS
+        if band in draft_bands or band in active_bands
+    ]
     return {
         "card": card,
         "preview": preview,
+        "band_rows": band_rows,
         "metrics": pair.draft,
         "active_metrics": pair.active,
         "lead_days": lead_days,
