@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -435,26 +434,18 @@ def backtest_stats(
     outcomes: Iterable[tuple[int, int, dt.date, str]],
     *,
     lead_days: int = LEAD_DAYS_DEFAULT,
-    progress: Callable[[int, int], None] | None = None,
 ) -> list[StatsItem]:
     """The window stats every ``spec`` needs for each ``(outcome id, account id, date,
-    kind)`` at its cut-off: set-based, two queries per distinct cut-off day, through the
-    same selector the live recompute uses, with ``at`` one microsecond before the cut-off,
-    so a value observed at or after the cut-off cannot reach the engine."""
-    by_day: dict[dt.datetime, list[tuple[int, int, dt.date, str]]] = defaultdict(list)
-    for row in outcomes:
-        by_day[cutoff_moment(row[2], lead_days)].append(row)
-    out: list[StatsItem] = []
-    total = len(by_day)
-    for done, (cut, items) in enumerate(sorted(by_day.items()), start=1):
-        at = cut - dt.timedelta(microseconds=1)
-        stats = selectors.window_stats_for(
-            account_ids=sorted({a for _, a, _, _ in items}), specs=specs, at=at
-        )
-        out.extend((item, at, stats.get(item[1], {})) for item in items)
-        if progress is not None:
-            progress(done, total)
-    return out
+    kind)`` at its cut-off: set-based (three queries on PostgreSQL whatever the number of
+    outcomes and cut-off days), with ``at`` one microsecond before the cut-off, so a value
+    observed at or after the cut-off cannot reach the engine."""
+    items = [
+        (row, cutoff_moment(row[2], lead_days) - dt.timedelta(microseconds=1)) for row in outcomes
+    ]
+    stats = selectors.window_stats_at_moments(
+        pairs=[(row[1], at) for row, at in items], specs=specs
+    )
+    return [(row, at, stats.get((row[1], at), {})) for row, at in items]
 
 
 def rows_from_stats(spec: ScorecardSpec, items: Iterable[StatsItem]) -> list[OutcomeRow]:
@@ -478,10 +469,9 @@ def backtest_rows(
     outcomes: Iterable[tuple[int, int, dt.date, str]],
     *,
     lead_days: int = LEAD_DAYS_DEFAULT,
-    progress: Callable[[int, int], None] | None = None,
 ) -> list[OutcomeRow]:
     """Score each outcome with ``spec`` at its cut-off (``backtest_stats`` + the engine)."""
-    items = backtest_stats([spec], outcomes, lead_days=lead_days, progress=progress)
+    items = backtest_stats([spec], outcomes, lead_days=lead_days)
     return rows_from_stats(spec, items)
 
 

@@ -113,3 +113,33 @@ def test_backtest_covers_only_the_segment_the_scorecard_matches(
     assert validation.run_backtest(scorecard=enterprise).metrics.n_outcomes == 1
     # The default no longer scores Enterprise accounts: their outcome is not in its backtest.
     assert validation.run_backtest(scorecard=true_card).metrics.n_outcomes == 240
+
+
+@pytest.mark.postgres
+def test_stats_at_many_moments_equal_the_recompute_selector(
+    synth: synthetic.Synthetic, true_card: Scorecard
+) -> None:
+    from scoring import selectors
+
+    spec = selectors.scorecard_spec(true_card)
+    now = timezone.now()
+    moments = [now - dt.timedelta(days=d, hours=h) for d, h in ((0, 0), (17, 5), (90, 0), (175, 3))]
+    pairs = [(a, at) for a in synth.account_ids[:25] for at in moments]
+    many = selectors.window_stats_at_moments(pairs=pairs, specs=[spec])
+    for at in moments:
+        one = selectors.window_stats_for(
+            account_ids=synth.account_ids[:25], specs=[spec], at=at, use_sql=True
+        )
+        python = selectors.window_stats_for(
+            account_ids=synth.account_ids[:25], specs=[spec], at=at, use_sql=False
+        )
+        for a in synth.account_ids[:25]:
+            got, sql, py = many.get((a, at), {}), one.get(a, {}), python.get(a, {})
+            assert got.keys() == sql.keys() == py.keys()
+            for key in got:
+                # Sums may differ in the last bit (the database adds in its own order).
+                for field in ("latest_at", "latest_value", "count", "prev_count"):
+                    assert getattr(got[key], field) == getattr(py[key], field)
+                for field in ("total", "prev_total"):
+                    assert getattr(got[key], field) == pytest.approx(getattr(py[key], field))
+                    assert getattr(sql[key], field) == pytest.approx(getattr(py[key], field))
