@@ -23,6 +23,13 @@ API
     ``stats`` maps ``(metric key, window_days)`` to ``WindowStats``; a missing key means
     "never observed".
 
+``StatsArrays`` → ``measure_values`` → ``score_batch`` → ``BatchScores``
+    The core, for N accounts at once (numpy arrays, one column per measure). The scalar
+    functions above are this core with N = 1, so the formula exists exactly once; the full
+    recompute feeds it the arrays that ``scoring.selectors.stats_table`` reads from
+    PostgreSQL and only builds breakdown dicts (``BatchScores.breakdown(i)``) it stores or
+    compares.
+
 ``ScoreResult``
     ``score`` (0..100 rounded to one decimal, or ``None`` = no data), ``band``
     (``red|yellow|green``, blank when no data) and ``measures`` (one ``MeasureResult`` per
@@ -59,9 +66,12 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import numpy as np
+
 AGGREGATIONS = ("latest", "avg", "sum", "count", "change_pct")
 MISSING_POLICIES = ("ignore", "zero", "neutral")
 RED, YELLOW, GREEN = "red", "yellow", "green"
+_BANDS = ("", RED, YELLOW, GREEN)
 
 
 # --- inputs ------------------------------------------------------------------------------
@@ -185,18 +195,27 @@ def round1(x: float) -> float:
 
 
 def points_for(value: float, *, bad: float, good: float) -> float:
-    raw = 100.0 * (value - bad) / (good - bad)
-    return min(100.0, max(0.0, raw))
+    return float(_points(np.array([float(value)]), bad=bad, good=good)[0])
 
 
 def band_for(score: float | None, *, red_below: float, green_at: float) -> str:
     if score is None:
         return ""
-    if score < red_below:
-        return RED
-    if score >= green_at:
-        return GREEN
-    return YELLOW
+    code = _band_codes(np.array([float(score)]), red_below=red_below, green_at=green_at)[0]
+    return _BANDS[int(code)]
+
+
+def _points(values: np.ndarray, *, bad: float, good: float) -> np.ndarray:
+    """points = clamp(0, 100, 100 · (value − bad) / (good − bad)), element-wise."""
+    raw = 100.0 * (values - bad) / (good - bad)
+    return np.minimum(100.0, np.maximum(0.0, raw))
+
+
+def _band_codes(score: np.ndarray, *, red_below: float, green_at: float) -> np.ndarray:
+    """Index into ``_BANDS``: 0 no score (NaN), 1 red, 2 yellow, 3 green."""
+    with np.errstate(invalid="ignore"):
+        codes = np.where(score < red_below, 1, np.where(score >= green_at, 3, 2))
+    return np.where(np.isnan(score), 0, codes).astype(np.int8)
 
 
 def window_stats(
@@ -233,87 +252,28 @@ def _stats_sorted(
 def aggregate(
     stats: WindowStats | None, *, aggregation: str, at: datetime, window_days: int
 ) -> tuple[float | None, bool]:
-    """(value, stale) of one measure. ``value`` None = missing."""
-    if stats is None or stats.latest_at is None:
-        return None, False
-    if stats.latest_at <= at - timedelta(days=window_days) or stats.count == 0:
-        return None, True
-    if aggregation == "latest":
-        return stats.latest_value, False
-    if aggregation == "sum":
-        return stats.total, False
-    if aggregation == "count":
-        return float(stats.count), False
-    average = stats.total / stats.count
-    if aggregation == "avg":
-        return average, False
-    if aggregation == "change_pct":
-        if stats.prev_count == 0:
-            return None, False
-        previous = stats.prev_total / stats.prev_count
-        if previous == 0:
-            return None, False
-        return 100.0 * (average - previous) / abs(previous), False
-    raise ValueError(f"Unknown aggregation {aggregation!r}; use one of {', '.join(AGGREGATIONS)}.")
+    """(value, stale) of one measure. ``value`` None = missing. (The batch core with N = 1.)"""
+    measure = MeasureSpec(metric="", weight=1.0, aggregation=aggregation, window_days=window_days)
+    arrays = StatsArrays.from_stats(
+        ScorecardSpec(measures=(measure,)), [{("", window_days): stats} if stats else {}], at=at
+    )
+    values, stale = measure_values(ScorecardSpec(measures=(measure,)), arrays)
+    value = float(values[0, 0])
+    return (None if math.isnan(value) else value), bool(stale[0, 0])
 
 
 def score_from_values(
     scorecard: ScorecardSpec, values: Sequence[tuple[float | None, bool]]
 ) -> ScoreResult:
-    """Score from each measure's (value, stale), in the scorecard's measure order."""
+    """Score from each measure's (value, stale), in the scorecard's measure order.
+    (The batch core with N = 1.)"""
     if len(values) != len(scorecard.measures):
         raise ValueError("one (value, stale) pair per measure is required")
-    policy = scorecard.missing_data
-    if policy not in MISSING_POLICIES:
-        raise ValueError(f"Unknown missing-data policy {policy!r}.")
-    rows: list[tuple[MeasureSpec, float | None, float | None, bool]] = []
-    for measure, (value, stale) in zip(scorecard.measures, values, strict=True):
-        if value is not None and math.isfinite(value):
-            pts: float | None = points_for(value, bad=measure.bad, good=measure.good)
-        elif policy == "zero":
-            pts = 0.0
-        elif policy == "neutral":
-            pts = 50.0
-        else:
-            pts = None
-        rows.append((measure, value, pts, stale))
-    total_weight = math.fsum(m.weight for m, _, p, _ in rows if p is not None)
-    # "Usable" = at least one measure with real data; a policy alone never makes a score.
-    has_data = any(v is not None for _, v, _, _ in rows)
-    if total_weight <= 0 or not has_data:
-        score: float | None = None
-    else:
-        score = round1(
-            min(
-                100.0,
-                max(
-                    0.0,
-                    math.fsum(p * m.weight for m, _, p, _ in rows if p is not None) / total_weight,
-                ),
-            )
-        )
-    results = tuple(
-        MeasureResult(
-            metric=m.metric,
-            name=m.label,
-            aggregation=m.aggregation,
-            window_days=m.window_days,
-            # 12 significant digits: sums taken in another order (SQL vs Python) differ only
-            # in the last bits, and must not look like a change of the breakdown.
-            value=None if v is None else float(f"{float(v):.12g}"),
-            points=None if p is None else round(p, 4),
-            weight=float(m.weight),
-            contribution=(
-                round(p * m.weight / total_weight, 4)
-                if p is not None and score is not None
-                else 0.0
-            ),
-            stale=stale,
-        )
-        for m, v, p, stale in rows
-    )
-    band = band_for(score, red_below=scorecard.red_below, green_at=scorecard.green_at)
-    return ScoreResult(score=score, band=band, measures=results)
+    row = np.array(
+        [[math.nan if v is None else float(v) for v, _ in values]], dtype=np.float64
+    ).reshape(1, len(values))
+    stale = np.array([[bool(s) for _, s in values]], dtype=bool).reshape(1, len(values))
+    return score_batch(scorecard, row, stale).result(0)
 
 
 def score_from_stats(
@@ -322,16 +282,242 @@ def score_from_stats(
     *,
     at: datetime,
 ) -> ScoreResult:
-    values = [
-        aggregate(
-            stats.get((m.metric, m.window_days)),
-            aggregation=m.aggregation,
-            at=at,
-            window_days=m.window_days,
+    arrays = StatsArrays.from_stats(scorecard, [stats], at=at)
+    return score_batch(scorecard, *measure_values(scorecard, arrays)).result(0)
+
+
+# --- the batch core: N accounts at once (every path above calls it) ----------------------
+
+
+@dataclass(frozen=True)
+class StatsArrays:
+    """The ``WindowStats`` of N accounts for each of a scorecard's M measures, as (N, M)
+    arrays (column j = measure j's metric and window).
+
+    ``observed``: some observation at or before the moment exists; ``fresh``: the newest of
+    them lies inside the measure's window; ``latest_value``: that newest value (NaN when
+    unknown); ``count``/``total`` and ``prev_count``/``prev_total`` as in ``WindowStats``."""
+
+    observed: np.ndarray
+    fresh: np.ndarray
+    count: np.ndarray
+    total: np.ndarray
+    prev_count: np.ndarray
+    prev_total: np.ndarray
+    latest_value: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int, m: int) -> StatsArrays:
+        return cls(
+            observed=np.zeros((n, m), dtype=bool),
+            fresh=np.zeros((n, m), dtype=bool),
+            count=np.zeros((n, m), dtype=np.int64),
+            total=np.zeros((n, m), dtype=np.float64),
+            prev_count=np.zeros((n, m), dtype=np.int64),
+            prev_total=np.zeros((n, m), dtype=np.float64),
+            latest_value=np.full((n, m), np.nan, dtype=np.float64),
         )
-        for m in scorecard.measures
-    ]
-    return score_from_values(scorecard, values)
+
+    @classmethod
+    def from_stats(
+        cls,
+        scorecard: ScorecardSpec,
+        stats: Sequence[Mapping[tuple[str, int], WindowStats | None]],
+        *,
+        at: datetime,
+    ) -> StatsArrays:
+        """From one ``WindowStats`` mapping per account (a missing key = never observed)."""
+        out = cls.empty(len(stats), len(scorecard.measures))
+        for j, m in enumerate(scorecard.measures):
+            start = at - timedelta(days=m.window_days)
+            for i, by_key in enumerate(stats):
+                s = by_key.get((m.metric, m.window_days))
+                if s is None or s.latest_at is None:
+                    continue
+                out.observed[i, j] = True
+                out.fresh[i, j] = s.latest_at > start
+                out.count[i, j] = s.count
+                out.total[i, j] = s.total
+                out.prev_count[i, j] = s.prev_count
+                out.prev_total[i, j] = s.prev_total
+                out.latest_value[i, j] = math.nan if s.latest_value is None else s.latest_value
+        return out
+
+
+def measure_values(scorecard: ScorecardSpec, stats: StatsArrays) -> tuple[np.ndarray, np.ndarray]:
+    """(values, stale), both (N, M): each measure's aggregated value (NaN = missing) and
+    whether it is missing because its data went stale."""
+    inside = stats.observed & stats.fresh & (stats.count > 0)
+    stale = stats.observed & ~inside
+    values = np.full(stats.total.shape, np.nan, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for j, m in enumerate(scorecard.measures):
+            ok = inside[:, j]
+            count = stats.count[:, j]
+            if m.aggregation == "latest":
+                v = stats.latest_value[:, j]
+            elif m.aggregation == "sum":
+                v = stats.total[:, j]
+            elif m.aggregation == "count":
+                v = count.astype(np.float64)
+            elif m.aggregation == "avg":
+                v = stats.total[:, j] / count
+            elif m.aggregation == "change_pct":
+                average = stats.total[:, j] / count
+                prev_count = stats.prev_count[:, j]
+                previous = stats.prev_total[:, j] / prev_count
+                v = 100.0 * (average - previous) / np.abs(previous)
+                ok = ok & (prev_count > 0) & (previous != 0)
+            else:
+                raise ValueError(
+                    f"Unknown aggregation {m.aggregation!r}; use one of {', '.join(AGGREGATIONS)}."
+                )
+            values[:, j] = np.where(ok, v, np.nan)
+    return values, stale
+
+
+def round1_array(x: np.ndarray) -> np.ndarray:
+    """``round1`` over an array: exact arithmetic where an element lies next to a .x5
+    boundary (where binary floating point could round the other way), fast elsewhere."""
+    tenfold = np.asarray(x, dtype=np.float64) * 10.0
+    out = np.sign(tenfold) * np.floor(np.abs(tenfold) + 0.5) / 10.0
+    frac = np.abs(tenfold) - np.floor(np.abs(tenfold))
+    for i in np.flatnonzero(np.isfinite(tenfold) & (np.abs(frac - 0.5) < 1e-6)):
+        out.flat[i] = round1(float(np.asarray(x).flat[i]))
+    return out
+
+
+@dataclass(frozen=True)
+class BatchScores:
+    """Scores of N accounts under one scorecard: ``score`` (N,) NaN = no data, ``band``
+    (N,) index into ("", red, yellow, green), and per measure (N, M) ``values`` (NaN =
+    missing), ``stale``, ``points`` (NaN = not counted) and ``contributions``."""
+
+    scorecard: ScorecardSpec
+    score: np.ndarray
+    band: np.ndarray
+    values: np.ndarray
+    stale: np.ndarray
+    points: np.ndarray
+    contributions: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.score.shape[0])
+
+    def score_at(self, i: int) -> float | None:
+        s = float(self.score[i])
+        return None if math.isnan(s) else s
+
+    def band_at(self, i: int) -> str:
+        return _BANDS[int(self.band[i])]
+
+    def _rows(self, i: int) -> list[tuple[float | None, float | None, float, bool]]:
+        """(value, points, contribution, stale) per measure, as stored in a breakdown."""
+        scored = not math.isnan(float(self.score[i]))
+        out = []
+        for v, p, c, st in zip(
+            self.values[i].tolist(),
+            self.points[i].tolist(),
+            self.contributions[i].tolist(),
+            self.stale[i].tolist(),
+            strict=True,
+        ):
+            # 12 significant digits: sums taken in another order (SQL vs Python) differ only
+            # in the last bits, and must not look like a change of the breakdown.
+            value = None if v != v else float(f"{v:.12g}")
+            points = None if p != p else round(p, 4)
+            contribution = round(c, 4) if points is not None and scored else 0.0
+            out.append((value, points, contribution, bool(st)))
+        return out
+
+    def result(self, i: int) -> ScoreResult:
+        return ScoreResult(
+            score=self.score_at(i),
+            band=self.band_at(i),
+            measures=tuple(
+                MeasureResult(
+                    metric=m.metric,
+                    name=m.label,
+                    aggregation=m.aggregation,
+                    window_days=m.window_days,
+                    value=value,
+                    points=points,
+                    weight=float(m.weight),
+                    contribution=contribution,
+                    stale=stale,
+                )
+                for m, (value, points, contribution, stale) in zip(
+                    self.scorecard.measures, self._rows(i), strict=True
+                )
+            ),
+        )
+
+    def breakdown(self, i: int) -> list[dict[str, Any]]:
+        """``result(i).breakdown()`` without the intermediate objects."""
+        return [
+            {
+                "metric": m.metric,
+                "name": m.label,
+                "aggregation": m.aggregation,
+                "window_days": m.window_days,
+                "value": value,
+                "points": points,
+                "weight": float(m.weight),
+                "contribution": contribution,
+                "stale": stale,
+            }
+            for m, (value, points, contribution, stale) in zip(
+                self.scorecard.measures, self._rows(i), strict=True
+            )
+        ]
+
+
+def score_batch(scorecard: ScorecardSpec, values: np.ndarray, stale: np.ndarray) -> BatchScores:
+    """The formula, for N accounts at once: ``values``/``stale`` are (N, M) as returned by
+    ``measure_values`` (NaN = missing)."""
+    policy = scorecard.missing_data
+    if policy not in MISSING_POLICIES:
+        raise ValueError(f"Unknown missing-data policy {policy!r}.")
+    values = np.asarray(values, dtype=np.float64)
+    n, m = values.shape
+    usable = np.isfinite(values)
+    points = np.full((n, m), np.nan, dtype=np.float64)
+    for j, measure in enumerate(scorecard.measures):
+        with np.errstate(invalid="ignore", over="ignore"):
+            column = _points(values[:, j], bad=measure.bad, good=measure.good)
+        points[:, j] = np.where(usable[:, j], column, np.nan)
+    if policy == "zero":
+        points[~usable] = 0.0
+    elif policy == "neutral":
+        points[~usable] = 50.0
+    counted = ~np.isnan(points)
+    # Column by column, left to right: the same sums as a plain loop over the measures.
+    total_weight = np.zeros(n, dtype=np.float64)
+    weighted = np.zeros(n, dtype=np.float64)
+    for j, measure in enumerate(scorecard.measures):
+        w = float(measure.weight)
+        total_weight += np.where(counted[:, j], w, 0.0)
+        weighted += np.where(counted[:, j], points[:, j] * w, 0.0)
+    # "Usable" = at least one measure with real data; a policy alone never makes a score.
+    has_data = (~np.isnan(values)).any(axis=1) if m else np.zeros(n, dtype=bool)
+    scored = has_data & (total_weight > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.minimum(100.0, np.maximum(0.0, weighted / total_weight))
+        score = np.where(scored, round1_array(np.where(scored, mean, 0.0)), np.nan)
+        weights = np.array([float(x.weight) for x in scorecard.measures], dtype=np.float64)
+        contributions = np.where(
+            counted & scored[:, None], points * weights[None, :] / total_weight[:, None], 0.0
+        )
+    band = _band_codes(score, red_below=scorecard.red_below, green_at=scorecard.green_at)
+    return BatchScores(
+        scorecard=scorecard,
+        score=score,
+        band=band,
+        values=values,
+        stale=np.asarray(stale, dtype=bool),
+        points=points,
+        contributions=contributions,
+    )
 
 
 def score_account(

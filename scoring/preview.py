@@ -1,8 +1,9 @@
 """What a draft scorecard would do, computed from current data before anything is saved.
 
 Set-based: the window stats of every matched account are read once for both versions (the
-draft and the version that scores those accounts today: two or three queries whatever the
-number of accounts), then the engine scores each account twice. Nothing is written.
+draft and the version that scores those accounts today) with ``selectors.stats_table``, the
+recompute's own reader (a fixed number of queries whatever the number of accounts); then
+the engine's batch core scores every account under each version. Nothing is written.
 
 Playbooks: publishing re-scores the accounts, and the changes (stored score/band → new)
 go to ``playbooks.services.evaluate_score_changes``. The preview builds the same changes
@@ -17,7 +18,7 @@ import datetime as dt
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -159,9 +160,9 @@ class _Change:
     computed_at: dt.datetime
 
 
-def distribution(results: list[engine.ScoreResult]) -> Distribution:
-    bands = Counter(r.band for r in results)
-    scores = [r.score for r in results if r.score is not None]
+def distribution(all_scores: Sequence[float | None], all_bands: Sequence[str]) -> Distribution:
+    bands = Counter(all_bands)
+    scores = [s for s in all_scores if s is not None]
     hist = [0] * 10
     for s in scores:
         hist[min(9, int(s // 10))] += 1
@@ -207,52 +208,48 @@ def preview_draft(
     ids = [a[0] for a in accounts]
     specs = [spec] + ([before_spec] if before_spec is not None else [])
 
-    def compute() -> tuple[dt.datetime, selectors.StatsByAccount]:
+    def compute() -> tuple[dt.datetime, selectors.StatsTable]:
         moment = at or timezone.now()
-        return moment, selectors.window_stats_for(account_ids=ids, specs=specs, at=moment)
+        return moment, selectors.stats_table(account_ids=ids, specs=specs, at=moment)
 
     key: tuple[Any, ...] | None = None
     if at is None:
         key = ("now", draft.segment, tuple(ids), _windows(specs), version or data_version())
-        at, stats = memo(key, compute)
+        at, table = memo(key, compute)
     else:
-        at, stats = compute()
-    moment = at
-    empty = engine.ScoreResult(score=None, band="", measures=())
+        at, table = compute()
+    rows = table.rows_of(ids)
 
-    def score_before() -> list[engine.ScoreResult]:
-        if before_spec is None:
-            return [empty] * len(accounts)
-        return [
-            engine.score_from_stats(before_spec, stats.get(a[0], {}), at=moment) for a in accounts
+    def scores_of(s: ScorecardSpec | None) -> tuple[list[float | None], list[str]]:
+        """The engine's batch core over every matched account (one vectorised pass)."""
+        if s is None:
+            return [None] * len(ids), [""] * len(ids)
+        batch = engine.score_batch(s, *engine.measure_values(s, table.for_scorecard(s, rows)))
+        return [batch.score_at(i) for i in range(len(ids))], [
+            batch.band_at(i) for i in range(len(ids))
         ]
 
     # The active version's scores do not change while the admin edits the draft.
-    before_all = memo(("before", key, before_spec), score_before) if key else score_before()
-    before_results, after_results = [], []
+    before_scores, before_bands = (
+        memo(("before", key, before_spec), lambda: scores_of(before_spec))
+        if key
+        else scores_of(before_spec)
+    )
+    after_scores, after_bands = scores_of(spec)
     moves: list[BandMove] = []
     changes: list[_Change] = []
-    for (account_id, external_id, name, stored_score, stored_band), before in zip(
-        accounts, before_all, strict=True
-    ):
-        after = engine.score_from_stats(spec, stats.get(account_id, {}), at=at)
-        before_results.append(before)
-        after_results.append(after)
-        if before.band != after.band:
-            moves.append(
-                BandMove(
-                    account_id,
-                    external_id,
-                    name,
-                    before.score,
-                    before.band,
-                    after.score,
-                    after.band,
-                )
-            )
-        if stored_score != after.score or (stored_band or "") != after.band:
+    for i, (account_id, external_id, name, stored_score, stored_band) in enumerate(accounts):
+        b_score, b_band, a_score, a_band = (
+            before_scores[i],
+            before_bands[i],
+            after_scores[i],
+            after_bands[i],
+        )
+        if b_band != a_band:
+            moves.append(BandMove(account_id, external_id, name, b_score, b_band, a_score, a_band))
+        if stored_score != a_score or (stored_band or "") != a_band:
             changes.append(
-                _Change(account_id, stored_score, stored_band or "", after.score, after.band, at)
+                _Change(account_id, stored_score, stored_band or "", a_score, a_band, at)
             )
     rank = {"red": 0, "yellow": 1, "green": 2, "": 3}
     moves.sort(key=lambda m: (rank[m.after_band], m.after_score or 0, m.name))
@@ -260,8 +257,8 @@ def preview_draft(
     effects = playbook_effects(changes, at=at) if with_playbooks else []
     return DraftPreview(
         accounts=len(accounts),
-        before=distribution(before_results),
-        after=distribution(after_results),
+        before=distribution(before_scores, before_bands),
+        after=distribution(after_scores, after_bands),
         moves=tuple(shown[:limit]),
         moved=len(moves),
         playbooks=tuple(effects),

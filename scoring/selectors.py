@@ -1,17 +1,19 @@
 """Reads of the scoring app: scorecards as engine specs, window stats, history, movers.
 
-Window stats come from PostgreSQL with two set-based queries per batch (aggregates per
-(account, measure window) and the newest value per (account, metric)); elsewhere (SQLite)
-the rows are loaded and the engine's own ``window_stats`` computes them. Both give the
-same ``WindowStats`` (tested)."""
+Window stats come from PostgreSQL as arrays (``stats_table``: one aggregate pass per batch,
+streamed as binary COPY into numpy); elsewhere (SQLite) the rows are loaded and the engine
+computes them. Both give the same stats (tested)."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -87,8 +89,240 @@ def metric_ids_by_key(keys: Iterable[str]) -> dict[str, int]:
 # --- window stats ------------------------------------------------------------------------
 
 
-def _windows(specs: Iterable[ScorecardSpec]) -> set[tuple[str, int]]:
-    return {(m.metric, m.window_days) for s in specs for m in s.measures}
+@dataclass(frozen=True)
+class StatsTable:
+    """Window stats of a batch of accounts for a set of (metric key, window_days) columns,
+    as arrays: ``stats`` holds (N, K + 1) arrays (rows follow ``account_ids``, sorted;
+    the last column is always empty, for measures whose metric does not exist)."""
+
+    account_ids: np.ndarray
+    columns: dict[tuple[str, int], int]
+    stats: engine.StatsArrays
+
+    def rows_of(self, account_ids: Sequence[int]) -> np.ndarray:
+        return np.searchsorted(self.account_ids, np.asarray(account_ids, dtype=np.int64))
+
+    def for_scorecard(self, spec: ScorecardSpec, rows: np.ndarray) -> engine.StatsArrays:
+        """The engine's input for ``spec``'s measures and the accounts at ``rows``."""
+        empty = len(self.columns)
+        cols = [self.columns.get((m.metric, m.window_days), empty) for m in spec.measures]
+        grid = np.ix_(rows, np.asarray(cols, dtype=np.intp))
+        s = self.stats
+        return engine.StatsArrays(
+            observed=s.observed[grid],
+            fresh=s.fresh[grid],
+            count=s.count[grid],
+            total=s.total[grid],
+            prev_count=s.prev_count[grid],
+            prev_total=s.prev_total[grid],
+            latest_value=s.latest_value[grid],
+        )
+
+
+def stats_table(
+    *,
+    account_ids: Sequence[int],
+    specs: Iterable[ScorecardSpec],
+    at: datetime,
+    use_sql: bool | None = None,
+) -> StatsTable:
+    """Window stats at ``at`` of every (metric, window) the scorecards use, for these
+    accounts. On PostgreSQL: one aggregate pass over the values that can matter (those
+    after ``at`` − the longest window, doubled for ``change_pct``), streamed as binary COPY
+    into numpy, plus one index probe per (account, metric) pair without recent values (is
+    it stale or never observed?). Elsewhere the engine computes the same stats from the
+    rows (``window_stats_for``). Both agree (tested)."""
+    measures = [m for s in specs for m in s.measures]
+    ids = np.unique(np.asarray(list(account_ids), dtype=np.int64))
+    windows = sorted({(m.metric, m.window_days) for m in measures})
+    columns = {w: i for i, w in enumerate(windows)}
+    table = StatsTable(
+        account_ids=ids,
+        columns=columns,
+        stats=engine.StatsArrays.empty(len(ids), len(windows) + 1),
+    )
+    ids_by_key = metric_ids_by_key(k for k, _ in windows) if windows and len(ids) else {}
+    if not ids_by_key:
+        return table
+    if use_sql is None:
+        use_sql = connection.vendor == "postgresql"
+    if use_sql:
+        _fill_sql(table, measures, ids_by_key, at)
+    else:
+        by_account = window_stats_for(account_ids=ids.tolist(), specs=specs_of(measures), at=at)
+        fake = ScorecardSpec(
+            measures=tuple(
+                engine.MeasureSpec(metric=k, weight=1, window_days=w) for k, w in windows
+            )
+        )
+        filled = engine.StatsArrays.from_stats(
+            fake, [by_account.get(int(a), {}) for a in ids], at=at
+        )
+        for field in _STATS_FIELDS:
+            getattr(table.stats, field)[:, : len(windows)] = getattr(filled, field)
+    return table
+
+
+_STATS_FIELDS = ("observed", "fresh", "count", "total", "prev_count", "prev_total", "latest_value")
+
+
+def specs_of(measures: Iterable[engine.MeasureSpec]) -> list[ScorecardSpec]:
+    return [ScorecardSpec(measures=tuple(measures))]
+
+
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+
+
+def _copy_rows(sql: str, params: Sequence[Any], fields: Sequence[tuple[str, str]]) -> np.ndarray:
+    """Run ``COPY (query) TO STDOUT (FORMAT BINARY)`` and view the rows as a numpy record
+    array: every column must be a non-null int8 ('i') or float8 ('f'), so each row has the
+    same width and needs no parsing in Python."""
+    parts: list[tuple[str, str]] = [("_fields", ">i2")]
+    for name, kind in fields:
+        parts += [(f"_len_{name}", ">i4"), (name, ">i8" if kind == "i" else ">f8")]
+    dtype = np.dtype(parts)
+    buf = bytearray()
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg 3
+        with raw.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params) as copy:
+            for block in copy:
+                buf += block
+    if bytes(buf[:11]) != _COPY_SIGNATURE:
+        raise RuntimeError("unexpected COPY BINARY header")
+    extension = int.from_bytes(buf[15:19], "big")
+    body = memoryview(buf)[19 + extension : len(buf) - 2]
+    return np.frombuffer(body, dtype=dtype)
+
+
+def _fill_sql(
+    table: StatsTable,
+    measures: Sequence[engine.MeasureSpec],
+    ids_by_key: dict[str, int],
+    at: datetime,
+) -> None:
+    # Each metric's windows become "slots": slot s is the s-th window of every metric, so
+    # one row per (account, metric) carries all its windows (usually one).
+    windows_by_metric: dict[int, list[int]] = defaultdict(list)
+    for key, days in sorted(table.columns):
+        if key in ids_by_key:
+            windows_by_metric[ids_by_key[key]].append(days)
+    if not windows_by_metric:
+        return
+    change = {
+        (ids_by_key.get(m.metric), m.window_days) for m in measures if m.aggregation == "change_pct"
+    }
+    latest: dict[int, int] = {}
+    for m in measures:
+        if m.aggregation == "latest" and m.metric in ids_by_key:
+            mid = ids_by_key[m.metric]
+            latest[mid] = max(latest.get(mid, 0), m.window_days)
+    horizon = max(
+        days * (2 if (mid, days) in change else 1)
+        for mid, ws in windows_by_metric.items()
+        for days in ws
+    )
+    slots = max(len(ws) for ws in windows_by_metric.values())
+    params: list[Any] = []
+
+    def case(pairs: list[tuple[int, int]]) -> str:
+        if not pairs:
+            return "NULL::timestamptz"
+        whens = []
+        for mid, days in pairs:
+            whens.append("WHEN %s THEN %s::timestamptz")
+            params.extend([mid, at - timedelta(days=days)])
+        return f"CASE metric_id {' '.join(whens)} END"
+
+    select_cols = []
+    for s in range(slots):
+        in_slot = [(mid, ws[s]) for mid, ws in sorted(windows_by_metric.items()) if len(ws) > s]
+        select_cols.append(f"{case(in_slot)} AS ws{s}")
+        prev = [(mid, 2 * d) for mid, d in in_slot if (mid, d) in change]
+        select_cols.append(f"{case(prev)} AS ps{s}")
+    select_cols.append(f"{case(sorted(latest.items()))} AS lw")
+    inner_params = list(params)
+    aggregates = ["count(*)"]
+    fields: list[tuple[str, str]] = [("account", "i"), ("metric", "i"), ("n", "i")]
+    for s in range(slots):
+        inside, before = f"observed_at > ws{s}", f"observed_at <= ws{s} AND observed_at > ps{s}"
+        aggregates += [
+            f"count(*) FILTER (WHERE {inside})",
+            f"coalesce(sum(value) FILTER (WHERE {inside}), 0)",
+            f"count(*) FILTER (WHERE {before})",
+            f"coalesce(sum(value) FILTER (WHERE {before}), 0)",
+        ]
+        fields += [(f"c{s}", "i"), (f"t{s}", "f"), (f"pc{s}", "i"), (f"pt{s}", "f")]
+    aggregates.append(
+        "coalesce((array_agg(value ORDER BY observed_at DESC)"
+        " FILTER (WHERE observed_at > lw))[1], 'NaN')"
+    )
+    fields.append(("latest", "f"))
+    ids = table.account_ids
+    sql = f"""
+        SELECT account_id, metric_id, {", ".join(aggregates)}
+        FROM (
+            SELECT account_id, metric_id, observed_at, value, {", ".join(select_cols)}
+            FROM scoring_metricvalue
+            WHERE account_id BETWEEN %s AND %s AND account_id = ANY(%s::bigint[])
+              AND metric_id = ANY(%s::bigint[])
+              AND observed_at > %s::timestamptz AND observed_at <= %s::timestamptz
+        ) AS v
+        GROUP BY account_id, metric_id
+    """
+    metric_ids = sorted(windows_by_metric)
+    rows = _copy_rows(
+        sql,
+        [
+            *inner_params,
+            int(ids[0]),
+            int(ids[-1]),
+            ids.tolist(),
+            metric_ids,
+            at - timedelta(days=horizon),
+            at,
+        ],
+        fields,
+    )
+    st = table.stats
+    row_of = np.searchsorted(ids, rows["account"].astype(np.int64))
+    metric_of = rows["metric"].astype(np.int64)
+    key_by_id = {v: k for k, v in ids_by_key.items()}
+    for mid, ws in windows_by_metric.items():
+        sel = metric_of == mid
+        r = row_of[sel]
+        for s, days in enumerate(ws):
+            col = table.columns[(key_by_id[mid], days)]
+            count = rows[f"c{s}"][sel].astype(np.int64)
+            st.observed[r, col] = True
+            st.fresh[r, col] = count > 0  # the newest value lies in the window iff any does
+            st.count[r, col] = count
+            st.total[r, col] = rows[f"t{s}"][sel]
+            st.prev_count[r, col] = rows[f"pc{s}"][sel]
+            st.prev_total[r, col] = rows[f"pt{s}"][sel]
+            st.latest_value[r, col] = rows["latest"][sel]
+    # Pairs without values in the range: observed long ago (stale) or never?
+    seen = np.zeros((len(ids), len(metric_ids)), dtype=bool)
+    seen[row_of, np.searchsorted(metric_ids, metric_of)] = True
+    miss_rows, miss_metrics = np.nonzero(~seen)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT p.a, p.m FROM unnest(%s::bigint[], %s::bigint[]) AS p(a, m)
+            WHERE EXISTS (
+                SELECT 1 FROM scoring_metricvalue
+                WHERE account_id = p.a AND metric_id = p.m AND observed_at <= %s
+            )
+            """,
+            [
+                ids[miss_rows].tolist(),
+                np.asarray(metric_ids, dtype=np.int64)[miss_metrics].tolist(),
+                at,
+            ],
+        )
+        for a, mid in cursor.fetchall():
+            i = int(np.searchsorted(ids, a))
+            for days in windows_by_metric[mid]:
+                st.observed[i, table.columns[(key_by_id[mid], days)]] = True
 
 
 def window_stats_for(
@@ -96,28 +330,14 @@ def window_stats_for(
     account_ids: Sequence[int],
     specs: Iterable[ScorecardSpec],
     at: datetime,
-    use_sql: bool | None = None,
 ) -> StatsByAccount:
-    """WindowStats per account per (metric key, window_days) at ``at``. Set-based: a fixed
-    number of queries whatever the number of accounts."""
-    windows = _windows(specs)
+    """WindowStats per account per (metric key, window_days) at ``at``, computed by the
+    engine from the rows (the reference the SQL of ``stats_table`` is tested against)."""
+    windows = {(m.metric, m.window_days) for s in specs for m in s.measures}
     if not account_ids or not windows:
         return {}
     ids_by_key = metric_ids_by_key(k for k, _ in windows)
     windows = {(k, w) for k, w in windows if k in ids_by_key}
-    if use_sql is None:
-        use_sql = connection.vendor == "postgresql"
-    if use_sql:
-        return _window_stats_sql(account_ids, windows, ids_by_key, at)
-    return _window_stats_python(account_ids, windows, ids_by_key, at)
-
-
-def _window_stats_python(
-    account_ids: Sequence[int],
-    windows: set[tuple[str, int]],
-    ids_by_key: dict[str, int],
-    at: datetime,
-) -> StatsByAccount:
     key_by_id = {v: k for k, v in ids_by_key.items()}
     rows = MetricValue.objects.filter(
         account_id__in=account_ids, metric_id__in=key_by_id, observed_at__lte=at
@@ -136,78 +356,6 @@ def _window_stats_python(
         if stats:
             out[account_id] = stats
     return out
-
-
-# Window boundaries are computed once per (metric, window) in the spec rows, not per value.
-_SQL_AGGREGATES = """
-WITH spec AS MATERIALIZED (
-    SELECT metric_id, days,
-           %(at)s::timestamptz - make_interval(days => days) AS window_start,
-           %(at)s::timestamptz - make_interval(days => 2 * days) AS prev_start
-    FROM unnest(%(metric_ids)s::bigint[], %(days)s::int[]) AS s(metric_id, days)
-)
-SELECT mv.account_id, spec.metric_id, spec.days,
-       count(*) FILTER (WHERE mv.observed_at > spec.window_start),
-       coalesce(sum(mv.value) FILTER (WHERE mv.observed_at > spec.window_start), 0),
-       count(*) FILTER (WHERE mv.observed_at <= spec.window_start),
-       coalesce(sum(mv.value) FILTER (WHERE mv.observed_at <= spec.window_start), 0)
-FROM spec
-JOIN scoring_metricvalue mv
-  ON mv.metric_id = spec.metric_id
- AND mv.observed_at > spec.prev_start
- AND mv.observed_at <= %(at)s
-WHERE mv.account_id = ANY(%(account_ids)s)
-GROUP BY mv.account_id, spec.metric_id, spec.days
-"""
-
-# The newest value per (account, metric) at or before ``at``: one backward index probe per
-# pair on the (account, metric, observed_at) unique index, whatever the history's length.
-_SQL_LATEST = """
-SELECT a.id, m.id, l.observed_at, l.value
-FROM unnest(%(account_ids)s::bigint[]) AS a(id)
-CROSS JOIN unnest(%(all_metric_ids)s::bigint[]) AS m(id)
-CROSS JOIN LATERAL (
-    SELECT observed_at, value FROM scoring_metricvalue
-    WHERE account_id = a.id AND metric_id = m.id AND observed_at <= %(at)s
-    ORDER BY observed_at DESC LIMIT 1
-) AS l
-"""
-
-
-def _window_stats_sql(
-    account_ids: Sequence[int],
-    windows: set[tuple[str, int]],
-    ids_by_key: dict[str, int],
-    at: datetime,
-) -> StatsByAccount:
-    key_by_id = {v: k for k, v in ids_by_key.items()}
-    ordered = sorted(windows)
-    params: dict[str, Any] = {
-        "metric_ids": [ids_by_key[k] for k, _ in ordered],
-        "days": [w for _, w in ordered],
-        "all_metric_ids": sorted({ids_by_key[k] for k, _ in ordered}),
-        "account_ids": list(account_ids),
-        "at": at,
-    }
-    aggregates: dict[tuple[int, str, int], tuple[int, float, int, float]] = {}
-    latest: dict[tuple[int, str], tuple[datetime, float]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(_SQL_AGGREGATES, params)
-        for a, m, w, n, total, pn, ptotal in cursor.fetchall():
-            aggregates[(a, key_by_id[m], w)] = (n, total, pn, ptotal)
-        cursor.execute(_SQL_LATEST, params)
-        for a, m, t, v in cursor.fetchall():
-            latest[(a, key_by_id[m])] = (t, v)
-    out: StatsByAccount = defaultdict(dict)
-    for (a, key), (t, v) in latest.items():
-        for k, w in ordered:
-            if k != key:
-                continue
-            n, total, pn, ptotal = aggregates.get((a, k, w), (0, 0.0, 0, 0.0))
-            out[a][(k, w)] = WindowStats(
-                latest_at=t, latest_value=v, count=n, total=total, prev_count=pn, prev_total=ptotal
-            )
-    return dict(out)
 
 
 # --- history -----------------------------------------------------------------------------
@@ -235,6 +383,42 @@ def latest_scores(*, account_ids: Sequence[int], at: datetime | None = None) -> 
     return {s.account_id: s for s in rows}
 
 
+class ScoreRow(NamedTuple):
+    scorecard_id: int
+    score: float | None
+    band: str
+    breakdown: list[dict[str, Any]]
+
+
+def latest_score_rows(
+    *, account_ids: Sequence[int], at: datetime | None = None
+) -> dict[int, ScoreRow]:
+    """``latest_scores`` without model instances (the recompute reads these per batch)."""
+    if not account_ids:
+        return {}
+    if connection.vendor != "postgresql":
+        return {
+            a: ScoreRow(s.scorecard_id, s.score, s.band, s.breakdown)
+            for a, s in latest_scores(account_ids=account_ids, at=at).items()
+        }
+    sql = (
+        "SELECT DISTINCT ON (account_id) account_id, scorecard_id, score, band, breakdown"
+        " FROM scoring_score WHERE account_id = ANY(%s::bigint[])"
+    )
+    params: list[Any] = [list(account_ids)]
+    if at is not None:
+        sql += " AND computed_at <= %s"
+        params.append(at)
+    sql += " ORDER BY account_id, computed_at DESC"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return {
+        a: ScoreRow(c, s, b, json.loads(d) if isinstance(d, str | bytes) else d)
+        for a, c, s, b, d in rows
+    }
+
+
 def score_history(*, account: Account, days: int | None = None) -> QuerySet[Score]:
     """The account's score history, newest first (the last ``days`` days when given)."""
     qs = Score.objects.filter(account=account).select_related("scorecard").order_by("-computed_at")
@@ -245,7 +429,8 @@ def score_history(*, account: Account, days: int | None = None) -> QuerySet[Scor
 
 def score_movers(*, account: Account, days: int, limit: int = 3) -> list[Mover]:
     """What moved the score over the last ``days`` days: the newest Score row against the
-    newest row at or before now − days (or the oldest row, if history is shorter)."""
+    newest row at or before now − days (none when history is shorter; the account's
+    ``top_mover`` follows the same rule for 30 days)."""
     newest = Score.objects.filter(account=account).order_by("-computed_at").first()
     if newest is None:
         return []
@@ -255,8 +440,6 @@ def score_movers(*, account: Account, days: int, limit: int = 3) -> list[Mover]:
         .order_by("-computed_at")
         .first()
     )
-    if before is None:
-        before = Score.objects.filter(account=account).order_by("computed_at").first()
     if before is None or before.pk == newest.pk:
         return []
     return engine.movers(before.breakdown, newest.breakdown, limit=limit)
@@ -325,8 +508,12 @@ def preview_scorecard(
     computed by the same engine and window stats as the recompute, writing nothing."""
     spec = scorecard_spec(scorecard)
     at = at or timezone.now()
-    stats = window_stats_for(account_ids=account_ids, specs=[spec], at=at)
-    return {a: engine.score_from_stats(spec, stats.get(a, {}), at=at) for a in account_ids}
+    table = stats_table(account_ids=account_ids, specs=[spec], at=at)
+    ids = list(dict.fromkeys(account_ids))
+    batch = engine.score_batch(
+        spec, *engine.measure_values(spec, table.for_scorecard(spec, table.rows_of(ids)))
+    )
+    return {a: batch.result(i) for i, a in enumerate(ids)}
 
 
 # --- window stats at many moments (issue 7: backtests) -----------------------------------
@@ -370,7 +557,7 @@ def window_stats_at_moments(
     ``WindowStats`` either way (tested)."""
     wanted = sorted(set(pairs))
     specs = list(specs)
-    windows = _windows(specs)
+    windows = {(m.metric, m.window_days) for s in specs for m in s.measures}
     if not wanted or not windows:
         return {}
     if connection.vendor != "postgresql":
@@ -379,9 +566,7 @@ def window_stats_at_moments(
             by_moment[at].append(account_id)
         found: dict[tuple[int, datetime], dict[tuple[str, int], WindowStats]] = {}
         for at, ids in by_moment.items():
-            for account_id, stats in window_stats_for(
-                account_ids=ids, specs=specs, at=at, use_sql=False
-            ).items():
+            for account_id, stats in window_stats_for(account_ids=ids, specs=specs, at=at).items():
                 found[(account_id, at)] = stats
         return found
     ids_by_key = metric_ids_by_key(k for k, _ in windows)

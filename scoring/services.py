@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -308,10 +309,21 @@ def _claim_dirty(limit: int) -> list[int]:
 def _run_batch(ids: Sequence[int], *, at: datetime | None) -> RecomputeResult:
     with transaction.atomic():
         # The batch's own dirty markers are consumed by this recompute.
-        DirtyAccount.objects.filter(account_id__in=ids).delete()
+        _delete_dirty_markers(ids)
         result, changes = _recompute_batch(ids, at=at)
     result.tasks_created += _after_batch(changes)
     return result
+
+
+def _delete_dirty_markers(ids: Sequence[int]) -> None:
+    if connection.vendor == "postgresql":  # one array parameter, not one per id
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM scoring_dirtyaccount WHERE account_id = ANY(%s::bigint[])",
+                [list(ids)],
+            )
+        return
+    DirtyAccount.objects.filter(account_id__in=ids).delete()
 
 
 def _after_batch(changes: list[ScoreChange]) -> int:
@@ -326,58 +338,74 @@ def _recompute_batch(
     ids: Sequence[int], *, at: datetime | None
 ) -> tuple[RecomputeResult, list[ScoreChange]]:
     """Recompute one batch inside the caller's transaction. Queries, whatever the batch size:
-    lock accounts, scorecards (2), window stats (2–3), newest score, score 30 days ago,
-    active overrides, insert history, update accounts, insert band activities."""
-    accounts = list(
-        Account.objects.select_for_update(no_key=True)
-        .filter(id__in=ids)
-        .order_by("id")
-        .only(
-            "id",
-            "segment",
-            "health_score",
-            "health_band",
-            "computed_score",
-            "computed_band",
-            "computed_at",
-            "score_change_30d",
-            "top_mover",
-        )
-    )
+    lock accounts, scorecards (2), metric ids, window stats (2), newest score, score 30 days
+    ago, active overrides, insert history, update accounts, insert band activities.
+
+    The engine scores each scorecard's accounts as arrays in one call; breakdown dicts are
+    only built for accounts whose previous score needs comparing, that get a history row,
+    or that have a score 30 days ago to explain the trend against."""
+    accounts = _lock_accounts(ids)
     if not accounts:
         return RecomputeResult(), []
     # The moment is taken after the lock: two recomputes of the same account serialise on
     # it, and the later one sees the earlier one's history row.
     at = at or timezone.now()
     specs = selectors.active_scorecard_specs()
-    acc_ids = [a.id for a in accounts]
-    stats = selectors.window_stats_for(account_ids=acc_ids, specs=specs.values(), at=at)
-    previous = selectors.latest_scores(account_ids=acc_ids)
-    month_ago = selectors.latest_scores(account_ids=acc_ids, at=at - timedelta(days=TREND_DAYS))
+    acc_ids = [a[0] for a in accounts]
+    table = selectors.stats_table(account_ids=acc_ids, specs=specs.values(), at=at)
+    previous = selectors.latest_score_rows(account_ids=acc_ids)
+    month_ago = selectors.latest_score_rows(account_ids=acc_ids, at=at - timedelta(days=TREND_DAYS))
     overrides = active_overrides(account_ids=acc_ids, at=at)
 
-    new_scores: list[Score] = []
-    band_activities: list[Activity] = []
-    pending_changes: list[tuple[Score | None, ScoreChange]] = []
-    for account in accounts:
-        spec = selectors.spec_for_segment(specs, account.segment)
-        prev = previous.get(account.id)
+    # Accounts grouped by their scorecard, each group scored by the engine in one call.
+    groups: dict[int, list[int]] = defaultdict(list)
+    spec_by_segment: dict[str, engine.ScorecardSpec | None] = {}
+    for k, (_, segment, _, _) in enumerate(accounts):
+        if segment not in spec_by_segment:
+            spec_by_segment[segment] = selectors.spec_for_segment(specs, segment)
+        groups[id(spec_by_segment[segment])].append(k)
+    scored: list[tuple[engine.ScorecardSpec | None, engine.BatchScores | None, int]] = [
+        (None, None, 0)
+    ] * len(accounts)
+    for members in groups.values():
+        spec = spec_by_segment[accounts[members[0]][1]]
         if spec is None:
+            continue
+        rows = table.rows_of([acc_ids[k] for k in members])
+        group_scores = engine.score_batch(
+            spec, *engine.measure_values(spec, table.for_scorecard(spec, rows))
+        )
+        for pos, k in enumerate(members):
+            scored[k] = (spec, group_scores, pos)
+
+    new_scores: list[Score] = []
+    updates: list[tuple[Any, ...]] = []
+    band_activities: list[tuple[int, str, float | None, str]] = []
+    pending_changes: list[tuple[Score | None, ScoreChange]] = []
+    for k, (account_id, _, old_score, old_band) in enumerate(accounts):
+        spec, batch, pos = scored[k]
+        prev = previous.get(account_id)
+        past = month_ago.get(account_id)
+        row = None
+        breakdown: list[dict[str, Any]] | None
+        if spec is None or batch is None:
             score: float | None
-            score, band, breakdown, row = None, "", [], None
+            score, band, breakdown = None, "", []
         else:
-            computed = engine.score_from_stats(spec, stats.get(account.id, {}), at=at)
-            score, band, breakdown = computed.score, computed.band, computed.breakdown()
-            row = None
-            if (
+            score, band, breakdown = batch.score_at(pos), batch.band_at(pos), None
+            changed = (
                 prev is None
                 or prev.score != score
                 or prev.band != band
                 or prev.scorecard_id != spec.id
-                or prev.breakdown != breakdown
-            ):
+            )
+            if not changed:
+                breakdown = batch.breakdown(pos)
+                changed = prev is not None and prev.breakdown != breakdown
+            if changed:
+                breakdown = breakdown if breakdown is not None else batch.breakdown(pos)
                 row = Score(
-                    account_id=account.id,
+                    account_id=account_id,
                     scorecard_id=int(spec.id or 0),
                     score=score,
                     band=band,
@@ -385,24 +413,28 @@ def _recompute_batch(
                     breakdown=breakdown,
                 )
                 new_scores.append(row)
-        old_score, old_band = account.computed_score, account.computed_band
-        past = month_ago.get(account.id)
-        account.computed_score, account.computed_band, account.computed_at = score, band, at
-        account.score_change_30d = (
+        change_30d = (
             engine.round1(score - past.score)
             if score is not None and past and past.score is not None
             else None
         )
-        top = engine.movers(past.breakdown, breakdown, limit=1) if past is not None else []
-        account.top_mover = top[0].sentence[:200] if top else ""
-        override = overrides.get(account.id)
-        account.health_score, account.health_band = effective_health(score, band, override, spec)
+        top_mover = ""
+        if past is not None:
+            if breakdown is None:
+                assert batch is not None
+                breakdown = batch.breakdown(pos)
+            top = engine.movers(past.breakdown, breakdown, limit=1)
+            top_mover = top[0].sentence[:200] if top else ""
+        health_score, health_band = effective_health(score, band, overrides.get(account_id), spec)
+        updates.append(
+            (account_id, health_score, health_band, score, band, at, change_30d, top_mover)
+        )
         if old_score != score or old_band != band:
             pending_changes.append(
                 (
                     row,
                     ScoreChange(
-                        account_id=account.id,
+                        account_id=account_id,
                         score_id=None,
                         previous_score=old_score,
                         previous_band=old_band,
@@ -413,19 +445,10 @@ def _recompute_batch(
                 )
             )
             if old_band != band:
-                band_activities.append(
-                    Activity(
-                        account_id=account.id,
-                        kind=Activity.Kind.BAND_CHANGED,
-                        occurred_at=at,
-                        summary=band_summary(old_band, band, score),
-                        details={"from": old_band, "to": band, "score": score},
-                    )
-                )
+                band_activities.append((account_id, old_band, score, band))
     insert_scores(new_scores)
-    _update_account_health(accounts)
-    if band_activities:
-        Activity.objects.bulk_create(band_activities, batch_size=BULK_BATCH)
+    _update_account_health(updates)
+    _insert_band_activities(band_activities, at=at)
     changes = [
         ScoreChange(**{**change.__dict__, "score_id": row.pk if row is not None else None})
         for row, change in pending_changes
@@ -434,6 +457,58 @@ def _recompute_batch(
         accounts=len(accounts), history_rows=len(new_scores), changes=len(changes), batches=1
     )
     return done, changes
+
+
+def _lock_accounts(ids: Sequence[int]) -> list[tuple[int, str, float | None, str]]:
+    """(id, segment, computed_score, computed_band) of the accounts, locked, by id."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, segment, computed_score, computed_band FROM accounts_account"
+                " WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE",
+                [list(ids)],
+            )
+            return [tuple(r) for r in cursor.fetchall()]  # type: ignore[misc]
+    return list(
+        Account.objects.select_for_update(no_key=True)
+        .filter(id__in=ids)
+        .order_by("id")
+        .values_list("id", "segment", "computed_score", "computed_band")
+    )
+
+
+_SQL_INSERT_ACTIVITIES = """
+INSERT INTO accounts_activity (account_id, kind, occurred_at, summary, details)
+SELECT r.account_id, r.kind, r.occurred_at, r.summary, r.details
+FROM jsonb_to_recordset(%s::jsonb) AS r(
+    account_id bigint, kind varchar, occurred_at timestamptz, summary varchar, details jsonb)
+"""
+
+
+def _insert_band_activities(
+    rows: list[tuple[int, str, float | None, str]], *, at: datetime
+) -> None:
+    """One "band changed" activity per (account, old band, score, new band), one statement."""
+    if not rows:
+        return
+    activities = [
+        {
+            "account_id": account_id,
+            "kind": Activity.Kind.BAND_CHANGED.value,
+            "summary": band_summary(old, new, score),
+            "details": {"from": old, "to": new, "score": score},
+        }
+        for account_id, old, score, new in rows
+    ]
+    if connection.vendor == "postgresql":
+        stamp = at.isoformat()
+        doc = json.dumps([{**a, "occurred_at": stamp} for a in activities])
+        with connection.cursor() as cursor:
+            cursor.execute(_SQL_INSERT_ACTIVITIES, [doc])
+        return
+    Activity.objects.bulk_create(
+        [Activity(occurred_at=at, **a) for a in activities], batch_size=BULK_BATCH
+    )
 
 
 _HEALTH_FIELDS = (
@@ -497,18 +572,21 @@ def insert_scores(rows: list[Score]) -> None:
             by_key[(account_id, computed_at)].pk = pk
 
 
-def _update_account_health(accounts: list[Account]) -> None:
-    """The accounts' denormalised health in one statement (``bulk_update`` builds a CASE
-    per field per row, which costs seconds for a few thousand accounts)."""
+def _update_account_health(rows: list[tuple[Any, ...]]) -> None:
+    """The accounts' denormalised health in one statement; ``rows`` are (id, *_HEALTH_FIELDS)
+    (``bulk_update`` builds a CASE per field per row, which costs seconds for a few thousand
+    accounts)."""
+    if not rows:
+        return
     if connection.vendor == "postgresql":
         doc = json.dumps(
             [
                 {
-                    "id": a.pk,
-                    **{f: getattr(a, f) for f in _HEALTH_FIELDS if f != "computed_at"},
-                    "computed_at": a.computed_at.isoformat() if a.computed_at else None,
+                    "id": r[0],
+                    **dict(zip(_HEALTH_FIELDS, r[1:], strict=True)),
+                    "computed_at": r[5].isoformat() if r[5] else None,
                 }
-                for a in accounts
+                for r in rows
             ]
         )
         with connection.cursor() as cursor:
@@ -519,19 +597,7 @@ def _update_account_health(accounts: list[Account]) -> None:
     with connection.cursor() as cursor:
         cursor.executemany(
             f"UPDATE accounts_account SET {sets} WHERE id = %s",
-            [
-                (
-                    a.health_score,
-                    a.health_band,
-                    a.computed_score,
-                    a.computed_band,
-                    adapt(a.computed_at),
-                    a.score_change_30d,
-                    a.top_mover,
-                    a.pk,
-                )
-                for a in accounts
-            ],
+            [(*r[1:5], adapt(r[5]), *r[6:], r[0]) for r in rows],
         )
 
 
@@ -545,9 +611,15 @@ def band_summary(old: str, new: str, score: float | None) -> str:
 def active_overrides(*, account_ids: Sequence[int], at: datetime) -> dict[int, ScoreOverride]:
     """The newest active (not revoked, not expired) override per account, one query."""
     found: dict[int, ScoreOverride] = {}
-    for o in ScoreOverride.objects.filter(
-        account_id__in=account_ids, revoked_at__isnull=True, expires_at__gt=at
-    ).order_by("account_id", "-created_at", "-id"):
+    qs = ScoreOverride.objects.filter(revoked_at__isnull=True, expires_at__gt=at)
+    if connection.vendor == "postgresql":  # one array parameter, not one per id
+        qs = qs.extra(
+            where=["scoring_scoreoverride.account_id = ANY(%s::bigint[])"],
+            params=[list(account_ids)],
+        )
+    else:
+        qs = qs.filter(account_id__in=account_ids)
+    for o in qs.order_by("account_id", "-created_at", "-id"):
         found.setdefault(o.account_id, o)
     return found
 

@@ -297,3 +297,42 @@ def test_path_to_green_really_reaches_green(ms: list[MeasureSpec], obs: dict) ->
         return
     assert 1 <= len(path.steps) <= 2
     assert path.score_after >= spec.green_at
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(measures(), min_size=1, max_size=5),
+    st.lists(observations, min_size=1, max_size=6),
+    st.sampled_from(engine.MISSING_POLICIES),
+)
+def test_the_batch_core_equals_the_scalar_path(
+    ms: list[MeasureSpec], accounts: list[dict], policy: str
+) -> None:
+    """The recompute scores N accounts in one call; each must get exactly what the
+    one-account path (ingest, preview, backfill) gives it, breakdown included."""
+    spec = card(*ms, missing=policy)
+    stats = []
+    for obs in accounts:
+        stats.append(
+            {
+                (m.metric, m.window_days): engine.window_stats(
+                    obs[m.metric], at=AT, window_days=m.window_days
+                )
+                for m in ms
+                if obs.get(m.metric)
+            }
+        )
+    arrays = engine.StatsArrays.from_stats(spec, stats, at=AT)
+    batch = engine.score_batch(spec, *engine.measure_values(spec, arrays))
+    for i, obs in enumerate(accounts):
+        scalar = engine.score_account(spec, obs, AT)
+        assert batch.result(i) == scalar
+        assert batch.breakdown(i) == scalar.breakdown()
+        assert batch.score_at(i) == scalar.score and batch.band_at(i) == scalar.band
+
+
+def test_batch_rounding_matches_round1_at_the_half() -> None:
+    import numpy as np
+
+    xs = np.array([0.05, 0.15, 0.25, 0.35, 1.45, 2.675, 42.25, 69.95, 99.95, 0.04999999999999999])
+    assert engine.round1_array(xs).tolist() == [engine.round1(float(x)) for x in xs]

@@ -354,3 +354,11 @@ def test_only_people_who_see_the_account_may_override_it(
     )
     account.refresh_from_db()
     assert account.health_band == "green"
+
+
+def test_no_movers_when_history_is_shorter_than_the_period(
+    account: Account, default_scorecard: Scorecard, wau: MetricDefinition, ingest: Ingest
+) -> None:
+    ingest(account, wau, 42)
+    ingest(account, wau, 18)
+    assert selectors.score_movers(account=account, days=30) == []
