@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from accounts.models import Account, Activity, Contact, Feedback, Team, User
+from accounts.models import Account, Activity, ApiToken, Contact, Feedback, ImportJob, Team, User
 
 
 @admin.register(User)
@@ -94,3 +94,53 @@ class ActivityAdmin(admin.ModelAdmin):
     search_fields = ("account__name", "summary")
     raw_id_fields = ("account", "actor", "feedback")
     date_hierarchy = "occurred_at"
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Read-only: keys are created (and shown once) by the command or the API tokens page."""
+
+    list_display = ("prefix", "user", "scope", "name", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("scope",)
+    search_fields = ("prefix", "user__username", "name")
+    readonly_fields = (
+        "user",
+        "prefix",
+        "key_hash",
+        "scope",
+        "created_by",
+        "created_at",
+        "last_used_at",
+    )
+    fields = (
+        "user",
+        "name",
+        "scope",
+        "prefix",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = (
+        "original_name",
+        "kind",
+        "status",
+        "rows_total",
+        "error_count",
+        "created_by",
+        "created_at",
+    )
+    list_filter = ("kind", "status")
+    search_fields = ("original_name", "created_by__username")
+    readonly_fields = [f.name for f in ImportJob._meta.fields]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False

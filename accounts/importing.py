@@ -21,6 +21,7 @@ import csv
 import datetime as dt
 import io
 import logging
+import math
 import re
 import tempfile
 from collections.abc import Iterator
@@ -274,8 +275,8 @@ def iter_rows(job: ImportJob) -> Iterator[tuple[int, list[str]]]:
         reader = csv.reader(text, delimiter=delimiter)
         next(reader, None)  # the header
         for cells in reader:
-            if not any(c.strip() for c in cells):
-                continue
+            if not any(cells) or (len(cells) == 1 and not cells[0].strip()):
+                continue  # a blank line
             yield reader.line_num, cells
 
 
@@ -336,10 +337,13 @@ class Importer:
 
 class MetricsLongImporter(Importer):
     def prepare(self) -> None:
-        from scoring.ingest import metric_ids
+        from scoring.ingest import FUTURE_TOLERANCE, metric_ids
+        from scoring.services import MetricValueIn
 
         super().prepare()
         self.metrics = metric_ids()
+        self.latest_allowed = self.now + FUTURE_TOLERANCE
+        self.value_in = MetricValueIn
 
     def metric_value(
         self,
@@ -378,6 +382,23 @@ class MetricsLongImporter(Importer):
         return when
 
     def parse(self, cells: list[str]) -> tuple[Any, CellErrors]:
+        # The common case, a good row, in a few dictionary lookups; anything unusual goes
+        # the careful way below, which accepts exactly the same rows and explains the rest.
+        try:
+            account_id = self.accounts[cells[self.columns["account"]].strip()]
+            metric_id = self.metrics[cells[self.columns["metric"]].strip()]
+            value = float(cells[self.columns["value"]])
+            when = dt.datetime.fromisoformat(cells[self.columns["observed_at"]].strip())
+        except (KeyError, IndexError, ValueError):
+            pass
+        else:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=dt.UTC)
+            if math.isfinite(value) and when <= self.latest_allowed:
+                return [self.value_in(account_id, metric_id, value, when)], []
+        return self.parse_carefully(cells)
+
+    def parse_carefully(self, cells: list[str]) -> tuple[Any, CellErrors]:
         errors: CellErrors = []
         account_id = self.account_id(cells, errors)
         key = self.cell(cells, "metric")
@@ -639,7 +660,7 @@ def importer_for(job: ImportJob, user: User | None) -> Importer:
 def _parse(importer: Importer, line: int, cells: list[str]) -> tuple[Any, CellErrors]:
     if isinstance(importer, AccountsImporter):
         importer.line = line
-    if any("\x00" in c for c in cells):
+    if "\x00" in "".join(cells):
         return None, [("", "contains a NUL character; the file may not be a text CSV")]
     if len(cells) > len(importer.header):
         return None, [
@@ -738,6 +759,27 @@ def start_import(*, job: ImportJob, user: User | None) -> ImportJob:
     mark_queued(job=job, user=user)
     run_import_job.delay_on_commit(job.pk)  # type: ignore[attr-defined]
     return job
+
+
+# A queued job nobody has picked up after this long probably lost its message (the broker
+# was down when it was sent); the page then offers to send it again.
+STUCK_AFTER = dt.timedelta(minutes=2)
+
+
+def looks_stuck(job: ImportJob, now: dt.datetime | None = None) -> bool:
+    now = now or timezone.now()
+    return job.status == ImportJob.Status.QUEUED and job.created_at < now - STUCK_AFTER
+
+
+def requeue_import(*, job: ImportJob) -> bool:
+    """Send a still-queued job's task again. Harmless if the first message does arrive:
+    only one run can claim the job."""
+    from accounts.tasks import run_import_job
+
+    if not ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.QUEUED).exists():
+        return False
+    transaction.on_commit(lambda: run_import_job.delay(job.pk))
+    return True
 
 
 def _progress_key(job_id: int) -> str:

@@ -634,6 +634,12 @@ def import_detail(request: AuthedRequest, pk: int) -> HttpResponse:
                 else:
                     messages.success(request, "The import has started; you can leave this page.")
             return redirect(job)
+    elif request.method == "POST" and "requeue" in request.POST:
+        if importing.requeue_import(job=job):
+            messages.success(request, "Sent to the workers again.")
+        else:
+            messages.error(request, "This import is no longer waiting; nothing to do.")
+        return redirect(job)
     elif request.method == "POST":
         messages.error(request, "This import has already started.")
         return redirect(job)
@@ -653,6 +659,7 @@ def import_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         "mapping_problems": mapping_problems,
         "progress": importing.progress(job),
         "result_items": sorted(job.result.items()),
+        "can_requeue": importing.looks_stuck(job),
     }
     return render(request, "accounts/import_detail.html", context)
 

@@ -135,11 +135,16 @@ def test_failed_job_lists_rows_and_offers_the_errors_csv(
 
 
 def test_progress_fragment_polls_until_finished_then_reloads(
-    admin_client: Client, admin: User, account: Account, logins: MetricDefinition
+    admin_client: Client,
+    admin: User,
+    account: Account,
+    logins: MetricDefinition,
+    django_assert_max_num_queries: object,
 ) -> None:
     job = upload(admin, "metrics_long", GOOD)
     ImportJob.objects.filter(pk=job.pk).update(status="validating", rows_total=10, rows_validated=4)
-    response = admin_client.get(f"/imports/{job.pk}/progress/", HTTP_HX_REQUEST="true")
+    with django_assert_max_num_queries(4):  # type: ignore[operator]
+        response = admin_client.get(f"/imports/{job.pk}/progress/", HTTP_HX_REQUEST="true")
     text = response.content.decode()
     assert 'hx-trigger="every 1s"' in text and 'value="20"' in text and "<html" not in text
     ImportJob.objects.filter(pk=job.pk).update(status="succeeded", rows_written=2)
@@ -173,3 +178,51 @@ def test_token_page_is_admin_only(csm_client: Client, manager_client: Client, ad
     for c in (csm_client, manager_client):
         assert c.get("/api-tokens/").status_code == 404
         assert c.post("/api-tokens/", {"user": "admin", "scope": "write"}).status_code == 404
+
+
+def test_a_file_larger_than_the_in_memory_limit_streams_from_disk(
+    admin_client: Client, account: Account, logins: MetricDefinition, settings: object
+) -> None:
+    rows = "".join(
+        f"ACME-1,logins,{i},2025-01-01T00:00:{i % 60:02d}+00:{i // 60 % 60:02d}\n"
+        for i in range(3600)
+    )
+    body = ("account,metric,value,observed_at\n" + rows).encode()
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024  # type: ignore[attr-defined]
+    response = admin_client.post(
+        "/imports/",
+        {"kind": "metrics_long", "file": SimpleUploadedFile("big.csv", body, "text/csv")},
+    )
+    assert response.status_code == 302
+    job = ImportJob.objects.get()
+    assert job.header == ["account", "metric", "value", "observed_at"]
+    admin_client.post(
+        f"/imports/{job.pk}/",
+        {
+            "field__account": "account",
+            "field__metric": "metric",
+            "field__value": "value",
+            "field__observed_at": "observed_at",
+            "run": "1",
+        },
+    )
+    finished = run_import(job_id=job.pk)
+    assert finished is not None and finished.status == "succeeded", finished and finished.message
+    assert MetricValue.objects.count() == 3600
+
+
+def test_a_job_nobody_picked_up_can_be_sent_again(
+    admin_client: Client, admin: User, account: Account, logins: MetricDefinition
+) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    job = upload(admin, "metrics_long", GOOD)
+    ImportJob.objects.filter(pk=job.pk).update(
+        status="queued", created_at=timezone.now() - dt.timedelta(minutes=5)
+    )
+    page = admin_client.get(f"/imports/{job.pk}/")
+    assert "Send it to the workers again" in page.content.decode()
+    response = admin_client.post(f"/imports/{job.pk}/", {"requeue": "1"}, follow=True)
+    assert "Sent to the workers again." in response.content.decode()
