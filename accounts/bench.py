@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -11,8 +12,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts import demo
-from accounts.models import Account, User
+from accounts import demo, selectors
+from accounts.models import Account, Activity, Team, User
 
 
 def bench_portfolio_page(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -42,7 +43,293 @@ def bench_portfolio_page(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
             }
 
 
-BENCHMARKS = [bench_portfolio_page]
+# --- pages at scale --------------------------------------------------------------------------
+
+PAGES_ACCOUNTS = 100_000
+HISTORY_WEEKS = 26  # one score row a week for 180 days (rows are written when the score moves)
+SAMPLE_ACCOUNTS = 40  # accounts whose page is timed; they also get daily metric values
+
+
+def _score_sql(g: str, w: str) -> str:
+    """A deterministic score for bench account ``g`` in week ``w`` (0 = 180 days ago): a base
+    level, a drift up or down over the half year and a small wobble. Pure SQL, no %."""
+    return (
+        f"round(LEAST(100, GREATEST(0, mod({g} * 37, 100) + (mod({g} * 13, 21) - 10) * {w} / 25.0"
+        f" + mod({g} + {w}, 5)))::numeric, 1)::float"
+    )
+
+
+def _band_sql(score: str) -> str:
+    return f"CASE WHEN {score} < 40 THEN 'red' WHEN {score} >= 70 THEN 'green' ELSE 'yellow' END"
+
+
+def _build_pages_data(n_accounts: int) -> dict[str, Any]:
+    """100 000 accounts over 3 teams of 4 CSMs, 26 weekly score rows each (2.6 M rows), an open
+    task on every fifth account, daily metric values and a timeline for the sampled accounts.
+    Written with INSERT … SELECT generate_series so the set-up takes seconds, not hours."""
+    from playbooks.models import Task
+    from scoring.models import Measure, MetricDefinition, MetricValue, Score, Scorecard
+
+    admin = User.objects.create(username="bench-admin", role="admin", is_superuser=True)
+    csms: list[User] = []
+    managers: list[User] = []
+    for t in range(3):
+        manager = User.objects.create(username=f"bench-manager{t}", role="manager")
+        team = Team.objects.create(name=f"Bench team {t}", manager=manager)
+        managers.append(manager)
+        for c in range(4):
+            csms.append(User.objects.create(username=f"bench-csm{t}{c}", role="csm", team=team))
+
+    metrics = [
+        MetricDefinition.objects.get_or_create(key=key, defaults={"name": name})[0]
+        for key, name in (("nps", "NPS"), ("csat", "CSAT"), ("active_users", "Active users"))
+    ]
+    card = Scorecard.objects.filter(segment="", status="active").first()
+    if card is None:
+        card = Scorecard.objects.create(name="Bench default", status="active")
+        for i, (m, bad, good) in enumerate(zip(metrics, (0, 1, 0), (10, 5, 200), strict=True)):
+            Measure.objects.create(
+                scorecard=card,
+                metric=m,
+                weight=1,
+                aggregation="latest",
+                bad=bad,
+                good=good,
+                position=i,
+            )
+    measure = card.measures.select_related("metric").first()
+    assert measure is not None
+
+    account_t = Account._meta.db_table
+    now_score, then_score = _score_sql("g", str(HISTORY_WEEKS - 1)), _score_sql("g", "20")
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""
+            INSERT INTO {account_t} (external_id, name, domain, segment, owner_id, arr,
+                renewal_date, lifecycle_stage, created_at, updated_at, health_score, health_band,
+                computed_score, computed_band, computed_at, score_change_30d, top_mover)
+            SELECT 'BENCH-' || lpad(g::text, 6, '0'), 'Bench ' || md5(g::text),
+                'bench' || g || '.example', (ARRAY['SMB','Mid-Market','Enterprise'])[1 + mod(g, 3)],
+                (%s::bigint[])[1 + mod(g, %s)], 1000 + mod(g * 7919, 500000),
+                current_date + mod(g, 365), (ARRAY['onboarding','adoption','expansion','renewal'])[1 + mod(g, 4)],
+                now(), now(), {now_score}, {_band_sql(now_score)}, {now_score}, {_band_sql(now_score)},
+                now(), {now_score} - {then_score}, 'NPS moved from 8 to ' || mod(g, 9)
+            FROM generate_series(1, %s) AS g
+            """,
+            [[u.pk for u in csms], len(csms), n_accounts],
+        )
+        score = _score_sql("substr(a.external_id, 7)::int", "w")
+        cur.execute(
+            f"""
+            INSERT INTO {Score._meta.db_table} (account_id, scorecard_id, score, band, computed_at, breakdown)
+            SELECT a.id, %s, {score}, {_band_sql(score)},
+                now() - make_interval(days => ({HISTORY_WEEKS - 1} - w) * 7),
+                jsonb_build_array(jsonb_build_object('metric', %s, 'name', %s, 'aggregation', 'latest',
+                    'window_days', 30, 'value', mod(w, 10), 'points', {score}, 'weight', 1,
+                    'contribution', {score}, 'stale', false))
+            FROM {account_t} a CROSS JOIN generate_series(0, {HISTORY_WEEKS - 1}) AS w
+            WHERE a.external_id LIKE 'BENCH-%%'
+            """,
+            [card.pk, measure.metric.key, measure.metric.name],
+        )
+        cur.execute(
+            f"""
+            INSERT INTO {Task._meta.db_table} (account_id, title, description, status, priority,
+                due_date, assignee_id, step, snooze_reason, outcome_note, created_at, updated_at)
+            SELECT a.id, 'Bench follow-up', '', 'open', 'normal', current_date + (mod(a.id, 20) - 5)::int,
+                a.owner_id, 0, '', '', now(), now()
+            FROM {account_t} a WHERE a.external_id LIKE 'BENCH-%%' AND mod(a.id, 5) = 0
+            """
+        )
+    csm = csms[0]
+    sample = list(
+        Account.objects.filter(owner=csm, external_id__startswith="BENCH-").order_by("pk")[
+            :SAMPLE_ACCOUNTS
+        ]
+    )
+    now = timezone.now()
+    MetricValue.objects.bulk_create(
+        [
+            MetricValue(
+                account=a,
+                metric=m,
+                value=float((a.pk + d) % 10),
+                observed_at=now - dt.timedelta(days=d),
+            )
+            for a in sample
+            for m in metrics
+            for d in range(180)
+        ],
+        batch_size=5000,
+    )
+    Activity.objects.bulk_create(
+        [
+            Activity(
+                account=a,
+                kind=Activity.Kind.FEEDBACK if i % 2 else Activity.Kind.TASK_CREATED,
+                occurred_at=now - dt.timedelta(days=i * 3),
+                summary=f"Bench event {i}",
+            )
+            for a in sample
+            for i in range(60)
+        ],
+        batch_size=5000,
+    )
+    with connection.cursor() as cur:
+        for model in (Account, Score, Task, MetricValue, Activity):
+            cur.execute(f"ANALYZE {model._meta.db_table}")
+    return {
+        "users": {"csm": csm, "manager": managers[0], "admin": admin},
+        "sample": sample,
+        "metric": measure.metric.key,
+    }
+
+
+def _timed(
+    client: Client, url: str, runs: int, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    client.get(url, headers=headers or {})  # warm caches
+    times: list[float] = []
+    queries = 0
+    status = 0
+    for _ in range(runs):
+        with CaptureQueriesContext(connection) as captured:
+            start = time.perf_counter()
+            response = client.get(url, headers=headers or {})
+            if getattr(response, "streaming", False):
+                for _chunk in response.streaming_content:  # type: ignore[attr-defined]
+                    pass
+            times.append((time.perf_counter() - start) * 1000)
+        queries = max(queries, len(captured))
+        status = response.status_code
+    times.sort()
+    return {
+        "status": status,
+        "p50_ms": round(times[len(times) // 2], 1),
+        "p95_ms": round(times[min(len(times) - 1, int(len(times) * 0.95))], 1),
+        "max_queries": queries,
+        "runs": runs,
+    }
+
+
+def bench_pages(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Server time of the portfolio (every filter and sort, each role), the account page and
+    its charts, the team dashboard and the CSV export, with 100 000 accounts and 180 days of
+    score history in PostgreSQL. p95 over ``runs`` requests each (Django's test client, so
+    no network: server time). Target: portfolio and account page p95 ≤ 100 ms."""
+    if connection.vendor != "postgresql":
+        yield {"bench": "pages", "skipped": "needs PostgreSQL (set DATABASE_URL)"}
+        return
+    n = int(PAGES_ACCOUNTS * float(options.get("scale") or 1.0))
+    start = time.perf_counter()
+    data = _build_pages_data(n)
+    from scoring.models import Score
+
+    yield {
+        "bench": "pages",
+        "case": "setup",
+        "accounts_total": Account.objects.count(),
+        "score_rows": Score.objects.count(),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    runs = 20
+    for role, user in data["users"].items():
+        client = Client()
+        client.force_login(user)
+        in_scope = selectors.visible_accounts(user).count()
+        cases = [("default", "")]
+        cases += [
+            (f"sort {s}", f"?sort={s}")
+            for s in selectors.SORT_KEYS
+            if s != "owner" or role != "csm"
+        ]
+        cases += [
+            (f"sort -{s}", f"?sort=-{s}")
+            for s in selectors.SORT_KEYS
+            if s != "owner" or role != "csm"
+        ]
+        cases += [
+            ("band red", "?band=red"),
+            ("band red by -arr", "?band=red&sort=-arr"),
+            ("segment", "?segment=Enterprise"),
+            ("stage", "?stage=renewal"),
+            ("renews within 30 d", "?renewal_within=30&sort=renewal"),
+            ("dropped >= 10", "?dropped_by=10&sort=trend"),
+            ("search", "?q=bench1234"),
+            ("search no match", "?q=zzzz"),
+            (
+                "all filters",
+                "?band=yellow&segment=SMB&stage=adoption&renewal_within=180&dropped_by=1&sort=-score",
+            ),
+            ("page 40", "?page=40"),
+            ("htmx table", "?band=red&sort=score"),
+        ]
+        if role != "csm":
+            cases.append(("owner", f"?owner={data['users']['csm'].username}"))
+        for label, query in cases:
+            yield {
+                "bench": "pages",
+                "page": "portfolio",
+                "role": role,
+                "case": label,
+                "accounts_in_scope": in_scope,
+                **_timed(
+                    client,
+                    f"/portfolio/{query}",
+                    runs,
+                    {"HX-Request": "true"} if label == "htmx table" else None,
+                ),
+            }
+    client = Client()
+    client.force_login(data["users"]["csm"])
+    for label, suffix in (
+        ("account page", ""),
+        ("health fragment", "health/"),
+        ("trend.svg", "trend.svg"),
+        (f"metric {data['metric']}.svg", f"metrics/{data['metric']}.svg"),
+    ):
+        times: list[dict[str, Any]] = []
+        for account in data["sample"][:runs]:
+            url = f"/accounts/{account.external_id}/{suffix}"
+            headers = {"HX-Request": "true"} if suffix == "health/" else {}
+            client.get(url, headers=headers)
+            with CaptureQueriesContext(connection) as captured:
+                t0 = time.perf_counter()
+                response = client.get(url, headers=headers)
+                elapsed = (time.perf_counter() - t0) * 1000
+            assert response.status_code == 200, (url, response.status_code)
+            times.append({"ms": elapsed, "queries": len(captured)})
+        ms = sorted(t["ms"] for t in times)
+        yield {
+            "bench": "pages",
+            "page": "account",
+            "role": "csm",
+            "case": label,
+            "p50_ms": round(ms[len(ms) // 2], 1),
+            "p95_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.95))], 1),
+            "max_queries": max(t["queries"] for t in times),
+            "runs": len(ms),
+        }
+    for role in ("manager", "admin"):
+        client = Client()
+        client.force_login(data["users"][role])
+        yield {
+            "bench": "pages",
+            "page": "team",
+            "role": role,
+            "case": "dashboard",
+            **_timed(client, "/team/", 5),
+        }
+    client = Client()
+    client.force_login(data["users"]["manager"])
+    yield {
+        "bench": "pages",
+        "page": "portfolio_export",
+        "role": "manager",
+        "case": "all rows in scope",
+        "rows": selectors.visible_accounts(data["users"]["manager"]).count(),
+        **_timed(client, "/portfolio/export.csv", 3),
+    }
 
 
 # --- ingestion (issue 4) -----------------------------------------------------------------
@@ -246,4 +533,4 @@ def _bench_csv_import(
         }
 
 
-BENCHMARKS.append(bench_ingest)
+BENCHMARKS = [bench_portfolio_page, bench_pages, bench_ingest]

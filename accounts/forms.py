@@ -198,8 +198,13 @@ class OverrideForm(forms.Form):
         return timezone.make_aware(dt.datetime.combine(day, dt.time(23, 59)))
 
 
+class PersonChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.display_name} ({obj.get_role_display()})"
+
+
 class OwnerForm(forms.Form):
-    owner = forms.ModelChoiceField(
+    owner = PersonChoiceField(
         queryset=User.objects.none(),
         label="New owner",
         empty_label="Choose a person",
@@ -214,9 +219,6 @@ class OwnerForm(forms.Form):
         field = self.fields["owner"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = choices
-        field.label_from_instance = lambda u: (  # type: ignore[method-assign]
-            f"{u.display_name} ({u.get_role_display()})"
-        )
 
 
 class ImportUploadForm(forms.Form):

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import (
     Avg,
-    Case,
     Count,
     Exists,
     F,
@@ -22,7 +22,6 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
-    When,
     Window,
 )
 from django.db.models.expressions import OrderBy
@@ -30,7 +29,7 @@ from django.db.models.functions import Coalesce, Lag, NullIf, TruncDate, TruncQu
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.models import Account, Activity, ApiToken, ImportJob, Role, Team, User
+from accounts.models import Account, Activity, ApiToken, ImportJob, Role, Team, User, band_rank
 from playbooks.models import Task, TaskStatus
 from scoring.models import DirtyAccount, MetricValue, Score, ScoreOverride
 
@@ -43,7 +42,10 @@ def visible_accounts(user: User) -> QuerySet[Account]:
     if user.is_admin:
         return Account.objects.all()
     if user.role == Role.MANAGER:
-        return Account.objects.filter(Q(owner__team__manager=user) | Q(owner=user))
+        # owner IN (the team's people): a semi-join on a handful of ids, so the portfolio's
+        # sorted first page can come from an index instead of a join over every account.
+        team = User.objects.filter(Q(team__manager=user) | Q(pk=user.pk)).values("pk")
+        return Account.objects.filter(owner__in=team)
     return Account.objects.filter(owner=user)
 
 
@@ -112,17 +114,6 @@ class PortfolioQuery:
         return self.sort.startswith("-")
 
 
-def _band_rank() -> Case:
-    # Worst first: a CSM sorting by band wants red on top.
-    return Case(
-        When(health_band="red", then=Value(0)),
-        When(health_band="yellow", then=Value(1)),
-        When(health_band="green", then=Value(2)),
-        default=Value(3),
-        output_field=IntegerField(),
-    )
-
-
 def _open_tasks_subquery() -> Subquery:
     return Subquery(
         Task.objects.filter(account=OuterRef("pk"), status=TaskStatus.OPEN)
@@ -170,9 +161,15 @@ def portfolio_accounts(
     if key not in SORT_KEYS:
         key, desc = "account", False
 
-    def direction(expr: Any) -> OrderBy:
+    def nullable(name: str) -> OrderBy:
+        # Blanks last both ways (indexes exist for both directions).
+        return F(name).desc(nulls_last=True) if desc else F(name).asc(nulls_last=True)
+
+    def plain(expr: Any) -> OrderBy:
+        # NOT NULL columns: plain ASC/DESC, so a backward index scan serves the descending
+        # sort (PostgreSQL matches NULLS FIRST/LAST exactly, even on NOT NULL columns).
         e = expr if hasattr(expr, "asc") else F(expr)
-        return e.desc(nulls_last=True) if desc else e.asc(nulls_last=True)
+        return e.desc() if desc else e.asc()
 
     # Per-row extras as correlated subqueries: PostgreSQL evaluates them after the sort and
     # LIMIT (only for the 50 rows shown) unless the sort needs them, and COUNT(*) drops them.
@@ -185,17 +182,22 @@ def portfolio_accounts(
             )
         ),
     )
+    mover = NullIf(F("top_mover"), Value(""))  # blank = no mover: last
     order: dict[str, list[OrderBy]] = {
-        "account": [direction("name")],
-        "band": [direction(_band_rank()), F("health_score").asc(nulls_last=True)],
-        "score": [direction("health_score")],
-        "trend": [direction("score_change_30d")],
-        "mover": [direction(NullIf(F("top_mover"), Value("")))],  # blank = no mover, last
-        "arr": [direction("arr")],
-        "renewal": [direction("renewal_date")],
-        "tasks": [direction("open_tasks")],
-        "owner": [direction("owner__last_name"), direction("owner__first_name")],
+        "account": [plain("name")],
+        "band": [plain(band_rank()), plain("health_score")],
+        "score": [nullable("health_score")],
+        "trend": [nullable("score_change_30d")],
+        "mover": [mover.desc(nulls_last=True) if desc else mover.asc(nulls_last=True)],
+        "arr": [plain("arr")],
+        "renewal": [nullable("renewal_date")],
+        "tasks": [plain("open_tasks")],
+        "owner": [plain("owner__last_name"), plain("owner__first_name")],
     }
+    if key == "account":
+        return qs.order_by(plain("name"), plain("pk"))  # served by the (name, id) index
+    # Ties (many accounts share a band or a score) by name; PostgreSQL sorts each group of
+    # equal keys read from the index (incremental sort), not the whole book.
     return qs.order_by(*order[key], "name", "pk")
 
 
@@ -217,14 +219,27 @@ def score_points_since(
         .values_list("account_id", "computed_at", "score")
     )
     for account_id, at, score in rows:
-        by_account[account_id].append((at, score))
+        if score is not None:
+            by_account[account_id].append((at, score))
     return by_account
 
 
+SEGMENT_SIZES_TTL = 120  # seconds; the filter's choices and the heading may lag that much
+
+
 def segment_sizes(user: User) -> dict[str, int]:
-    """Accounts per segment in the user's book (the filter's choices and the book size)."""
+    """Accounts per segment in the user's book (the segment filter's choices and the book's
+    size in the heading). Counting a 100 000-account book on every page view costs more
+    than the rest of the page, so it is cached briefly per user; the table's own count is
+    always exact."""
+    key = f"chs:segment-sizes:{user.pk}"
+    cached = cache.get(key)
+    if cached is not None:
+        return dict(cached)
     rows = visible_accounts(user).order_by().values_list("segment").annotate(n=Count("pk"))
-    return dict(rows)
+    sizes = dict(rows)
+    cache.set(key, sizes, SEGMENT_SIZES_TTL)
+    return sizes
 
 
 def portfolio_owners(user: User) -> QuerySet[User]:
@@ -310,7 +325,7 @@ def timeline(account: Account, *, limit: int = 40) -> list[Activity]:
 def chart_markers(account: Account, *, since: dt.datetime) -> list[tuple[str, dt.datetime, str]]:
     """(kind, when, label) for feedback, tasks and outcomes since ``since``; one query over
     the timeline, which services write in the same transaction as the change."""
-    kinds = {
+    kinds: dict[str, str] = {
         Activity.Kind.FEEDBACK: "feedback",
         Activity.Kind.TASK_CREATED: "task",
         Activity.Kind.TASK_COMPLETED: "task",
@@ -474,7 +489,7 @@ def average_score_by_day(
 def team_members(user: User, *, today: dt.date) -> list[User]:
     """Per person in scope who owns accounts: book size, ARR, average score, accounts per
     band, open and overdue tasks. Two grouped queries whatever the team's size."""
-    people = list(
+    people: list[User] = list(
         visible_users(user)
         .filter(role__in=[Role.CSM, Role.MANAGER])
         .annotate(

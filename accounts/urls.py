@@ -33,6 +33,11 @@ urlpatterns = [
     ),
     path("accounts/<str:external_id>/feedback/", views.log_feedback, name="log_feedback"),
     path("accounts/<str:external_id>/override/", views.override_score, name="override_score"),
+    path(
+        "accounts/<str:external_id>/override/revoke/",
+        views.revoke_override,
+        name="revoke_override",
+    ),
     path("accounts/<str:external_id>/owner/", views.change_owner, name="change_owner"),
     path("imports/", views.imports, name="imports"),
     path("imports/<int:pk>/", views.import_detail, name="import_detail"),

@@ -489,9 +489,14 @@ def change_owner(request: AuthedRequest, external_id: str) -> HttpResponse:
     user = request.user
     account = selectors.get_account_for_user(user, external_id)
     if not selectors.can_manage_account(user, account):
-        # A CSM sees the account but may not hand it over; not a secret, so 403 with words.
-        return HttpResponse(
-            "Only the team's manager or an admin can change an account's owner.", status=403
+        # A CSM sees the account but may not hand it over: not a secret, so 403 with words,
+        # on the account page itself rather than a bare error.
+        refusal = "Only the team's manager or an admin can change an account's owner."
+        if request.htmx:
+            return HttpResponse(refusal, status=403)
+        messages.error(request, refusal)
+        return render(
+            request, "accounts/account_detail.html", _account_context(request, account), status=403
         )
     form = OwnerForm(request.POST, choices=selectors.owner_choices(user, account))
     if form.is_valid():
@@ -511,6 +516,28 @@ def change_owner(request: AuthedRequest, external_id: str) -> HttpResponse:
                 else "Owner changed.",
             )
     return _action_response(request, account, fragment="owner", ok_message=None, owner_form=form)
+
+
+@login_required
+@require_POST
+def revoke_override(request: AuthedRequest, external_id: str) -> HttpResponse:
+    """End the active override now; the computed score shows again."""
+    account = selectors.get_account_for_user(request.user, external_id)
+    override = selectors.active_override(account)
+    if override is None:
+        messages.info(request, "There is no active override on this account.")
+        return redirect(account)
+    try:
+        scoring_services.revoke_override(override=override, author=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect(account)
+    return _action_response(
+        request,
+        account,
+        fragment="override",
+        ok_message="Override ended; the computed score shows again.",
+    )
 
 
 # --- team dashboard ----------------------------------------------------------------------

@@ -24,10 +24,12 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.authentication import api_user
 from accounts.models import User
 from accounts.selectors import get_account_for_user
+from chs_site.api_docs import error_responses
 from playbooks import selectors, services
-from playbooks.models import Task, TaskPriority, TaskStatus
+from playbooks.models import Playbook, Task, TaskPriority, TaskStatus
 
 
 class TaskSerializer(serializers.ModelSerializer):
@@ -35,12 +37,14 @@ class TaskSerializer(serializers.ModelSerializer):
         slug_field="external_id", read_only=True
     )
     assignee: serializers.SlugRelatedField = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     playbook: serializers.PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField(
-        read_only=True
+        read_only=True, allow_null=True
     )
-    playbook_name = serializers.CharField(source="playbook.name", read_only=True, default=None)
+    playbook_name = serializers.CharField(
+        source="playbook.name", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Task
@@ -93,7 +97,8 @@ class TaskFilter(django_filters.FilterSet):
     account = django_filters.CharFilter(field_name="account__external_id")
     status = django_filters.ChoiceFilter(choices=TaskStatus.choices)
     due_before = django_filters.DateFilter(field_name="due_date", lookup_expr="lt")
-    playbook = django_filters.NumberFilter(field_name="playbook_id")
+    # A choice of existing playbooks: a malformed or unknown id is a 400, never a query.
+    playbook = django_filters.ModelChoiceFilter(queryset=Playbook.objects.all())
 
     class Meta:
         model = Task
@@ -112,26 +117,39 @@ class TaskList(generics.ListAPIView):
     filterset_class = TaskFilter
 
     def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Task.objects.none()
         return (
-            selectors.visible_tasks(self.request.user)  # type: ignore[arg-type]
+            selectors.visible_tasks(api_user(self.request))
             .select_related("account", "assignee", "playbook")
             .order_by("due_date", "pk")
         )
 
-    @extend_schema(request=TaskCreateSerializer, responses={201: TaskSerializer})
+    @extend_schema(
+        summary="List tasks in your scope",
+        responses={200: TaskSerializer(many=True), **error_responses(400, 404)},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Create a task on an account in your scope",
+        request=TaskCreateSerializer,
+        responses={201: TaskSerializer, **error_responses(400)},
+    )
     def post(self, request: Request) -> Response:
         data = TaskCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         try:
-            account = get_account_for_user(request.user, v["account"])  # type: ignore[arg-type]
+            account = get_account_for_user(api_user(request), v["account"])
         except Http404:
             raise serializers.ValidationError(
                 {"account": [f"No account {v['account']!r} in your scope."]}
             ) from None
         assignee = _user(request, v["assignee"]) if v["assignee"] else None
         task = services.create_task(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=api_user(request),
             account=account,
             title=v["title"],
             description=v["description"],
@@ -147,17 +165,25 @@ class TaskDetail(generics.RetrieveAPIView):
 
     def get_object(self) -> Task:
         try:
-            return selectors.get_task_for_user(self.request.user, int(self.kwargs["pk"]))  # type: ignore[arg-type]
+            return selectors.get_task_for_user(api_user(self.request), int(self.kwargs["pk"]))
         except Http404:
             raise NotFound("No such task.") from None
 
-    @extend_schema(request=TaskUpdateSerializer, responses={200: TaskSerializer})
+    @extend_schema(summary="One task", responses={200: TaskSerializer, **error_responses(404)})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Edit, reassign or move a task along the allowed transitions",
+        request=TaskUpdateSerializer,
+        responses={200: TaskSerializer, **error_responses(400, 404)},
+    )
     def patch(self, request: Request, pk: int) -> Response:
         task = self.get_object()
         data = TaskUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        actor: User = request.user  # type: ignore[assignment]
+        actor = api_user(request)
         # One request, one outcome: edits, reassignment and the status change together.
         with transaction.atomic():
             edits = {k: v[k] for k in ("title", "description", "priority") if k in v}

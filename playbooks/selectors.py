@@ -285,6 +285,7 @@ class PreviewRow:
 class Preview:
     matched: int
     blocked: int
+    firing: int
     rows: list[PreviewRow]
     by_assignee: list[tuple[str, int]]
 
@@ -321,6 +322,7 @@ def preview_playbook(playbook: Playbook, *, now: dt.datetime, limit: int = 200) 
     return Preview(
         matched=len(matches),
         blocked=len(blocked),
+        firing=len(rows),
         rows=rows[:limit],
         by_assignee=sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])),
     )

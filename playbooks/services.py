@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -88,6 +88,7 @@ def evaluate_score_changes(
             latest[change.account_id] = change
     batch = list(latest.values())
     created = 0
+    failed: list[Playbook] = []
     for playbook in _enabled_playbooks():
         if playbook.trigger_type in SCORE_TRIGGERS:
             eligible = set(
@@ -100,8 +101,27 @@ def evaluate_score_changes(
             matches = triggers.match_state(playbook, now=now, account_ids=latest)
         else:
             continue
-        created += fire(
-            playbook=playbook, matches=matches, source=PlaybookRun.Source.SCORE_CHANGE, now=now
+        try:
+            created += fire(
+                playbook=playbook, matches=matches, source=PlaybookRun.Source.SCORE_CHANGE, now=now
+            )
+        except OperationalError:
+            # A deadlock or a dropped connection: the other playbooks go on, and the batch
+            # is evaluated again on a worker shortly (firing is idempotent).
+            logger.warning(
+                "playbook %s: transient error; retrying the batch", playbook.pk, exc_info=True
+            )
+            failed.append(playbook)
+    if failed:
+        from playbooks.tasks import change_to_json, evaluate_score_changes_task
+
+        if evaluate_score_changes_task.app.conf.task_always_eager:
+            raise ApplicationError(
+                f"Playbooks {', '.join(p.name for p in failed)} could not be evaluated "
+                "(database busy); no broker is configured to retry."
+            )
+        evaluate_score_changes_task.apply_async(
+            args=([change_to_json(c) for c in batch],), countdown=10
         )
     return created
 
@@ -553,7 +573,11 @@ def reassign_task(
     if not can_manage_account(actor, task.account):
         raise ApplicationError("Only the team's manager or an admin can reassign this task.")
     _check_assignee(actor, assignee)
-    locked = Task.objects.select_for_update().select_related("assignee").get(pk=task.pk)
+    locked = (
+        Task.objects.select_for_update(of=("self",))
+        .select_related("assignee", "account")
+        .get(pk=task.pk)
+    )
     if not locked.is_active:
         raise ApplicationError("This task is closed; reassigning it would change nothing.")
     if locked.assignee_id == assignee.pk:

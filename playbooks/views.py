@@ -122,7 +122,9 @@ def task_queue(request: AuthedRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _row_response(request: AuthedRequest, task: Task, flash: str = "") -> HttpResponse:
+def _row_response(
+    request: AuthedRequest, task: Task, flash: str = "", *, failed: bool = False
+) -> HttpResponse:
     task = selectors.get_task_for_user(request.user, task.pk)
     return render(
         request,
@@ -131,6 +133,7 @@ def _row_response(request: AuthedRequest, task: Task, flash: str = "") -> HttpRe
             **_row_context(request),
             "task": task,
             "flash": flash,
+            "flash_failed": failed,
             "next": request.POST.get("next", ""),
         },
     )
@@ -147,10 +150,9 @@ def _task_action(request: AuthedRequest, pk: int, form: Any, act: Any, done: str
     else:
         error = _form_errors(form)
     if request.htmx:
-        response = _row_response(request, task, flash=error or done)
-        if error:
-            response.status_code = 422
-        return response
+        # 200 even for a refusal: htmx does not swap 4xx answers, and the row is where the
+        # person needs to read why.
+        return _row_response(request, task, flash=error or done, failed=bool(error))
     if error:
         messages.error(request, error)
     else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import Account
@@ -16,6 +17,12 @@ from scoring.services import (
     recompute_scores,
     record_metric_values,
 )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """The portfolio caches each user's segment counts briefly; tests reuse user ids."""
+    cache.clear()
 
 
 @pytest.fixture

@@ -78,7 +78,7 @@ def test_every_account_action_is_404_outside_the_users_scope(
 def test_account_page_shows_score_breakdown_movers_path_contacts_and_timeline(
     csm_client: Client, scored_account: Account
 ) -> None:
-    ContactFactory(account=scored_account, name="Dana Quinn", is_primary=True)
+    ContactFactory.create(account=scored_account, name="Dana Quinn", is_primary=True)
     body = csm_client.get(url(scored_account)).content.decode()
     assert f"{scored_account.health_score:.1f}" in body
     assert 'id="breakdown"' in body
@@ -112,7 +112,7 @@ def test_account_page_query_count_is_fixed(
     csm_client: Client, scored_account: Account, django_assert_max_num_queries: Any
 ) -> None:
     for i in range(30):
-        ContactFactory(account=scored_account, name=f"Contact {i}")
+        ContactFactory.create(account=scored_account, name=f"Contact {i}")
     with django_assert_max_num_queries(24):
         response = csm_client.get(url(scored_account))
     assert response.status_code == 200
@@ -424,3 +424,39 @@ def test_creating_a_task_from_the_account_page_lands_on_its_timeline(
     body = csm_client.get(url(account)).content.decode()
     assert "Task created." in body
     assert "Task created: Send the renewal deck" in body
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_ending_an_override_shows_the_computed_score_again(
+    csm: User, csm_client: Client, scored_account: Account, htmx: bool
+) -> None:
+    ScoreOverride.objects.create(
+        account=scored_account,
+        score=95,
+        reason="Verbal renewal",
+        author=csm,
+        expires_at=timezone.now() + dt.timedelta(days=5),
+    )
+    body = csm_client.get(url(scored_account)).content.decode()
+    assert "End override" in body
+    response = csm_client.post(url(scored_account, "override/revoke/"), headers=HX if htmx else {})
+    assert ScoreOverride.objects.get().revoked_at is not None
+    scored_account.refresh_from_db()
+    assert scored_account.health_score == scored_account.computed_score
+    text = (
+        response.content.decode() if htmx else csm_client.get(url(scored_account)).content.decode()
+    )
+    assert "Override ended" in text
+
+
+def test_ending_an_override_outside_the_book_is_404(
+    other_csm_client: Client, account: Account
+) -> None:
+    assert other_csm_client.post(url(account, "override/revoke/")).status_code == 404
+
+
+def test_ending_an_override_when_there_is_none_says_so(
+    csm_client: Client, account: Account
+) -> None:
+    response = csm_client.post(url(account, "override/revoke/"), follow=True)
+    assert "There is no active override" in response.content.decode()

@@ -34,7 +34,7 @@ def names(client: Client, query: str = "") -> list[str]:
 def book(csm: User) -> dict[str, Account]:
     today = timezone.localdate()
     return {
-        "red": AccountFactory(
+        "red": AccountFactory.create(
             owner=csm,
             name="Red Rock",
             segment="SMB",
@@ -48,7 +48,7 @@ def book(csm: User) -> dict[str, Account]:
             arr=Decimal("5000"),
             renewal_date=today + dt.timedelta(days=20),
         ),
-        "yellow": AccountFactory(
+        "yellow": AccountFactory.create(
             owner=csm,
             name="Yellow Yard",
             segment="Enterprise",
@@ -61,7 +61,7 @@ def book(csm: User) -> dict[str, Account]:
             arr=Decimal("250000"),
             renewal_date=today + dt.timedelta(days=200),
         ),
-        "green": AccountFactory(
+        "green": AccountFactory.create(
             owner=csm,
             name="Green Grove",
             segment="Mid-Market",
@@ -74,7 +74,7 @@ def book(csm: User) -> dict[str, Account]:
             arr=Decimal("60000"),
             renewal_date=today + dt.timedelta(days=90),
         ),
-        "none": AccountFactory(
+        "none": AccountFactory.create(
             owner=csm, name="Nodata Nook", segment="SMB", arr=Decimal("1000"), renewal_date=None
         ),
     }
@@ -331,7 +331,7 @@ def test_export_respects_the_users_scope(
 def test_export_neutralises_spreadsheet_formulas(
     csm: User, csm_client: Client, dangerous: str
 ) -> None:
-    AccountFactory(owner=csm, name=dangerous, external_id=f"{dangerous[:1]}ID")
+    AccountFactory.create(owner=csm, name=dangerous, external_id=f"{dangerous[:1]}ID")
     rows = export(csm_client)
     assert rows[1][0] == "'" + dangerous
     assert rows[1][1].startswith("'")

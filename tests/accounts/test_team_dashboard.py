@@ -39,7 +39,7 @@ def team_book(
     csm: User, teammate: User, other_csm: User, scorecard: Scorecard
 ) -> dict[str, Account]:
     today = timezone.localdate()
-    red_new = AccountFactory(
+    red_new = AccountFactory.create(
         owner=csm,
         name="Fell Red",
         health_score=30,
@@ -50,7 +50,7 @@ def team_book(
         renewal_date=today + dt.timedelta(days=10),
     )
     history(red_new, scorecard, (40, 80, "green"), (20, 60, "yellow"), (2, 30, "red"))
-    red_old = AccountFactory(
+    red_old = AccountFactory.create(
         owner=teammate,
         name="Long Red",
         health_score=20,
@@ -61,7 +61,7 @@ def team_book(
         renewal_date=today + dt.timedelta(days=120),
     )
     history(red_old, scorecard, (60, 20, "red"))
-    yellow = AccountFactory(
+    yellow = AccountFactory.create(
         owner=teammate,
         name="Yellow One",
         health_score=50,
@@ -72,7 +72,7 @@ def team_book(
         renewal_date=today + dt.timedelta(days=15),
     )
     history(yellow, scorecard, (35, 50, "yellow"))
-    green = AccountFactory(
+    green = AccountFactory.create(
         owner=csm,
         name="Green One",
         health_score=90,
@@ -82,7 +82,7 @@ def team_book(
         arr=Decimal("999999"),
     )
     history(green, scorecard, (50, 90, "green"))
-    outsider = AccountFactory(
+    outsider = AccountFactory.create(
         owner=other_csm, name="Outsider Red", health_score=10, health_band="red", arr=Decimal("7")
     )
     history(outsider, scorecard, (1, 10, "red"))
@@ -160,8 +160,8 @@ def test_team_dashboard_query_count_is_fixed(
 def test_average_score_by_day_carries_each_accounts_score_forward(
     csm: User, scorecard: Scorecard
 ) -> None:
-    a = AccountFactory(owner=csm)
-    b = AccountFactory(owner=csm)
+    a = AccountFactory.create(owner=csm)
+    b = AccountFactory.create(owner=csm)
     now = timezone.now()
     for account, days_ago, score in ((a, 10, 40.0), (a, 5, 60.0), (b, 30, 80.0), (b, 2, 70.0)):
         Score.objects.create(

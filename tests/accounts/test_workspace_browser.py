@@ -50,8 +50,8 @@ def with_password(user: User) -> User:
 def red_account(csm: User, scorecard: Scorecard) -> Account:
     """A red account in csm's book (real scores: low NPS, CSAT and logins), next to a green
     one so the band filter has something to remove."""
-    account = AccountFactory(owner=csm, name="Rusty Anchor", external_id="RED-1")
-    green = AccountFactory(owner=csm, name="Sunny Meadow", external_id="GREEN-1")
+    account = AccountFactory.create(owner=csm, name="Rusty Anchor", external_id="RED-1")
+    green = AccountFactory.create(owner=csm, name="Sunny Meadow", external_id="GREEN-1")
     at = timezone.now() - dt.timedelta(days=2)
     for metric, bad, good in (("nps", 1, 10), ("csat", 1.5, 5), ("logins", 5, 50)):
         record(account, metric, bad, at)
@@ -73,6 +73,17 @@ def _filter_to_red_and_open(page: object, account: Account) -> None:
     assert "band=red" in page.url  # type: ignore[attr-defined]
     assert account.name in table.inner_text()
     shot(page, "portfolio-filtered-red")
+    # The filter lives in the URL: back shows the whole book again, forward the red view.
+    page.go_back()  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => document.querySelector('#portfolio-table').innerText.includes('Sunny Meadow')"
+    )
+    assert "band=red" not in page.url  # type: ignore[attr-defined]
+    page.go_forward()  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => !document.querySelector('#portfolio-table').innerText.includes('Sunny Meadow')"
+    )
+    assert "band=red" in page.url  # type: ignore[attr-defined]
     page.get_by_role("link", name=account.name).click()  # type: ignore[attr-defined]
     page.wait_for_url(re.compile(rf"/accounts/{account.external_id}/$"))  # type: ignore[attr-defined]
 

@@ -184,3 +184,14 @@ def test_a_failed_patch_changes_nothing(manager_client: Client, tasks: dict[str,
 
 def test_api_requires_authentication(client: Client) -> None:
     assert client.get("/api/v1/tasks/").status_code in (401, 403)
+
+
+def test_malformed_filters_are_400_not_500(manager_client: Client, tasks: dict[str, Task]) -> None:
+    for query in (
+        "playbook=-6.27e%2B216",
+        "playbook=999999",
+        "due_before=yesterday",
+        "status=nope",
+    ):
+        response = manager_client.get(f"/api/v1/tasks/?{query}")
+        assert response.status_code == 400, (query, response.content)

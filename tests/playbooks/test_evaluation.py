@@ -471,3 +471,39 @@ def test_nps_detractor_recorded_as_a_metric_value_fires_too(csm: User, account: 
     metric_value(account, nps, 3, NOW - dt.timedelta(days=1))
     assert services.evaluate_time_triggers() == 1
     assert PlaybookRun.objects.get(playbook=playbook).values["nps"] == 3
+
+
+def test_a_transient_database_error_retries_the_batch_on_a_worker(
+    account: Account, teammate_account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import OperationalError
+
+    from chs_site.celery import app
+    from playbooks import tasks
+
+    broken = PlaybookFactory.create(name="A broken one")
+    healthy = PlaybookFactory.create(name="B healthy one")
+    real_fire = services.fire
+    sent: list[object] = []
+
+    def flaky_fire(*, playbook: Playbook, **kwargs: object) -> int:
+        if playbook == broken:
+            raise OperationalError("deadlock detected")
+        return real_fire(playbook=playbook, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(services, "fire", flaky_fire)
+    app.conf.task_always_eager = False  # as with a broker (the autouse fixture restores it)
+    monkeypatch.setattr(
+        tasks.evaluate_score_changes_task, "apply_async", lambda **kw: sent.append(kw)
+    )
+    created = services.evaluate_score_changes(
+        changes=[change(account, band="red", score=20, previous_band="yellow")]
+    )
+    assert created == 1 and Task.objects.filter(playbook=healthy).count() == 1
+    [retry] = sent
+    assert retry["args"][0][0]["account_id"] == account.pk  # type: ignore[index]
+    # The retry, once the database is well again, creates the missing task only.
+    monkeypatch.setattr(services, "fire", real_fire)
+    assert tasks.evaluate_score_changes_task.run(retry["args"][0]) == 1  # type: ignore[index]
+    assert Task.objects.filter(playbook=broken).count() == 1
+    assert Task.objects.filter(playbook=healthy).count() == 1
