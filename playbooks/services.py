@@ -1058,10 +1058,24 @@ def notify(
     )
 
 
+def webhook_url_for(user: User) -> str:
+    """The team's incoming-webhook URL: the CSM's own team, or the team a manager leads."""
+    from accounts.models import Team
+
+    if user.team_id is not None:
+        teams = Team.objects.filter(pk=user.team_id)
+    else:
+        teams = Team.objects.filter(manager=user).order_by("pk")
+    return (
+        teams.exclude(slack_webhook_url="").values_list("slack_webhook_url", flat=True).first()
+        or ""
+    )
+
+
 def _queue_notifications(notifications: list[Notification]) -> list[Notification]:
     """Store the in-app rows and decide the channels now; deliver after commit, so a
     rolled-back firing sends nothing and a failed delivery never undoes the firing."""
-    teams = {}
+    hooks: dict[int, str] = {}
     for n in notifications:
         mode = n.recipient.email_notifications
         if mode == User.EmailMode.OFF or not n.recipient.email:
@@ -1070,16 +1084,11 @@ def _queue_notifications(notifications: list[Notification]) -> list[Notification
             n.email_status = Notification.Delivery.DIGEST
         else:
             n.email_status = Notification.Delivery.PENDING
-        team_id = n.recipient.team_id
-        if team_id is not None and team_id not in teams:
-            from accounts.models import Team
-
-            teams[team_id] = (
-                Team.objects.filter(pk=team_id).values_list("slack_webhook_url", flat=True).first()
-            )
+        if n.recipient_id not in hooks:
+            hooks[n.recipient_id] = webhook_url_for(n.recipient)
         n.slack_status = (
             Notification.Delivery.PENDING
-            if team_id and teams.get(team_id)
+            if hooks[n.recipient_id]
             else Notification.Delivery.SKIPPED
         )
     created = Notification.objects.bulk_create(notifications)
@@ -1133,8 +1142,7 @@ def deliver_notification(*, notification_id: int) -> Notification | None:
             n.email_status = Notification.Delivery.FAILED
             errors.append(f"email: {exc}")
     if n.slack_status in (Notification.Delivery.PENDING, Notification.Delivery.FAILED):
-        team = n.recipient.team
-        url = team.slack_webhook_url if team else ""
+        url = webhook_url_for(n.recipient)
         if not url:
             n.slack_status = Notification.Delivery.SKIPPED
         else:

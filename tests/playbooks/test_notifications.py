@@ -152,3 +152,15 @@ def test_user_chooses_their_email_mode_on_the_notifications_page(
     csm_client.post("/notifications/", {"email_notifications": "hourly"})  # type: ignore[attr-defined]
     csm.refresh_from_db()
     assert csm.email_notifications == "digest"
+
+
+def test_a_manager_is_notified_through_the_webhook_of_the_team_they_lead(
+    manager: User, account: Account, team: Team, webhook: tuple[str, type[_Hook]]
+) -> None:
+    url, hook = webhook
+    team.slack_webhook_url = url
+    team.save()
+    [n] = services.notify(recipients=[manager], title="Renewal risk at Acme", account=account)
+    services.deliver_notification(notification_id=n.pk)
+    n.refresh_from_db()
+    assert n.slack_status == "sent" and "Renewal risk at Acme" in str(hook.received[0]["text"])
