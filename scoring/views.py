@@ -23,7 +23,13 @@ from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.http import AuthedRequest
 from scoring import charts, forms, selectors, services, validation
 from scoring.models import BackfillJob, Measure, Scorecard
-from scoring.preview import DraftPreview, data_version, preview_backtest, preview_draft
+from scoring.preview import (
+    DraftPreview,
+    data_version,
+    preview_backtest,
+    preview_draft,
+    spec_scoring_today,
+)
 
 
 def _require_admin(request: AuthedRequest) -> None:
@@ -173,7 +179,8 @@ def _preview_context(
     preview: DraftPreview = preview_draft(
         draft=card, spec=spec, visible_ids=_visible_ids(request), version=version
     )
-    active_spec, _ = _active_spec(card)
+    # The same comparison as the preview: the version that scores these accounts today.
+    active_spec, _ = spec_scoring_today(card.segment)
     pair = preview_backtest(
         draft=card, spec=spec, active_spec=active_spec, lead_days=lead_days, version=version
     )
@@ -198,17 +205,6 @@ def _preview_context(
             preview.before, preview.after, before_label="Active"
         ),
     }
-
-
-def _active_spec(card: Scorecard) -> tuple[Any, Scorecard | None]:
-    active = (
-        Scorecard.objects.filter(segment=card.segment, status=Scorecard.Status.ACTIVE)
-        .exclude(pk=card.pk)
-        .first()
-    )
-    if active is None:
-        return None, None
-    return selectors.scorecard_spec(active), active
 
 
 @login_required
