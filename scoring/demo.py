@@ -5,7 +5,8 @@ engine (weekly points, then a real recompute for today).
 Deterministic (one seeded generator per account) and idempotent: each part is skipped when
 it already exists, so a second run changes nothing. Fast: values go in with COPY
 (PostgreSQL) or executemany (SQLite), the backfill scores in memory with the engine's
-``SeriesIndex`` and writes history with ``bulk_create``.
+``SeriesIndex`` (each moment: a scorecard's accounts in one batch call) and writes history
+in bulk.
 
 Trajectories: most accounts are stable; some decline toward red, some dip and recover, a
 few are churn-bound (usage fades, then stops reporting, so their data goes stale).
@@ -313,40 +314,49 @@ def _backfill(
     moments = [m + dt.timedelta(hours=12) for m in moments if m < days[-1]]
     scores: list[Score] = []
     activities: list[Activity] = []
+    # Accounts grouped by scorecard; each moment scores a whole group in one engine call.
+    groups: dict[int, tuple[engine.ScorecardSpec, list[int]]] = {}
     for external_id, account_id in ids.items():
         spec = selectors.spec_for_segment(specs, plan_segments[external_id])
-        if spec is None:
-            continue
-        previous: engine.ScoreResult | None = None
+        if spec is not None:
+            groups.setdefault(id(spec), (spec, []))[1].append(account_id)
+    for spec, members in groups.values():
+        previous: dict[int, engine.ScoreResult] = {}
         for at in moments:
-            result = index.score(account_id, spec, at=at)
-            if previous is not None and (result.score, result.band, result.measures) == (
-                previous.score,
-                previous.band,
-                previous.measures,
-            ):
-                continue
-            scores.append(
-                Score(
-                    account_id=account_id,
-                    scorecard_id=int(spec.id or 0),
-                    score=result.score,
-                    band=result.band,
-                    computed_at=at,
-                    breakdown=result.breakdown(),
-                )
+            arrays = engine.StatsArrays.from_stats(
+                spec, [index.stats_for(a, spec, at=at) for a in members], at=at
             )
-            if previous is not None and previous.band != result.band:
-                activities.append(
-                    Activity(
+            batch = engine.score_batch(spec, *engine.measure_values(spec, arrays))
+            for i, account_id in enumerate(members):
+                result = batch.result(i)
+                before = previous.get(account_id)
+                if before is not None and (result.score, result.band, result.measures) == (
+                    before.score,
+                    before.band,
+                    before.measures,
+                ):
+                    continue
+                scores.append(
+                    Score(
                         account_id=account_id,
-                        kind=Activity.Kind.BAND_CHANGED,
-                        occurred_at=at,
-                        summary=services.band_summary(previous.band, result.band, result.score),
-                        details={"from": previous.band, "to": result.band, "score": result.score},
+                        scorecard_id=int(spec.id or 0),
+                        score=result.score,
+                        band=result.band,
+                        computed_at=at,
+                        breakdown=result.breakdown(),
                     )
                 )
-            previous = result
+                if before is not None and before.band != result.band:
+                    activities.append(
+                        Activity(
+                            account_id=account_id,
+                            kind=Activity.Kind.BAND_CHANGED,
+                            occurred_at=at,
+                            summary=services.band_summary(before.band, result.band, result.score),
+                            details={"from": before.band, "to": result.band, "score": result.score},
+                        )
+                    )
+                previous[account_id] = result
     for start in range(0, len(scores), 2000):
         services.insert_scores(scores[start : start + 2000])
     Activity.objects.bulk_create(activities, batch_size=2000)

@@ -64,6 +64,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -350,7 +351,7 @@ def measure_values(scorecard: ScorecardSpec, stats: StatsArrays) -> tuple[np.nda
     inside = stats.observed & stats.fresh & (stats.count > 0)
     stale = stats.observed & ~inside
     values = np.full(stats.total.shape, np.nan, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for j, m in enumerate(scorecard.measures):
             ok = inside[:, j]
             count = stats.count[:, j]
@@ -411,17 +412,23 @@ class BatchScores:
     def band_at(self, i: int) -> str:
         return _BANDS[int(self.band[i])]
 
+    @cached_property
+    def _lists(self) -> tuple[list[Any], list[Any], list[Any], list[Any], list[float]]:
+        # Python floats for the whole batch at once (per-element numpy access is slow).
+        return (
+            self.values.tolist(),
+            self.points.tolist(),
+            self.contributions.tolist(),
+            self.stale.tolist(),
+            self.score.tolist(),
+        )
+
     def _rows(self, i: int) -> list[tuple[float | None, float | None, float, bool]]:
         """(value, points, contribution, stale) per measure, as stored in a breakdown."""
-        scored = not math.isnan(float(self.score[i]))
+        values, points_, contributions, stale, score = self._lists
+        scored = score[i] == score[i]  # not NaN
         out = []
-        for v, p, c, st in zip(
-            self.values[i].tolist(),
-            self.points[i].tolist(),
-            self.contributions[i].tolist(),
-            self.stale[i].tolist(),
-            strict=True,
-        ):
+        for v, p, c, st in zip(values[i], points_[i], contributions[i], stale[i], strict=True):
             # 12 significant digits: sums taken in another order (SQL vs Python) differ only
             # in the last bits, and must not look like a change of the breakdown.
             value = None if v != v else float(f"{v:.12g}")

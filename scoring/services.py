@@ -10,7 +10,6 @@ the same task, so a lost message or a Redis outage only delays work.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections import defaultdict
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -531,7 +531,7 @@ def _insert_band_activities(
     ]
     if connection.vendor == "postgresql":
         stamp = at.isoformat()
-        doc = json.dumps([{**a, "occurred_at": stamp} for a in activities])
+        doc = orjson.dumps([{**a, "occurred_at": stamp} for a in activities]).decode()
         with connection.cursor() as cursor:
             cursor.execute(_SQL_INSERT_ACTIVITIES, [doc])
         return
@@ -551,16 +551,7 @@ _HEALTH_FIELDS = (
 )
 
 # Rows travel as one JSON document: one parameter to quote instead of thousands (psycopg's
-# client-side array quoting costs seconds for a few thousand breakdowns).
-_SQL_INSERT_SCORES = """
-INSERT INTO scoring_score (account_id, scorecard_id, score, band, computed_at, breakdown)
-SELECT r.account_id, r.scorecard_id, r.score, r.band, r.computed_at, r.breakdown
-FROM jsonb_to_recordset(%s::jsonb) AS r(
-    account_id bigint, scorecard_id bigint, score float8, band varchar,
-    computed_at timestamptz, breakdown jsonb)
-RETURNING id, account_id, computed_at
-"""
-
+# client-side array quoting costs seconds for a few thousand rows).
 _SQL_UPDATE_HEALTH = """
 UPDATE accounts_account AS a SET
     health_score = v.health_score, health_band = v.health_band,
@@ -574,31 +565,36 @@ WHERE a.id = v.id
 
 
 def insert_scores(rows: list[Score]) -> None:
-    """History rows in one statement on PostgreSQL (rows as one JSON document; Django's
-    bulk_create binds six parameters per row and is several times slower)."""
+    """History rows, bulk: on PostgreSQL ids reserved in one query, then COPY (Django's
+    bulk_create binds six parameters per row and is several times slower). Sets ``pk``."""
     if not rows:
         return
     if connection.vendor != "postgresql":
         Score.objects.bulk_create(rows, batch_size=BULK_BATCH)
         return
-    doc = json.dumps(
-        [
-            {
-                "account_id": r.account_id,
-                "scorecard_id": r.scorecard_id,
-                "score": r.score,
-                "band": r.band,
-                "computed_at": r.computed_at.isoformat(),
-                "breakdown": r.breakdown,
-            }
-            for r in rows
-        ]
-    )
-    by_key = {(r.account_id, r.computed_at): r for r in rows}  # unique (score_unique_per_moment)
     with connection.cursor() as cursor:
-        cursor.execute(_SQL_INSERT_SCORES, [doc])
-        for pk, account_id, computed_at in cursor.fetchall():
-            by_key[(account_id, computed_at)].pk = pk
+        cursor.execute(_SQL_RESERVE_SCORE_IDS, [len(rows)])
+        for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
+            row.pk = pk
+        lines = []
+        for r in rows:
+            score = "\\N" if r.score is None else repr(float(r.score))
+            breakdown = orjson.dumps(r.breakdown).decode().replace("\\", "\\\\")
+            lines.append(
+                f"{r.pk}\t{r.account_id}\t{r.scorecard_id}\t{score}\t{r.band}\t"
+                f"{r.computed_at.isoformat()}\t{breakdown}\n"
+            )
+        with cursor.cursor.copy(_SQL_COPY_SCORES) as copy:  # type: ignore[attr-defined]
+            copy.write("".join(lines))
+
+
+_SQL_RESERVE_SCORE_IDS = (
+    "SELECT nextval(pg_get_serial_sequence('scoring_score', 'id')) FROM generate_series(1, %s)"
+)
+_SQL_COPY_SCORES = (
+    "COPY scoring_score (id, account_id, scorecard_id, score, band, computed_at, breakdown)"
+    " FROM STDIN"
+)
 
 
 def _update_account_health(rows: list[tuple[Any, ...]]) -> None:
@@ -608,7 +604,7 @@ def _update_account_health(rows: list[tuple[Any, ...]]) -> None:
     if not rows:
         return
     if connection.vendor == "postgresql":
-        doc = json.dumps(
+        doc = orjson.dumps(
             [
                 {
                     "id": r[0],
@@ -617,7 +613,7 @@ def _update_account_health(rows: list[tuple[Any, ...]]) -> None:
                 }
                 for r in rows
             ]
-        )
+        ).decode()
         with connection.cursor() as cursor:
             cursor.execute(_SQL_UPDATE_HEALTH, [doc])
         return
