@@ -10,7 +10,7 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 from django.urls import URLPattern, URLResolver, path
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +19,7 @@ from accounts import selectors, services
 from accounts.authentication import api_user
 from accounts.models import Account, Feedback, HealthBand, User
 from chs_site.api_docs import error_responses
+from scoring.validation_api import ChurnRiskSerializer, churn_risk_payload
 
 ACCOUNT_EXAMPLE = {
     "external_id": "ACME-1",
@@ -89,6 +90,22 @@ class AccountSerializer(serializers.ModelSerializer):
         extra_kwargs = {"external_id": {"validators": []}, "arr": {"min_value": 0}}
 
 
+class AccountDetailSerializer(AccountSerializer):
+    """The detail adds the churn-risk model's estimate (issue 7), labelled as such."""
+
+    churn_risk = serializers.SerializerMethodField(
+        help_text="Second signal beside the health score: the fitted churn-risk model's "
+        "probability, its version and the measures that drive it (null until fitted)."
+    )
+
+    class Meta(AccountSerializer.Meta):
+        fields = [*AccountSerializer.Meta.fields, "churn_risk"]
+
+    @extend_schema_field(ChurnRiskSerializer(allow_null=True))
+    def get_churn_risk(self, account: Account) -> dict[str, Any] | None:
+        return churn_risk_payload(account)
+
+
 class AccountUpdateSerializer(AccountSerializer):
     class Meta(AccountSerializer.Meta):
         read_only_fields = ["external_id"]
@@ -155,14 +172,14 @@ class AccountDetail(generics.GenericAPIView):
 
     @extend_schema(
         summary="Read an account",
-        responses={200: AccountSerializer, **error_responses(404)},
+        responses={200: AccountDetailSerializer, **error_responses(404)},
         examples=[
             OpenApiExample("account", value=ACCOUNT_OUT, response_only=True, status_codes=["200"])
         ],
     )
     def get(self, request: Request, external_id: str) -> Response:
         account = selectors.get_account_for_user(api_user(request), external_id)
-        return Response(AccountSerializer(account).data)
+        return Response(AccountDetailSerializer(account).data)
 
     @extend_schema(
         summary="Update an account",

@@ -39,6 +39,7 @@ from playbooks import selectors as playbook_selectors
 from playbooks.forms import TaskCreateForm
 from scoring import selectors as scoring_selectors
 from scoring import services as scoring_services
+from scoring import views as scoring_views
 from scoring.models import MetricDefinition
 
 PAGE_SIZE = 50
@@ -290,6 +291,8 @@ def _account_context(request: AuthedRequest, account: Account, **forms: Any) -> 
     context.update(_health_context(account))
     context.update(_timeline_context(account))
     latest = context["latest"]
+    # Outcome entry and the churn-risk signal belong to the scoring app (issue 7).
+    context.update(scoring_views.account_panels(account, latest=latest))
     context["metric_charts"] = [
         {"metric": row["metric"], "name": row.get("name") or row["metric"]}
         for row in (latest.breakdown if latest else [])

@@ -258,6 +258,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "scoring.tasks.nightly_recompute",
         "schedule": crontab(hour=2, minute=15),
     },
+    # Outcomes also arrive by API and CSV: refit the churn model when there are new ones.
+    "scoring-refit-churn-model": {
+        "task": "scoring.tasks.fit_churn_model",
+        "schedule": 3600.0,
+        "kwargs": {"only_if_new_outcomes": True},
+    },
 }
 
 # --- API -------------------------------------------------------------------------------

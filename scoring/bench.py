@@ -399,3 +399,202 @@ def bench_scoring_latency(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
 bench_scoring_latency.commits = True  # type: ignore[attr-defined]
 
 BENCHMARKS = [bench_scoring, bench_scoring_demo, bench_scoring_engine, bench_scoring_latency]
+
+
+# --- validation (issue 7): draft preview, backtest, suggested weights --------------------
+# Appended as its own section (this file is shared with the scoring engine's benchmarks).
+
+VALIDATION_ACCOUNTS = 10_000
+VALIDATION_DAYS = 180
+VALIDATION_OUTCOMES = 2_000
+
+
+def _seed_demo_with_outcomes() -> None:
+    from accounts import demo as accounts_demo
+    from scoring import demo, demo_outcomes
+
+    today = timezone.localdate()
+    accounts_demo.seed(today=today)
+    demo.seed(today=today)
+    demo_outcomes.seed(today=today)
+
+
+def _validation_data(n: int, *, outcomes: int, days: int = VALIDATION_DAYS) -> dict[str, Any]:
+    """n accounts with ``days`` days of daily values for 2 signal and 2 noise metrics and
+    ``outcomes`` outcomes whose churn follows the signal metrics only (the same hidden rule
+    as ``scoring.synthetic``, generated server-side on PostgreSQL)."""
+    import math
+    import random
+
+    from scoring import synthetic
+    from scoring.models import Outcome
+
+    today = timezone.localdate()
+    if connection.vendor != "postgresql":
+        data = synthetic.generate(accounts=n, days=days, today=today, seed=17, segment="Validation")
+        ids, metrics = data.account_ids, data.metrics
+    else:
+        metrics = synthetic.ensure_metrics()
+        Account.objects.bulk_create(
+            [
+                Account(external_id=f"VAL-{i:07d}", name=f"Validation {i}", segment="Validation")
+                for i in range(n)
+            ],
+            batch_size=5000,
+        )
+        ids = list(
+            Account.objects.filter(segment="Validation").order_by("id").values_list("id", flat=True)
+        )
+        first = dt.datetime.combine(today - dt.timedelta(days=days - 1), dt.time(), tzinfo=dt.UTC)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO scoring_metricvalue (account_id, metric_id, observed_at, value)
+                SELECT a.id, m.id, %s::timestamptz + make_interval(days => d),
+                       ((a.id * 7919 + m.id * 104729) %% 1000) / 10.0
+                       + ((a.id * 31 + m.id * 17 + d * 13) %% 9) - 4
+                FROM unnest(%s::bigint[]) AS a(id)
+                CROSS JOIN unnest(%s::bigint[]) AS m(id)
+                CROSS JOIN generate_series(0, %s) AS d
+                """,
+                [first, ids, [m.pk for m in metrics.values()], days - 1],
+            )
+            cursor.execute("ANALYZE scoring_metricvalue")
+        rng = random.Random(17)
+        rows = []
+        for i, account_id in enumerate(rng.sample(ids, min(outcomes, len(ids)))):
+            levels = [
+                ((account_id * 7919 + metrics[k].pk * 104729) % 1000) / 10.0
+                for k in synthetic.SIGNAL
+            ]
+            health = sum(levels) / len(levels) / 100
+            churned = rng.random() < 1 / (1 + math.exp(12 * (health - 0.5)))
+            rows.append(
+                Outcome(
+                    account_id=account_id,
+                    kind=Outcome.Kind.CHURNED if churned else Outcome.Kind.RENEWED,
+                    occurred_at=today - dt.timedelta(days=i % 60),
+                )
+            )
+        Outcome.objects.bulk_create(rows, batch_size=5000)
+    # Their own segment, so nothing else in the database (the demo) enters the figures.
+    Scorecard.objects.filter(segment="Validation").delete()
+    true_card = synthetic.make_scorecard(
+        metrics=metrics, keys=synthetic.SIGNAL, name="True", segment="Validation"
+    )
+    mixed = synthetic.make_scorecard(
+        metrics=metrics,
+        keys=synthetic.SIGNAL + synthetic.NOISE,
+        name="Mixed",
+        status=Scorecard.Status.DRAFT,
+        segment="Validation",
+    )
+    return {"ids": ids, "true": true_card, "mixed": mixed}
+
+
+def bench_validation(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Backtest and suggested weights for 10 000 accounts × 180 days of daily history
+    (4 metrics) and 2 000 outcomes, inline (the same code the API and the page run)."""
+    from scoring import validation
+
+    n = _accounts_option(options, [VALIDATION_ACCOUNTS])[-1]
+    start = time.perf_counter()
+    data = _validation_data(n, outcomes=VALIDATION_OUTCOMES)
+    gen_seconds = time.perf_counter() - start
+    with CaptureQueriesContext(connection) as queries:
+        start = time.perf_counter()
+        backtest = validation.run_backtest(scorecard=data["true"])
+        backtest_seconds = time.perf_counter() - start
+    yield {
+        "bench": "validation_backtest",
+        "accounts": n,
+        "days": VALIDATION_DAYS,
+        "outcomes": backtest.metrics.n_outcomes,
+        "churned": backtest.metrics.n_churned,
+        "auc": backtest.metrics.auc,
+        "seconds": round(backtest_seconds, 2),
+        "queries": len(queries),
+        "generate_seconds": round(gen_seconds, 1),
+    }
+    start = time.perf_counter()
+    suggestion = validation.run_suggestion(scorecard=data["mixed"])
+    seconds = time.perf_counter() - start
+    yield {
+        "bench": "validation_suggest_weights",
+        "accounts": n,
+        "outcomes": suggestion.n_outcomes,
+        "auc_current": suggestion.auc_current,
+        "auc_suggested": suggestion.auc_suggested,
+        "no_signal": [s.measure.metric for s in suggestion.measures if s.no_signal],
+        "seconds": round(seconds, 2),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def bench_backtest(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Backtest of each active demo scorecard (600 accounts, 180 days, demo outcomes)."""
+    from scoring import validation
+
+    _seed_demo_with_outcomes()
+    for card in Scorecard.objects.filter(status=Scorecard.Status.ACTIVE).order_by("segment"):
+        with CaptureQueriesContext(connection) as queries:
+            start = time.perf_counter()
+            backtest = validation.run_backtest(scorecard=card)
+            seconds = time.perf_counter() - start
+        yield {
+            "bench": "backtest_demo",
+            "scorecard": f"{card.name} v{card.version}",
+            "outcomes": backtest.metrics.n_outcomes,
+            "auc": backtest.metrics.auc,
+            "seconds": round(seconds, 3),
+            "queries": len(queries),
+        }
+
+
+def _time_preview(card: Scorecard, label: str, accounts: int) -> Iterator[dict[str, Any]]:
+    """The editor's preview request: cold (first render) and warm (a weight changed)."""
+    import dataclasses
+
+    from scoring import preview
+
+    spec = selectors.scorecard_spec(card)
+    changed = dataclasses.replace(
+        spec,
+        measures=(
+            dataclasses.replace(spec.measures[0], weight=spec.measures[0].weight * 3),
+            *spec.measures[1:],
+        ),
+    )
+    active = selectors.active_scorecard_specs().get(card.segment)
+    preview.clear_cache()
+    for case, s in (("cold", spec), ("weight_changed", changed)):
+        with CaptureQueriesContext(connection) as queries:
+            start = time.perf_counter()
+            version = preview.data_version()
+            result = preview.preview_draft(draft=card, spec=s, version=version)
+            pair = preview.preview_backtest(draft=card, spec=s, active_spec=active, version=version)
+            seconds = time.perf_counter() - start
+        yield {
+            "bench": "draft_preview",
+            "data": label,
+            "case": case,
+            "accounts": result.accounts,
+            "accounts_changing_band": result.moved,
+            "outcomes": pair.draft.n_outcomes,
+            "seconds": round(seconds, 3),
+            "queries": len(queries),
+        }
+
+
+def bench_draft_preview(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The live preview of a draft (distribution, band changes, playbook tasks, backtest)
+    on the 600-account demo and on 10 000 synthetic accounts."""
+    _seed_demo_with_outcomes()
+    card = Scorecard.objects.get(segment="", status=Scorecard.Status.ACTIVE)
+    yield from _time_preview(card, "demo", 600)
+    n = _accounts_option(options, [VALIDATION_ACCOUNTS])[-1]
+    data = _validation_data(n, outcomes=VALIDATION_OUTCOMES)
+    yield from _time_preview(data["true"], "synthetic", n)
+
+
+BENCHMARKS += [bench_validation, bench_backtest, bench_draft_preview]

@@ -247,3 +247,80 @@ class Outcome(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.account_id} on {self.occurred_at}"
+
+
+# --- validation (issue 7): the fitted churn model and backfill jobs -----------------------
+
+
+class ChurnModel(models.Model):
+    """A fitted churn-risk model: logistic regression over one scorecard version's measure
+    points at lead time (``scoring/validation.py``). Pages read the newest row instead of
+    refitting; a Celery task refits on demand and after new outcomes."""
+
+    scorecard = models.ForeignKey(Scorecard, on_delete=models.CASCADE, related_name="churn_models")
+    lead_days = models.PositiveIntegerField(default=90)
+    fitted_at = models.DateTimeField()
+    intercept = models.FloatField()
+    measures = models.JSONField(
+        default=list,
+        help_text="Per measure: metric, name, aggregation, window_days, bad, good, "
+        "coefficient (on points/100, for 'retained'), mean (of the training features).",
+    )
+    n_outcomes = models.PositiveIntegerField()
+    n_churned = models.PositiveIntegerField()
+    auc = models.FloatField(null=True, blank=True, help_text="Cross-validated ROC AUC.")
+    outcomes_seen = models.PositiveIntegerField(
+        default=0, help_text="Outcomes in the database when fitted (refit when it grows)."
+    )
+
+    class Meta:
+        ordering = ["-fitted_at"]
+        get_latest_by = "fitted_at"
+
+    def __str__(self) -> str:
+        return f"Churn model #{self.pk} ({self.fitted_at:%Y-%m-%d %H:%M})"
+
+
+class BackfillJob(models.Model):
+    """Rewriting the last ``days`` days of score history with one scorecard version, as a
+    Celery job. The row is the truth the progress bar polls; the worker claims it with a
+    conditional UPDATE (queued → running), so a duplicate message does nothing."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    scorecard = models.ForeignKey(Scorecard, on_delete=models.CASCADE, related_name="backfills")
+    days = models.PositiveIntegerField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0, help_text="Accounts to backfill.")
+    done = models.PositiveIntegerField(default=0)
+    rows_written = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(days__gte=1), name="backfill_days_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"Backfill of {self.scorecard} ({self.days} days, {self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return int(100 * self.done / self.total) if self.total else 0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)

@@ -88,3 +88,35 @@ def nightly_recompute() -> int:
     if chunks:
         group(recompute_chunk.s(a, b) for a, b in chunks).apply_async()
     return len(chunks)
+
+
+@shared_task(
+    name="scoring.tasks.run_backfill",
+    ignore_result=True,
+    soft_time_limit=1800,
+    time_limit=1860,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=3,
+)
+def run_backfill(job_id: int) -> int:
+    """Rewrite history with a scorecard version (progress in the BackfillJob row)."""
+    return int(services.run_backfill(job_id=job_id).rows_written)
+
+
+@shared_task(
+    name="scoring.tasks.fit_churn_model",
+    ignore_result=True,
+    soft_time_limit=600,
+    time_limit=660,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=3,
+)
+def fit_churn_model(only_if_new_outcomes: bool = False) -> str:
+    """Refit the churn-risk model (on demand, and after outcomes arrive)."""
+    from scoring import validation
+
+    return validation.refit_churn_model(only_if_new_outcomes=only_if_new_outcomes)

@@ -10,7 +10,7 @@ from accounts.demo import DEMO_PASSWORD, demo_usernames
 
 # Each app adds its part of the demo in its own ``demo.seed(today=…)``; order matters
 # (people and accounts first, then metrics and scores, then playbooks and tasks).
-DEMO_STEPS = ("accounts.demo", "scoring.demo", "playbooks.demo")
+DEMO_STEPS = ("accounts.demo", "scoring.demo", "scoring.demo_outcomes", "playbooks.demo")
 
 
 class Command(BaseCommand):

@@ -1,0 +1,468 @@
+"""Pages of the scoring app: scorecards (list, version, draft editor with live preview,
+publish, roll back, backfill with progress) and validation (backtest, suggested weights,
+churn model). Everyone signed in reads; admins change (DESIGN.md's roles table): a write
+by anyone else is a 403. Outcome entry on the account page is scoped like the account
+(another book's account is a 404)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import transaction
+from django.db.models import Prefetch
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.selectors import get_account_for_user, visible_accounts
+from chs_site.errors import ApplicationError, ValidationFailed
+from chs_site.http import AuthedRequest
+from scoring import charts, forms, selectors, services, validation
+from scoring.models import BackfillJob, Measure, Scorecard
+from scoring.preview import (
+    DraftPreview,
+    data_version,
+    preview_backtest,
+    preview_draft,
+    spec_scoring_today,
+)
+
+
+def _require_admin(request: AuthedRequest) -> None:
+    if not request.user.is_admin:
+        raise DjangoPermissionDenied("Only admins may change scorecards.")
+
+
+def _get_scorecard(pk: int) -> Scorecard:
+    return get_object_or_404(
+        Scorecard.objects.select_related("created_by", "published_by", "based_on"), pk=pk
+    )
+
+
+def _visible_ids(request: AuthedRequest) -> set[int] | None:
+    if request.user.is_admin:
+        return None
+    return set(visible_accounts(request.user).values_list("id", flat=True))
+
+
+def _error_text(exc: ApplicationError) -> str:
+    if isinstance(exc, ValidationFailed) and getattr(exc, "errors", None):
+        parts = [e.get("message") or f"{e.get('field')}: {e.get('reason')}" for e in exc.errors]
+        return str(exc) if not parts else "; ".join(str(p) for p in parts)
+    return str(exc)
+
+
+# --- scorecards ---------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def scorecard_list(request: AuthedRequest) -> HttpResponse:
+    cards = list(
+        Scorecard.objects.select_related("created_by", "published_by")
+        .prefetch_related(Prefetch("measures", queryset=Measure.objects.select_related("metric")))
+        .order_by("segment", "-version")
+    )
+    segments: dict[str, list[Scorecard]] = {}
+    for card in cards:
+        segments.setdefault(card.segment, []).append(card)
+    groups = [
+        {
+            "segment": segment,
+            "active": next((c for c in versions if c.status == Scorecard.Status.ACTIVE), None),
+            "drafts": [c for c in versions if c.status == Scorecard.Status.DRAFT],
+            "versions": versions,
+        }
+        for segment, versions in segments.items()
+    ]
+    return render(request, "scoring/scorecards.html", {"groups": groups})
+
+
+@login_required
+@require_GET
+def scorecard_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    card = _get_scorecard(pk)
+    measures = list(card.measures.select_related("metric"))
+    history = list(
+        Scorecard.objects.filter(segment=card.segment)
+        .select_related("created_by", "published_by", "based_on")
+        .order_by("-version")
+    )
+    jobs = list(card.backfills.select_related("created_by")[:5])
+    return render(
+        request,
+        "scoring/scorecard_detail.html",
+        {
+            "card": card,
+            "measures": measures,
+            "history": history,
+            "jobs": jobs,
+            "backfill_form": forms.BackfillForm(),
+            "can_edit": request.user.is_admin,
+        },
+    )
+
+
+@login_required
+@require_POST
+def scorecard_new_draft(request: AuthedRequest, pk: int) -> HttpResponse:
+    """A new draft copying this version (the starting point of every edit)."""
+    _require_admin(request)
+    card = _get_scorecard(pk)
+    existing = Scorecard.objects.filter(
+        segment=card.segment, status=Scorecard.Status.DRAFT, based_on=card
+    ).first()
+    if existing is not None:
+        messages.info(request, f"Continuing the open draft v{existing.version}.")
+        return redirect("scoring:edit", pk=existing.pk)
+    try:
+        draft = services.update_scorecard_draft(scorecard=card, author=request.user, data={})
+    except ApplicationError as exc:
+        messages.error(request, _error_text(exc))
+        return redirect("scoring:detail", pk=card.pk)
+    messages.success(request, f"Draft v{draft.version} created from v{card.version}.")
+    return redirect("scoring:edit", pk=draft.pk)
+
+
+@login_required
+@require_POST
+def scorecard_new_segment(request: AuthedRequest) -> HttpResponse:
+    """A first draft for a segment without its own scorecard, copying the default's active
+    version (then edited like any draft)."""
+    _require_admin(request)
+    form = forms.SegmentForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "New segment scorecard: " + _form_errors(form))
+        return redirect("scoring:scorecards")
+    segment = form.cleaned_data["segment"]
+    source = Scorecard.objects.filter(segment="", status=Scorecard.Status.ACTIVE).first()
+    if source is None:
+        messages.error(request, "Publish a default scorecard first; segment ones start from it.")
+        return redirect("scoring:scorecards")
+    measures = [
+        services.MeasureIn(
+            metric_key=m.metric.key,
+            weight=m.weight,
+            aggregation=m.aggregation,
+            window_days=m.window_days,
+            bad=m.bad,
+            good=m.good,
+        )
+        for m in source.measures.select_related("metric")
+    ]
+    try:
+        draft = services.create_scorecard_draft(
+            name=f"{segment} health",
+            segment=segment,
+            red_below=source.red_below,
+            green_at=source.green_at,
+            missing_data=source.missing_data,
+            measures=measures,
+            author=request.user,
+            based_on=source,
+        )
+    except ApplicationError as exc:
+        messages.error(request, _error_text(exc))
+        return redirect("scoring:scorecards")
+    messages.success(request, f"Draft for segment {segment} created from the default.")
+    return redirect("scoring:edit", pk=draft.pk)
+
+
+def _preview_context(
+    request: AuthedRequest, card: Scorecard, spec: Any, *, lead_days: int
+) -> dict[str, Any]:
+    version = data_version()
+    preview: DraftPreview = preview_draft(
+        draft=card, spec=spec, visible_ids=_visible_ids(request), version=version
+    )
+    # The same comparison as the preview: the version that scores these accounts today.
+    active_spec, _ = spec_scoring_today(card.segment)
+    pair = preview_backtest(
+        draft=card, spec=spec, active_spec=active_spec, lead_days=lead_days, version=version
+    )
+    draft_bands = {b.band: b for b in pair.draft.bands}
+    active_bands = {b.band: b for b in pair.active.bands} if pair.active else {}
+    band_rows = [
+        (validation.BAND_LABELS[band], active_bands.get(band), draft_bands.get(band))
+        for band in validation.BANDS
+        if band in draft_bands or band in active_bands
+    ]
+    return {
+        "card": card,
+        "preview": preview,
+        "band_rows": band_rows,
+        "metrics": pair.draft,
+        "active_metrics": pair.active,
+        "lead_days": lead_days,
+        "band_chart": charts.band_distribution(
+            preview.before, preview.after, before_label="Active"
+        ),
+        "histogram_chart": charts.score_histogram(
+            preview.before, preview.after, before_label="Active"
+        ),
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def scorecard_edit(request: AuthedRequest, pk: int) -> HttpResponse:
+    """The draft editor. GET shows the draft (read-only for non-admins) and its preview;
+    POST saves the draft (admins)."""
+    card = _get_scorecard(pk)
+    if card.status != Scorecard.Status.DRAFT:
+        messages.info(request, f"v{card.version} is {card.status}; start a new draft to edit.")
+        return redirect("scoring:detail", pk=card.pk)
+    if request.method == "POST":
+        _require_admin(request)
+        form, formset, names = forms.editor_forms(card, request.POST)
+        if form.is_valid() and formset.is_valid():
+            try:
+                services.update_scorecard_draft(
+                    scorecard=card, author=request.user, data=forms.draft_data(form, formset)
+                )
+            except ApplicationError as exc:
+                form.add_error(None, _error_text(exc))
+            else:
+                messages.success(request, f"Draft v{card.version} saved.")
+                return redirect("scoring:edit", pk=card.pk)
+        status = 400
+    else:
+        form, formset, names = forms.editor_forms(card)
+        status = 200
+    context: dict[str, Any] = {
+        "card": card,
+        "form": form,
+        "formset": formset,
+        "can_edit": request.user.is_admin,
+        "preview_url": reverse("scoring:preview", args=[card.pk]),
+    }
+    if status == 200:
+        context.update(
+            _preview_context(
+                request,
+                card,
+                selectors.scorecard_spec(card),
+                lead_days=validation.LEAD_DAYS_DEFAULT,
+            )
+        )
+    return render(request, "scoring/scorecard_edit.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def scorecard_preview(request: AuthedRequest, pk: int) -> HttpResponse:
+    """The live preview. POST: the editor's current (unsaved) values, as the admin types
+    (nothing is written, so anyone who may read may preview); GET: the saved draft."""
+    card = _get_scorecard(pk)
+    if request.method == "POST":
+        form, formset, names = forms.editor_forms(card, request.POST)
+        if not (form.is_valid() and formset.is_valid()):
+            return render(
+                request,
+                "scoring/scorecard_edit.html#preview",
+                {"card": card, "form": form, "formset": formset, "invalid": True},
+            )
+        spec = forms.spec_from_forms(card, form, formset, names)
+    else:
+        if not request.htmx:
+            # Without JavaScript the editor page itself shows the saved draft's preview.
+            return redirect("scoring:edit", pk=card.pk)
+        spec = selectors.scorecard_spec(card)
+    context = _preview_context(request, card, spec, lead_days=validation.LEAD_DAYS_DEFAULT)
+    return render(request, "scoring/scorecard_edit.html#preview", context)
+
+
+@login_required
+@require_POST
+def scorecard_publish(request: AuthedRequest, pk: int) -> HttpResponse:
+    _require_admin(request)
+    card = _get_scorecard(pk)
+    try:
+        services.publish_scorecard(scorecard=card, author=request.user)
+    except ApplicationError as exc:
+        messages.error(request, _error_text(exc))
+        return redirect("scoring:detail", pk=card.pk)
+    messages.success(
+        request, f"v{card.version} is now active; the accounts it scores are being re-scored."
+    )
+    return redirect("scoring:detail", pk=card.pk)
+
+
+@login_required
+@require_POST
+def scorecard_rollback(request: AuthedRequest, pk: int) -> HttpResponse:
+    _require_admin(request)
+    card = _get_scorecard(pk)
+    try:
+        new = services.rollback_scorecard(scorecard=card, author=request.user)
+    except ApplicationError as exc:
+        messages.error(request, _error_text(exc))
+        return redirect("scoring:detail", pk=card.pk)
+    messages.success(
+        request, f"Rolled back: v{new.version} (a copy of v{card.version}) is now active."
+    )
+    return redirect("scoring:detail", pk=new.pk)
+
+
+@login_required
+@require_POST
+def scorecard_backfill(request: AuthedRequest, pk: int) -> HttpResponse:
+    _require_admin(request)
+    card = _get_scorecard(pk)
+    form = forms.BackfillForm(request.POST)
+    if not form.is_valid():
+        messages.error(
+            request, "Backfill: " + "; ".join(str(e) for e in form.errors.get("days", []))
+        )
+        return redirect("scoring:detail", pk=card.pk)
+    try:
+        job = services.start_backfill(
+            scorecard=card, days=form.cleaned_data["days"], author=request.user
+        )
+    except ApplicationError as exc:
+        messages.error(request, _error_text(exc))
+        return redirect("scoring:detail", pk=card.pk)
+    messages.success(request, f"Backfill of {job.days} days started.")
+    return redirect("scoring:backfill_job", pk=job.pk)
+
+
+@login_required
+@require_GET
+def backfill_job(request: AuthedRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(BackfillJob.objects.select_related("scorecard", "created_by"), pk=pk)
+    template = "scoring/backfill_job.html#progress" if request.htmx else "scoring/backfill_job.html"
+    return render(request, template, {"job": job})
+
+
+@login_required
+@require_POST
+def scorecard_suggest(request: AuthedRequest, pk: int) -> HttpResponse:
+    """One click: a draft with the suggested weights."""
+    _require_admin(request)
+    card = _get_scorecard(pk)
+    try:
+        draft = validation.create_draft_from_suggestion(scorecard=card, author=request.user)
+    except ApplicationError as exc:
+        messages.error(request, _error_text(exc))
+        return redirect(f"{reverse('scoring:validation')}?scorecard={card.pk}")
+    messages.success(request, f"Draft v{draft.version} created with the suggested weights.")
+    return redirect("scoring:edit", pk=draft.pk)
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def validation_page(request: AuthedRequest) -> HttpResponse:
+    form = forms.ValidationForm(request.GET or None)
+    card = None
+    lead_days = validation.LEAD_DAYS_DEFAULT
+    if form.is_valid():
+        card = form.cleaned_data.get("scorecard")
+        lead_days = form.cleaned_data.get("lead_days") or lead_days
+    if card is None:
+        card = Scorecard.objects.filter(status=Scorecard.Status.ACTIVE).order_by("segment").first()
+    context: dict[str, Any] = {
+        "form": form,
+        "card": card,
+        "lead_days": lead_days,
+        "can_edit": request.user.is_admin,
+        "churn_model": validation.current_churn_model(),
+    }
+    if card is not None:
+        spec = selectors.scorecard_spec(card)
+        rows = validation.backtest_rows(spec, validation.outcomes_for(card), lead_days=lead_days)
+        metrics = validation.backtest_metrics(rows)
+        context["metrics"] = metrics
+        if metrics.n_outcomes:
+            context["band_chart"] = charts.band_churn(metrics)
+            context["calibration_chart"] = charts.calibration(metrics)
+        try:
+            suggestion = validation.suggest_weights(spec, rows, lead_days=lead_days)
+        except ApplicationError as exc:
+            context["suggestion_error"] = str(exc)
+        else:
+            context["suggestion"] = suggestion
+            context["weights_chart"] = charts.weights(
+                [s.measure.label for s in suggestion.measures],
+                [s.current_weight for s in suggestion.measures],
+                [s.weight or 0 for s in suggestion.measures],
+            )
+    return render(request, "scoring/validation.html", context)
+
+
+@login_required
+@require_POST
+def churn_model_refit(request: AuthedRequest) -> HttpResponse:
+    _require_admin(request)
+    from scoring.tasks import fit_churn_model
+
+    transaction.on_commit(lambda: fit_churn_model.delay(False))
+    messages.success(request, "Refitting the churn model in the background.")
+    return redirect("scoring:validation")
+
+
+# --- outcomes and churn risk on the account page -------------------------------------------
+
+
+def account_panels(account: Any, *, latest: Any = None) -> dict[str, Any]:
+    """Context for ``scoring/_outcomes.html`` and ``scoring/_churn_risk.html`` on the
+    account page (the caller has already scoped the account): 2 queries, plus 3 when the
+    newest score lacks the churn model's measures."""
+    return {
+        "outcomes": list(account.outcomes.all()[:20]),
+        "outcome_form": forms.OutcomeForm(),
+        "churn_risk": validation.churn_risk_for(
+            account=account, breakdown=latest.breakdown if latest is not None else None
+        ),
+    }
+
+
+@login_required
+@require_POST
+def record_outcome(request: AuthedRequest, external_id: str) -> HttpResponse:
+    account = get_account_for_user(request.user, external_id)
+    form = forms.OutcomeForm(request.POST)
+    if form.is_valid():
+        try:
+            services.record_outcome(
+                user=request.user,
+                account=account,
+                kind=form.cleaned_data["kind"],
+                occurred_at=form.cleaned_data["occurred_at"],
+                arr_change=form.cleaned_data["arr_change"] or 0,
+                note=form.cleaned_data["note"],
+            )
+        except ApplicationError as exc:
+            form.add_error(None, _error_text(exc))
+        else:
+            from scoring.tasks import fit_churn_model
+
+            transaction.on_commit(lambda: fit_churn_model.delay(True))
+            messages.success(request, "Outcome recorded.")
+            if request.htmx:
+                response = HttpResponse(status=204)
+                response["HX-Redirect"] = account.get_absolute_url()
+                return response
+            return redirect(account.get_absolute_url())
+    if request.htmx:
+        return render(
+            request,
+            "scoring/_outcomes.html",
+            {"account": account, "outcome_form": form, "outcomes": account.outcomes.all()},
+            status=400,
+        )
+    messages.error(request, "The outcome was not recorded: " + _form_errors(form))
+    return redirect(account.get_absolute_url())
+
+
+def _form_errors(form: Any) -> str:
+    return "; ".join(
+        f"{'' if field == '__all__' else field + ': '}{' '.join(errs)}"
+        for field, errs in form.errors.items()
+    )
