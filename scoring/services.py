@@ -829,22 +829,7 @@ def create_scorecard_draft(
         missing_data=missing_data,
         measures=measures,
     )
-    metrics = {
-        m.key: m for m in MetricDefinition.objects.filter(key__in={x.metric_key for x in measures})
-    }
-    for i, m in enumerate(measures):
-        if m.metric_key not in metrics:
-            errors.append(
-                {
-                    "index": str(i),
-                    "field": "metric",
-                    "message": f"No metric with key {m.metric_key!r}.",
-                }
-            )
-    if errors:
-        raise ValidationFailed(
-            "The scorecard was not saved: " + "; ".join(e["message"] for e in errors), errors=errors
-        )
+    metric_ids = _check_measure_metrics(measures, errors)
     segment = segment.strip()
     last = Scorecard.objects.filter(segment=segment).order_by("-version").first()
     card = Scorecard.objects.create(
@@ -857,22 +842,52 @@ def create_scorecard_draft(
         created_by=author,
         based_on=based_on,
     )
-    Measure.objects.bulk_create(
-        [
-            Measure(
-                scorecard=card,
-                metric=metrics[m.metric_key],
-                weight=m.weight,
-                aggregation=m.aggregation,
-                window_days=m.window_days,
-                bad=m.bad,
-                good=m.good,
-                position=i,
-            )
-            for i, m in enumerate(measures)
-        ]
-    )
+    _write_measures(card, measures, metric_ids)
     return card
+
+
+def _check_measure_metrics(
+    measures: Sequence[MeasureIn], errors: list[dict[str, str]]
+) -> dict[str, int]:
+    """Metric ids by key for ``measures``; adds an error per unknown key to ``errors`` and
+    raises them all (with the other validation errors) if there is any."""
+    metric_ids = dict(
+        MetricDefinition.objects.filter(key__in={m.metric_key for m in measures}).values_list(
+            "key", "pk"
+        )
+    )
+    for i, m in enumerate(measures):
+        if m.metric_key not in metric_ids:
+            errors.append(
+                {
+                    "index": str(i),
+                    "field": "metric",
+                    "message": f"No metric with key {m.metric_key!r}.",
+                }
+            )
+    if errors:
+        raise ValidationFailed(
+            "The scorecard was not saved: " + "; ".join(e["message"] for e in errors), errors=errors
+        )
+    return metric_ids
+
+
+def _write_measures(
+    card: Scorecard, measures: Sequence[MeasureIn], metric_ids: dict[str, int]
+) -> None:
+    Measure.objects.bulk_create(
+        Measure(
+            scorecard=card,
+            metric_id=metric_ids[m.metric_key],
+            weight=m.weight,
+            aggregation=m.aggregation,
+            window_days=m.window_days,
+            bad=m.bad,
+            good=m.good,
+            position=i,
+        )
+        for i, m in enumerate(measures)
+    )
 
 
 def validate_scorecard(
@@ -1069,43 +1084,13 @@ def update_scorecard_draft(*, scorecard: Scorecard, author: Any, data: dict[str,
             segment=card.segment, measures=measures, author=author, based_on=card, **fields
         )
 
-    errors = validate_scorecard(measures=measures, **fields)
-    metrics = dict(
-        MetricDefinition.objects.filter(key__in={m.metric_key for m in measures}).values_list(
-            "key", "pk"
-        )
-    )
-    for i, m in enumerate(measures):
-        if m.metric_key not in metrics:
-            errors.append(
-                {
-                    "index": str(i),
-                    "field": "metric",
-                    "message": f"No metric with key {m.metric_key!r}.",
-                }
-            )
-    if errors:
-        raise ValidationFailed(
-            "The scorecard was not saved: " + "; ".join(e["message"] for e in errors), errors=errors
-        )
+    metric_ids = _check_measure_metrics(measures, validate_scorecard(measures=measures, **fields))
     for f, value in fields.items():
         setattr(card, f, value.strip() if isinstance(value, str) else value)
     card.save(update_fields=list(SCORECARD_FIELDS))
     if data.get("measures") is not None:
         card.measures.all().delete()
-        Measure.objects.bulk_create(
-            Measure(
-                scorecard=card,
-                metric_id=metrics[m.metric_key],
-                weight=m.weight,
-                aggregation=m.aggregation,
-                window_days=m.window_days,
-                bad=m.bad,
-                good=m.good,
-                position=i,
-            )
-            for i, m in enumerate(measures)
-        )
+        _write_measures(card, measures, metric_ids)
     return card
 
 
