@@ -8,8 +8,10 @@ markers, import jobs, run logs), so a lost message only delays work until the ne
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
+from django.db import InterfaceError, OperationalError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chs_site.settings")
 
@@ -21,3 +23,14 @@ app.autodiscover_tasks()
 @app.task(name="chs.ping")
 def ping() -> str:
     return "pong"
+
+
+# Tasks retry only what a retry can cure: the database connection dropping or being
+# refused (a restart, a failover). Anything else is a bug or bad data and must surface.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+RETRY_TRANSIENT: dict[str, Any] = {
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "max_retries": 5,
+}

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import shared_task
-from django.db import OperationalError
 
+from chs_site.celery import RETRY_TRANSIENT
 from playbooks import services
 
 
@@ -42,17 +42,11 @@ def change_from_json(data: dict[str, Any]) -> _Change:
     return _Change(**{**data, "computed_at": dt.datetime.fromisoformat(data["computed_at"])})
 
 
-TRANSIENT = (OperationalError,)
-
-
 @shared_task(
     name="playbooks.evaluate_score_changes",
     soft_time_limit=120,
     time_limit=150,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    retry_backoff_max=60,
-    max_retries=5,
+    **RETRY_TRANSIENT,
     acks_late=True,
 )
 def evaluate_score_changes_task(changes: list[dict[str, Any]]) -> int:
@@ -63,10 +57,7 @@ def evaluate_score_changes_task(changes: list[dict[str, Any]]) -> int:
     name="playbooks.evaluate_time_triggers",
     soft_time_limit=600,
     time_limit=660,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    retry_backoff_max=60,
-    max_retries=5,
+    **RETRY_TRANSIENT,
     acks_late=True,
 )
 def evaluate_time_triggers() -> int:
@@ -77,10 +68,7 @@ def evaluate_time_triggers() -> int:
     name="playbooks.evaluate_feedback",
     soft_time_limit=60,
     time_limit=90,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    retry_backoff_max=60,
-    max_retries=5,
+    **RETRY_TRANSIENT,
     acks_late=True,
 )
 def evaluate_feedback(feedback_ids: list[int]) -> int:
@@ -91,10 +79,7 @@ def evaluate_feedback(feedback_ids: list[int]) -> int:
     name="playbooks.reopen_snoozed_tasks",
     soft_time_limit=120,
     time_limit=150,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    retry_backoff_max=60,
-    max_retries=5,
+    **RETRY_TRANSIENT,
     acks_late=True,
 )
 def reopen_snoozed_tasks() -> int:

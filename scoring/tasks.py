@@ -6,12 +6,11 @@ and retry only transient database/broker errors."""
 from __future__ import annotations
 
 from celery import group, shared_task
-from django.db import InterfaceError, OperationalError
 
-from chs_site.celery import app
+from chs_site.celery import RETRY_TRANSIENT, TRANSIENT_ERRORS, app
 from scoring import services
 
-TRANSIENT = (OperationalError, InterfaceError)
+TRANSIENT = TRANSIENT_ERRORS
 MAX_BATCHES_PER_RUN = 50
 
 
@@ -24,10 +23,7 @@ def app_is_eager() -> bool:
     ignore_result=True,
     soft_time_limit=600,
     time_limit=660,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    retry_backoff_max=60,
-    max_retries=5,
+    **RETRY_TRANSIENT,
 )
 def recompute_dirty() -> int:
     """Recompute every dirty account in batches (the coalesced ingest task)."""
@@ -44,10 +40,7 @@ def recompute_dirty() -> int:
     ignore_result=True,
     soft_time_limit=600,
     time_limit=660,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    retry_backoff_max=60,
-    max_retries=5,
+    **RETRY_TRANSIENT,
 )
 def sweep_dirty() -> int:
     """Every minute (beat): whatever is still dirty (lost message, Redis outage), and
@@ -61,10 +54,7 @@ def sweep_dirty() -> int:
     ignore_result=True,
     soft_time_limit=900,
     time_limit=960,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    retry_backoff_max=60,
-    max_retries=5,
+    **RETRY_TRANSIENT,
 )
 def recompute_chunk(first_id: int, last_id: int) -> int:
     """One chunk of the nightly full recompute: accounts with first_id ≤ id ≤ last_id."""
@@ -76,10 +66,7 @@ def recompute_chunk(first_id: int, last_id: int) -> int:
     ignore_result=True,
     soft_time_limit=120,
     time_limit=180,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    retry_backoff_max=60,
-    max_retries=5,
+    **RETRY_TRANSIENT,
 )
 def nightly_recompute() -> int:
     """Nightly: every account (time passing makes data stale and moves windows), split into
