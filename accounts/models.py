@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import NullIf
 from django.urls import reverse
 
 
@@ -156,6 +157,10 @@ class Account(models.Model):
             # PostgreSQL only (SQLite cannot declare them).
             models.Index(fields=["name", "id"], name="account_name_id"),
             models.Index(band_rank(), "health_score", "id", name="account_band_rank"),
+            # "Moved most" sorts blanks last (NULLIF makes them NULL, last when ascending).
+            models.Index(
+                NullIf("top_mover", models.Value("")), "name", "id", name="account_mover_name_id"
+            ),
         ]
 
     def __str__(self) -> str:

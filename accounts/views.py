@@ -68,8 +68,12 @@ def portfolio(request: AuthedRequest) -> HttpResponse:
     user = request.user
     form, total_in_scope = _portfolio_form(request)
     query = form.to_query()
-    accounts = selectors.portfolio_accounts(user, query)
-    page = Paginator(accounts, PAGE_SIZE).get_page(request.GET.get("page"))
+    filtered = selectors.portfolio_filtered(user, query)
+    accounts = selectors.portfolio_accounts(user, query, filtered=filtered)
+    paginator = Paginator(accounts, PAGE_SIZE)
+    # Count the filtered book without the sort's joins and per-row extras.
+    paginator.count = filtered.count()  # type: ignore[misc]
+    page = paginator.get_page(request.GET.get("page"))
     rows = list(page.object_list)
     now = timezone.now()
     since = now - dt.timedelta(days=SPARK_DAYS)
@@ -171,7 +175,7 @@ EXPORT_COLUMNS = (
 
 def _export_rows(accounts: Any) -> Iterator[list[str]]:
     yield list(EXPORT_COLUMNS)
-    rows = accounts.values_list(
+    rows = accounts.prefetch_related(None).values_list(
         "name",
         "external_id",
         "health_score",

@@ -257,9 +257,10 @@ def test_portfolio_queries_do_not_grow_with_rows_for_any_role(
     _book_with_history(csm, scorecard)
     client = client_for(request.getfixturevalue(persona))
     # session, user, notifications, team ids (managers), segments (cached), owner choices,
-    # count, rows, sparklines: a fixed number whatever the page shows.
+    # count, rows, sparklines (+ the page's owners when sorted by open tasks, which groups
+    # without the owner join): a fixed number whatever the page shows.
     for query in ("", "?sort=-tasks", "?band=yellow&sort=trend", "?q=a&sort=-score"):
-        with django_assert_max_num_queries(10):
+        with django_assert_max_num_queries(11 if "tasks" in query else 10):
             response = client.get(f"/portfolio/{query}")
         assert len(response.context["page"].object_list) == 50
     with django_assert_max_num_queries(10):
