@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from celery import group
 from django.conf import settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -41,6 +42,7 @@ from scoring.models import (
     Score,
     Scorecard,
 )
+from scoring.tasks import app_is_eager
 
 BENCH_METRICS = 8
 BENCH_DAYS = 30
@@ -58,21 +60,26 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def _children_peak_rss_mb() -> float:
+    """The largest peak RSS among this process's waited-for children (the worker and its
+    pool processes, once terminated)."""
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+
+
+BENCH_SEGMENT = "Bench"
+
+
 def _bench_scorecard() -> tuple[Scorecard, list[MetricDefinition]]:
+    """A segment scorecard of its own (the company's default scorecard is left alone)."""
     metrics = []
     for i in range(BENCH_METRICS):
         metric, _ = MetricDefinition.objects.get_or_create(
             key=f"bench_m{i}", defaults={"name": f"Bench metric {i}"}
         )
         metrics.append(metric)
-    Scorecard.objects.filter(segment="", status=Scorecard.Status.ACTIVE).update(
-        status=Scorecard.Status.RETIRED
-    )
-    last = Scorecard.objects.filter(segment="").order_by("-version").first()
+    Scorecard.objects.filter(segment=BENCH_SEGMENT).delete()
     card = Scorecard.objects.create(
-        name="Bench",
-        version=(last.version + 1) if last else 1,
-        status=Scorecard.Status.ACTIVE,
+        name="Bench", segment=BENCH_SEGMENT, version=1, status=Scorecard.Status.ACTIVE
     )
     aggs = ("latest", "avg", "sum", "count", "change_pct", "avg", "latest", "avg")
     windows = (7, 14, 30, 30, 14, 30, 30, 7)
@@ -89,27 +96,29 @@ def _bench_scorecard() -> tuple[Scorecard, list[MetricDefinition]]:
         )
         for i, m in enumerate(metrics)
     )
-    Account.objects.filter(segment="Bench").update(segment="Bench-old")
     return card, metrics
 
 
 def _generate(n: int, metrics: list[MetricDefinition], at: dt.datetime) -> list[int]:
-    """n accounts, each with BENCH_DAYS daily values per metric (value 0..100)."""
+    """n more accounts, each with BENCH_DAYS daily values per metric (value 0..100); returns
+    every bench account's id."""
     owner = User.objects.order_by("pk").first()
-    start = Account.objects.count()
+    start = Account.objects.filter(segment=BENCH_SEGMENT).count()
     Account.objects.bulk_create(
         [
             Account(
                 external_id=f"BENCH-{start + i:07d}",
                 name=f"Bench {start + i}",
-                segment="Bench",
+                segment=BENCH_SEGMENT,
                 owner=owner,
             )
             for i in range(n)
         ],
         batch_size=5000,
     )
-    ids = list(Account.objects.filter(segment="Bench").order_by("id").values_list("id", flat=True))
+    ids = list(
+        Account.objects.filter(segment=BENCH_SEGMENT).order_by("id").values_list("id", flat=True)
+    )
     new_ids = ids[len(ids) - n :]  # earlier rounds' accounts already have their values
     metric_ids = [m.pk for m in metrics]
     if connection.vendor == "postgresql":
@@ -127,7 +136,6 @@ def _generate(n: int, metrics: list[MetricDefinition], at: dt.datetime) -> list[
                 """,
                 [at, new_ids, metric_ids, BENCH_DAYS - 1],
             )
-            cursor.execute("ANALYZE scoring_metricvalue")
     else:
         services.load_metric_values(
             (a, m, at - dt.timedelta(days=d), float((a * 37 + m * 11 + d * 7) % 101))
@@ -138,12 +146,46 @@ def _generate(n: int, metrics: list[MetricDefinition], at: dt.datetime) -> list[
     return ids
 
 
-def _naive_loop(account_ids: list[int], at: dt.datetime) -> dict[int, float | None]:
+def _vacuum(*tables: str) -> None:
+    """What autovacuum does to a production table after a bulk load (visibility map for
+    index-only scans, fresh statistics). Outside a transaction only."""
+    if connection.vendor != "postgresql" or not connection.get_autocommit():
+        return
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"VACUUM ANALYZE {table}")
+
+
+def _delete_bench_data() -> None:
+    """Remove every bench account and what hangs off it (also a crashed run's leftovers).
+    The big tables first, by id range in plain SQL; Django's collector does the rest."""
+    ids = Account.objects.filter(segment=BENCH_SEGMENT).order_by("id").values_list("id", flat=True)
+    first, last = ids.first(), ids.last()
+    if first is not None and last is not None:
+        with transaction.atomic(), connection.cursor() as cursor:
+            for table in (
+                "scoring_metricvalue",
+                "scoring_score",
+                "accounts_activity",
+                "scoring_dirtyaccount",
+            ):
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE account_id BETWEEN %s AND %s AND account_id IN"
+                    " (SELECT id FROM accounts_account WHERE segment = %s)",
+                    [first, last, BENCH_SEGMENT],
+                )
+            Account.objects.filter(segment=BENCH_SEGMENT).delete()
+    Scorecard.objects.filter(segment=BENCH_SEGMENT).delete()
+
+
+def _naive_loop(account_ids: list[int], at: dict[int, dt.datetime]) -> dict[int, float | None]:
     """What a straightforward implementation does: per account, find its scorecard, then per
-    measure query the values and aggregate them; save a history row and the account."""
+    measure query the values and aggregate them; save a history row and the account. Each
+    account is scored at the moment the product scored it (``at``)."""
     scores: dict[int, float | None] = {}
     for account_id in account_ids:
         account = Account.objects.get(pk=account_id)
+        moment = at[account_id]
         card = (
             Scorecard.objects.filter(status="active", segment=account.segment).first()
             or Scorecard.objects.filter(status="active", segment="").first()
@@ -154,20 +196,20 @@ def _naive_loop(account_ids: list[int], at: dt.datetime) -> dict[int, float | No
         for m in card.measures.select_related("metric"):
             values = list(
                 MetricValue.objects.filter(
-                    account=account, metric=m.metric, observed_at__lte=at
+                    account=account, metric=m.metric, observed_at__lte=moment
                 ).values_list("observed_at", "value")
             )
             if values:
                 stats[(m.metric.key, m.window_days)] = engine.window_stats(
-                    values, at=at, window_days=m.window_days
+                    values, at=moment, window_days=m.window_days
                 )
-        result = engine.score_from_stats(spec, stats, at=at)
+        result = engine.score_from_stats(spec, stats, at=moment)
         Score.objects.create(
             account=account,
             scorecard=card,
             score=result.score,
             band=result.band,
-            computed_at=at + dt.timedelta(microseconds=1),
+            computed_at=moment + dt.timedelta(microseconds=1),
             breakdown=result.breakdown(),
         )
         account.computed_score = result.score
@@ -176,30 +218,97 @@ def _naive_loop(account_ids: list[int], at: dt.datetime) -> dict[int, float | No
     return scores
 
 
+def _recompute_with_workers(ids: list[int], workers: int) -> tuple[float, int]:
+    """The product's nightly full recompute of these accounts: id-range chunks as a Celery
+    group, shared by ``workers`` prefork processes this benchmark starts. Returns (seconds
+    from dispatch until every account has its new score, chunks)."""
+    from chs_site.celery import app
+    from scoring import tasks
+
+    queue = f"chs-bench-{os.getpid()}"
+    previous_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    proc, log_path = _start_worker(queue, pool="prefork", concurrency=workers)
+    try:
+        _wait_for_worker(proc, log_path)
+        chunks = [
+            (ids[i], ids[min(i + RECOMPUTE_CHUNK, len(ids)) - 1])
+            for i in range(0, len(ids), RECOMPUTE_CHUNK)
+        ]
+        todo = Account.objects.filter(segment=BENCH_SEGMENT)
+        start_mark = timezone.now()
+        start = time.perf_counter()
+        group(tasks.recompute_chunk.s(a, b) for a, b in chunks).apply_async()
+        while todo.filter(computed_at__gte=start_mark).count() < len(ids):
+            if proc.poll() is not None or time.perf_counter() - start > 1800:
+                raise RuntimeError(f"the bench workers stopped or stalled; see {log_path}")
+            time.sleep(0.05)
+        return time.perf_counter() - start, len(chunks)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        app.conf.task_default_queue = previous_queue
+
+
+RECOMPUTE_CHUNK = 2500
+
+
 def bench_scoring(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Full recompute of N accounts × 8 measures × 30 days against a naive ORM loop."""
+    """Full recompute of N accounts × 8 measures × 30 days against a naive ORM loop.
+
+    With a broker and PostgreSQL it runs the product's nightly path: committed data, vacuumed
+    as autovacuum would, recomputed in id-range chunks by real prefork workers (one per
+    core), then removed again. Otherwise (SQLite, in-process tasks) the same recompute runs
+    in this process, inside the command's rolled-back transaction."""
+    committed = connection.get_autocommit()
+    use_workers = committed and connection.vendor == "postgresql" and not app_is_eager()
+    workers = int(options.get("workers") or os.cpu_count() or 1) if use_workers else 1
+    if committed:
+        _delete_bench_data()
+    try:
+        yield from _bench_scoring_rounds(options, use_workers=use_workers, workers=workers)
+    finally:
+        if committed:
+            _delete_bench_data()
+
+
+def _bench_scoring_rounds(
+    options: dict[str, Any], *, use_workers: bool, workers: int
+) -> Iterator[dict[str, Any]]:
     _, metrics = _bench_scorecard()
     at = timezone.now()
     total_ids: list[int] = []
     for n in sorted(_accounts_option(options, [10_000])):
         gen_start = time.perf_counter()
         ids = _generate(n - len(total_ids), metrics, at)
+        _vacuum("scoring_metricvalue", "accounts_account")
         total_ids = ids
         gen_seconds = time.perf_counter() - gen_start
-        with CaptureQueriesContext(connection) as queries:
-            start = time.perf_counter()
-            result = services.recompute_scores(account_ids=ids, at=at, batch_size=5000)
-            seconds = time.perf_counter() - start
-        product = dict(
-            Account.objects.filter(pk__in=ids[:NAIVE_SAMPLE]).values_list("pk", "computed_score")
-        )
+        queries_per_batch: float | None = None
+        if use_workers:
+            seconds, batches = _recompute_with_workers(ids, workers)
+            history_rows = Score.objects.filter(account__segment=BENCH_SEGMENT).count()
+        else:
+            with CaptureQueriesContext(connection) as queries:
+                start = time.perf_counter()
+                result = services.recompute_scores(account_ids=ids, batch_size=5000)
+                seconds = time.perf_counter() - start
+            batches, history_rows = result.batches, result.history_rows
+            queries_per_batch = round(len(queries) / max(result.batches, 1), 1)
         sample = ids[:NAIVE_SAMPLE]
+        stored = {
+            a: (score, moment)
+            for a, score, moment in Account.objects.filter(pk__in=sample).values_list(
+                "pk", "computed_score", "computed_at"
+            )
+        }
         naive_start = time.perf_counter()
         with transaction.atomic():
-            naive = _naive_loop(sample, at)
+            # Every account of the sample was just scored, so it has its moment.
+            naive = _naive_loop(sample, {a: stored[a][1] or at for a in sample})
             transaction.set_rollback(True)
         naive_seconds = (time.perf_counter() - naive_start) * len(ids) / len(sample)
-        mismatches = sum(1 for a in sample if naive[a] != product[a])
+        mismatches = sum(1 for a in sample if naive[a] != stored[a][0])
         assert mismatches == 0, f"{mismatches} scores differ between the naive loop and recompute"
         yield {
             "bench": "scoring_full_recompute",
@@ -207,18 +316,24 @@ def bench_scoring(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
             "measures": BENCH_METRICS,
             "values": len(ids) * BENCH_METRICS * BENCH_DAYS,
             "generate_seconds": round(gen_seconds, 2),
+            "path": f"celery group, {workers} prefork workers" if use_workers else "in-process",
             "seconds": round(seconds, 2),
             "accounts_per_second": round(len(ids) / seconds),
             "naive_seconds_extrapolated": round(naive_seconds, 1),
             "ratio_to_naive": round(naive_seconds / seconds, 1),
             "identical_scores_in_sample": len(sample),
-            "batches": result.batches,
-            "queries_per_batch": round(len(queries) / max(result.batches, 1), 1),
-            "history_rows": result.history_rows,
+            "batches": batches,  # chunks when the workers run it
+            "queries_per_batch": queries_per_batch,
+            "history_rows": history_rows,
+            # This process's peak plus one worker's (each worker holds one batch at a time).
             "peak_rss_mb": _peak_rss_mb(),
+            "worker_peak_rss_mb": _children_peak_rss_mb() if use_workers else None,
             # The machine is shared: compare ratios within one run, not across loads.
             "load_average_1m": round(os.getloadavg()[0], 2),
         }
+
+
+bench_scoring.commits = True  # type: ignore[attr-defined]
 
 
 def bench_scoring_demo(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -298,7 +413,9 @@ def bench_scoring_engine(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     }
 
 
-def _start_worker(queue: str) -> tuple[subprocess.Popen[bytes], Path]:
+def _start_worker(
+    queue: str, *, pool: str = "threads", concurrency: int = 2
+) -> tuple[subprocess.Popen[bytes], Path]:
     root = Path(__file__).resolve().parent.parent
     log_path = root / "var" / f"bench-worker-{os.getpid()}.log"
     log_path.parent.mkdir(exist_ok=True)
@@ -311,8 +428,9 @@ def _start_worker(queue: str) -> tuple[subprocess.Popen[bytes], Path]:
             "-A",
             "chs_site",
             "worker",
-            "--pool=threads",
-            "--concurrency=2",
+            f"--pool={pool}",
+            f"--concurrency={concurrency}",
+            "--prefetch-multiplier=1",
             "-Q",
             queue,
             "-n",
@@ -329,6 +447,15 @@ def _start_worker(queue: str) -> tuple[subprocess.Popen[bytes], Path]:
     return proc, log_path
 
 
+def _wait_for_worker(proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    from chs_site.celery import app
+
+    deadline = time.monotonic() + 60
+    while not app.control.ping(destination=[f"bench-{os.getpid()}@localhost"], timeout=0.5):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError(f"the bench worker did not start; see {log_path}")
+
+
 def bench_scoring_latency(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Ingest one account's values → its new stored score, via Redis and a real worker."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
@@ -342,10 +469,7 @@ def bench_scoring_latency(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     proc, log_path = _start_worker(queue)
     metric = card = account = None
     try:
-        deadline = time.monotonic() + 60
-        while not app.control.ping(destination=[f"bench-{os.getpid()}@localhost"], timeout=0.5):
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"the bench worker did not start; see {log_path}")
+        _wait_for_worker(proc, log_path)
         metric = MetricDefinition.objects.create(key=f"bench_latency_{os.getpid()}", name="Latency")
         account = Account.objects.create(
             external_id=f"BENCH-LATENCY-{os.getpid()}", name="Latency", segment="BenchLatency"

@@ -431,7 +431,13 @@ class BatchScores:
         for v, p, c, st in zip(values[i], points_[i], contributions[i], stale[i], strict=True):
             # 12 significant digits: sums taken in another order (SQL vs Python) differ only
             # in the last bits, and must not look like a change of the breakdown.
-            value = None if v != v else float(f"{v:.12g}")
+            # (Whole numbers below 10^12 already are their 12-digit form: the common case.)
+            if v != v:
+                value = None
+            elif v.is_integer() and -1e12 < v < 1e12:
+                value = v
+            else:
+                value = float(f"{v:.12g}")
             points = None if p != p else round(p, 4)
             contribution = round(c, 4) if points is not None and scored else 0.0
             out.append((value, points, contribution, bool(st)))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from accounts.models import Account, HealthBand
 
@@ -35,14 +35,19 @@ class MetricDefinition(models.Model):
 
 
 class MetricValue(models.Model):
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="metric_values")
+    # No index of its own: the unique constraint below starts with the account.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="metric_values", db_index=False
+    )
     metric = models.ForeignKey(MetricDefinition, on_delete=models.CASCADE, related_name="values")
     value = models.FloatField()
     observed_at = models.DateTimeField()
 
     class Meta:
         constraints = [
-            # Also the index for window queries: (account, metric, time range).
+            # Also the index for window queries: (account, metric, time range). On
+            # PostgreSQL it also carries the value (INCLUDE, migration 0003), so window
+            # aggregates are index-only scans that never touch the table.
             models.UniqueConstraint(
                 fields=["account", "metric", "observed_at"], name="metric_value_unique_observation"
             )
@@ -152,7 +157,10 @@ class Score(models.Model):
     ``breakdown`` is a list of per-measure dicts: metric, name, aggregation, window_days,
     value, points, weight, contribution, stale."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="scores")
+    # Indexed by the unique (account, -computed_at) constraint below.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="scores", db_index=False
+    )
     scorecard = models.ForeignKey(Scorecard, on_delete=models.PROTECT, related_name="scores")
     score = models.FloatField(null=True, blank=True)
     band = models.CharField(max_length=8, choices=HealthBand.choices, blank=True)
@@ -161,10 +169,11 @@ class Score(models.Model):
 
     class Meta:
         ordering = ["-computed_at"]
-        indexes = [models.Index(fields=["account", "-computed_at"])]
         constraints = [
+            # One row per account and moment; newest first, it is also the index every
+            # history read uses (latest score, trend, DISTINCT ON per account).
             models.UniqueConstraint(
-                fields=["account", "computed_at"], name="score_unique_per_moment"
+                F("account"), F("computed_at").desc(), name="score_unique_per_moment"
             )
         ]
 

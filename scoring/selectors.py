@@ -186,9 +186,11 @@ def _copy_rows(sql: str, params: Sequence[Any], fields: Sequence[tuple[str, str]
         raw = cursor.cursor  # psycopg 3
         if not connection.get_autocommit():
             # JIT compiling this aggregate costs more than it saves (measured: 0.45 s
-            # instead of 0.65 s for 5 000 accounts × 8 metrics × 30 days). LOCAL: until
-            # the end of the batch's transaction, whose other queries are small.
-            raw.execute("SET LOCAL jit = off")
+            # instead of 0.65 s for 5 000 accounts × 8 metrics × 30 days), and parallel
+            # workers only add CPU: the throughput comes from Celery workers recomputing
+            # chunks side by side. LOCAL: until the end of the batch's transaction, whose
+            # other queries are small.
+            raw.execute("SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0")
         with raw.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params) as copy:
             for block in copy:
                 buf += block
@@ -228,10 +230,19 @@ def _fill_sql(
     )
     slots = max(len(ws) for ws in windows_by_metric.values())
     params: list[Any] = []
+    lo, hi = min(windows_by_metric), max(windows_by_metric)
 
-    def case(pairs: list[tuple[int, int]]) -> str:
+    def bound(pairs: list[tuple[int, int]]) -> str:
+        """Each row's window start for its metric: a subscript into a small constant array
+        indexed by metric id (a CASE over the metrics costs several times more per row)."""
         if not pairs:
             return "NULL::timestamptz"
+        if hi - lo < 4096:
+            starts: list[str] = ["NULL"] * (hi - lo + 1)
+            for mid, days in pairs:
+                starts[mid - lo] = f'"{(at - timedelta(days=days)).isoformat()}"'
+            params.append(f"[{lo}:{hi}]={{{','.join(starts)}}}")
+            return "(%s::timestamptz[])[metric_id::int4]"
         whens = []
         for mid, days in pairs:
             whens.append("WHEN %s THEN %s::timestamptz")
@@ -241,9 +252,9 @@ def _fill_sql(
     select_cols = []
     for s in range(slots):
         in_slot = [(mid, ws[s]) for mid, ws in sorted(windows_by_metric.items()) if len(ws) > s]
-        select_cols.append(f"{case(in_slot)} AS ws{s}")
+        select_cols.append(f"{bound(in_slot)} AS ws{s}")
         prev = [(mid, 2 * d) for mid, d in in_slot if (mid, d) in change]
-        select_cols.append(f"{case(prev)} AS ps{s}")
+        select_cols.append(f"{bound(prev)} AS ps{s}")
     inner_params = list(params)
     aggregates = ["count(*)"]
     fields: list[tuple[str, str]] = [("account", "i"), ("metric", "i"), ("n", "i")]
@@ -256,6 +267,7 @@ def _fill_sql(
             f"coalesce(sum(value) FILTER (WHERE {before}), 0)",
         ]
         fields += [(f"c{s}", "i"), (f"t{s}", "f"), (f"pc{s}", "i"), (f"pt{s}", "f")]
+    metric_ids = sorted(windows_by_metric)
     ids = table.account_ids
     # A dense id range (a full recompute's chunk) is one ordered index range scan, grouped
     # without sorting; rows of accounts outside the batch are dropped below. A sparse set
@@ -273,7 +285,6 @@ def _fill_sql(
         ) AS v
         GROUP BY account_id, metric_id
     """
-    metric_ids = sorted(windows_by_metric)
     rows = _copy_rows(
         sql,
         [
@@ -306,54 +317,80 @@ def _fill_sql(
             st.total[r, col] = rows[f"t{s}"][sel]
             st.prev_count[r, col] = rows[f"pc{s}"][sel]
             st.prev_total[r, col] = rows[f"pt{s}"][sel]
-    # One more query, two questions: the newest value of each (account, metric) a "latest"
-    # measure reads (one backward index probe each: cheaper than sorting every group), and
-    # for pairs without values in the range, were they observed long ago (stale) or never?
+    if latest:
+        _fill_latest(table, latest, windows_by_metric, key_by_id, at, only_ids=not dense)
+    # (account, metric) pairs without values in the range: observed long ago (stale) or
+    # never? One index probe each, usually few (none when every account reports daily).
     seen = np.zeros((len(ids), len(metric_ids)), dtype=bool)
     seen[row_of, np.searchsorted(metric_ids, metric_of)] = True
     miss_rows, miss_metrics = np.nonzero(~seen)
-    latest_cols = np.isin(np.asarray(metric_ids, dtype=np.int64), sorted(latest))
-    want_rows, want_metrics = np.nonzero(seen & latest_cols[None, :])
+    if not len(miss_rows):
+        return
     mids = np.asarray(metric_ids, dtype=np.int64)
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT p.a, p.m, NULL::float8 FROM unnest(%s::bigint[], %s::bigint[]) AS p(a, m)
+            SELECT p.a, p.m FROM unnest(%s::bigint[], %s::bigint[]) AS p(a, m)
             WHERE EXISTS (
                 SELECT 1 FROM scoring_metricvalue
                 WHERE account_id = p.a AND metric_id = p.m AND observed_at <= %s
             )
-            UNION ALL
-            SELECT p.a, p.m, l.value FROM unnest(%s::bigint[], %s::bigint[]) AS p(a, m)
-            CROSS JOIN LATERAL (
-                SELECT value FROM scoring_metricvalue
-                WHERE account_id = p.a AND metric_id = p.m AND observed_at <= %s
-                ORDER BY observed_at DESC LIMIT 1
-            ) AS l
             """,
-            [
-                ids[miss_rows].tolist(),
-                mids[miss_metrics].tolist(),
-                at,
-                ids[want_rows].tolist(),
-                mids[want_metrics].tolist(),
-                at,
-            ],
+            [ids[miss_rows].tolist(), mids[miss_metrics].tolist(), at],
         )
         found = cursor.fetchall()
     if not found:
         return
     found_rows = np.searchsorted(ids, np.array([r[0] for r in found], dtype=np.int64))
     found_metrics = np.array([r[1] for r in found], dtype=np.int64)
-    values = np.array([np.nan if r[2] is None else r[2] for r in found], dtype=np.float64)
-    is_latest = np.array([r[2] is not None for r in found], dtype=bool)
     for mid, ws in windows_by_metric.items():
         of_metric = found_metrics == mid
         for days in ws:
-            col = table.columns[(key_by_id[mid], days)]
-            st.observed[found_rows[of_metric & ~is_latest], col] = True
-            pick = of_metric & is_latest
-            st.latest_value[found_rows[pick], col] = values[pick]
+            st.observed[found_rows[of_metric], table.columns[(key_by_id[mid], days)]] = True
+
+
+def _fill_latest(
+    table: StatsTable,
+    latest: set[int],
+    windows_by_metric: dict[int, list[int]],
+    key_by_id: dict[int, str],
+    at: datetime,
+    *,
+    only_ids: bool,
+) -> None:
+    """The newest value of each (account, metric) a "latest" measure reads. It only counts
+    when the measure's window holds a value, so only the longest such window is scanned:
+    one backward index-only scan, the first row of each (account, metric) kept."""
+    ids = table.account_ids
+    metrics = sorted(latest)
+    rows = _copy_rows(
+        f"""
+        SELECT DISTINCT ON (account_id, metric_id) account_id, metric_id, value
+        FROM scoring_metricvalue
+        WHERE account_id BETWEEN %s AND %s {"AND account_id = ANY(%s::bigint[])" if only_ids else ""}
+          AND metric_id = ANY(%s::bigint[])
+          AND observed_at > %s::timestamptz AND observed_at <= %s::timestamptz
+        ORDER BY account_id DESC, metric_id DESC, observed_at DESC
+        """,
+        [
+            int(ids[0]),
+            int(ids[-1]),
+            *([ids.tolist()] if only_ids else []),
+            metrics,
+            at - timedelta(days=max(d for m in metrics for d in windows_by_metric[m])),
+            at,
+        ],
+        [("account", "i"), ("metric", "i"), ("value", "f")],
+    )
+    row_of = np.searchsorted(ids, rows["account"].astype(np.int64))
+    ours = ids[np.minimum(row_of, len(ids) - 1)] == rows["account"]
+    rows, row_of = rows[ours], row_of[ours]
+    metric_of = rows["metric"].astype(np.int64)
+    st = table.stats
+    for mid in metrics:
+        sel = metric_of == mid
+        for days in windows_by_metric[mid]:
+            st.latest_value[row_of[sel], table.columns[(key_by_id[mid], days)]] = rows["value"][sel]
 
 
 def window_stats_for(

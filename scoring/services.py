@@ -407,15 +407,17 @@ def _recompute_batch(
         for pos, k in enumerate(members):
             scored[k] = (spec, group_scores, pos)
 
-    new_scores: list[Score] = []
+    # History rows as (account_id, scorecard_id, score, band, breakdown): model instances
+    # cost more than the rest of the loop.
+    new_scores: list[tuple[int, int, float | None, str, list[dict[str, Any]]]] = []
     updates: list[tuple[Any, ...]] = []
     band_activities: list[tuple[int, str, float | None, str]] = []
-    pending_changes: list[tuple[Score | None, ScoreChange]] = []
+    pending_changes: list[tuple[int | None, ScoreChange]] = []
     for k, (account_id, _, old_score, old_band) in enumerate(accounts):
         spec, batch, pos = scored[k]
         prev = previous.get(account_id)
         past = month_ago.get(account_id)
-        row = None
+        row: int | None = None  # index into new_scores
         breakdown: list[dict[str, Any]] | None
         if spec is None or batch is None:
             score: float | None
@@ -433,15 +435,8 @@ def _recompute_batch(
                 changed = prev is not None and prev.breakdown != breakdown
             if changed:
                 breakdown = breakdown if breakdown is not None else batch.breakdown(pos)
-                row = Score(
-                    account_id=account_id,
-                    scorecard_id=int(spec.id or 0),
-                    score=score,
-                    band=band,
-                    computed_at=at,
-                    breakdown=breakdown,
-                )
-                new_scores.append(row)
+                row = len(new_scores)
+                new_scores.append((account_id, int(spec.id or 0), score, band, breakdown))
         change_30d = (
             engine.round1(score - past.score)
             if score is not None and past and past.score is not None
@@ -475,11 +470,11 @@ def _recompute_batch(
             )
             if old_band != band:
                 band_activities.append((account_id, old_band, score, band))
-    insert_scores(new_scores)
+    score_ids = insert_score_rows(new_scores, computed_at=at)
     _update_account_health(updates)
     _insert_band_activities(band_activities, at=at)
     changes = [
-        ScoreChange(**{**change.__dict__, "score_id": row.pk if row is not None else None})
+        ScoreChange(**{**change.__dict__, "score_id": score_ids[row] if row is not None else None})
         for row, change in pending_changes
     ]
     done = RecomputeResult(
@@ -565,29 +560,70 @@ WHERE a.id = v.id
 
 
 def insert_scores(rows: list[Score]) -> None:
-    """History rows, bulk: on PostgreSQL ids reserved in one query, then COPY (Django's
-    bulk_create binds six parameters per row and is several times slower). Sets ``pk``."""
+    """History rows, bulk (``insert_score_rows`` for model instances). Sets ``pk``."""
+    by_moment: dict[datetime, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        by_moment[r.computed_at].append(i)
+    for moment, positions in by_moment.items():
+        ids = insert_score_rows(
+            [
+                (
+                    rows[i].account_id,
+                    rows[i].scorecard_id,
+                    rows[i].score,
+                    rows[i].band,
+                    rows[i].breakdown,
+                )
+                for i in positions
+            ],
+            computed_at=moment,
+        )
+        for i, pk in zip(positions, ids, strict=True):
+            rows[i].pk = pk
+
+
+def insert_score_rows(
+    rows: Sequence[tuple[int, int, float | None, str, list[dict[str, Any]]]],
+    *,
+    computed_at: datetime,
+) -> list[int]:
+    """History rows (account_id, scorecard_id, score, band, breakdown) computed at one
+    moment, bulk; returns their ids. On PostgreSQL the ids are reserved in one query, then
+    the rows go in by COPY (``bulk_create`` binds six parameters per row and is several times
+    slower)."""
     if not rows:
-        return
+        return []
     if connection.vendor != "postgresql":
-        Score.objects.bulk_create(rows, batch_size=BULK_BATCH)
-        return
+        objs = Score.objects.bulk_create(
+            [
+                Score(
+                    account_id=a,
+                    scorecard_id=c,
+                    score=score,
+                    band=band,
+                    computed_at=computed_at,
+                    breakdown=breakdown,
+                )
+                for a, c, score, band, breakdown in rows
+            ],
+            batch_size=BULK_BATCH,
+        )
+        return [int(o.pk) for o in objs]
+    stamp = computed_at.isoformat()
     with connection.cursor() as cursor:
         cursor.execute(_SQL_RESERVE_SCORE_IDS, [len(rows)])
-        for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
-            row.pk = pk
-        lines = []
-        for r in rows:
-            score = "\\N" if r.score is None else repr(float(r.score))
-            breakdown = orjson.dumps(r.breakdown).decode().replace("\\", "\\\\")
-            lines.append(
-                f"{r.pk}\t{r.account_id}\t{r.scorecard_id}\t{score}\t{r.band}\t"
-                f"{r.computed_at.isoformat()}\t{breakdown}\n"
-            )
+        ids = [pk for (pk,) in cursor.fetchall()]
+        lines = [
+            f"{pk}\t{a}\t{c}\t{_NULL if score is None else repr(float(score))}\t{band}\t"
+            f"{stamp}\t{orjson.dumps(breakdown).decode().replace(_BS, _BS2)}\n"
+            for pk, (a, c, score, band, breakdown) in zip(ids, rows, strict=True)
+        ]
         with cursor.cursor.copy(_SQL_COPY_SCORES) as copy:  # type: ignore[attr-defined]
             copy.write("".join(lines))
+    return ids
 
 
+_NULL, _BS, _BS2 = "\\N", "\\", "\\\\"  # COPY text format: NULL, and backslashes doubled
 _SQL_RESERVE_SCORE_IDS = (
     "SELECT nextval(pg_get_serial_sequence('scoring_score', 'id')) FROM generate_series(1, %s)"
 )

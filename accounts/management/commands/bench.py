@@ -50,6 +50,11 @@ class Command(BaseCommand):
         parser.add_argument("--scale", type=float, default=1.0, help="Multiply data sizes.")
         parser.add_argument("--list", action="store_true", help="List the benchmarks.")
         parser.add_argument(
+            "--workers",
+            type=int,
+            help="Celery worker processes for benchmarks that start workers (default: cores).",
+        )
+        parser.add_argument(
             "--accounts", help="Account counts for benchmarks that take them, e.g. 10000,50000."
         )
 
