@@ -231,10 +231,8 @@ def _recompute_with_workers(ids: list[int], workers: int) -> tuple[float, int]:
     proc, log_path = _start_worker(queue, pool="prefork", concurrency=workers)
     try:
         _wait_for_worker(proc, log_path)
-        chunks = [
-            (ids[i], ids[min(i + RECOMPUTE_CHUNK, len(ids)) - 1])
-            for i in range(0, len(ids), RECOMPUTE_CHUNK)
-        ]
+        step = services.NIGHTLY_CHUNK
+        chunks = [(ids[i], ids[min(i + step, len(ids)) - 1]) for i in range(0, len(ids), step)]
         todo = Account.objects.filter(segment=BENCH_SEGMENT)
         start_mark = timezone.now()
         start = time.perf_counter()
@@ -248,9 +246,6 @@ def _recompute_with_workers(ids: list[int], workers: int) -> tuple[float, int]:
         proc.terminate()
         proc.wait(timeout=60)
         app.conf.task_default_queue = previous_queue
-
-
-RECOMPUTE_CHUNK = 2500
 
 
 def bench_scoring(options: dict[str, Any]) -> Iterator[dict[str, Any]]:

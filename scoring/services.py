@@ -272,6 +272,12 @@ def recompute_scores(
     return total
 
 
+# The nightly recompute's unit of work: one id-range chunk per task, one batch per chunk
+# (larger batches spend less per account on each statement's fixed cost; a chunk's
+# accounts stay locked for the second or two its batch takes).
+NIGHTLY_CHUNK = 5000
+
+
 def recompute_account_range(
     *, first_id: int, last_id: int, at: datetime | None = None
 ) -> RecomputeResult:
@@ -280,10 +286,10 @@ def recompute_account_range(
         .order_by("id")
         .values_list("id", flat=True)
     )
-    return recompute_scores(account_ids=ids, at=at)
+    return recompute_scores(account_ids=ids, at=at, batch_size=NIGHTLY_CHUNK)
 
 
-def account_id_chunks(*, chunk_size: int = 5000) -> list[tuple[int, int]]:
+def account_id_chunks(*, chunk_size: int = NIGHTLY_CHUNK) -> list[tuple[int, int]]:
     """(first_id, last_id) ranges of about ``chunk_size`` accounts (nightly chunks)."""
     ids = list(Account.objects.order_by("id").values_list("id", flat=True))
     return [
@@ -412,7 +418,7 @@ def _recompute_batch(
     new_scores: list[tuple[int, int, float | None, str, list[dict[str, Any]]]] = []
     updates: list[tuple[Any, ...]] = []
     band_activities: list[tuple[int, str, float | None, str]] = []
-    pending_changes: list[tuple[int | None, ScoreChange]] = []
+    pending_changes: list[tuple[int | None, int, float | None, str, float | None, str]] = []
     for k, (account_id, _, old_score, old_band) in enumerate(accounts):
         spec, batch, pos = scored[k]
         prev = previous.get(account_id)
@@ -454,28 +460,23 @@ def _recompute_batch(
             (account_id, health_score, health_band, score, band, at, change_30d, top_mover)
         )
         if old_score != score or old_band != band:
-            pending_changes.append(
-                (
-                    row,
-                    ScoreChange(
-                        account_id=account_id,
-                        score_id=None,
-                        previous_score=old_score,
-                        previous_band=old_band,
-                        score=score,
-                        band=band,
-                        computed_at=at,
-                    ),
-                )
-            )
+            pending_changes.append((row, account_id, old_score, old_band, score, band))
             if old_band != band:
                 band_activities.append((account_id, old_band, score, band))
     score_ids = insert_score_rows(new_scores, computed_at=at)
     _update_account_health(updates)
     _insert_band_activities(band_activities, at=at)
     changes = [
-        ScoreChange(**{**change.__dict__, "score_id": score_ids[row] if row is not None else None})
-        for row, change in pending_changes
+        ScoreChange(
+            account_id=account_id,
+            score_id=score_ids[row] if row is not None else None,
+            previous_score=old_score,
+            previous_band=old_band,
+            score=score,
+            band=band,
+            computed_at=at,
+        )
+        for row, account_id, old_score, old_band, score, band in pending_changes
     ]
     done = RecomputeResult(
         accounts=len(accounts), history_rows=len(new_scores), changes=len(changes), batches=1
