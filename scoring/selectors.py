@@ -256,17 +256,27 @@ def _fill_sql(
         prev = [(mid, 2 * d) for mid, d in in_slot if (mid, d) in change]
         select_cols.append(f"{bound(prev)} AS ps{s}")
     inner_params = list(params)
-    aggregates = ["count(*)"]
-    fields: list[tuple[str, str]] = [("account", "i"), ("metric", "i"), ("n", "i")]
+    aggregates: list[str] = []
+    fields: list[tuple[str, str]] = [("account", "i"), ("metric", "i")]
+    has_previous = []
     for s in range(slots):
         inside, before = f"observed_at > ws{s}", f"observed_at <= ws{s} AND observed_at > ps{s}"
         aggregates += [
             f"count(*) FILTER (WHERE {inside})",
             f"coalesce(sum(value) FILTER (WHERE {inside}), 0)",
-            f"count(*) FILTER (WHERE {before})",
-            f"coalesce(sum(value) FILTER (WHERE {before}), 0)",
         ]
-        fields += [(f"c{s}", "i"), (f"t{s}", "f"), (f"pc{s}", "i"), (f"pt{s}", "f")]
+        fields += [(f"c{s}", "i"), (f"t{s}", "f")]
+        # The window before the window: only for change_pct measures (every aggregate is
+        # evaluated on every row, so the ones nobody reads are left out).
+        has_previous.append(
+            any((mid, ws[s]) in change for mid, ws in windows_by_metric.items() if len(ws) > s)
+        )
+        if has_previous[s]:
+            aggregates += [
+                f"count(*) FILTER (WHERE {before})",
+                f"coalesce(sum(value) FILTER (WHERE {before}), 0)",
+            ]
+            fields += [(f"pc{s}", "i"), (f"pt{s}", "f")]
     metric_ids = sorted(windows_by_metric)
     ids = table.account_ids
     # A dense id range (a full recompute's chunk) is one ordered index range scan, grouped
@@ -315,8 +325,9 @@ def _fill_sql(
             st.fresh[r, col] = count > 0  # the newest value lies in the window iff any does
             st.count[r, col] = count
             st.total[r, col] = rows[f"t{s}"][sel]
-            st.prev_count[r, col] = rows[f"pc{s}"][sel]
-            st.prev_total[r, col] = rows[f"pt{s}"][sel]
+            if has_previous[s]:
+                st.prev_count[r, col] = rows[f"pc{s}"][sel]
+                st.prev_total[r, col] = rows[f"pt{s}"][sel]
     if latest:
         _fill_latest(table, latest, windows_by_metric, key_by_id, at, only_ids=not dense)
     # (account, metric) pairs without values in the range: observed long ago (stale) or
