@@ -6,7 +6,6 @@ computes them. Both give the same stats (tested)."""
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import numpy as np
+import orjson
 from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -493,7 +493,7 @@ def latest_score_rows(
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return {
-        a: ScoreRow(c, s, b, json.loads(d) if isinstance(d, str | bytes) else d)
+        a: ScoreRow(c, s, b, orjson.loads(d) if isinstance(d, str | bytes) else d)
         for a, c, s, b, d in rows
     }
 
