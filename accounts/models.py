@@ -112,13 +112,14 @@ class Account(models.Model):
     )
     name = models.CharField(max_length=200)
     domain = models.CharField(max_length=200, blank=True)
-    segment = models.CharField(max_length=50, blank=True, db_index=True)
+    segment = models.CharField(max_length=50, blank=True)
     owner = models.ForeignKey(
         User,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="owned_accounts",
+        db_index=False,  # the (owner, name) index serves it
     )
     arr = models.DecimalField("ARR", max_digits=14, decimal_places=2, default=0)
     renewal_date = models.DateField(null=True, blank=True)
@@ -145,6 +146,9 @@ class Account(models.Model):
         ordering = ["name"]
         indexes = [
             models.Index(fields=["owner", "name"]),
+            # A plain index: Django's db_index=True would add a LIKE-pattern twin nobody uses,
+            # and every recompute that rewrites an account's row updates every index.
+            models.Index(fields=["segment"], name="account_segment"),
             models.Index(fields=["health_score"]),
             models.Index(fields=["health_band", "health_score"]),
             models.Index(fields=["renewal_date"]),
@@ -252,7 +256,10 @@ class Activity(models.Model):
         PLAN = "plan", "Success plan"
         ACCOUNT = "account", "Account updated"
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="activities")
+    # Indexed by (account, -occurred_at) below.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="activities", db_index=False
+    )
     kind = models.CharField(max_length=32, choices=Kind.choices)
     actor = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
