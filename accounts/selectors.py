@@ -15,7 +15,6 @@ from django.db.models import (
     Count,
     Exists,
     F,
-    IntegerField,
     OuterRef,
     Q,
     QuerySet,
@@ -117,17 +116,6 @@ class PortfolioQuery:
         return self.sort.startswith("-")
 
 
-def _open_tasks_subquery() -> Subquery:
-    return Subquery(
-        Task.objects.filter(account=OuterRef("pk"), status=TaskStatus.OPEN)
-        .order_by()
-        .values("account")
-        .annotate(n=Count("pk"))
-        .values("n")[:1],
-        output_field=IntegerField(),
-    )
-
-
 def portfolio_filtered(
     user: User, query: PortfolioQuery | None = None, *, today: dt.date | None = None
 ) -> QuerySet[Account]:
@@ -169,9 +157,9 @@ def portfolio_accounts(
     filtered: QuerySet[Account] | None = None,
 ) -> QuerySet[Account]:
     """The user's book filtered and sorted as the portfolio page and its CSV export show it.
-    Everything filters and sorts on ``Account`` columns that are indexed; the one count
-    from another table (open tasks) is a correlated subquery unless sorted by it (the
-    page fetches counts for its 50 rows in one query otherwise). ``filtered`` is
+    Everything filters and sorts on indexed ``Account`` columns, including the two that
+    come from other tables (``open_task_count``, ``owner_sort_name``: denormalised, as a
+    count or a join cannot be read from an index in order). ``filtered`` is
     ``portfolio_filtered(user, query)`` when the caller already has it."""
     query = query or PortfolioQuery()
     qs = portfolio_filtered(user, query, today=today) if filtered is None else filtered
@@ -189,21 +177,10 @@ def portfolio_accounts(
         e = expr if hasattr(expr, "asc") else F(expr)
         return e.desc() if desc else e.asc()
 
-    # Per-row extras as correlated subqueries: PostgreSQL evaluates them after the sort and
-    # LIMIT (only for the 50 rows shown) unless the sort needs them, and COUNT(*) drops them.
+    # The per-row extra is a correlated subquery: PostgreSQL evaluates it after the sort and
+    # LIMIT (only for the 50 rows shown), and COUNT(*) drops it.
     now = timezone.now()
-    if key == "tasks":
-        # Sorting by it needs the count for every account: one grouped join over the open
-        # tasks beats a correlated lookup per account (100 000 index probes for an admin).
-        # Without the owner join the rows group by the account's primary key alone, which
-        # PostgreSQL hashes; with it, it sorts the whole book by (account, owner) first.
-        # The 50 owners shown come from one prefetch query instead.
-        qs = qs.prefetch_related("owner").annotate(
-            open_tasks=Count("tasks", filter=Q(tasks__status=TaskStatus.OPEN))
-        )
-    else:
-        qs = qs.select_related("owner").annotate(open_tasks=Coalesce(_open_tasks_subquery(), 0))
-    qs = qs.annotate(
+    qs = qs.select_related("owner").annotate(
         overridden=Exists(
             ScoreOverride.objects.filter(
                 account=OuterRef("pk"), revoked_at__isnull=True, expires_at__gt=now
@@ -211,6 +188,7 @@ def portfolio_accounts(
         ),
     )
     mover = NullIf(F("top_mover"), Value(""))  # blank = no mover: last
+    owner = NullIf(F("owner_sort_name"), Value(""))  # blank = unowned: last
     order: dict[str, list[OrderBy]] = {
         "account": [plain("name")],
         "band": [plain(band_rank()), plain("health_score")],
@@ -219,8 +197,8 @@ def portfolio_accounts(
         "mover": [mover.desc(nulls_last=True) if desc else mover.asc(nulls_last=True)],
         "arr": [plain("arr")],
         "renewal": [nullable("renewal_date")],
-        "tasks": [plain("open_tasks")],
-        "owner": [plain("owner__last_name"), plain("owner__first_name")],
+        "tasks": [plain("open_task_count")],
+        "owner": [owner.desc(nulls_last=True) if desc else owner.asc(nulls_last=True)],
     }
     if key == "account":
         return qs.order_by(plain("name"), plain("pk"))  # served by the (name, id) index
