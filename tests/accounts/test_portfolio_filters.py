@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import Account, User
+from accounts.models import Account, User, owner_sort_name
 from playbooks.services import create_task
 from scoring.models import Score, Scorecard, ScoreOverride
 from tests.conftest import client_for
@@ -180,6 +180,37 @@ def test_unowned_accounts_sort_last_by_owner_both_ways(
     AccountFactory.create(owner=teammate, name="Theirs")
     assert names(admin_client, "?sort=owner")[-1] == "Orphan"
     assert names(admin_client, "?sort=-owner")[-1] == "Orphan"
+
+
+@pytest.mark.parametrize("sort", ["owner", "-owner"])
+def test_owner_sort_pages_through_owner_boundaries_without_gaps_or_repeats(
+    admin_client: Client, csm: User, teammate: User, manager: User, sort: str
+) -> None:
+    User.objects.filter(pk=csm.pk).update(first_name="Bo", last_name="Berg")
+    User.objects.filter(pk=teammate.pk).update(first_name="Al", last_name="Amos")
+    csm.refresh_from_db()
+    teammate.refresh_from_db()
+    for owner, n in ((csm, 30), (teammate, 45), (manager, 3), (None, 35)):
+        AccountFactory.create_batch(
+            n, owner=owner, name=factory.Sequence(lambda i: f"Account {(i * 7919) % 1000:03d}")
+        )
+    key: dict[int | None, str] = {u.pk: owner_sort_name(u) for u in (csm, teammate, manager)}
+    key[None] = ""
+    rows = list(Account.objects.values_list("pk", "name", "owner_id"))
+    owned = sorted((r for r in rows if r[2]), key=lambda r: (r[1], r[0]))
+    owned.sort(key=lambda r: key[r[2]], reverse=sort.startswith("-"))  # stable: names stay
+    expected = [r[0] for r in owned] + [
+        r[0] for r in sorted(rows, key=lambda r: (r[1], r[0])) if not r[2]
+    ]
+    seen: list[int] = []
+    for page in (1, 2, 3):
+        response = admin_client.get(f"/portfolio/?sort={sort}&page={page}")
+        assert response.context["page"].paginator.count == len(rows)
+        seen += [a.pk for a in response.context["page"].object_list]
+    assert seen == expected
+    # One owner's book sorted by owner: that owner's accounts by name.
+    response = admin_client.get(f"/portfolio/?owner=teammate&sort={sort}")
+    assert [a.owner_id for a in response.context["page"].object_list] == [teammate.pk] * 45
 
 
 def test_column_headers_link_to_their_sort_and_flip_the_current_one(
