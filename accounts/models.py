@@ -176,7 +176,8 @@ class Account(models.Model):
             # tie-breaker; these let PostgreSQL read the first page from an index instead of
             # sorting the whole book (100 000 rows for an admin). Migration 0003 also adds
             # "DESC NULLS LAST" indexes on health_score, score_change_30d and renewal_date on
-            # PostgreSQL only (SQLite cannot declare them).
+            # PostgreSQL only (SQLite cannot declare them); 0008 one on (health_band,
+            # health_score DESC NULLS LAST, name, id) for a band filter sorted by score.
             models.Index(fields=["name", "id"], name="account_name_id"),
             models.Index(band_rank(), "health_score", "id", name="account_band_rank"),
             # "Moved most" sorts blanks last (NULLIF makes them NULL, last when ascending).
