@@ -190,12 +190,27 @@ class Account(models.Model):
                 fields=["-open_task_count", "name", "id"], name="account_tasks_desc_name_id"
             ),
             # Owner: unowned (blank → NULL) last; the descending index is PostgreSQL only
-            # (migration 0008, like 0006).
+            # (migration 0007, like 0006).
             models.Index(
                 NullIf("owner_sort_name", models.Value("")),
                 "name",
                 "id",
                 name="account_owner_name_id",
+            ),
+            # A CSM's own book (owner = one person) sorted by trend or mover: the global
+            # indexes above hold every book, and when the sort key goes with the owner (or
+            # the whole book is blank) PostgreSQL reads past other books first. The
+            # descending twins are PostgreSQL only (migration 0009).
+            models.Index(
+                fields=["owner", "score_change_30d", "name", "id"],
+                name="account_owner_trend_name_id",
+            ),
+            models.Index(
+                "owner",
+                NullIf("top_mover", models.Value("")),
+                "name",
+                "id",
+                name="account_owner_mover_name_id",
             ),
         ]
 
