@@ -234,6 +234,12 @@ class OwnerSortedBook:
 
     ordered = True  # Paginator's warning about unordered object lists
 
+    @staticmethod
+    def serves(user: User, query: PortfolioQuery) -> bool:
+        """Sorted by owner over part of the book (a team's, or one owner's). The whole
+        book (an admin without an owner filter) reads the global owner index directly."""
+        return query.sort_key == "owner" and (bool(query.owner) or not user.is_admin)
+
     def __init__(
         self, accounts: QuerySet[Account], filtered: QuerySet[Account], *, descending: bool
     ) -> None:

@@ -71,7 +71,7 @@ def portfolio(request: AuthedRequest) -> HttpResponse:
     filtered = selectors.portfolio_filtered(user, query)
     accounts = selectors.portfolio_accounts(user, query, filtered=filtered)
     paginator: Paginator[Account]
-    if query.sort_key == "owner":
+    if selectors.OwnerSortedBook.serves(user, query):
         # Read per owner (see OwnerSortedBook); it counts the book as it goes.
         paginator = Paginator(
             selectors.OwnerSortedBook(accounts, filtered, descending=query.descending),
