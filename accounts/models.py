@@ -176,7 +176,7 @@ class Account(models.Model):
             # tie-breaker; these let PostgreSQL read the first page from an index instead of
             # sorting the whole book (100 000 rows for an admin). Migration 0003 also adds
             # "DESC NULLS LAST" indexes on health_score, score_change_30d and renewal_date on
-            # PostgreSQL only (SQLite cannot declare them); 0008 one on (health_band,
+            # PostgreSQL only (SQLite cannot declare them); 0009 one on (health_band,
             # health_score DESC NULLS LAST, name, id) for a band filter sorted by score.
             models.Index(fields=["name", "id"], name="account_name_id"),
             models.Index(band_rank(), "health_score", "id", name="account_band_rank"),
@@ -190,7 +190,7 @@ class Account(models.Model):
                 fields=["-open_task_count", "name", "id"], name="account_tasks_desc_name_id"
             ),
             # Owner: unowned (blank → NULL) last; the descending index is PostgreSQL only
-            # (migration 0007, like 0006).
+            # (migration 0008, like 0006).
             models.Index(
                 NullIf("owner_sort_name", models.Value("")),
                 "name",
@@ -200,7 +200,7 @@ class Account(models.Model):
             # A CSM's own book (owner = one person) sorted by trend or mover: the global
             # indexes above hold every book, and when the sort key goes with the owner (or
             # the whole book is blank) PostgreSQL reads past other books first. The
-            # descending twins are PostgreSQL only (migration 0009).
+            # descending twins are PostgreSQL only (migration 0010).
             models.Index(
                 fields=["owner", "score_change_30d", "name", "id"],
                 name="account_owner_trend_name_id",

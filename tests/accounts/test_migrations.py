@@ -14,10 +14,10 @@ from tests.playbooks.factories import TaskFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_0007_backfills_open_task_counts_and_owner_sort_names(
+def test_0008_backfills_open_task_counts_and_owner_sort_names(
     csm: User, teammate: User, account: Account
 ) -> None:
-    migration = importlib.import_module("accounts.migrations.0007_portfolio_task_and_owner_sort")
+    migration = importlib.import_module("accounts.migrations.0008_portfolio_task_and_owner_sort")
     User.objects.filter(pk=csm.pk).update(first_name="Zoë", last_name="ADAMS")
     User.objects.filter(pk=teammate.pk).update(first_name="", last_name="")
     theirs = AccountFactory.create(owner=teammate)

@@ -29,7 +29,7 @@ def drop_index(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0007_portfolio_task_and_owner_sort"),
+        ("accounts", "0008_portfolio_task_and_owner_sort"),
     ]
 
     operations = [

@@ -35,7 +35,7 @@ def drop_desc_indexes(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0008_portfolio_band_score_desc_index'),
+        ('accounts', '0009_portfolio_band_score_desc_index'),
     ]
 
     operations = [

@@ -56,7 +56,7 @@ def drop_owner_desc_index(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0006_portfolio_mover_desc_index'),
+        ('accounts', '0007_lean_write_indexes'),
         ('playbooks', '0001_initial'),
     ]
 
