@@ -1,9 +1,25 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from accounts.models import Account, Activity, ApiToken, Contact, Feedback, ImportJob, Team, User
+from accounts.models import (
+    Account,
+    Activity,
+    ApiToken,
+    Contact,
+    Feedback,
+    ImportJob,
+    Team,
+    User,
+    owner_sort_name,
+)
+from accounts.services import sync_owner_sort_names
 
 
 @admin.register(User)
@@ -18,6 +34,23 @@ class UserAdmin(BaseUserAdmin):
         *BaseUserAdmin.add_fieldsets,
         ("CHS", {"fields": ("role", "team")}),
     )
+
+    # The portfolio sorts accounts by their owner's name, stored on each account.
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and {"first_name", "last_name", "username"} & set(form.changed_data):
+            sync_owner_sort_names(user=obj)
+
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        with transaction.atomic():
+            sync_owner_sort_names(user=obj, deleting=True)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        with transaction.atomic():
+            for user in queryset:
+                sync_owner_sort_names(user=user, deleting=True)
+            super().delete_queryset(request, queryset)
 
 
 class MemberInline(admin.TabularInline):
@@ -65,10 +98,15 @@ class AccountAdmin(admin.ModelAdmin):
         "computed_at",
         "score_change_30d",
         "top_mover",
+        "open_task_count",
         "created_at",
         "updated_at",
     )
     inlines = [ContactInline]
+
+    def save_model(self, request: HttpRequest, obj: Account, form: Any, change: bool) -> None:
+        obj.owner_sort_name = owner_sort_name(obj.owner)  # the portfolio's owner sort
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Contact)

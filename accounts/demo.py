@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from accounts.models import Account, Contact, LifecycleStage, Role, Team, User
+from accounts.models import Account, Contact, LifecycleStage, Role, Team, User, owner_sort_name
 
 DEMO_PASSWORD = "chs-demo"
 DEMO_SEED = 20261122
@@ -358,6 +358,7 @@ def seed_people_and_accounts(*, today: dt.date) -> dict[str, int]:
                 domain=a.domain,
                 segment=a.segment,
                 owner=owners[a.owner],
+                owner_sort_name=owner_sort_name(owners[a.owner]),
                 arr=a.arr,
                 renewal_date=a.renewal_date,
                 lifecycle_stage=a.lifecycle_stage,

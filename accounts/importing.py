@@ -44,6 +44,7 @@ from accounts.models import (
     LifecycleStage,
     Role,
     User,
+    owner_sort_name,
 )
 from accounts.services import parse_decimal
 from chs_site.errors import ApplicationError, ValidationFailed
@@ -528,7 +529,9 @@ class AccountsImporter(Importer):
             if self.user is None
             else selectors.visible_users(self.user)
         )
-        self.owners: dict[str, int] = dict(users.values_list("username", "pk"))
+        people = list(users.only("pk", "username", "first_name", "last_name"))
+        self.owners: dict[str, int] = {u.username: u.pk for u in people}
+        self.owner_sort_names: dict[int, str] = {u.pk: owner_sort_name(u) for u in people}
         self.seen: dict[str, int] = {}
         self.line = 0
         self.owner_required = self.user is not None and not self.user.is_admin
@@ -585,6 +588,7 @@ class AccountsImporter(Importer):
                 if self.owner_required:
                     errors.append((self.labels["owner"], "is empty; name an owner in your team"))
                 values["owner_id"] = None
+                values["owner_sort_name"] = ""
             elif username not in self.owners:
                 errors.append(
                     (
@@ -594,6 +598,7 @@ class AccountsImporter(Importer):
                 )
             else:
                 values["owner_id"] = self.owners[username]
+                values["owner_sort_name"] = self.owner_sort_names[values["owner_id"]]
         elif found is None and self.owner_required:
             errors.append(("owner", "new accounts need an owner in your team; map an owner column"))
         if "arr" in self.columns:
@@ -631,7 +636,9 @@ class AccountsImporter(Importer):
 
     def write(self, items: list[Any]) -> dict[str, int]:
         created = sum(1 for i in items if i["external_id"] not in self.existing)
-        update_fields = [("owner" if f == "owner" else f) for f in self.update_fields]
+        update_fields = list(self.update_fields)
+        if "owner" in update_fields:
+            update_fields.append("owner_sort_name")  # set by parse() with the owner
         Account.objects.bulk_create(
             [Account(**item) for item in items],
             update_conflicts=bool(update_fields),

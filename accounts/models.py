@@ -103,6 +103,13 @@ def band_rank() -> models.Case:
     )
 
 
+def owner_sort_name(owner: User | None) -> str:
+    """How the portfolio's "owner" column sorts: by the name it shows (``display_name``, the
+    full name or else the username), case-insensitively. Stored on ``Account`` so the sort
+    reads an index instead of joining users; blank for an unowned account (sorted last)."""
+    return owner.display_name.casefold()[:150] if owner is not None else ""
+
+
 class Account(models.Model):
     """A customer account. Its current health is denormalised here by the scoring
     services so the portfolio can filter and sort 100 000 rows from one table."""
@@ -142,6 +149,17 @@ class Account(models.Model):
         max_length=200, blank=True, help_text="The measure that moved the score most, in words."
     )
 
+    # Denormalised for the portfolio's sorts (a join or a count per account cannot be read
+    # from an index). ``open_task_count`` is written only by playbooks.services, in the
+    # transaction that opens or closes the task; ``owner_sort_name`` by every write of
+    # ``owner`` and by user renames (accounts.services.sync_owner_sort_names).
+    open_task_count = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Tasks on this account with status open."
+    )
+    owner_sort_name = models.CharField(
+        max_length=150, blank=True, editable=False, help_text="owner_sort_name(owner)."
+    )
+
     class Meta:
         ordering = ["name"]
         indexes = [
@@ -158,12 +176,41 @@ class Account(models.Model):
             # tie-breaker; these let PostgreSQL read the first page from an index instead of
             # sorting the whole book (100 000 rows for an admin). Migration 0003 also adds
             # "DESC NULLS LAST" indexes on health_score, score_change_30d and renewal_date on
-            # PostgreSQL only (SQLite cannot declare them).
+            # PostgreSQL only (SQLite cannot declare them); 0009 one on (health_band,
+            # health_score DESC NULLS LAST, name, id) for a band filter sorted by score.
             models.Index(fields=["name", "id"], name="account_name_id"),
             models.Index(band_rank(), "health_score", "id", name="account_band_rank"),
             # "Moved most" sorts blanks last (NULLIF makes them NULL, last when ascending).
             models.Index(
                 NullIf("top_mover", models.Value("")), "name", "id", name="account_mover_name_id"
+            ),
+            # Open tasks both ways (NOT NULL, so DESC needs no NULLS LAST: portable).
+            models.Index(fields=["open_task_count", "name", "id"], name="account_tasks_name_id"),
+            models.Index(
+                fields=["-open_task_count", "name", "id"], name="account_tasks_desc_name_id"
+            ),
+            # Owner: unowned (blank → NULL) last; the descending index is PostgreSQL only
+            # (migration 0008, like 0006).
+            models.Index(
+                NullIf("owner_sort_name", models.Value("")),
+                "name",
+                "id",
+                name="account_owner_name_id",
+            ),
+            # A CSM's own book (owner = one person) sorted by trend or mover: the global
+            # indexes above hold every book, and when the sort key goes with the owner (or
+            # the whole book is blank) PostgreSQL reads past other books first. The
+            # descending twins are PostgreSQL only (migration 0010).
+            models.Index(
+                fields=["owner", "score_change_30d", "name", "id"],
+                name="account_owner_trend_name_id",
+            ),
+            models.Index(
+                "owner",
+                NullIf("top_mover", models.Value("")),
+                "name",
+                "id",
+                name="account_owner_mover_name_id",
             ),
         ]
 

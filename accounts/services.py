@@ -25,6 +25,7 @@ from accounts.models import (
     Team,
     User,
     WorkerHeartbeat,
+    owner_sort_name,
 )
 from chs_site.errors import ApplicationError, PermissionDenied, ValidationFailed
 
@@ -342,6 +343,7 @@ def create_account(*, user: User, data: dict[str, Any]) -> Account:
     account = Account.objects.create(
         external_id=external_id,
         owner=owner,
+        owner_sort_name=owner_sort_name(owner),
         **{k: data[k] for k in ACCOUNT_FIELDS if k in data},
     )
     Activity.objects.create(
@@ -364,7 +366,8 @@ def update_account(*, user: User, account: Account, data: dict[str, Any]) -> Acc
         _check_owner(user, new_owner, account=account)
         old_owner = account.owner
         account.owner = new_owner
-        changed.append("owner")
+        account.owner_sort_name = owner_sort_name(new_owner)
+        changed += ["owner", "owner_sort_name"]
         Activity.objects.create(
             account=account,
             kind=Activity.Kind.OWNER_CHANGED,
@@ -381,7 +384,7 @@ def update_account(*, user: User, account: Account, data: dict[str, Any]) -> Acc
             changed.append(field)
     if changed:
         account.save(update_fields=[*changed, "updated_at"])
-        fields = [f for f in changed if f != "owner"]
+        fields = [f for f in changed if f not in ("owner", "owner_sort_name")]
         if fields:
             Activity.objects.create(
                 account=account,
@@ -391,6 +394,16 @@ def update_account(*, user: User, account: Account, data: dict[str, Any]) -> Acc
                 summary=f"{', '.join(fields)} updated by {user.display_name}"[:300],
             )
     return account
+
+
+def sync_owner_sort_names(*, user: User, deleting: bool = False) -> int:
+    """After ``user`` was renamed (or before they are deleted, when their accounts become
+    unowned): the portfolio's owner sort key on their accounts. One UPDATE; returns the
+    number of accounts."""
+    key = "" if deleting else owner_sort_name(user)
+    return (
+        Account.objects.filter(owner=user).exclude(owner_sort_name=key).update(owner_sort_name=key)
+    )
 
 
 def parse_decimal(raw: str) -> Decimal:

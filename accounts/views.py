@@ -70,9 +70,17 @@ def portfolio(request: AuthedRequest) -> HttpResponse:
     query = form.to_query()
     filtered = selectors.portfolio_filtered(user, query)
     accounts = selectors.portfolio_accounts(user, query, filtered=filtered)
-    paginator = Paginator(accounts, PAGE_SIZE)
-    # Count the filtered book without the sort's joins and per-row extras.
-    paginator.count = filtered.count()  # type: ignore[misc]
+    paginator: Paginator[Account]
+    if selectors.OwnerSortedBook.serves(user, query):
+        # Read per owner (see OwnerSortedBook); it counts the book as it goes.
+        paginator = Paginator(
+            selectors.OwnerSortedBook(accounts, filtered, descending=query.descending),
+            PAGE_SIZE,
+        )
+    else:
+        paginator = Paginator(accounts, PAGE_SIZE)
+        # Count the filtered book without the sort's joins and per-row extras.
+        paginator.count = filtered.count()  # type: ignore[misc]
     page = paginator.get_page(request.GET.get("page"))
     rows = list(page.object_list)
     now = timezone.now()

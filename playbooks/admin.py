@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from playbooks.models import (
     Milestone,
@@ -13,9 +18,11 @@ from playbooks.models import (
     SuccessPlanTemplate,
     Task,
     TaskEvent,
+    TaskStatus,
     TemplateMilestone,
     TemplateObjective,
 )
+from playbooks.services import adjust_open_task_counts
 
 
 class PlaybookActionInline(admin.StackedInline):
@@ -57,6 +64,30 @@ class TaskAdmin(admin.ModelAdmin):
     # Status changes go through the services (transitions table, timeline, history).
     readonly_fields = ("status", "closed_at", "outcome_note", "snoozed_until", "snooze_reason")
     inlines = [TaskEventInline]
+
+    # Adding, moving or deleting a task here changes accounts' open-task counts (the
+    # portfolio's column), which the services keep; these do what they would.
+    def save_model(self, request: HttpRequest, obj: Task, form: Any, change: bool) -> None:
+        with transaction.atomic():
+            before = Task.objects.filter(pk=obj.pk).values_list("account_id", "status").first()
+            super().save_model(request, obj, form, change)
+            changes = [(obj.account_id, int(obj.status == TaskStatus.OPEN))]
+            if before is not None:
+                changes.append((before[0], -int(before[1] == TaskStatus.OPEN)))
+            adjust_open_task_counts(changes=changes)
+
+    def delete_model(self, request: HttpRequest, obj: Task) -> None:
+        with transaction.atomic():
+            super().delete_model(request, obj)
+            adjust_open_task_counts(changes=[(obj.account_id, -int(obj.status == TaskStatus.OPEN))])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        with transaction.atomic():
+            gone = list(
+                queryset.filter(status=TaskStatus.OPEN).values_list("account_id", flat=True)
+            )
+            super().delete_queryset(request, queryset)
+            adjust_open_task_counts(changes=[(account_id, -1) for account_id in gone])
 
 
 class TemplateObjectiveInline(admin.TabularInline):

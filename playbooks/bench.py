@@ -14,7 +14,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.models import Account, Role, Team, User
+from accounts.models import Account, Role, Team, User, owner_sort_name
 from playbooks import services
 from playbooks.models import Playbook, PlaybookAction, Task, TriggerType
 from playbooks.selectors import visible_tasks
@@ -40,6 +40,7 @@ def _accounts(prefix: str, n: int, owners: list[User], today: dt.date) -> list[A
                 name=f"{prefix} account {i:05d}",
                 segment=("SMB", "Mid-Market", "Enterprise")[i % 3],
                 owner=owners[i % len(owners)],
+                owner_sort_name=owner_sort_name(owners[i % len(owners)]),
                 arr=Decimal(10_000 + 37 * i),
                 renewal_date=today + dt.timedelta(days=i % 365),
                 health_band="yellow",
@@ -175,6 +176,7 @@ def bench_task_queue_page(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
                 )
             )
     Task.objects.bulk_create(tasks, batch_size=1000)
+    services.adjust_open_task_counts(changes=[(t.account_id, 1) for t in tasks])
     for user in (csms[0], manager):
         client = Client()
         client.force_login(user)

@@ -251,6 +251,7 @@ def _seed_csm1_week(today: dt.date, now: dt.datetime) -> int:
             created_by=csm,
             created_at=now,
         )
+        services.adjust_open_task_counts(changes=[(account.pk, 1)])
         TaskEvent.objects.create(
             task=task, kind=TaskEvent.Kind.CREATED, actor=csm, occurred_at=now, to_value="csm1"
         )

@@ -15,7 +15,7 @@ import json
 import logging
 import urllib.error
 import urllib.request
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import OperationalError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Account, Activity, Role, User
@@ -266,6 +266,7 @@ def _fire_locked(
     if not runs:
         return 0
     tasks = list(Task.objects.filter(run__in=runs).select_related("assignee"))
+    adjust_open_task_counts(changes=((t.account_id, _open_delta(None, t.status)) for t in tasks))
     tasks_by_run: dict[int, list[Task]] = defaultdict(list)
     for task in tasks:
         assert task.run_id is not None
@@ -348,6 +349,34 @@ def _fire_locked(
 
 
 # --- tasks --------------------------------------------------------------------------------
+
+
+def adjust_open_task_counts(*, changes: Iterable[tuple[int, int]]) -> None:
+    """Keep ``Account.open_task_count`` (the portfolio's "open tasks") in step with tasks
+    opened (+1) or closed (-1), given as (account id, change) pairs. Every write that opens
+    or closes a task calls it in its own transaction. Relative updates (``count = count + n``), never a recount: two transactions
+    adding tasks to one account at once both land (the row lock orders them, and each adds
+    to the committed value), where a recount would miss the other's uncommitted task.
+    One UPDATE per distinct change size, whatever the batch's size; a bulk of tasks (one
+    per account, or a playbook's steps) has one or two."""
+    per_account: Counter[int] = Counter()
+    for account_id, delta in changes:
+        per_account[account_id] += delta
+    by_delta: dict[int, list[int]] = defaultdict(list)
+    for account_id, delta in per_account.items():
+        if delta:
+            by_delta[delta].append(account_id)
+    for delta, ids in by_delta.items():
+        # Batches keep each statement's parameter list well inside SQLite's limit (32 766
+        # variables since SQLite 3.32) for an outreach to a whole 100 000-account book.
+        for start in range(0, len(ids), 10_000):
+            Account.objects.filter(pk__in=ids[start : start + 10_000]).update(
+                open_task_count=F("open_task_count") + delta
+            )
+
+
+def _open_delta(old: str | None, new: str | None) -> int:
+    return (new == TaskStatus.OPEN) - (old == TaskStatus.OPEN)
 
 
 def _event(
@@ -440,6 +469,7 @@ def create_task(
         created_by=actor,
         created_at=now,
     )
+    adjust_open_task_counts(changes=[(account.pk, _open_delta(None, task.status))])
     _event(task, TaskEvent.Kind.CREATED, actor, new=assignee.username if assignee else "", now=now)
     _activity(task, Activity.Kind.TASK_CREATED, actor, f"Task created: {task.title}", now)
     if assignee and assignee != actor:
@@ -522,6 +552,7 @@ def transition_task(
         summary = f"Task reopened: {locked.title}"
     locked.status = to_status
     locked.save(update_fields=fields)
+    adjust_open_task_counts(changes=[(locked.account_id, _open_delta(old, to_status))])
     _event(
         locked,
         TaskEvent.Kind.STATUS,
@@ -668,6 +699,8 @@ def reopen_snoozed_tasks(*, today: dt.date | None = None) -> int:
         Task.objects.filter(pk__in=[t.pk for t in due], status=TaskStatus.SNOOZED).update(
             status=TaskStatus.OPEN, snoozed_until=None, updated_at=now
         )
+        # Still snoozed when counted: the rows are locked since the SELECT above.
+        adjust_open_task_counts(changes=((t.account_id, 1) for t in due))
         TaskEvent.objects.bulk_create(
             [
                 TaskEvent(
@@ -758,6 +791,7 @@ def create_outreach(
             for p in plan
         ]
     )
+    adjust_open_task_counts(changes=((t.account_id, _open_delta(None, t.status)) for t in tasks))
     TaskEvent.objects.bulk_create(
         [
             TaskEvent(

@@ -8,7 +8,7 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from accounts.models import Account, Contact, Feedback, Role, Team, User
+from accounts.models import Account, Contact, Feedback, Role, Team, User, owner_sort_name
 
 
 class TeamFactory(factory.django.DjangoModelFactory[Team]):
@@ -42,6 +42,7 @@ class AccountFactory(factory.django.DjangoModelFactory[Account]):
     domain = factory.Faker("domain_name")
     segment = "SMB"
     owner = factory.SubFactory(UserFactory)
+    owner_sort_name = factory.LazyAttribute(lambda a: owner_sort_name(a.owner))
     arr = Decimal("12000.00")
     renewal_date = factory.LazyFunction(lambda: timezone.localdate() + dt.timedelta(days=120))
 

@@ -196,6 +196,16 @@ def test_accounts_import_creates_and_updates(admin: User, csm: User, account: Ac
     assert (new.owner, str(new.arr), new.renewal_date) == (csm, "2500.50", None)
 
 
+def test_accounts_import_keeps_the_owner_sort_key(admin: User, csm: User, teammate: User) -> None:
+    User.objects.filter(pk=teammate.pk).update(first_name="Anna", last_name="Young")
+    existing = Account.objects.create(external_id="ACME-1", name="Acme", owner=csm)
+    text = "external_id,name,owner\nACME-1,Acme,teammate\nNEW-1,Newco,\n"
+    assert run(upload(admin, "accounts", text), admin).status == "succeeded"
+    existing.refresh_from_db()
+    assert (existing.owner, existing.owner_sort_name) == (teammate, "anna young")
+    assert Account.objects.get(external_id="NEW-1").owner_sort_name == ""
+
+
 @pytest.mark.parametrize(
     ("row", "column", "reason"),
     [

@@ -10,7 +10,8 @@ import factory
 from django.utils import timezone
 
 from accounts.models import Account
-from playbooks.models import Playbook, PlaybookAction, Task, TriggerType
+from playbooks.models import Playbook, PlaybookAction, Task, TaskStatus, TriggerType
+from playbooks.services import adjust_open_task_counts
 from scoring.models import MetricDefinition, MetricValue, Score, Scorecard
 
 try:  # the real contract, once the scoring engine has landed
@@ -63,6 +64,14 @@ class TaskFactory(factory.django.DjangoModelFactory[Task]):
     assignee = factory.LazyAttribute(lambda t: t.account.owner)
     due_date = factory.LazyFunction(lambda: timezone.localdate() + dt.timedelta(days=1))
     created_at = factory.LazyFunction(timezone.now)
+
+    @classmethod
+    def _create(cls, model_class: type[Task], *args: Any, **kwargs: Any) -> Task:
+        # What the services do when they open a task: the account's open-task count follows.
+        task = super()._create(model_class, *args, **kwargs)
+        if task.status == TaskStatus.OPEN:
+            adjust_open_task_counts(changes=[(task.account_id, 1)])
+        return task
 
 
 class MetricFactory(factory.django.DjangoModelFactory[MetricDefinition]):
