@@ -126,7 +126,6 @@ class Account(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="owned_accounts",
-        db_index=False,  # the (owner, name) index serves it
     )
     arr = models.DecimalField("ARR", max_digits=14, decimal_places=2, default=0)
     renewal_date = models.DateField(null=True, blank=True)

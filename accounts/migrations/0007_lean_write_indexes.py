@@ -1,9 +1,9 @@
 """Cheaper account writes: every recompute rewrites each account's health columns.
 
-* Indexes nobody reads go: the owner's own index (the (owner, name) index serves it), the
-  LIKE-pattern twins Django adds for db_index/unique CharFields on PostgreSQL (segment,
-  external_id: no query matches a prefix), and the activities' account index ((account,
-  -occurred_at) serves it).
+* Indexes nobody reads go: the LIKE-pattern twins Django adds for db_index/unique CharFields
+  on PostgreSQL (segment, external_id: no query matches a prefix), and the activities'
+  account index ((account, -occurred_at) serves it). (The owner's own index stays: a
+  manager's book count reads it faster than the wider (owner, name) index.)
 * PostgreSQL only: the accounts table keeps 15% of each page free (fillfactor 85). A recompute
   that leaves the score, band and mover as they were (most accounts, most nights) can then
   rewrite the row in place on its page (a HOT update) without touching any of the table's
@@ -11,7 +11,6 @@
 """
 
 import django.db.models.deletion
-from django.conf import settings
 from django.db import migrations, models
 
 
@@ -51,11 +50,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name='account',
-            name='owner',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='owned_accounts', to=settings.AUTH_USER_MODEL),
-        ),
         migrations.AlterField(
             model_name='account',
             name='segment',
