@@ -354,9 +354,10 @@ def _fire_locked(
 def adjust_open_task_counts(*, changes: Iterable[tuple[int, int]]) -> None:
     """Keep ``Account.open_task_count`` (the portfolio's "open tasks") in step with tasks
     opened (+1) or closed (-1), given as (account id, change) pairs. Every write that opens
-    or closes a task calls it in its own transaction. Relative updates (``count = count + n``), never a recount: two transactions
-    adding tasks to one account at once both land (the row lock orders them, and each adds
-    to the committed value), where a recount would miss the other's uncommitted task.
+    or closes a task calls it inside that write's transaction. Relative updates
+    (``count = count + n``), never a recount: two transactions adding tasks to one account
+    at once both land (the row lock orders them, and each adds to the committed value),
+    where a recount would miss the other's uncommitted task.
     One UPDATE per distinct change size, whatever the batch's size; a bulk of tasks (one
     per account, or a playbook's steps) has one or two."""
     per_account: Counter[int] = Counter()

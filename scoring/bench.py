@@ -32,7 +32,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.models import Account, User
+from accounts.models import Account, User, owner_sort_name
 from scoring import engine, selectors, services
 from scoring.models import (
     DirtyAccount,
@@ -111,6 +111,7 @@ def _generate(n: int, metrics: list[MetricDefinition], at: dt.datetime) -> list[
                 name=f"Bench {start + i}",
                 segment=BENCH_SEGMENT,
                 owner=owner,
+                owner_sort_name=owner_sort_name(owner),
             )
             for i in range(n)
         ],

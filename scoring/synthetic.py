@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from accounts.models import Account
+from accounts.models import Account, owner_sort_name
 from scoring import services
 from scoring.models import Measure, MetricDefinition, Outcome, Scorecard
 
@@ -94,6 +94,7 @@ def generate(
             name=f"Synthetic {start + i}",
             segment=segment,
             owner=owner,  # type: ignore[misc]
+            owner_sort_name=owner_sort_name(owner),  # type: ignore[arg-type]
         )
         for i in range(accounts)
     ]
