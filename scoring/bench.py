@@ -157,24 +157,30 @@ def _vacuum(*tables: str) -> None:
             cursor.execute(f"VACUUM ANALYZE {table}")
 
 
-def _delete_bench_data() -> None:
-    """Remove every bench account and what hangs off it (also a crashed run's leftovers).
-    The big tables first, by id range in plain SQL; Django's collector does the rest."""
+def _delete_bench_rows(*tables: str) -> bool:
+    """Delete the bench accounts' rows from these tables (the big ones: by id range, in plain
+    SQL, inside the caller's transaction). False when there are no bench accounts."""
     ids = Account.objects.filter(segment=BENCH_SEGMENT).order_by("id").values_list("id", flat=True)
     first, last = ids.first(), ids.last()
-    if first is not None and last is not None:
-        with transaction.atomic(), connection.cursor() as cursor:
-            for table in (
-                "scoring_metricvalue",
-                "scoring_score",
-                "accounts_activity",
-                "scoring_dirtyaccount",
-            ):
-                cursor.execute(
-                    f"DELETE FROM {table} WHERE account_id BETWEEN %s AND %s AND account_id IN"
-                    " (SELECT id FROM accounts_account WHERE segment = %s)",
-                    [first, last, BENCH_SEGMENT],
-                )
+    if first is None or last is None:
+        return False
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE account_id BETWEEN %s AND %s AND account_id IN"
+                " (SELECT id FROM accounts_account WHERE segment = %s)",
+                [first, last, BENCH_SEGMENT],
+            )
+    return True
+
+
+def _delete_bench_data() -> None:
+    """Remove every bench account and what hangs off it (also a crashed run's leftovers).
+    The big tables first; Django's collector does the rest."""
+    with transaction.atomic():
+        if _delete_bench_rows(
+            "scoring_metricvalue", "scoring_score", "accounts_activity", "scoring_dirtyaccount"
+        ):
             Account.objects.filter(segment=BENCH_SEGMENT).delete()
     Scorecard.objects.filter(segment=BENCH_SEGMENT).delete()
 
@@ -273,16 +279,10 @@ def bench_scoring(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
             _delete_bench_data()
 
 
-def _reset_scores(ids: list[int]) -> None:
+def _reset_scores() -> None:
     """Back to never scored (so every round times the same work: first scores for all)."""
-    first, last = ids[0], ids[-1]
-    with transaction.atomic(), connection.cursor() as cursor:
-        for table in ("scoring_score", "accounts_activity"):
-            cursor.execute(
-                f"DELETE FROM {table} WHERE account_id BETWEEN %s AND %s AND account_id IN"
-                " (SELECT id FROM accounts_account WHERE segment = %s)",
-                [first, last, BENCH_SEGMENT],
-            )
+    with transaction.atomic():
+        _delete_bench_rows("scoring_score", "accounts_activity")
     Account.objects.filter(segment=BENCH_SEGMENT).update(
         health_score=None,
         health_band="",
@@ -320,7 +320,7 @@ def _bench_scoring_rounds(
         ids = _generate(n - len(total_ids), metrics, at)
         total_ids = ids
         gen_seconds = time.perf_counter() - gen_start
-        _reset_scores(ids)
+        _reset_scores()
         _vacuum(*tables)
         # The first full recompute: every account gets its first score, history row and
         # "entered <band>" activity; the heaviest night there is.
