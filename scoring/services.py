@@ -413,9 +413,9 @@ def _recompute_batch(
         for pos, k in enumerate(members):
             scored[k] = (spec, group_scores, pos)
 
-    # History rows as (account_id, scorecard_id, score, band, breakdown): model instances
-    # cost more than the rest of the loop.
-    new_scores: list[tuple[int, int, float | None, str, list[dict[str, Any]]]] = []
+    # History rows as plain tuples (ScoreRowIn): model instances cost more than the rest of
+    # the loop.
+    new_scores: list[ScoreRowIn] = []
     updates: list[tuple[Any, ...]] = []
     band_activities: list[tuple[int, str, float | None, str]] = []
     pending_changes: list[tuple[int | None, int, float | None, str, float | None, str]] = []
@@ -442,7 +442,7 @@ def _recompute_batch(
             if changed:
                 breakdown = breakdown if breakdown is not None else batch.breakdown(pos)
                 row = len(new_scores)
-                new_scores.append((account_id, int(spec.id or 0), score, band, breakdown))
+                new_scores.append((account_id, int(spec.id or 0), score, band, at, breakdown))
         change_30d = (
             engine.round1(score - past.score)
             if score is not None and past and past.score is not None
@@ -463,7 +463,7 @@ def _recompute_batch(
             pending_changes.append((row, account_id, old_score, old_band, score, band))
             if old_band != band:
                 band_activities.append((account_id, old_band, score, band))
-    score_ids = insert_score_rows(new_scores, computed_at=at)
+    score_ids = insert_score_rows(new_scores)
     _update_account_health(updates)
     _insert_band_activities(band_activities, at=at)
     changes = [
@@ -560,38 +560,22 @@ WHERE a.id = v.id
 """
 
 
+ScoreRowIn = tuple[int, int, float | None, str, datetime, list[dict[str, Any]]]
+
+
 def insert_scores(rows: list[Score]) -> None:
     """History rows, bulk (``insert_score_rows`` for model instances). Sets ``pk``."""
-    by_moment: dict[datetime, list[int]] = defaultdict(list)
-    for i, r in enumerate(rows):
-        by_moment[r.computed_at].append(i)
-    for moment, positions in by_moment.items():
-        ids = insert_score_rows(
-            [
-                (
-                    rows[i].account_id,
-                    rows[i].scorecard_id,
-                    rows[i].score,
-                    rows[i].band,
-                    rows[i].breakdown,
-                )
-                for i in positions
-            ],
-            computed_at=moment,
-        )
-        for i, pk in zip(positions, ids, strict=True):
-            rows[i].pk = pk
+    ids = insert_score_rows(
+        [(r.account_id, r.scorecard_id, r.score, r.band, r.computed_at, r.breakdown) for r in rows]
+    )
+    for row, pk in zip(rows, ids, strict=True):
+        row.pk = pk
 
 
-def insert_score_rows(
-    rows: Sequence[tuple[int, int, float | None, str, list[dict[str, Any]]]],
-    *,
-    computed_at: datetime,
-) -> list[int]:
-    """History rows (account_id, scorecard_id, score, band, breakdown) computed at one
-    moment, bulk; returns their ids. On PostgreSQL the ids are reserved in one query, then
-    the rows go in by COPY (``bulk_create`` binds six parameters per row and is several times
-    slower)."""
+def insert_score_rows(rows: Sequence[ScoreRowIn]) -> list[int]:
+    """History rows (account_id, scorecard_id, score, band, computed_at, breakdown), bulk;
+    returns their ids. On PostgreSQL the ids are reserved in one query, then the rows go in
+    by COPY (``bulk_create`` binds six parameters per row and is several times slower)."""
     if not rows:
         return []
     if connection.vendor != "postgresql":
@@ -602,22 +586,23 @@ def insert_score_rows(
                     scorecard_id=c,
                     score=score,
                     band=band,
-                    computed_at=computed_at,
+                    computed_at=moment,
                     breakdown=breakdown,
                 )
-                for a, c, score, band, breakdown in rows
+                for a, c, score, band, moment, breakdown in rows
             ],
             batch_size=BULK_BATCH,
         )
         return [int(o.pk) for o in objs]
-    stamp = computed_at.isoformat()
+    stamps: dict[datetime, str] = {}  # a batch shares one moment: format it once
     with connection.cursor() as cursor:
         cursor.execute(_SQL_RESERVE_SCORE_IDS, [len(rows)])
         ids = [pk for (pk,) in cursor.fetchall()]
         lines = [
             f"{pk}\t{a}\t{c}\t{_NULL if score is None else repr(float(score))}\t{band}\t"
-            f"{stamp}\t{orjson.dumps(breakdown).decode().replace(_BS, _BS2)}\n"
-            for pk, (a, c, score, band, breakdown) in zip(ids, rows, strict=True)
+            f"{stamps.get(moment) or stamps.setdefault(moment, moment.isoformat())}\t"
+            f"{orjson.dumps(breakdown).decode().replace(_BS, _BS2)}\n"
+            for pk, (a, c, score, band, moment, breakdown) in zip(ids, rows, strict=True)
         ]
         with cursor.cursor.copy(_SQL_COPY_SCORES) as copy:  # type: ignore[attr-defined]
             copy.write("".join(lines))
