@@ -32,6 +32,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.bench import delete_account_rows, vacuum_tables
 from accounts.models import Account, User, owner_sort_name
 from scoring import engine, selectors, services
 from scoring.models import (
@@ -147,31 +148,10 @@ def _generate(n: int, metrics: list[MetricDefinition], at: dt.datetime) -> list[
     return ids
 
 
-def _vacuum(*tables: str) -> None:
-    """What autovacuum does to a production table after a bulk load (visibility map for
-    index-only scans, fresh statistics). Outside a transaction only."""
-    if connection.vendor != "postgresql" or not connection.get_autocommit():
-        return
-    with connection.cursor() as cursor:
-        for table in tables:
-            cursor.execute(f"VACUUM ANALYZE {table}")
-
-
 def _delete_bench_rows(*tables: str) -> bool:
-    """Delete the bench accounts' rows from these tables (the big ones: by id range, in plain
-    SQL, inside the caller's transaction). False when there are no bench accounts."""
-    ids = Account.objects.filter(segment=BENCH_SEGMENT).order_by("id").values_list("id", flat=True)
-    first, last = ids.first(), ids.last()
-    if first is None or last is None:
-        return False
-    with connection.cursor() as cursor:
-        for table in tables:
-            cursor.execute(
-                f"DELETE FROM {table} WHERE account_id BETWEEN %s AND %s AND account_id IN"
-                " (SELECT id FROM accounts_account WHERE segment = %s)",
-                [first, last, BENCH_SEGMENT],
-            )
-    return True
+    """Delete the bench accounts' rows from these tables (inside the caller's transaction).
+    False when there are no bench accounts."""
+    return delete_account_rows(Account.objects.filter(segment=BENCH_SEGMENT), *tables)
 
 
 def _delete_bench_data() -> None:
@@ -321,7 +301,7 @@ def _bench_scoring_rounds(
         total_ids = ids
         gen_seconds = time.perf_counter() - gen_start
         _reset_scores()
-        _vacuum(*tables)
+        vacuum_tables(*tables)
         # The first full recompute: every account gets its first score, history row and
         # "entered <band>" activity; the heaviest night there is.
         seconds, batches, queries_per_batch = _timed_recompute(
@@ -345,7 +325,7 @@ def _bench_scoring_rounds(
         assert mismatches == 0, f"{mismatches} scores differ between the naive loop and recompute"
         # The next night, nothing new (autovacuum has run in between): scores are checked,
         # the accounts' computed_at moves, no history row is written.
-        _vacuum(*tables)
+        vacuum_tables(*tables)
         steady_seconds, _, _ = _timed_recompute(ids, use_workers=use_workers, workers=workers)
         yield {
             "bench": "scoring_full_recompute",

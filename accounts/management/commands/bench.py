@@ -57,6 +57,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--accounts", help="Account counts for benchmarks that take them, e.g. 10000,50000."
         )
+        parser.add_argument("--runs", type=int, help="Requests per timed case (pages; default 40).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         benchmarks = collect()
