@@ -166,6 +166,9 @@ class Account(models.Model):
             # A plain index: Django's db_index=True would add a LIKE-pattern twin nobody uses,
             # and every recompute that rewrites an account's row updates every index.
             models.Index(fields=["segment"], name="account_segment"),
+            # The stage filter's count for a whole book (an admin's 100 000 accounts) reads
+            # this instead of the table (27 ms to 3 ms on the pages bench).
+            models.Index(fields=["lifecycle_stage"], name="account_stage"),
             models.Index(fields=["health_score"]),
             models.Index(fields=["health_band", "health_score"]),
             models.Index(fields=["renewal_date"]),
