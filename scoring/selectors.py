@@ -250,11 +250,19 @@ def _fill_sql(
         return f"CASE metric_id {' '.join(whens)} END"
 
     select_cols = []
+    has_latest = []
     for s in range(slots):
         in_slot = [(mid, ws[s]) for mid, ws in sorted(windows_by_metric.items()) if len(ws) > s]
         select_cols.append(f"{bound(in_slot)} AS ws{s}")
         prev = [(mid, 2 * d) for mid, d in in_slot if (mid, d) in change]
         select_cols.append(f"{bound(prev)} AS ps{s}")
+        # The newest value in a "latest" window rides along in the same pass: the greatest
+        # [epoch, value] pair (arrays compare element by element), only on the rows of
+        # metrics read as "latest" (ls: NULL elsewhere).
+        in_latest = [(mid, d) for mid, d in in_slot if mid in latest]
+        has_latest.append(bool(in_latest))
+        if in_latest:
+            select_cols.append(f"{bound(in_latest)} AS ls{s}")
     inner_params = list(params)
     aggregates: list[str] = []
     fields: list[tuple[str, str]] = [("account", "i"), ("metric", "i")]
@@ -266,6 +274,13 @@ def _fill_sql(
             f"coalesce(sum(value) FILTER (WHERE {inside}), 0)",
         ]
         fields += [(f"c{s}", "i"), (f"t{s}", "f")]
+        if has_latest[s]:
+            # NaN when the window holds no value (values are finite: ingestion refuses NaN).
+            aggregates.append(
+                "coalesce((max(ARRAY[date_part('epoch', observed_at), value])"
+                f" FILTER (WHERE observed_at > ls{s}))[2], 'NaN')"
+            )
+            fields.append((f"l{s}", "f"))
         # The window before the window: only for change_pct measures (every aggregate is
         # evaluated on every row, so the ones nobody reads are left out).
         has_previous.append(
@@ -328,8 +343,8 @@ def _fill_sql(
             if has_previous[s]:
                 st.prev_count[r, col] = rows[f"pc{s}"][sel]
                 st.prev_total[r, col] = rows[f"pt{s}"][sel]
-    if latest:
-        _fill_latest(table, latest, windows_by_metric, key_by_id, at, only_ids=not dense)
+            if has_latest[s] and mid in latest:
+                st.latest_value[r, col] = rows[f"l{s}"][sel]
     # (account, metric) pairs without values in the range: observed long ago (stale) or
     # never? One index probe each, usually few (none when every account reports daily).
     seen = np.zeros((len(ids), len(metric_ids)), dtype=bool)
@@ -358,50 +373,6 @@ def _fill_sql(
         of_metric = found_metrics == mid
         for days in ws:
             st.observed[found_rows[of_metric], table.columns[(key_by_id[mid], days)]] = True
-
-
-def _fill_latest(
-    table: StatsTable,
-    latest: set[int],
-    windows_by_metric: dict[int, list[int]],
-    key_by_id: dict[int, str],
-    at: datetime,
-    *,
-    only_ids: bool,
-) -> None:
-    """The newest value of each (account, metric) a "latest" measure reads. It only counts
-    when the measure's window holds a value, so only the longest such window is scanned:
-    one backward index-only scan, the first row of each (account, metric) kept."""
-    ids = table.account_ids
-    metrics = sorted(latest)
-    rows = _copy_rows(
-        f"""
-        SELECT DISTINCT ON (account_id, metric_id) account_id, metric_id, value
-        FROM scoring_metricvalue
-        WHERE account_id BETWEEN %s AND %s {"AND account_id = ANY(%s::bigint[])" if only_ids else ""}
-          AND metric_id = ANY(%s::bigint[])
-          AND observed_at > %s::timestamptz AND observed_at <= %s::timestamptz
-        ORDER BY account_id DESC, metric_id DESC, observed_at DESC
-        """,
-        [
-            int(ids[0]),
-            int(ids[-1]),
-            *([ids.tolist()] if only_ids else []),
-            metrics,
-            at - timedelta(days=max(d for m in metrics for d in windows_by_metric[m])),
-            at,
-        ],
-        [("account", "i"), ("metric", "i"), ("value", "f")],
-    )
-    row_of = np.searchsorted(ids, rows["account"].astype(np.int64))
-    ours = ids[np.minimum(row_of, len(ids) - 1)] == rows["account"]
-    rows, row_of = rows[ours], row_of[ours]
-    metric_of = rows["metric"].astype(np.int64)
-    st = table.stats
-    for mid in metrics:
-        sel = metric_of == mid
-        for days in windows_by_metric[mid]:
-            st.latest_value[row_of[sel], table.columns[(key_by_id[mid], days)]] = rows["value"][sel]
 
 
 def window_stats_for(

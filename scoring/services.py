@@ -373,8 +373,9 @@ def _recompute_batch(
     ids: Sequence[int], *, at: datetime | None
 ) -> tuple[RecomputeResult, list[ScoreChange]]:
     """Recompute one batch inside the caller's transaction. Queries, whatever the batch size:
-    lock accounts, scorecards (2), metric ids, window stats (2), newest score, score 30 days
-    ago, active overrides, insert history, update accounts, insert band activities.
+    lock accounts, scorecards (2), metric ids, window stats (1, plus 1 when some values went
+    stale), newest score, score 30 days ago, active overrides, insert history, update
+    accounts, insert band activities.
 
     The engine scores each scorecard's accounts as arrays in one call; breakdown dicts are
     only built for accounts whose previous score needs comparing, that get a history row,
