@@ -223,6 +223,22 @@ class Account(models.Model):
         return reverse("accounts:account_detail", args=[self.external_id])
 
 
+class AccountSearch(models.Model):
+    """What the portfolio search matches: an account's name, external id and domain, one
+    per line. Database triggers keep it (migration 0012), whatever writes the account (the
+    ORM, a bulk insert, SQL). It lives apart from the account row because every recompute
+    rewrites that row, and a rewritten row updates every index on its table: the search's
+    trigram index cost about a quarter of that update while it sat on the account."""
+
+    account = models.OneToOneField(
+        Account, on_delete=models.CASCADE, primary_key=True, related_name="search_document"
+    )
+    document = models.TextField()
+
+    def __str__(self) -> str:
+        return f"Search text of {self.account_id}"
+
+
 class Contact(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
     name = models.CharField(max_length=200)
