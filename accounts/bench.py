@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Max, Min, QuerySet
+from django.db.models import Exists, Max, Min, OuterRef, QuerySet
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -88,12 +88,13 @@ def p95(times: list[float]) -> float:
 PAGES_ACCOUNTS = 100_000
 HISTORY_WEEKS = 26  # one score row a week for 180 days (rows are written when the score moves)
 SAMPLE_ACCOUNTS = 40  # accounts whose page is timed; they also get daily metric values
-PAGES_RUNS = 40  # requests per case (the p95 interpolates between the two slowest but one)
+PAGES_RUNS = 40  # requests per case; the p95 lies between the 38th and 39th fastest
 # What the benchmark creates (and deletes again, also a crashed run's leftovers).
 PAGES_PREFIX = "PAGES-"  # + 6 digits
 PAGES_USER_PREFIX = "pages-bench-"
 PAGES_TEAM_PREFIX = "Pages bench team "
 PAGES_SCORECARD = "Pages bench default"
+PAGES_METRIC_NOTE = "Created by `bench pages` (deleted with its data)."
 
 
 def _score_sql(g: str, w: str) -> str:
@@ -131,7 +132,9 @@ def _build_pages_data(n_accounts: int) -> dict[str, Any]:
             )
 
     metrics = [
-        MetricDefinition.objects.get_or_create(key=key, defaults={"name": name})[0]
+        MetricDefinition.objects.get_or_create(
+            key=key, defaults={"name": name, "description": PAGES_METRIC_NOTE}
+        )[0]
         for key, name in (("nps", "NPS"), ("csat", "CSAT"), ("active_users", "Active users"))
     ]
     card = Scorecard.objects.filter(segment="", status="active").first()
@@ -314,7 +317,7 @@ _PAGES_TABLES = (
 
 
 def _delete_pages_data() -> None:
-    from scoring.models import Scorecard
+    from scoring.models import MetricDefinition, MetricValue, Scorecard
 
     accounts = Account.objects.filter(external_id__startswith=PAGES_PREFIX)
     with transaction.atomic():
@@ -323,6 +326,10 @@ def _delete_pages_data() -> None:
         Scorecard.objects.filter(name=PAGES_SCORECARD, segment="").delete()
         Team.objects.filter(name__startswith=PAGES_TEAM_PREFIX).delete()
         User.objects.filter(username__startswith=PAGES_USER_PREFIX).delete()
+        # The metric definitions it had to create, unless something else uses them now.
+        MetricDefinition.objects.filter(description=PAGES_METRIC_NOTE).exclude(
+            Exists(MetricValue.objects.filter(metric=OuterRef("pk")))
+        ).exclude(measures__isnull=False).delete()
 
 
 def _bench_pages(options: dict[str, Any]) -> Iterator[dict[str, Any]]:

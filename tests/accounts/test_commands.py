@@ -108,9 +108,10 @@ def test_bench_pages_commits_its_data_then_deletes_only_that(account: Account) -
     import json
     from io import StringIO
 
-    from scoring.models import Score
+    from scoring.models import MetricDefinition, Score
 
     users, teams = User.objects.count(), Team.objects.count()
+    metrics = MetricDefinition.objects.count()
     out = StringIO()
     call_command("bench", "pages", "--scale", "0.001", "--runs", "2", stdout=out)
     figures = [json.loads(line) for line in out.getvalue().splitlines()]
@@ -120,4 +121,5 @@ def test_bench_pages_commits_its_data_then_deletes_only_that(account: Account) -
     assert max(f["max_queries"] for f in timed if f["page"] == "portfolio") <= 10
     assert list(Account.objects.values_list("pk", flat=True)) == [account.pk]
     assert (User.objects.count(), Team.objects.count()) == (users, teams)
+    assert MetricDefinition.objects.count() == metrics
     assert not Score.objects.exists()
