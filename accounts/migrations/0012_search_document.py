@@ -95,25 +95,17 @@ SQLITE_BACKWARD = [
 ]
 
 
-def _run(schema_editor, statements):
-    for sql in statements:
+def _run(schema_editor, by_vendor):
+    for sql in by_vendor.get(schema_editor.connection.vendor, []):
         schema_editor.execute(sql)
 
 
 def forward(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        _run(schema_editor, PG_FORWARD)
-    elif vendor == "sqlite":
-        _run(schema_editor, SQLITE_FORWARD)
+    _run(schema_editor, {"postgresql": PG_FORWARD, "sqlite": SQLITE_FORWARD})
 
 
 def backward(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        _run(schema_editor, PG_BACKWARD)
-    elif vendor == "sqlite":
-        _run(schema_editor, SQLITE_BACKWARD)
+    _run(schema_editor, {"postgresql": PG_BACKWARD, "sqlite": SQLITE_BACKWARD})
 
 
 class Migration(migrations.Migration):
