@@ -68,11 +68,16 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+import orjson
 
 AGGREGATIONS = ("latest", "avg", "sum", "count", "change_pct")
 MISSING_POLICIES = ("ignore", "zero", "neutral")
 RED, YELLOW, GREEN = "red", "yellow", "green"
 _BANDS = ("", RED, YELLOW, GREEN)
+
+
+def _json(x: Any) -> str:
+    return orjson.dumps(x).decode()
 
 
 # --- inputs ------------------------------------------------------------------------------
@@ -388,6 +393,23 @@ def round1_array(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def round_list(x: np.ndarray, digits: int) -> list[Any]:
+    """``[round(v, digits) for v in x]``, vectorised. rint(v·10^d)/10^d is the same float as
+    Python's correctly rounded ``round`` whenever v·10^d is an exact enough integer-plus-
+    fraction to decide the rounding; the elements next to a .5 tie, or too large for the
+    scaling to be exact, are rounded by Python."""
+    x = np.asarray(x, dtype=np.float64)
+    scale = 10.0**digits
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = x * scale
+        out = (np.rint(scaled) / scale).tolist()
+        frac = np.abs(scaled - np.floor(scaled))
+        unsure = np.isfinite(x) & ((np.abs(frac - 0.5) < 1e-6) | ~(np.abs(scaled) < 2.0**52))
+    for k in np.flatnonzero(unsure).tolist():
+        out[k] = round(float(x[k]), digits)
+    return out  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True)
 class BatchScores:
     """Scores of N accounts under one scorecard: ``score`` (N,) NaN = no data, ``band``
@@ -413,35 +435,77 @@ class BatchScores:
         return _BANDS[int(self.band[i])]
 
     @cached_property
-    def _lists(self) -> tuple[list[Any], list[Any], list[Any], list[Any], list[float]]:
-        # Python floats for the whole batch at once (per-element numpy access is slow).
-        return (
-            self.values.tolist(),
-            self.points.tolist(),
-            self.contributions.tolist(),
-            self.stale.tolist(),
-            self.score.tolist(),
-        )
+    def _columns(
+        self,
+    ) -> list[tuple[list[float | None], list[float | None], list[float], list[bool]]]:
+        """Per measure, the stored (value, points, contribution, stale) of every row, as
+        Python lists: one numpy pass per column instead of Python work per cell.
+
+        value: 12 significant digits (sums taken in another order, SQL vs Python, differ
+        only in the last bits and must not look like a change of the breakdown; whole
+        numbers below 10^12 already are their 12-digit form, the common case). points and
+        contribution: 4 decimals; a measure not counted contributes 0."""
+        scored = ~np.isnan(self.score)
+        out = []
+        for j in range(self.values.shape[1]):
+            v, p = self.values[:, j], self.points[:, j]
+            values: list[float | None] = v.tolist()
+            with np.errstate(invalid="ignore"):
+                inexact = np.isfinite(v) & ~((np.floor(v) == v) & (np.abs(v) < 1e12))
+            for k in np.flatnonzero(inexact).tolist():
+                values[k] = float(f"{values[k]:.12g}")
+            for k in np.flatnonzero(np.isnan(v)).tolist():
+                values[k] = None
+            counted = ~np.isnan(p)
+            points: list[float | None] = round_list(p, 4)
+            for k in np.flatnonzero(~counted).tolist():
+                points[k] = None
+            contributions = np.where(counted & scored, self.contributions[:, j], 0.0)
+            out.append((values, points, round_list(contributions, 4), self.stale[:, j].tolist()))
+        return out
 
     def _rows(self, i: int) -> list[tuple[float | None, float | None, float, bool]]:
         """(value, points, contribution, stale) per measure, as stored in a breakdown."""
-        values, points_, contributions, stale, score = self._lists
-        scored = score[i] == score[i]  # not NaN
-        out = []
-        for v, p, c, st in zip(values[i], points_[i], contributions[i], stale[i], strict=True):
-            # 12 significant digits: sums taken in another order (SQL vs Python) differ only
-            # in the last bits, and must not look like a change of the breakdown.
-            # (Whole numbers below 10^12 already are their 12-digit form: the common case.)
-            if v != v:
-                value = None
-            elif v.is_integer() and -1e12 < v < 1e12:
-                value = v
-            else:
-                value = float(f"{v:.12g}")
-            points = None if p != p else round(p, 4)
-            contribution = round(c, 4) if points is not None and scored else 0.0
-            out.append((value, points, contribution, bool(st)))
-        return out
+        return [(v[i], p[i], c[i], bool(st[i])) for v, p, c, st in self._columns]
+
+    @cached_property
+    def _breakdown_texts(self) -> list[str]:
+        """Every row's breakdown as JSON text, a column at a time: orjson writes each
+        column's numbers in one call, and a row is the join of its measures' pieces."""
+        n = len(self)
+        if n == 0:
+            return []
+
+        def texts(column: list[Any]) -> list[str]:
+            return orjson.dumps(column).decode()[1:-1].split(",")
+
+        pieces = []
+        for m, (values, points, contributions, stale) in zip(
+            self.scorecard.measures, self._columns, strict=True
+        ):
+            head = (
+                f'{{"metric":{_json(m.metric)},"name":{_json(m.label)},'
+                f'"aggregation":{_json(m.aggregation)},"window_days":{_json(m.window_days)},'
+                '"value":'
+            )
+            weight = f',"weight":{_json(float(m.weight))},"contribution":'
+            pieces.append(
+                [
+                    f'{head}{v},"points":{p}{weight}{c},"stale":{s}}}'
+                    for v, p, c, s in zip(
+                        texts(values),
+                        texts(points),
+                        texts(contributions),
+                        texts(stale),
+                        strict=True,
+                    )
+                ]
+            )
+        return [f"[{row}]" for row in map(",".join, zip(*pieces, strict=True))]
+
+    def breakdown_json(self, i: int) -> str:
+        """``breakdown(i)`` as JSON text (what score history stores)."""
+        return self._breakdown_texts[i]
 
     def result(self, i: int) -> ScoreResult:
         return ScoreResult(
@@ -466,23 +530,9 @@ class BatchScores:
         )
 
     def breakdown(self, i: int) -> list[dict[str, Any]]:
-        """``result(i).breakdown()`` without the intermediate objects."""
-        return [
-            {
-                "metric": m.metric,
-                "name": m.label,
-                "aggregation": m.aggregation,
-                "window_days": m.window_days,
-                "value": value,
-                "points": points,
-                "weight": float(m.weight),
-                "contribution": contribution,
-                "stale": stale,
-            }
-            for m, (value, points, contribution, stale) in zip(
-                self.scorecard.measures, self._rows(i), strict=True
-            )
-        ]
+        """``result(i).breakdown()`` without the intermediate objects (the JSON text, read
+        back: the same numbers, since orjson writes floats so that they read back exact)."""
+        return orjson.loads(self._breakdown_texts[i])  # type: ignore[no-any-return]
 
 
 def score_batch(scorecard: ScorecardSpec, values: np.ndarray, stale: np.ndarray) -> BatchScores:

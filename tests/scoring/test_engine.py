@@ -336,3 +336,84 @@ def test_batch_rounding_matches_round1_at_the_half() -> None:
 
     xs = np.array([0.05, 0.15, 0.25, 0.35, 1.45, 2.675, 42.25, 69.95, 99.95, 0.04999999999999999])
     assert engine.round1_array(xs).tolist() == [engine.round1(float(x)) for x in xs]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.floats(min_value=-200, max_value=200),
+            st.integers(min_value=-2_000_000, max_value=2_000_000).map(lambda k: k / 20_000),
+        ),
+        max_size=40,
+    ),
+    st.integers(min_value=0, max_value=6),
+)
+def test_round_list_is_pythons_round(xs: list[float], digits: int) -> None:
+    """Breakdowns round whole columns at once; every element must be exactly what
+    Python's ``round`` gives (k / 20 000 lands on the .5 ties at 4 decimals)."""
+    import math
+
+    import numpy as np
+
+    got = engine.round_list(np.array(xs, dtype=np.float64), digits)
+    for x, g in zip(xs, got, strict=True):
+        want = round(x, digits)
+        assert (math.isnan(g) and math.isnan(want)) or (g == want and str(g) == str(want))
+
+
+def _reference_rows(batch: engine.BatchScores, i: int) -> list[tuple]:
+    """The breakdown cells, one at a time, as the contract defines them."""
+    import math
+
+    scored = not math.isnan(float(batch.score[i]))
+    out = []
+    for j in range(batch.values.shape[1]):
+        v, p = float(batch.values[i, j]), float(batch.points[i, j])
+        c, stale = float(batch.contributions[i, j]), bool(batch.stale[i, j])
+        if math.isnan(v):
+            value = None
+        elif v.is_integer() and -1e12 < v < 1e12:
+            value = v
+        else:
+            value = float(f"{v:.12g}")
+        points = None if math.isnan(p) else round(p, 4)
+        contribution = round(c, 4) if points is not None and scored else 0.0
+        out.append((value, points, contribution, stale))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(measures(), min_size=1, max_size=5),
+    st.lists(observations, min_size=1, max_size=6),
+    st.sampled_from(engine.MISSING_POLICIES),
+)
+def test_batch_breakdown_cells_and_json(
+    ms: list[MeasureSpec], accounts: list[dict], policy: str
+) -> None:
+    """The column-at-a-time breakdown equals the cell-by-cell definition, and its JSON text
+    (what history stores) reads back as exactly the same dicts."""
+    import orjson
+
+    spec = card(*ms, missing=policy)
+    stats = [
+        {
+            (m.metric, m.window_days): engine.window_stats(
+                obs[m.metric], at=AT, window_days=m.window_days
+            )
+            for m in ms
+            if obs.get(m.metric)
+        }
+        for obs in accounts
+    ]
+    batch = engine.score_batch(
+        spec, *engine.measure_values(spec, engine.StatsArrays.from_stats(spec, stats, at=AT))
+    )
+    for i in range(len(accounts)):
+        cells = _reference_rows(batch, i)
+        assert batch._rows(i) == cells
+        parsed = orjson.loads(batch.breakdown_json(i))
+        assert [(d["value"], d["points"], d["contribution"], d["stale"]) for d in parsed] == cells
+        assert parsed == batch.result(i).breakdown()
