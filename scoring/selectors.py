@@ -29,6 +29,12 @@ StatsByAccount = dict[int, dict[tuple[str, int], WindowStats]]
 # --- scorecards --------------------------------------------------------------------------
 
 
+def id_array(ids: Iterable[int]) -> str:
+    """Ids as a PostgreSQL array literal, for an ``= ANY(%s::bigint[])`` parameter: one
+    string to quote (psycopg dumps a list of thousands of ints element by element)."""
+    return "{" + ",".join(map(str, ids)) + "}"
+
+
 def scorecard_spec(
     scorecard: Scorecard, measures: Iterable[Measure] | None = None
 ) -> ScorecardSpec:
@@ -174,13 +180,16 @@ _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 
 
 def _copy_rows(sql: str, params: Sequence[Any], fields: Sequence[tuple[str, str]]) -> np.ndarray:
-    """Run ``COPY (query) TO STDOUT (FORMAT BINARY)`` and view the rows as a numpy record
-    array: every column must be a non-null int8 ('i') or float8 ('f'), so each row has the
-    same width and needs no parsing in Python."""
-    parts: list[tuple[str, str]] = [("_fields", ">i2")]
-    for name, kind in fields:
-        parts += [(f"_len_{name}", ">i4"), (name, ">i8" if kind == "i" else ">f8")]
-    dtype = np.dtype(parts)
+    """The rows of ``sql`` as a numpy record array, with the given (name, kind) columns:
+    every column must be a non-null int8 ('i') or float8 ('f').
+
+    The rows travel as one row of arrays (``array_send(array_agg(column))``, one per
+    column) in ``COPY … (FORMAT BINARY)``: one message for the whole result, each column
+    read by ``np.frombuffer`` without parsing (a row per message cost Python more than the
+    rest of the batch's reading)."""
+    names = [name for name, _ in fields]
+    arrays = ", ".join(f"array_send(array_agg(q.{name}))" for name in names)
+    wrapped = f"SELECT {arrays} FROM ({sql}) AS q({', '.join(names)})"
     buf = bytearray()
     with connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg 3
@@ -191,14 +200,35 @@ def _copy_rows(sql: str, params: Sequence[Any], fields: Sequence[tuple[str, str]
             # chunks side by side. LOCAL: until the end of the batch's transaction, whose
             # other queries are small.
             raw.execute("SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0")
-        with raw.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params) as copy:
+        with raw.copy(f"COPY ({wrapped}) TO STDOUT (FORMAT BINARY)", params) as copy:
             for block in copy:
                 buf += block
     if bytes(buf[:11]) != _COPY_SIGNATURE:
         raise RuntimeError("unexpected COPY BINARY header")
-    extension = int.from_bytes(buf[15:19], "big")
-    body = memoryview(buf)[19 + extension : len(buf) - 2]
-    return np.frombuffer(body, dtype=dtype)
+    pos = 19 + int.from_bytes(buf[15:19], "big")  # past the header and its extension
+    if int.from_bytes(buf[pos : pos + 2], "big", signed=True) != len(fields):
+        raise RuntimeError("unexpected COPY BINARY row")
+    pos += 2
+    out = np.zeros(
+        0, dtype=[(name, np.int64 if kind == "i" else np.float64) for name, kind in fields]
+    )
+    for name, kind in fields:
+        size = int.from_bytes(buf[pos : pos + 4], "big", signed=True)
+        pos += 4
+        if size < 0:  # NULL: no rows at all
+            return out
+        # array_send: ndim, has-nulls flag, element type, then (length, lower bound) per
+        # dimension, then (byte length, value) per element.
+        ndim, has_nulls = int.from_bytes(buf[pos : pos + 4], "big"), buf[pos + 7]
+        if ndim != 1 or has_nulls:
+            raise RuntimeError(f"unexpected array for column {name}")
+        n = int.from_bytes(buf[pos + 12 : pos + 16], "big")
+        if len(out) != n:
+            out = np.zeros(n, dtype=out.dtype)
+        cell = np.dtype([("_len", ">i4"), ("v", ">i8" if kind == "i" else ">f8")])
+        out[name] = np.frombuffer(buf, dtype=cell, count=n, offset=pos + 20)["v"]
+        pos += size
+    return out
 
 
 def _fill_sql(
@@ -299,13 +329,17 @@ def _fill_sql(
     # (dirty accounts) probes the index per id.
     dense = int(ids[-1]) - int(ids[0]) + 1 <= 2 * len(ids)
     only_ids = "" if dense else "AND account_id = ANY(%s::bigint[])"
+    # The metrics' id range is checked inside the index scan; a list (when the scorecard
+    # skips ids in between) is one more test on each row.
+    contiguous = hi - lo + 1 == len(metric_ids)
+    only_metrics = "" if contiguous else "AND metric_id = ANY(%s::bigint[])"
     sql = f"""
         SELECT account_id, metric_id, {", ".join(aggregates)}
         FROM (
             SELECT account_id, metric_id, observed_at, value, {", ".join(select_cols)}
             FROM scoring_metricvalue
             WHERE account_id BETWEEN %s AND %s {only_ids}
-              AND metric_id = ANY(%s::bigint[])
+              AND metric_id BETWEEN %s AND %s {only_metrics}
               AND observed_at > %s::timestamptz AND observed_at <= %s::timestamptz
         ) AS v
         GROUP BY account_id, metric_id
@@ -316,8 +350,10 @@ def _fill_sql(
             *inner_params,
             int(ids[0]),
             int(ids[-1]),
-            *([] if dense else [ids.tolist()]),
-            metric_ids,
+            *([] if dense else [id_array(ids.tolist())]),
+            lo,
+            hi,
+            *([] if contiguous else [metric_ids]),
             at - timedelta(days=horizon),
             at,
         ],
@@ -455,7 +491,7 @@ def latest_score_rows(
         "SELECT DISTINCT ON (account_id) account_id, scorecard_id, score, band, breakdown"
         " FROM scoring_score WHERE account_id = ANY(%s::bigint[])"
     )
-    params: list[Any] = [list(account_ids)]
+    params: list[Any] = [id_array(account_ids)]
     if at is not None:
         sql += " AND computed_at <= %s"
         params.append(at)

@@ -355,7 +355,7 @@ def _delete_dirty_markers(ids: Sequence[int]) -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 "DELETE FROM scoring_dirtyaccount WHERE account_id = ANY(%s::bigint[])",
-                [list(ids)],
+                [selectors.id_array(ids)],
             )
         return
     DirtyAccount.objects.filter(account_id__in=ids).delete()
@@ -441,9 +441,10 @@ def _recompute_batch(
                 breakdown = batch.breakdown(pos)
                 changed = prev is not None and prev.breakdown != breakdown
             if changed:
-                breakdown = breakdown if breakdown is not None else batch.breakdown(pos)
                 row = len(new_scores)
-                new_scores.append((account_id, int(spec.id or 0), score, band, at, breakdown))
+                new_scores.append(
+                    (account_id, int(spec.id or 0), score, band, at, batch.breakdown_json(pos))
+                )
         change_30d = (
             engine.round1(score - past.score)
             if score is not None and past and past.score is not None
@@ -492,7 +493,7 @@ def _lock_accounts(ids: Sequence[int]) -> list[tuple[int, str, float | None, str
             cursor.execute(
                 "SELECT id, segment, computed_score, computed_band FROM accounts_account"
                 " WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE",
-                [list(ids)],
+                [selectors.id_array(ids)],
             )
             return [tuple(r) for r in cursor.fetchall()]  # type: ignore[misc]
     return list(
@@ -503,37 +504,43 @@ def _lock_accounts(ids: Sequence[int]) -> list[tuple[int, str, float | None, str
     )
 
 
-_SQL_INSERT_ACTIVITIES = """
-INSERT INTO accounts_activity (account_id, kind, occurred_at, summary, details)
-SELECT r.account_id, r.kind, r.occurred_at, r.summary, r.details
-FROM jsonb_to_recordset(%s::jsonb) AS r(
-    account_id bigint, kind varchar, occurred_at timestamptz, summary varchar, details jsonb)
-"""
+_SQL_COPY_ACTIVITIES = (
+    "COPY accounts_activity (account_id, kind, occurred_at, summary, details) FROM STDIN"
+)
 
 
 def _insert_band_activities(
     rows: list[tuple[int, str, float | None, str]], *, at: datetime
 ) -> None:
-    """One "band changed" activity per (account, old band, score, new band), one statement."""
+    """One "band changed" activity per (account, old band, score, new band), one COPY."""
     if not rows:
         return
-    activities = [
-        {
-            "account_id": account_id,
-            "kind": Activity.Kind.BAND_CHANGED.value,
-            "summary": band_summary(old, new, score),
-            "details": {"from": old, "to": new, "score": score},
-        }
-        for account_id, old, score, new in rows
-    ]
+    kind = Activity.Kind.BAND_CHANGED.value
     if connection.vendor == "postgresql":
         stamp = at.isoformat()
-        doc = orjson.dumps([{**a, "occurred_at": stamp} for a in activities]).decode()
-        with connection.cursor() as cursor:
-            cursor.execute(_SQL_INSERT_ACTIVITIES, [doc])
+        lines = [
+            f"{account_id}\t{kind}\t{stamp}\t{_copy_text(band_summary(old, new, score))}\t"
+            f"{_copy_text(_json_text({'from': old, 'to': new, 'score': score}))}\n"
+            for account_id, old, score, new in rows
+        ]
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(_SQL_COPY_ACTIVITIES) as copy,  # type: ignore[attr-defined]
+        ):
+            copy.write("".join(lines))
         return
     Activity.objects.bulk_create(
-        [Activity(occurred_at=at, **a) for a in activities], batch_size=BULK_BATCH
+        [
+            Activity(
+                account_id=account_id,
+                kind=kind,
+                occurred_at=at,
+                summary=band_summary(old, new, score),
+                details={"from": old, "to": new, "score": score},
+            )
+            for account_id, old, score, new in rows
+        ],
+        batch_size=BULK_BATCH,
     )
 
 
@@ -561,7 +568,8 @@ WHERE a.id = v.id
 """
 
 
-ScoreRowIn = tuple[int, int, float | None, str, datetime, list[dict[str, Any]]]
+# The breakdown as a list of dicts or as its JSON text (what the batch recompute has).
+ScoreRowIn = tuple[int, int, float | None, str, datetime, list[dict[str, Any]] | str]
 
 
 def insert_scores(rows: list[Score]) -> None:
@@ -588,7 +596,7 @@ def insert_score_rows(rows: Sequence[ScoreRowIn]) -> list[int]:
                     score=score,
                     band=band,
                     computed_at=moment,
-                    breakdown=breakdown,
+                    breakdown=orjson.loads(breakdown) if isinstance(breakdown, str) else breakdown,
                 )
                 for a, c, score, band, moment, breakdown in rows
             ],
@@ -602,7 +610,7 @@ def insert_score_rows(rows: Sequence[ScoreRowIn]) -> list[int]:
         lines = [
             f"{pk}\t{a}\t{c}\t{_NULL if score is None else repr(float(score))}\t{band}\t"
             f"{stamps.get(moment) or stamps.setdefault(moment, moment.isoformat())}\t"
-            f"{orjson.dumps(breakdown).decode().replace(_BS, _BS2)}\n"
+            f"{_copy_text(_json_text(breakdown))}\n"
             for pk, (a, c, score, band, moment, breakdown) in zip(ids, rows, strict=True)
         ]
         with cursor.cursor.copy(_SQL_COPY_SCORES) as copy:  # type: ignore[attr-defined]
@@ -610,7 +618,23 @@ def insert_score_rows(rows: Sequence[ScoreRowIn]) -> list[int]:
     return ids
 
 
-_NULL, _BS, _BS2 = "\\N", "\\", "\\\\"  # COPY text format: NULL, and backslashes doubled
+def _json_text(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def _copy_text(value: str) -> str:
+    """A value in COPY's text format: backslashes, tabs and line breaks escaped."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return (
+            value.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return value
+
+
+_NULL = "\\N"  # COPY text format
 _SQL_RESERVE_SCORE_IDS = (
     "SELECT nextval(pg_get_serial_sequence('scoring_score', 'id')) FROM generate_series(1, %s)"
 )
@@ -627,16 +651,9 @@ def _update_account_health(rows: list[tuple[Any, ...]]) -> None:
     if not rows:
         return
     if connection.vendor == "postgresql":
-        doc = orjson.dumps(
-            [
-                {
-                    "id": r[0],
-                    **dict(zip(_HEALTH_FIELDS, r[1:], strict=True)),
-                    "computed_at": r[5].isoformat() if r[5] else None,
-                }
-                for r in rows
-            ]
-        ).decode()
+        # orjson writes the aware datetimes as ISO 8601 with their offset.
+        keys = ("id", *_HEALTH_FIELDS)
+        doc = orjson.dumps([dict(zip(keys, r, strict=True)) for r in rows]).decode()
         with connection.cursor() as cursor:
             cursor.execute(_SQL_UPDATE_HEALTH, [doc])
         return
@@ -663,7 +680,7 @@ def active_overrides(*, account_ids: Sequence[int], at: datetime) -> dict[int, S
     if connection.vendor == "postgresql":  # one array parameter, not one per id
         qs = qs.extra(
             where=["scoring_scoreoverride.account_id = ANY(%s::bigint[])"],
-            params=[list(account_ids)],
+            params=[selectors.id_array(account_ids)],
         )
     else:
         qs = qs.filter(account_id__in=account_ids)

@@ -38,7 +38,7 @@ def _in_thread(fn: Callable[[], object], results: list[object]) -> threading.Thr
 @pytest.mark.postgres
 def test_sql_and_python_window_stats_agree(csm: User) -> None:
     rng = random.Random(7)
-    metrics = [MetricDefinition.objects.create(key=f"m{i}", name=f"M{i}") for i in range(3)]
+    metrics = [MetricDefinition.objects.create(key=f"m{i}", name=f"M{i}") for i in range(4)]
     accounts = AccountFactory.create_batch(30, owner=csm)
     at = timezone.now().replace(microsecond=0)
     values = []
@@ -52,55 +52,60 @@ def test_sql_and_python_window_stats_agree(csm: User) -> None:
                 )
     values.append(MetricValueIn(accounts[0].pk, metrics[0].pk, 1.0, at + dt.timedelta(hours=1)))
     record_metric_values(values=values)
-    spec = engine.ScorecardSpec(
-        measures=tuple(
-            engine.MeasureSpec(
-                metric=m.key, weight=1, aggregation=agg, window_days=w, bad=0, good=400
+    # Scorecards over consecutive metric ids (read as an id range) and with a gap (the
+    # metric in between has values, and must not count).
+    for used in (metrics[:3], [metrics[0], metrics[2], metrics[3]]):
+        spec = engine.ScorecardSpec(
+            measures=tuple(
+                engine.MeasureSpec(
+                    metric=m.key, weight=1, aggregation=agg, window_days=w, bad=0, good=400
+                )
+                for m in used
+                for agg, w in (
+                    ("latest", 7),
+                    ("avg", 14),
+                    ("sum", 30),
+                    ("change_pct", 30),
+                    ("count", 1),
+                )
             )
-            for m in metrics
-            for agg, w in (
-                ("latest", 7),
-                ("avg", 14),
-                ("sum", 30),
-                ("change_pct", 30),
-                ("count", 1),
+        )
+        all_ids = [a.pk for a in accounts]
+        # A dense id range (a nightly chunk: one range scan) and a sparse set (dirty accounts:
+        # the ids are listed).
+        for ids in (all_ids, all_ids[::3]):
+            sql = selectors.stats_table(account_ids=ids, specs=[spec], at=at, use_sql=True)
+            py = selectors.stats_table(account_ids=ids, specs=[spec], at=at, use_sql=False)
+            assert list(sql.account_ids) == list(py.account_ids) and sql.columns == py.columns
+            s, p = sql.stats, py.stats
+            assert (s.observed == p.observed).all()
+            assert (s.count == p.count).all()
+            # The previous window is only aggregated where a change_pct measure needs it.
+            change = [c for (_, w), c in sql.columns.items() if w == 30]
+            assert (s.prev_count[:, change] == p.prev_count[:, change]).all()
+            # "fresh" and the newest value only matter where the window has values.
+            inside = p.observed & p.fresh & (p.count > 0)
+            assert ((s.observed & s.fresh & (s.count > 0)) == inside).all()
+            # Every metric here has a "latest" measure: its newest value is read wherever it counts.
+            assert (s.latest_value[inside] == p.latest_value[inside]).all()
+            assert s.total == pytest.approx(p.total, rel=1e-12, abs=1e-9)
+            assert s.prev_total[:, change] == pytest.approx(
+                p.prev_total[:, change], rel=1e-12, abs=1e-9
             )
-        )
-    )
-    all_ids = [a.pk for a in accounts]
-    # A dense id range (a nightly chunk: one range scan) and a sparse set (dirty accounts:
-    # the ids are listed).
-    for ids in (all_ids, all_ids[::3]):
-        sql = selectors.stats_table(account_ids=ids, specs=[spec], at=at, use_sql=True)
-        py = selectors.stats_table(account_ids=ids, specs=[spec], at=at, use_sql=False)
-        assert list(sql.account_ids) == list(py.account_ids) and sql.columns == py.columns
-        s, p = sql.stats, py.stats
-        assert (s.observed == p.observed).all()
-        assert (s.count == p.count).all()
-        # The previous window is only aggregated where a change_pct measure needs it.
-        change = [c for (_, w), c in sql.columns.items() if w == 30]
-        assert (s.prev_count[:, change] == p.prev_count[:, change]).all()
-        # "fresh" and the newest value only matter where the window has values.
-        inside = p.observed & p.fresh & (p.count > 0)
-        assert ((s.observed & s.fresh & (s.count > 0)) == inside).all()
-        # Every metric here has a "latest" measure: its newest value is read wherever it counts.
-        assert (s.latest_value[inside] == p.latest_value[inside]).all()
-        assert s.total == pytest.approx(p.total, rel=1e-12, abs=1e-9)
-        assert s.prev_total[:, change] == pytest.approx(
-            p.prev_total[:, change], rel=1e-12, abs=1e-9
-        )
-        # Stale pairs (values only before the range the SQL aggregates) are found too.
-        assert (p.observed & ~inside).any()
-        rows = sql.rows_of(ids)
-        by_sql = engine.score_batch(
-            spec, *engine.measure_values(spec, sql.for_scorecard(spec, rows))
-        )
-        by_py = engine.score_batch(spec, *engine.measure_values(spec, py.for_scorecard(spec, rows)))
-        reference = selectors.window_stats_for(account_ids=ids, specs=[spec], at=at)
-        for i, account_id in enumerate(ids):
-            scalar = engine.score_from_stats(spec, reference.get(account_id, {}), at=at)
-            assert by_sql.result(i).score == by_py.result(i).score == scalar.score
-            assert by_py.result(i) == scalar
+            # Stale pairs (values only before the range the SQL aggregates) are found too.
+            assert (p.observed & ~inside).any()
+            rows = sql.rows_of(ids)
+            by_sql = engine.score_batch(
+                spec, *engine.measure_values(spec, sql.for_scorecard(spec, rows))
+            )
+            by_py = engine.score_batch(
+                spec, *engine.measure_values(spec, py.for_scorecard(spec, rows))
+            )
+            reference = selectors.window_stats_for(account_ids=ids, specs=[spec], at=at)
+            for i, account_id in enumerate(ids):
+                scalar = engine.score_from_stats(spec, reference.get(account_id, {}), at=at)
+                assert by_sql.result(i).score == by_py.result(i).score == scalar.score
+                assert by_py.result(i) == scalar
 
 
 def _scored_accounts(n: int, owner: User) -> tuple[list[Account], MetricDefinition]:
