@@ -221,7 +221,8 @@ def _recompute_with_workers(ids: list[int], workers: int) -> tuple[float, int]:
         step = services.NIGHTLY_CHUNK
         chunks = [(ids[i], ids[min(i + step, len(ids)) - 1]) for i in range(0, len(ids), step)]
         # Each chunk is one batch, one transaction: its last account scored = chunk done.
-        # (A cheap probe, so that waiting takes no CPU from the workers.)
+        # (A cheap probe, ten times a second: polling every 20 ms took 7 % of a core from
+        # the workers, for a reading at most 0.1 s late.)
         lasts = Account.objects.filter(pk__in=[b for _, b in chunks])
         start_mark = timezone.now()
         start = time.perf_counter()
@@ -229,7 +230,7 @@ def _recompute_with_workers(ids: list[int], workers: int) -> tuple[float, int]:
         while lasts.filter(computed_at__gte=start_mark).count() < len(chunks):
             if proc.poll() is not None or time.perf_counter() - start > 1800:
                 raise RuntimeError(f"the bench workers stopped or stalled; see {log_path}")
-            time.sleep(0.02)
+            time.sleep(0.1)
         seconds = time.perf_counter() - start
         done = Account.objects.filter(segment=BENCH_SEGMENT, computed_at__gte=start_mark).count()
         assert done == len(ids), f"only {done} of {len(ids)} accounts were recomputed"
