@@ -27,8 +27,9 @@ API
     The core, for N accounts at once (numpy arrays, one column per measure). The scalar
     functions above are this core with N = 1, so the formula exists exactly once; the full
     recompute feeds it the arrays that ``scoring.selectors.stats_table`` reads from
-    PostgreSQL and only builds breakdown dicts (``BatchScores.breakdown(i)``) it stores or
-    compares.
+    PostgreSQL. Breakdowns are built a column at a time: ``BatchScores.breakdown_json(i)``
+    is the text score history stores, ``BatchScores.breakdown(i)`` the same as dicts (for
+    comparing with the previous score and explaining moves).
 
 ``ScoreResult``
     ``score`` (0..100 rounded to one decimal, or ``None`` = no data), ``band``
@@ -473,8 +474,8 @@ class BatchScores:
         """Every row's breakdown as JSON text, a column at a time: orjson writes each
         column's numbers in one call, and a row is the join of its measures' pieces."""
         n = len(self)
-        if n == 0:
-            return []
+        if n == 0 or not self.scorecard.measures:
+            return ["[]"] * n
 
         def texts(column: list[Any]) -> list[str]:
             return orjson.dumps(column).decode()[1:-1].split(",")

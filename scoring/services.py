@@ -377,9 +377,10 @@ def _recompute_batch(
     stale), newest score, score 30 days ago, active overrides, insert history, update
     accounts, insert band activities.
 
-    The engine scores each scorecard's accounts as arrays in one call; breakdown dicts are
-    only built for accounts whose previous score needs comparing, that get a history row,
-    or that have a score 30 days ago to explain the trend against."""
+    The engine scores each scorecard's accounts as arrays in one call and writes their
+    breakdowns as JSON text a column at a time; history rows take that text, and dicts are
+    only read back for accounts whose previous score needs comparing or that have a score
+    30 days ago to explain the trend against."""
     accounts = _lock_accounts(ids)
     if not accounts:
         return RecomputeResult(), []

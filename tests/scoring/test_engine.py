@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import pytest
 from hypothesis import assume, given, settings
@@ -327,7 +328,11 @@ def test_the_batch_core_equals_the_scalar_path(
     for i, obs in enumerate(accounts):
         scalar = engine.score_account(spec, obs, AT)
         assert batch.result(i) == scalar
-        assert batch.breakdown(i) == scalar.breakdown()
+        # (As stored: a value JSON cannot hold, an overflowing sum, reads back as None.)
+        assert batch.breakdown(i) == [
+            {**d, "value": d["value"] if d["value"] is None or math.isfinite(d["value"]) else None}
+            for d in scalar.breakdown()
+        ]
         assert batch.score_at(i) == scalar.score and batch.band_at(i) == scalar.band
 
 
@@ -394,8 +399,14 @@ def test_batch_breakdown_cells_and_json(
     ms: list[MeasureSpec], accounts: list[dict], policy: str
 ) -> None:
     """The column-at-a-time breakdown equals the cell-by-cell definition, and its JSON text
-    (what history stores) reads back as exactly the same dicts."""
+    (what history stores) reads back as exactly the same dicts, but for a value JSON cannot
+    hold (an overflowing sum): null, as history always stored it."""
+    import math
+
     import orjson
+
+    def stored(v: object) -> object:
+        return None if isinstance(v, float) and not math.isfinite(v) else v
 
     spec = card(*ms, missing=policy)
     stats = [
@@ -415,5 +426,15 @@ def test_batch_breakdown_cells_and_json(
         cells = _reference_rows(batch, i)
         assert batch._rows(i) == cells
         parsed = orjson.loads(batch.breakdown_json(i))
-        assert [(d["value"], d["points"], d["contribution"], d["stale"]) for d in parsed] == cells
-        assert parsed == batch.result(i).breakdown()
+        assert [(d["value"], d["points"], d["contribution"], d["stale"]) for d in parsed] == [
+            (stored(v), p, c, s) for v, p, c, s in cells
+        ]
+        assert parsed == [{**d, "value": stored(d["value"])} for d in batch.result(i).breakdown()]
+
+
+def test_breakdown_json_of_a_scorecard_without_measures() -> None:
+    import numpy as np
+
+    batch = engine.score_batch(card(), np.zeros((2, 0)), np.zeros((2, 0), dtype=bool))
+    assert [batch.breakdown_json(i) for i in range(2)] == ["[]", "[]"]
+    assert batch.breakdown(1) == [] and batch.score_at(0) is None
