@@ -247,3 +247,33 @@ def test_publishing_a_segment_scorecard_rescores_exactly_that_segment_on_the_wor
     assert Score.objects.count() == 6
     scores = dict(Account.objects.values_list("pk", "computed_score"))
     assert [scores[a.pk] for a in accounts] == [40.0, 40.0, 80.0, 80.0]
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_bench_scoring_times_real_workers_and_removes_its_data(
+    csm: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``bench scoring`` on committed data: the nightly Celery group on prefork workers it
+    starts (pointed at this test database), the same scores as the naive ORM loop, no
+    history the next night, and nothing of its own left behind."""
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from scoring.bench import BENCH_SEGMENT
+    from tests.conftest import _database_url_for_current_test_db
+
+    monkeypatch.setenv("DATABASE_URL", _database_url_for_current_test_db())
+    monkeypatch.setenv("CHS_TESTING", "1")
+    out = StringIO()
+    call_command("bench", "scoring", "--accounts", "300", stdout=out)
+    figures = [json.loads(line) for line in out.getvalue().splitlines()]
+    (full,) = [f for f in figures if f["bench"] == "scoring_full_recompute"]
+    assert full["accounts"] == 300 and full["path"].startswith("celery group")
+    assert full["history_rows"] == 300 and full["steady_history_rows"] == 0
+    assert full["identical_scores_in_sample"] == 200
+    assert full["seconds"] > 0 and full["ratio_to_naive"] > 1
+    assert not Account.objects.filter(segment=BENCH_SEGMENT).exists()
+    assert not Scorecard.objects.filter(segment=BENCH_SEGMENT).exists()
