@@ -245,8 +245,8 @@ def bench_scoring(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Full recompute of N accounts × 8 measures × 30 days against a naive ORM loop.
 
     With a broker and PostgreSQL it runs the product's nightly path: committed data, vacuumed
-    as autovacuum would, recomputed in id-range chunks by real prefork workers (one per
-    core), then removed again. Otherwise (SQLite, in-process tasks) the same recompute runs
+    and checkpointed (``_settle``), recomputed in id-range chunks by real prefork workers
+    (one per core), then removed again. Otherwise (SQLite, in-process tasks) the same recompute runs
     in this process, inside the command's rolled-back transaction."""
     committed = connection.get_autocommit()
     use_workers = committed and connection.vendor == "postgresql" and not app_is_eager()
