@@ -126,9 +126,6 @@ class Account(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="owned_accounts",
-        # The (owner, name) index below serves every lookup by owner; a second one would
-        # only add a write to each recompute that rewrites the row.
-        db_index=False,
     )
     arr = models.DecimalField("ARR", max_digits=14, decimal_places=2, default=0)
     renewal_date = models.DateField(null=True, blank=True)
