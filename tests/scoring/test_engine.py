@@ -358,8 +358,6 @@ def test_batch_rounding_matches_round1_at_the_half() -> None:
 def test_round_list_is_pythons_round(xs: list[float], digits: int) -> None:
     """Breakdowns round whole columns at once; every element must be exactly what
     Python's ``round`` gives (k / 20 000 lands on the .5 ties at 4 decimals)."""
-    import math
-
     import numpy as np
 
     got = engine.round_list(np.array(xs, dtype=np.float64), digits)
@@ -370,8 +368,6 @@ def test_round_list_is_pythons_round(xs: list[float], digits: int) -> None:
 
 def _reference_rows(batch: engine.BatchScores, i: int) -> list[tuple]:
     """The breakdown cells, one at a time, as the contract defines them."""
-    import math
-
     scored = not math.isnan(float(batch.score[i]))
     out = []
     for j in range(batch.values.shape[1]):
@@ -401,8 +397,6 @@ def test_batch_breakdown_cells_and_json(
     """The column-at-a-time breakdown equals the cell-by-cell definition, and its JSON text
     (what history stores) reads back as exactly the same dicts, but for a value JSON cannot
     hold (an overflowing sum): null, as history always stored it."""
-    import math
-
     import orjson
 
     def stored(v: object) -> object:
