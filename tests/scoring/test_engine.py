@@ -300,6 +300,31 @@ def test_path_to_green_really_reaches_green(ms: list[MeasureSpec], obs: dict) ->
     assert path.score_after >= spec.green_at
 
 
+def _scored_batch(
+    ms: list[MeasureSpec], accounts: list[dict], policy: str
+) -> tuple[ScorecardSpec, engine.BatchScores]:
+    """The accounts' observations scored by the batch core, as the recompute does."""
+    spec = card(*ms, missing=policy)
+    stats = [
+        {
+            (m.metric, m.window_days): engine.window_stats(
+                obs[m.metric], at=AT, window_days=m.window_days
+            )
+            for m in ms
+            if obs.get(m.metric)
+        }
+        for obs in accounts
+    ]
+    arrays = engine.StatsArrays.from_stats(spec, stats, at=AT)
+    return spec, engine.score_batch(spec, *engine.measure_values(spec, arrays))
+
+
+def _stored(value: object) -> object:
+    """A breakdown value as history stores it: one JSON cannot hold (an overflowing sum)
+    reads back as None."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     st.lists(measures(), min_size=1, max_size=5),
@@ -311,27 +336,12 @@ def test_the_batch_core_equals_the_scalar_path(
 ) -> None:
     """The recompute scores N accounts in one call; each must get exactly what the
     one-account path (ingest, preview, backfill) gives it, breakdown included."""
-    spec = card(*ms, missing=policy)
-    stats = []
-    for obs in accounts:
-        stats.append(
-            {
-                (m.metric, m.window_days): engine.window_stats(
-                    obs[m.metric], at=AT, window_days=m.window_days
-                )
-                for m in ms
-                if obs.get(m.metric)
-            }
-        )
-    arrays = engine.StatsArrays.from_stats(spec, stats, at=AT)
-    batch = engine.score_batch(spec, *engine.measure_values(spec, arrays))
+    spec, batch = _scored_batch(ms, accounts, policy)
     for i, obs in enumerate(accounts):
         scalar = engine.score_account(spec, obs, AT)
         assert batch.result(i) == scalar
-        # (As stored: a value JSON cannot hold, an overflowing sum, reads back as None.)
         assert batch.breakdown(i) == [
-            {**d, "value": d["value"] if d["value"] is None or math.isfinite(d["value"]) else None}
-            for d in scalar.breakdown()
+            {**d, "value": _stored(d["value"])} for d in scalar.breakdown()
         ]
         assert batch.score_at(i) == scalar.score and batch.band_at(i) == scalar.band
 
@@ -399,31 +409,15 @@ def test_batch_breakdown_cells_and_json(
     hold (an overflowing sum): null, as history always stored it."""
     import orjson
 
-    def stored(v: object) -> object:
-        return None if isinstance(v, float) and not math.isfinite(v) else v
-
-    spec = card(*ms, missing=policy)
-    stats = [
-        {
-            (m.metric, m.window_days): engine.window_stats(
-                obs[m.metric], at=AT, window_days=m.window_days
-            )
-            for m in ms
-            if obs.get(m.metric)
-        }
-        for obs in accounts
-    ]
-    batch = engine.score_batch(
-        spec, *engine.measure_values(spec, engine.StatsArrays.from_stats(spec, stats, at=AT))
-    )
+    _, batch = _scored_batch(ms, accounts, policy)
     for i in range(len(accounts)):
         cells = _reference_rows(batch, i)
         assert batch._rows(i) == cells
         parsed = orjson.loads(batch.breakdown_json(i))
         assert [(d["value"], d["points"], d["contribution"], d["stale"]) for d in parsed] == [
-            (stored(v), p, c, s) for v, p, c, s in cells
+            (_stored(v), p, c, s) for v, p, c, s in cells
         ]
-        assert parsed == [{**d, "value": stored(d["value"])} for d in batch.result(i).breakdown()]
+        assert parsed == [{**d, "value": _stored(d["value"])} for d in batch.result(i).breakdown()]
 
 
 def test_breakdown_json_of_a_scorecard_without_measures() -> None:
