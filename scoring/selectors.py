@@ -333,6 +333,10 @@ def _fill_sql(
     # skips ids in between) is one more test on each row.
     contiguous = hi - lo + 1 == len(metric_ids)
     only_metrics = "" if contiguous else "AND metric_id = ANY(%s::bigint[])"
+    # "ORDER BY … OFFSET 0" keeps the inner query whole: each row's window bounds are
+    # computed once, in the index scan, instead of once per aggregate that reads them
+    # (PostgreSQL would otherwise copy the expressions into every FILTER; 7 % of the
+    # query). The order is the index's, so it costs no sort and the grouping stays sorted.
     sql = f"""
         SELECT account_id, metric_id, {", ".join(aggregates)}
         FROM (
@@ -341,6 +345,8 @@ def _fill_sql(
             WHERE account_id BETWEEN %s AND %s {only_ids}
               AND metric_id BETWEEN %s AND %s {only_metrics}
               AND observed_at > %s::timestamptz AND observed_at <= %s::timestamptz
+            ORDER BY account_id, metric_id
+            OFFSET 0
         ) AS v
         GROUP BY account_id, metric_id
     """
