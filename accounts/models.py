@@ -326,19 +326,38 @@ class Activity(models.Model):
         Account, on_delete=models.CASCADE, related_name="activities", db_index=False
     )
     kind = models.CharField(max_length=32, choices=Kind.choices)
+    # Actor and feedback are indexed only where set (below).
     actor = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     occurred_at = models.DateTimeField()
     summary = models.CharField(max_length=300)
     details = models.JSONField(default=dict, blank=True)
     feedback = models.ForeignKey(
-        Feedback, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        Feedback,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
-        indexes = [models.Index(fields=["account", "-occurred_at"])]
+        indexes = [
+            models.Index(fields=["account", "-occurred_at"]),
+            # For deleting a user or a feedback (SET_NULL, CASCADE): partial, so the rows
+            # that have neither, such as the recompute's "band changed" lines (100 000 on
+            # a first night), are not written into two indexes of NULLs.
+            models.Index(
+                fields=["actor"], name="activity_actor", condition=models.Q(actor__isnull=False)
+            ),
+            models.Index(
+                fields=["feedback"],
+                name="activity_feedback",
+                condition=models.Q(feedback__isnull=False),
+            ),
+        ]
         verbose_name_plural = "activities"
 
     def __str__(self) -> str:
