@@ -6,8 +6,10 @@ import importlib
 
 import pytest
 from django.apps import apps
+from django.db import connection
+from django.utils import timezone
 
-from accounts.models import Account, User
+from accounts.models import Account, Activity, Feedback, User
 from tests.factories import AccountFactory
 from tests.playbooks.factories import TaskFactory
 
@@ -39,3 +41,46 @@ def test_0008_backfills_open_task_counts_and_owner_sort_names(
         theirs.pk: (0, "teammate"),  # no name: the username, as the column shows it
         orphan.pk: (0, ""),
     }
+
+
+def _activity_indexes() -> dict[str, str]:
+    """Index name → definition for accounts_activity, on PostgreSQL or SQLite."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'accounts_activity'"
+            )
+        else:
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master"
+                " WHERE type = 'index' AND tbl_name = 'accounts_activity' AND sql IS NOT NULL"
+            )
+        return {name: " ".join(definition.split()) for name, definition in cursor.fetchall()}
+
+
+def test_0013_activity_keys_are_indexed_only_where_set_and_deletes_follow_them(
+    csm: User, account: Account
+) -> None:
+    indexes = _activity_indexes()
+    for name, column in (("activity_actor", "actor_id"), ("activity_feedback", "feedback_id")):
+        assert "WHERE" in indexes[name] and column in indexes[name].split("WHERE")[1]
+        # No full index on the key is left beside the partial one.
+        assert [n for n, d in indexes.items() if column in d and "WHERE" not in d] == []
+
+    now = timezone.now()
+    feedback = Feedback.objects.create(account=account, kind="note", text="Hi", occurred_at=now)
+    by_csm = Activity.objects.create(
+        account=account, kind="plan", actor=csm, occurred_at=now, summary="Plan"
+    )
+    Activity.objects.create(
+        account=account, kind="feedback", feedback=feedback, occurred_at=now, summary="Note"
+    )
+    band = Activity.objects.create(
+        account=account, kind="band_changed", occurred_at=now, summary="Entered red"
+    )
+
+    feedback.delete()  # CASCADE: its activity goes with it, the others stay
+    assert set(Activity.objects.values_list("pk", flat=True)) == {by_csm.pk, band.pk}
+    csm.delete()  # SET_NULL: the activity stays, without its actor
+    by_csm.refresh_from_db()
+    assert by_csm.actor_id is None
