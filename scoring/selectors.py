@@ -359,7 +359,7 @@ def _fill_sql(
             *([] if dense else [id_array(ids.tolist())]),
             lo,
             hi,
-            *([] if contiguous else [metric_ids]),
+            *([] if contiguous else [id_array(metric_ids)]),
             at - timedelta(days=horizon),
             at,
         ],
@@ -404,7 +404,7 @@ def _fill_sql(
                 WHERE account_id = p.a AND metric_id = p.m AND observed_at <= %s
             )
             """,
-            [ids[miss_rows].tolist(), mids[miss_metrics].tolist(), at],
+            [id_array(ids[miss_rows].tolist()), id_array(mids[miss_metrics].tolist()), at],
         )
         found = cursor.fetchall()
     if not found:
