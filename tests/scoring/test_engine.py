@@ -325,12 +325,17 @@ def _stored(value: object) -> object:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-@settings(max_examples=150, deadline=None)
-@given(
+# A batch to score: its measures, each account's observations, the missing-data policy
+# (``_scored_batch`` takes them in this order).
+batch_inputs = (
     st.lists(measures(), min_size=1, max_size=5),
     st.lists(observations, min_size=1, max_size=6),
     st.sampled_from(engine.MISSING_POLICIES),
 )
+
+
+@settings(max_examples=150, deadline=None)
+@given(*batch_inputs)
 def test_the_batch_core_equals_the_scalar_path(
     ms: list[MeasureSpec], accounts: list[dict], policy: str
 ) -> None:
@@ -396,11 +401,7 @@ def _reference_rows(batch: engine.BatchScores, i: int) -> list[tuple]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(
-    st.lists(measures(), min_size=1, max_size=5),
-    st.lists(observations, min_size=1, max_size=6),
-    st.sampled_from(engine.MISSING_POLICIES),
-)
+@given(*batch_inputs)
 def test_batch_breakdown_cells_and_json(
     ms: list[MeasureSpec], accounts: list[dict], policy: str
 ) -> None:
