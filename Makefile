@@ -11,7 +11,7 @@ PORT   ?= 8000
 help:
 	@echo "make run        install, migrate, load demo data once, serve at http://$(HOST):$(PORT)"
 	@echo "make test       run the whole test suite"
-	@echo "make lint       ruff check + format check"
+	@echo "make lint       ruff check + format check + import direction (import-linter)"
 	@echo "make typecheck  mypy with django-stubs"
 	@echo "make worker     a Celery worker (needs CELERY_BROKER_URL)"
 	@echo "make beat       the Celery beat scheduler (needs CELERY_BROKER_URL)"
@@ -47,6 +47,7 @@ test-services: install services
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(VENV)/bin/ruff check --fix .

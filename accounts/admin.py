@@ -19,7 +19,7 @@ from accounts.models import (
     User,
     owner_sort_name,
 )
-from accounts.services import sync_owner_sort_names
+from accounts.services.people import sync_owner_sort_names
 
 
 @admin.register(User)

@@ -15,11 +15,13 @@ from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts import selectors, services
 from accounts.authentication import api_user
 from accounts.models import Account, Feedback, HealthBand, User
+from accounts.selectors.access import get_account_for_user, visible_accounts
+from accounts.services.accounts import create_account, update_account
 from chs_site.api_docs import error_responses
-from scoring.validation_api import ChurnRiskSerializer, churn_risk_payload
+from scoring.serializers import ChurnRiskSerializer, churn_risk_payload
+from scoring.services.feedback import log_feedback
 
 ACCOUNT_EXAMPLE = {
     "external_id": "ACME-1",
@@ -91,7 +93,7 @@ class AccountSerializer(serializers.ModelSerializer):
 
 
 class AccountDetailSerializer(AccountSerializer):
-    """The detail adds the churn-risk model's estimate (issue 7), labelled as such."""
+    """The detail adds the churn-risk model's estimate, labelled as such."""
 
     churn_risk = serializers.SerializerMethodField(
         help_text="Second signal beside the health score: the fitted churn-risk model's "
@@ -138,9 +140,7 @@ class AccountList(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Account.objects.none()
         return (
-            selectors.visible_accounts(api_user(self.request))
-            .select_related("owner")
-            .order_by("external_id")
+            visible_accounts(api_user(self.request)).select_related("owner").order_by("external_id")
         )
 
     @extend_schema(
@@ -162,7 +162,7 @@ class AccountList(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         serializer = AccountSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        account = services.create_account(user=api_user(request), data=serializer.validated_data)
+        account = create_account(user=api_user(request), data=serializer.validated_data)
         return Response(AccountSerializer(account).data, status=status.HTTP_201_CREATED)
 
 
@@ -178,7 +178,7 @@ class AccountDetail(generics.GenericAPIView):
         ],
     )
     def get(self, request: Request, external_id: str) -> Response:
-        account = selectors.get_account_for_user(api_user(request), external_id)
+        account = get_account_for_user(api_user(request), external_id)
         return Response(AccountDetailSerializer(account).data)
 
     @extend_schema(
@@ -192,10 +192,10 @@ class AccountDetail(generics.GenericAPIView):
         ],
     )
     def patch(self, request: Request, external_id: str) -> Response:
-        account = selectors.get_account_for_user(api_user(request), external_id)
+        account = get_account_for_user(api_user(request), external_id)
         serializer = AccountUpdateSerializer(account, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        account = services.update_account(
+        account = update_account(
             user=api_user(request),
             account=account,
             data=serializer.validated_data,
@@ -262,8 +262,8 @@ class FeedbackCreate(generics.GenericAPIView):
         serializer = FeedbackSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        account = selectors.get_account_for_user(api_user(request), data["account"]["external_id"])
-        feedback = services.log_feedback(
+        account = get_account_for_user(api_user(request), data["account"]["external_id"])
+        feedback = log_feedback(
             user=api_user(request),
             account=account,
             kind=data["kind"],

@@ -20,8 +20,9 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
-from accounts import selectors, services
 from accounts.models import ApiToken, User
+from accounts.selectors.tokens import api_token_for_key
+from accounts.services.tokens import touch_api_token
 
 
 class TokenAuthentication(authentication.BaseAuthentication):
@@ -41,7 +42,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "The API key contains invalid characters."
             ) from None
-        token = selectors.api_token_for_key(key)
+        token = api_token_for_key(key)
         if token is None:
             raise exceptions.AuthenticationFailed("Unknown API key.")
         if token.revoked_at is not None:
@@ -50,7 +51,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
             )
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("The API key's user is deactivated.")
-        services.touch_api_token(token=token, now=timezone.now())
+        touch_api_token(token=token, now=timezone.now())
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:

@@ -9,13 +9,16 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Exists, Max, Min, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts import demo, selectors
+from accounts import demo
 from accounts.models import Account, Activity, Team, User, owner_sort_name
+from accounts.selectors.access import visible_accounts
+from accounts.selectors.portfolio import SORT_KEYS
+from chs_site.benchmarks import delete_account_rows, p95, vacuum_tables
 from chs_site.startup import freeze_loaded_objects
 
 
@@ -44,43 +47,6 @@ def bench_portfolio_page(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
                 "ms_per_request": round(elapsed * 1000, 2),
                 "queries_per_request": len(queries) // runs,
             }
-
-
-# --- shared by the benchmarks that commit their data ----------------------------------------
-
-
-def vacuum_tables(*tables: str) -> None:
-    """What autovacuum does to a production table after a bulk load (visibility map for
-    index-only scans, fresh statistics). Only outside a transaction (else nothing)."""
-    if connection.vendor != "postgresql" or not connection.get_autocommit():
-        return
-    with connection.cursor() as cursor:
-        for table in tables:
-            cursor.execute(f"VACUUM ANALYZE {table}")
-
-
-def delete_account_rows(accounts: QuerySet[Account], *tables: str) -> bool:
-    """Delete these accounts' rows from the given tables (the big ones: by id range, in
-    plain SQL, inside the caller's transaction). False when there are no such accounts."""
-    bounds = accounts.aggregate(first=Min("id"), last=Max("id"))
-    if bounds["first"] is None:
-        return False
-    ids_sql, ids_params = accounts.order_by().values("id").query.sql_with_params()
-    with connection.cursor() as cursor:
-        for table in tables:
-            cursor.execute(
-                f"DELETE FROM {table} WHERE account_id BETWEEN %s AND %s"
-                f" AND account_id IN ({ids_sql})",
-                [bounds["first"], bounds["last"], *ids_params],
-            )
-    return True
-
-
-def p95(times: list[float]) -> float:
-    """The 95th percentile (linear interpolation between the two nearest runs)."""
-    if len(times) < 2:
-        return times[0]
-    return statistics.quantiles(times, n=20, method="inclusive")[18]
 
 
 # --- pages at scale --------------------------------------------------------------------------
@@ -310,6 +276,7 @@ bench_pages.commits = True  # type: ignore[attr-defined]
 _PAGES_TABLES = (
     "accounts_account",
     "scoring_score",
+    "scoring_scoreevent",
     "playbooks_task",
     "scoring_metricvalue",
     "accounts_activity",
@@ -354,18 +321,10 @@ def _bench_pages(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for role, user in data["users"].items():
         client = Client()
         client.force_login(user)
-        in_scope = selectors.visible_accounts(user).count()
+        in_scope = visible_accounts(user).count()
         cases = [("default", "")]
-        cases += [
-            (f"sort {s}", f"?sort={s}")
-            for s in selectors.SORT_KEYS
-            if s != "owner" or role != "csm"
-        ]
-        cases += [
-            (f"sort -{s}", f"?sort=-{s}")
-            for s in selectors.SORT_KEYS
-            if s != "owner" or role != "csm"
-        ]
+        cases += [(f"sort {s}", f"?sort={s}") for s in SORT_KEYS if s != "owner" or role != "csm"]
+        cases += [(f"sort -{s}", f"?sort=-{s}") for s in SORT_KEYS if s != "owner" or role != "csm"]
         cases += [
             ("band red", "?band=red"),
             ("band red by -arr", "?band=red&sort=-arr"),
@@ -462,7 +421,7 @@ def _bench_pages(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         "page": "portfolio_export",
         "role": "manager",
         "case": "all rows in scope",
-        "rows": selectors.visible_accounts(data["users"]["manager"]).count(),
+        "rows": visible_accounts(data["users"]["manager"]).count(),
         **_timed(client, "/portfolio/export.csv", 3),
     }
 
@@ -552,7 +511,7 @@ def bench_ingest(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
     from rest_framework.test import APIRequestFactory
 
-    from accounts.services import create_api_token
+    from accounts.services.tokens import create_api_token
     from scoring.models import MetricValue
 
     scale = float(options.get("scale") or 1.0)
@@ -629,7 +588,7 @@ def _bench_csv_import(
 
     from django.core.files import File
 
-    from accounts import importing
+    from accounts.imports import jobs as importing
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.csv"

@@ -8,17 +8,11 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts.importing import KIND_FIELDS
-from accounts.models import (
-    ApiToken,
-    Feedback,
-    HealthBand,
-    ImportJob,
-    ImportKind,
-    LifecycleStage,
-    User,
-)
-from accounts.selectors import SORT_KEYS, PortfolioQuery
+from accounts.imports.registry import choices as import_kind_choices
+from accounts.imports.registry import kind_spec
+from accounts.models import ApiToken, Feedback, HealthBand, ImportJob, LifecycleStage, User
+from accounts.selectors.portfolio import SORT_KEYS, PortfolioQuery
+from chs_site.parsing import is_in_future
 
 
 class LoginForm(AuthenticationForm):
@@ -124,7 +118,7 @@ class FeedbackForm(forms.Form):
 
     def clean_occurred_at(self) -> dt.datetime | None:
         value: dt.datetime | None = self.cleaned_data.get("occurred_at")
-        if value is not None and value > timezone.now() + dt.timedelta(minutes=5):
+        if value is not None and is_in_future(value, timezone.now()):
             raise forms.ValidationError("This is in the future; log what already happened.")
         return value
 
@@ -222,7 +216,7 @@ class OwnerForm(forms.Form):
 
 
 class ImportUploadForm(forms.Form):
-    kind = forms.ChoiceField(label="What the file holds", choices=ImportKind.choices)
+    kind = forms.ChoiceField(label="What the file holds", choices=import_kind_choices)
     file = forms.FileField(
         label="CSV file",
         help_text="UTF-8 CSV with a header row; commas or semicolons. Any size: it is streamed.",
@@ -231,16 +225,19 @@ class ImportUploadForm(forms.Form):
 
 
 class ImportMappingForm(forms.Form):
-    """One select per field of the import kind (which column holds it); for wide metric
-    files also one select per remaining column (which metric it holds)."""
+    """One select per field of the import kind (which column holds it); for kinds that map
+    extra columns (wide metric files) also one select per column (the key it holds, from
+    ``extra_keys``)."""
 
-    def __init__(self, *args: Any, job: ImportJob, metric_keys: list[str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, job: ImportJob, extra_keys: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.job = job
+        kind = kind_spec(job.kind)
+        self.extra_key = kind.extra_columns
         mapping = job.mapping or {}
         fields = mapping.get("fields") or {}
         columns = [("", "— not in the file —"), *[(c, c) for c in job.header]]
-        for spec in KIND_FIELDS[job.kind]:
+        for spec in kind.fields:
             label = f"{spec.label}{' (required)' if spec.required else ''}"
             self.fields[f"field__{spec.name}"] = forms.ChoiceField(
                 label=label,
@@ -250,9 +247,9 @@ class ImportMappingForm(forms.Form):
                 help_text=spec.help,
             )
         self.metric_columns: list[tuple[str, str]] = []
-        if job.kind == ImportKind.METRICS_WIDE:
-            metrics = mapping.get("metrics") or {}
-            choices = [("", "— ignore this column —"), *[(k, k) for k in metric_keys]]
+        if self.extra_key:
+            metrics = mapping.get(self.extra_key) or {}
+            choices = [("", "— ignore this column —"), *[(k, k) for k in extra_keys]]
             for index, column in enumerate(job.header):
                 name = f"metric__{index}"
                 self.metric_columns.append((name, column))
@@ -282,7 +279,10 @@ class ImportMappingForm(forms.Form):
             for name, column in self.metric_columns
             if data.get(name) and column not in used
         }
-        return {"fields": fields, "metrics": metrics}
+        out: dict[str, Any] = {"fields": fields}
+        if self.extra_key:
+            out[self.extra_key] = metrics
+        return out
 
 
 class ApiTokenForm(forms.Form):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import NullIf
 from django.urls import reverse
+
+from accounts.imports.registry import kind_spec
 
 
 class Role(models.TextChoices):
@@ -259,6 +263,10 @@ class Contact(models.Model):
         return self.name
 
 
+# NPS answers 0–6 are detractors (the NPS definition); playbooks react to them.
+NPS_DETRACTOR_MAX = 6
+
+
 class Feedback(models.Model):
     """Something a person said or did: a call, a note, an NPS or CSAT answer."""
 
@@ -302,6 +310,16 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.account_id}"
+
+    @property
+    def is_detractor(self) -> bool:
+        """An NPS answer of 0–6, or feedback logged as negative."""
+        nps_detractor = (
+            self.kind == self.Kind.NPS
+            and self.score is not None
+            and self.score <= NPS_DETRACTOR_MAX
+        )
+        return nps_detractor or self.sentiment == self.Sentiment.NEGATIVE
 
 
 class Activity(models.Model):
@@ -375,6 +393,11 @@ class WorkerHeartbeat(models.Model):
         return f"{self.hostname} @ {self.seen_at}"
 
 
+def hash_api_key(key: str) -> str:
+    """What an API key is stored (and looked up) as: its SHA-256, never the key itself."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 class ApiToken(models.Model):
     """A machine's key to the REST API. Only the SHA-256 of the key is stored; the key is
     shown once when created. A token acts with its user's role, narrowed by its scope."""
@@ -411,13 +434,6 @@ class ApiToken(models.Model):
         return self.revoked_at is None
 
 
-class ImportKind(models.TextChoices):
-    ACCOUNTS = "accounts", "Accounts"
-    METRICS_LONG = "metrics_long", "Metric values (one row per value)"
-    METRICS_WIDE = "metrics_wide", "Metric values (one column per metric)"
-    OUTCOMES = "outcomes", "Outcomes"
-
-
 class ImportJob(models.Model):
     """One CSV import: the stored file, its column mapping, progress and result.
 
@@ -434,7 +450,7 @@ class ImportJob(models.Model):
 
     FINISHED = (Status.SUCCEEDED, Status.FAILED)
 
-    kind = models.CharField(max_length=16, choices=ImportKind.choices)
+    kind = models.CharField(max_length=16, help_text="A kind in accounts.imports.registry.")
     file = models.FileField(upload_to="imports/%Y/%m/")
     original_name = models.CharField(max_length=255)
     header = models.JSONField(default=list, blank=True)
@@ -462,7 +478,7 @@ class ImportJob(models.Model):
         indexes = [models.Index(fields=["created_by", "-created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} import {self.pk} ({self.status})"
+        return f"{self.kind_label} import {self.pk} ({self.status})"
 
     def get_absolute_url(self) -> str:
         return reverse("accounts:import_detail", args=[self.pk])
@@ -471,11 +487,15 @@ class ImportJob(models.Model):
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
 
+    @property
+    def kind_label(self) -> str:
+        return kind_spec(self.kind).label
+
 
 class ImportMapping(models.Model):
     """The column mapping last used for an import kind, offered again next time."""
 
-    kind = models.CharField(max_length=16, choices=ImportKind.choices, unique=True)
+    kind = models.CharField(max_length=16, unique=True)
     mapping = models.JSONField(default=dict)
     updated_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

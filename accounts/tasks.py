@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from accounts import importing, services
+from accounts.imports import jobs
+from accounts.services import heartbeat
 
 
 @shared_task(
     name="accounts.tasks.worker_heartbeat", ignore_result=True, soft_time_limit=20, time_limit=30
 )
 def worker_heartbeat() -> None:
-    services.record_worker_heartbeat()
+    heartbeat.record_worker_heartbeat()
 
 
 @shared_task(
@@ -20,4 +21,4 @@ def worker_heartbeat() -> None:
     time_limit=31 * 60,
 )
 def run_import_job(job_id: int) -> None:
-    importing.run_import(job_id=job_id)
+    jobs.run_import(job_id=job_id)

@@ -22,7 +22,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from accounts import charts, importing, selectors, services
 from accounts.forms import (
     ApiTokenForm,
     FeedbackForm,
@@ -32,15 +31,41 @@ from accounts.forms import (
     OwnerForm,
     PortfolioFilterForm,
 )
+from accounts.imports import jobs as import_jobs
+from accounts.imports.registry import kind_spec
 from accounts.models import Account, ApiToken, ImportJob, User
+from accounts.selectors import access
+from accounts.selectors import team as team_selectors
+from accounts.selectors.portfolio import (
+    SORT_KEYS,
+    OwnerSortedBook,
+    portfolio_accounts,
+    portfolio_filtered,
+    portfolio_owners,
+    segment_sizes,
+)
+from accounts.selectors.timeline import chart_markers, timeline
+from accounts.services import accounts as account_services
+from accounts.services import tokens as token_services
+from chs_site import charts
 from chs_site.errors import ApplicationError, ValidationFailed
+from chs_site.formatting import neutralise_csv_cell
 from chs_site.http import AuthedRequest
-from playbooks import selectors as playbook_selectors
 from playbooks.forms import TaskCreateForm
-from scoring import selectors as scoring_selectors
-from scoring import services as scoring_services
-from scoring import views as scoring_views
-from scoring.models import MetricDefinition
+from playbooks.selectors.tasks import account_open_tasks, task_counts_by_assignee
+from scoring import validation
+from scoring.forms import OutcomeForm
+from scoring.selectors import health
+from scoring.selectors import team as score_team
+from scoring.selectors.history import path_to_green, score_movers
+from scoring.selectors.scorecards import (
+    book_thresholds,
+    current_scorecard_for,
+    metric_keys,
+    thresholds_for,
+)
+from scoring.services import overrides
+from scoring.services.feedback import log_feedback as log_feedback_service
 
 PAGE_SIZE = 50
 HISTORY_DAYS = 180
@@ -55,8 +80,8 @@ def _portfolio_form(request: AuthedRequest) -> tuple[PortfolioFilterForm, int]:
     """The filter form (segment choices from the user's book) and the book's size, from
     one grouped query."""
     user = request.user
-    sizes = selectors.segment_sizes(user)
-    owners = None if user.is_csm else selectors.portfolio_owners(user)
+    sizes = segment_sizes(user)
+    owners = None if user.is_csm else portfolio_owners(user)
     segments = sorted(s for s in sizes if s)
     form = PortfolioFilterForm(request.GET, user=user, segments=segments, owners=owners)
     return form, sum(sizes.values())
@@ -68,13 +93,13 @@ def portfolio(request: AuthedRequest) -> HttpResponse:
     user = request.user
     form, total_in_scope = _portfolio_form(request)
     query = form.to_query()
-    filtered = selectors.portfolio_filtered(user, query)
-    accounts = selectors.portfolio_accounts(user, query, filtered=filtered)
+    filtered = portfolio_filtered(user, query)
+    accounts = health.with_override_flag(portfolio_accounts(user, query, filtered=filtered))
     paginator: Paginator[Account]
-    if selectors.OwnerSortedBook.serves(user, query):
+    if OwnerSortedBook.serves(user, query):
         # Read per owner (see OwnerSortedBook); it counts the book as it goes.
         paginator = Paginator(
-            selectors.OwnerSortedBook(accounts, filtered, descending=query.descending),
+            OwnerSortedBook(accounts, filtered, descending=query.descending),
             PAGE_SIZE,
         )
     else:
@@ -85,7 +110,7 @@ def portfolio(request: AuthedRequest) -> HttpResponse:
     rows = list(page.object_list)
     now = timezone.now()
     since = now - dt.timedelta(days=SPARK_DAYS)
-    points = selectors.score_points_since(rows, since=since)
+    points = health.score_points_since(rows, since=since)
     for a in rows:
         a.spark = charts.sparkline(points.get(a.pk, []), start=since, end=now)  # type: ignore[attr-defined]
 
@@ -93,7 +118,7 @@ def portfolio(request: AuthedRequest) -> HttpResponse:
     params.pop("page", None)
     sort_params = params.copy()
     sort_params.pop("sort", None)
-    sort = query.sort if query.sort_key in selectors.SORT_KEYS else "account"
+    sort = query.sort if query.sort_key in SORT_KEYS else "account"
     context = {
         "form": form,
         "page": page,
@@ -156,19 +181,6 @@ class _Echo:
         return value
 
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value: object) -> str:
-    """Spreadsheets run a cell that starts with = + - @ (or tab/CR) as a formula; a leading
-    apostrophe makes it text (OWASP "CSV injection"). Numbers we write ourselves are left
-    alone so they stay numbers; every text field from users goes through here."""
-    text = "" if value is None else str(value)
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
-
-
 EXPORT_COLUMNS = (
     "account",
     "external_id",
@@ -195,12 +207,12 @@ def _export_rows(accounts: Any) -> Iterator[list[str]]:
     )
     for name, ext, score, band, trend, owner, arr, renewal in rows.iterator(chunk_size=2000):
         yield [
-            neutralise(name),
-            neutralise(ext),
+            neutralise_csv_cell(name),
+            neutralise_csv_cell(ext),
             "" if score is None else f"{score:.1f}",
             band,
             "" if trend is None else f"{trend:.1f}",
-            neutralise(owner or ""),
+            neutralise_csv_cell(owner or ""),
             f"{arr:.2f}",
             renewal.isoformat() if renewal else "",
         ]
@@ -211,7 +223,7 @@ def _export_rows(accounts: Any) -> Iterator[list[str]]:
 def portfolio_export(request: AuthedRequest) -> StreamingHttpResponse:
     """The portfolio as CSV with the page's filters and sort, streamed row by row."""
     form, _ = _portfolio_form(request)
-    accounts = selectors.portfolio_accounts(request.user, form.to_query())
+    accounts = portfolio_accounts(request.user, form.to_query())
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse(
         (writer.writerow(row) for row in _export_rows(accounts)),
@@ -226,8 +238,8 @@ def portfolio_export(request: AuthedRequest) -> StreamingHttpResponse:
 
 
 def _health_context(account: Account) -> dict[str, Any]:
-    latest = selectors.latest_score(account)
-    scorecard = scoring_selectors.current_scorecard_for(account)
+    latest = health.latest_score(account)
+    scorecard = current_scorecard_for(account)
     breakdown = list(latest.breakdown) if latest else []
     for row in breakdown:
         row["share"] = (
@@ -238,11 +250,11 @@ def _health_context(account: Account) -> dict[str, Any]:
     return {
         "latest": latest,
         "breakdown": breakdown,
-        "override": selectors.active_override(account),
-        "pending": selectors.is_recompute_pending(account),
-        "movers_week": scoring_selectors.score_movers(account=account, days=7),
-        "movers_month": scoring_selectors.score_movers(account=account, days=30),
-        "path": scoring_selectors.path_to_green(account=account),
+        "override": health.active_override(account),
+        "pending": health.is_recompute_pending(account),
+        "movers_week": score_movers(account=account, days=7),
+        "movers_month": score_movers(account=account, days=30),
+        "path": path_to_green(account=account),
         "scorecard": scorecard,
     }
 
@@ -251,7 +263,7 @@ def _score_changes(account: Account, *, since: dt.datetime) -> list[dict[str, An
     """Moves of ≥ 5 points inside a band (band changes are already timeline rows)."""
     out = []
     previous = None
-    for at, score, band in selectors.score_history_points(account, since=since):
+    for at, score, band in health.score_history_points(account, since=since):
         if previous is not None and score is not None and previous[0] is not None:
             delta = score - previous[0]
             if abs(delta) >= 5 and band == previous[1] and at >= since:
@@ -268,7 +280,7 @@ def _score_changes(account: Account, *, since: dt.datetime) -> list[dict[str, An
 
 def _timeline_context(account: Account) -> dict[str, Any]:
     since = timezone.now() - dt.timedelta(days=HISTORY_DAYS)
-    entries: list[Any] = list(selectors.timeline(account))
+    entries: list[Any] = list(timeline(account))
     entries += _score_changes(account, since=since)
 
     def when(e: Any) -> dt.datetime:
@@ -280,7 +292,7 @@ def _timeline_context(account: Account) -> dict[str, Any]:
 
 def _account_context(request: AuthedRequest, account: Account, **forms: Any) -> dict[str, Any]:
     user = request.user
-    may_manage = selectors.can_manage_account(user, account)
+    may_manage = access.can_manage_account(user, account)
     context: dict[str, Any] = {
         "account": account,
         "contacts": list(account.contacts.all()),
@@ -291,20 +303,24 @@ def _account_context(request: AuthedRequest, account: Account, **forms: Any) -> 
     }
     if may_manage:
         context["owner_form"] = forms.get("owner_form") or OwnerForm(
-            choices=selectors.owner_choices(user, account)
+            choices=access.owner_choices(user, account)
         )
     # Tasks and success plans belong to the playbooks app: its fragment renders here (so
     # the open tasks show without JavaScript) and its create-task form posts to its view.
-    context["tasks"] = playbook_selectors.account_open_tasks(account)
+    context["tasks"] = account_open_tasks(account)
     context["task_form"] = TaskCreateForm(
-        people=selectors.visible_users(user).order_by("username"), prefix="task"
+        people=access.visible_users(user).order_by("username"), prefix="task"
     )
     context["today"] = timezone.localdate()
     context.update(_health_context(account))
     context.update(_timeline_context(account))
     latest = context["latest"]
-    # Outcome entry and the churn-risk signal belong to the scoring app (issue 7).
-    context.update(scoring_views.account_panels(account, latest=latest))
+    # Outcomes and the churn-risk signal are scoring's; its form posts to its view.
+    context["outcomes"] = health.recent_outcomes(account)
+    context["outcome_form"] = OutcomeForm()
+    context["churn_risk"] = validation.churn_risk_for(
+        account=account, breakdown=latest.breakdown if latest is not None else None
+    )
     context["metric_charts"] = [
         {"metric": row["metric"], "name": row.get("name") or row["metric"]}
         for row in (latest.breakdown if latest else [])
@@ -316,7 +332,7 @@ def _account_context(request: AuthedRequest, account: Account, **forms: Any) -> 
 @login_required
 @require_GET
 def account_detail(request: AuthedRequest, external_id: str) -> HttpResponse:
-    account = selectors.get_account_for_user(request.user, external_id)
+    account = access.get_account_for_user(request.user, external_id)
     return render(request, "accounts/account_detail.html", _account_context(request, account))
 
 
@@ -324,7 +340,7 @@ def account_detail(request: AuthedRequest, external_id: str) -> HttpResponse:
 @require_GET
 def account_health(request: AuthedRequest, external_id: str) -> HttpResponse:
     """The score region alone; the page polls it while a recompute is pending."""
-    account = selectors.get_account_for_user(request.user, external_id)
+    account = access.get_account_for_user(request.user, external_id)
     if not request.htmx:
         return redirect(account)
     context = {"account": account, "history_days": HISTORY_DAYS, **_health_context(account)}
@@ -338,7 +354,7 @@ def account_health(request: AuthedRequest, external_id: str) -> HttpResponse:
 @login_required
 @require_GET
 def account_timeline(request: AuthedRequest, external_id: str) -> HttpResponse:
-    account = selectors.get_account_for_user(request.user, external_id)
+    account = access.get_account_for_user(request.user, external_id)
     if not request.htmx:
         return redirect(account)
     context = {"account": account, **_timeline_context(account)}
@@ -355,22 +371,22 @@ def _svg(svg: str) -> HttpResponse:
 @require_GET
 def account_trend_svg(request: AuthedRequest, external_id: str) -> HttpResponse:
     """180-day score trend on band zones with feedback, task and outcome markers."""
-    account = selectors.get_account_for_user(request.user, external_id)
+    account = access.get_account_for_user(request.user, external_id)
     now = timezone.now()
     since = now - dt.timedelta(days=HISTORY_DAYS)
-    scorecard = scoring_selectors.current_scorecard_for(account)
-    history = selectors.score_history_points(account, since=since)
+    red_below, green_at = thresholds_for(account)
+    history = health.score_history_points(account, since=since)
     points = [(at, score) for at, score, _ in history if score is not None]
     markers = [
         charts.Marker(at=at, kind=kind, label=label)
-        for kind, at, label in selectors.chart_markers(account, since=since)
+        for kind, at, label in chart_markers(account, since=since)
     ]
     svg = charts.trend_chart_svg(
         points=points,
         start=since,
         end=now,
-        red_below=scorecard.red_below if scorecard else 40.0,
-        green_at=scorecard.green_at if scorecard else 70.0,
+        red_below=red_below,
+        green_at=green_at,
         markers=markers,
     )
     return _svg(svg)
@@ -379,10 +395,10 @@ def account_trend_svg(request: AuthedRequest, external_id: str) -> HttpResponse:
 @login_required
 @require_GET
 def account_metric_svg(request: AuthedRequest, external_id: str, metric: str) -> HttpResponse:
-    account = selectors.get_account_for_user(request.user, external_id)
+    account = access.get_account_for_user(request.user, external_id)
     now = timezone.now()
     since = now - dt.timedelta(days=HISTORY_DAYS)
-    scorecard = scoring_selectors.current_scorecard_for(account)
+    scorecard = current_scorecard_for(account)
     measure = (
         scorecard.measures.select_related("metric").filter(metric__key=metric).first()
         if scorecard
@@ -390,7 +406,7 @@ def account_metric_svg(request: AuthedRequest, external_id: str, metric: str) ->
     )
     if measure is None:
         raise Http404("This metric is not a measure of the account's scorecard.")
-    values = selectors.metric_points(account, metric_keys=[metric], since=since)[metric]
+    values = health.metric_points(account, metric_keys=[metric], since=since)[metric]
     svg = charts.metric_chart_svg(
         name=measure.metric.name,
         unit=measure.metric.unit,
@@ -436,12 +452,12 @@ def _action_response(
 @login_required
 @require_POST
 def log_feedback(request: AuthedRequest, external_id: str) -> HttpResponse:
-    account = selectors.get_account_for_user(request.user, external_id)
+    account = access.get_account_for_user(request.user, external_id)
     form = FeedbackForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
         try:
-            feedback = services.log_feedback(
+            feedback = log_feedback_service(
                 user=request.user,
                 account=account,
                 kind=data["kind"],
@@ -469,12 +485,12 @@ def log_feedback(request: AuthedRequest, external_id: str) -> HttpResponse:
 @login_required
 @require_POST
 def override_score(request: AuthedRequest, external_id: str) -> HttpResponse:
-    account = selectors.get_account_for_user(request.user, external_id)
+    account = access.get_account_for_user(request.user, external_id)
     form = OverrideForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
         try:
-            scoring_services.override_score(
+            overrides.override_score(
                 account=account,
                 author=request.user,
                 score=data["score"],
@@ -501,8 +517,8 @@ def override_score(request: AuthedRequest, external_id: str) -> HttpResponse:
 @require_POST
 def change_owner(request: AuthedRequest, external_id: str) -> HttpResponse:
     user = request.user
-    account = selectors.get_account_for_user(user, external_id)
-    if not selectors.can_manage_account(user, account):
+    account = access.get_account_for_user(user, external_id)
+    if not access.can_manage_account(user, account):
         # A CSM sees the account but may not hand it over: not a secret, so 403 with words,
         # on the account page itself rather than a bare error.
         refusal = "Only the team's manager or an admin can change an account's owner."
@@ -512,10 +528,10 @@ def change_owner(request: AuthedRequest, external_id: str) -> HttpResponse:
         return render(
             request, "accounts/account_detail.html", _account_context(request, account), status=403
         )
-    form = OwnerForm(request.POST, choices=selectors.owner_choices(user, account))
+    form = OwnerForm(request.POST, choices=access.owner_choices(user, account))
     if form.is_valid():
         try:
-            services.update_account(
+            account_services.update_account(
                 user=user, account=account, data={"owner": form.cleaned_data["owner"]}
             )
         except ApplicationError as exc:
@@ -536,13 +552,13 @@ def change_owner(request: AuthedRequest, external_id: str) -> HttpResponse:
 @require_POST
 def revoke_override(request: AuthedRequest, external_id: str) -> HttpResponse:
     """End the active override now; the computed score shows again."""
-    account = selectors.get_account_for_user(request.user, external_id)
-    override = selectors.active_override(account)
+    account = access.get_account_for_user(request.user, external_id)
+    override = health.active_override(account)
     if override is None:
         messages.info(request, "There is no active override on this account.")
         return redirect(account)
     try:
-        scoring_services.revoke_override(override=override, author=request.user)
+        overrides.revoke_override(override=override, author=request.user)
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect(account)
@@ -563,10 +579,11 @@ def team_dashboard(request: AuthedRequest) -> HttpResponse:
     user = request.user
     if not (user.is_admin or user.is_manager):
         raise Http404("The team dashboard is for managers and admins.")
-    scope = selectors.visible_accounts(user)
+    scope = access.visible_accounts(user)
     now = timezone.now()
     today = timezone.localdate()
-    bands_now = selectors.band_counts(scope)
+    bands_now = team_selectors.band_counts(scope)
+    book_red_below, book_green_at = book_thresholds(scope)
     # History aggregates read every account's score rows (millions at 100 000 accounts) and
     # change slowly: computed once per manager per 10 minutes, the rest is live.
     history_key = f"chs:team-history:{user.pk}:{today.isoformat()}"
@@ -574,16 +591,19 @@ def team_dashboard(request: AuthedRequest) -> HttpResponse:
     if history is None:
         start = today - dt.timedelta(days=HISTORY_DAYS)
         history = {
-            "bands_before": selectors.band_counts_at(scope, at=now - dt.timedelta(days=30)),
-            "averages": selectors.average_score_by_day(scope, start=start, end=today),
+            "bands_before": score_team.band_counts_at(scope, at=now - dt.timedelta(days=30)),
+            "averages": score_team.average_score_by_day(scope, start=start, end=today),
         }
         cache.set(history_key, history, TEAM_HISTORY_TTL)
     bands_before = history["bands_before"]
-    quarters = selectors.at_risk_arr_by_quarter(scope, today=today)
-    entered_red = list(selectors.entered_red_since(scope, since=now - dt.timedelta(days=7))[:25])
+    quarters = team_selectors.at_risk_arr_by_quarter(scope, today=today)
+    entered_red = list(score_team.entered_red_since(scope, since=now - dt.timedelta(days=7))[:25])
     start = today - dt.timedelta(days=HISTORY_DAYS)
     averages = history["averages"]
-    people = selectors.team_members(user, today=today)
+    people = team_selectors.team_members(user)
+    task_counts = task_counts_by_assignee([p.pk for p in people], today=today)
+    for p in people:
+        p.open_tasks, p.overdue_tasks = task_counts.get(p.pk, (0, 0))  # type: ignore[attr-defined]
     total = sum(bands_now.values())
     day_start = timezone.make_aware(dt.datetime.combine(start, dt.time()))
     context = {
@@ -623,8 +643,8 @@ def team_dashboard(request: AuthedRequest) -> HttpResponse:
             ],
             start=day_start,
             end=now,
-            red_below=40.0,
-            green_at=70.0,
+            red_below=book_red_below,
+            green_at=book_green_at,
         ),
     }
     return render(request, "accounts/team_dashboard.html", context)
@@ -635,7 +655,7 @@ def team_dashboard(request: AuthedRequest) -> HttpResponse:
 
 def _importer_only(user: User) -> None:
     """The imports pages exist only for admins and managers (404 for everyone else)."""
-    if not selectors.can_import(user):
+    if not access.can_import(user):
         raise Http404("No such page.")
 
 
@@ -646,7 +666,7 @@ def imports(request: AuthedRequest) -> HttpResponse:
     form = ImportUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
-            job = importing.create_import_job(
+            job = import_jobs.create_import_job(
                 user=user, kind=form.cleaned_data["kind"], upload=form.cleaned_data["file"]
             )
         except ApplicationError as exc:
@@ -656,28 +676,28 @@ def imports(request: AuthedRequest) -> HttpResponse:
                 request, f"Uploaded {job.original_name}. Check the columns, then run it."
             )
             return redirect(job)
-    jobs = list(importing.import_jobs_for(user)[:25])
+    jobs = list(import_jobs.import_jobs_for(user)[:25])
     return render(request, "accounts/imports.html", {"form": form, "jobs": jobs})
 
 
 def _job_for(user: User, pk: int) -> ImportJob:
     _importer_only(user)
-    return get_object_or_404(importing.import_jobs_for(user), pk=pk)
+    return get_object_or_404(import_jobs.import_jobs_for(user), pk=pk)
 
 
 @login_required
 def import_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     user = request.user
     job = _job_for(user, pk)
-    metric_keys = list(MetricDefinition.objects.order_by("key").values_list("key", flat=True))
+    extra_keys = metric_keys() if kind_spec(job.kind).extra_columns else []
     form = None
     if job.status == ImportJob.Status.UPLOADED:
-        form = ImportMappingForm(request.POST or None, job=job, metric_keys=metric_keys)
+        form = ImportMappingForm(request.POST or None, job=job, extra_keys=extra_keys)
         if request.method == "POST" and form.is_valid():
-            importing.update_mapping(job=job, mapping=form.mapping())
+            import_jobs.update_mapping(job=job, mapping=form.mapping())
             if "run" in request.POST:
                 try:
-                    importing.start_import(job=job, user=user)
+                    import_jobs.start_import(job=job, user=user)
                 except ValidationFailed as exc:
                     for error in exc.errors:
                         messages.error(request, f"{error['field']}: {error['reason']}")
@@ -687,7 +707,7 @@ def import_detail(request: AuthedRequest, pk: int) -> HttpResponse:
                     messages.success(request, "The import has started; you can leave this page.")
             return redirect(job)
     elif request.method == "POST" and "requeue" in request.POST:
-        if importing.requeue_import(job=job):
+        if import_jobs.requeue_import(job=job):
             messages.success(request, "Sent to the workers again.")
         else:
             messages.error(request, "This import is no longer waiting; nothing to do.")
@@ -696,12 +716,12 @@ def import_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         messages.error(request, "This import has already started.")
         return redirect(job)
 
-    preview_rows: list[importing.PreviewRow] = []
+    preview_rows: list[import_jobs.PreviewRow] = []
     mapping_problems: list[dict[str, str]] = []
     if job.status == ImportJob.Status.UPLOADED:
-        mapping_problems = importing.check_mapping(job.kind, job.header, job.mapping)
+        mapping_problems = import_jobs.check_mapping(job.kind, job.header, job.mapping)
         try:
-            preview_rows = importing.preview(job=job, user=user)
+            preview_rows = import_jobs.preview(job=job, user=user)
         except ApplicationError as exc:
             messages.error(request, exc.message)
     context = {
@@ -709,9 +729,9 @@ def import_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         "form": form,
         "preview_rows": preview_rows,
         "mapping_problems": mapping_problems,
-        "progress": importing.progress(job),
+        "progress": import_jobs.progress(job),
         "result_items": sorted(job.result.items()),
-        "can_requeue": importing.looks_stuck(job),
+        "can_requeue": import_jobs.looks_stuck(job),
     }
     return render(request, "accounts/import_detail.html", context)
 
@@ -727,7 +747,7 @@ def import_progress(request: AuthedRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "accounts/import_detail.html#progress",
-        {"job": job, "progress": importing.progress(job)},
+        {"job": job, "progress": import_jobs.progress(job)},
     )
 
 
@@ -759,7 +779,7 @@ def api_tokens(request: AuthedRequest) -> HttpResponse:
     new_key = None
     if request.method == "POST" and form.is_valid():
         try:
-            issued = services.create_api_token(
+            issued = token_services.create_api_token(
                 user=form.cleaned_data["user"],
                 scope=form.cleaned_data["scope"],
                 name=form.cleaned_data["name"],
@@ -787,6 +807,6 @@ def api_tokens(request: AuthedRequest) -> HttpResponse:
 def revoke_api_token(request: AuthedRequest, pk: int) -> HttpResponse:
     _admin_only(request.user)
     token = get_object_or_404(ApiToken, pk=pk)
-    services.revoke_api_token(token=token)
+    token_services.revoke_api_token(token=token)
     messages.success(request, f"Key {token.prefix}… of {token.user.username} is revoked.")
     return redirect("accounts:api_tokens")

@@ -120,6 +120,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_htmx",
     "template_partials",
+    "chs_site",  # the project's own commands (seed_demo, bench) that run every app
     "accounts",
     "scoring",
     "playbooks",
@@ -240,8 +241,17 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Tests use a queue of their own so a developer's running worker never eats their tasks.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", f"chs-test-{os.getpid()}" if TESTING else "chs")
+# Tasks that consume scoring's score-event outbox, nudged by name after each write (scoring
+# never imports the apps above it); each also runs on beat below as the safety net.
+SCORE_EVENT_CONSUMERS = ["playbooks.process_score_events"]
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "worker-heartbeat": {"task": "accounts.tasks.worker_heartbeat", "schedule": 60.0},
+    # Score events whose nudge was lost (Redis down, a worker killed mid-run): served
+    # within 20 s; a run that finds nothing costs one indexed query.
+    "playbooks-process-score-events": {
+        "task": "playbooks.process_score_events",
+        "schedule": 20.0,
+    },
     # Playbooks: renewal windows, missing activity, negative feedback; snooze reopen;
     # notification retries and the daily email digest.
     "playbooks-time-triggers": {"task": "playbooks.evaluate_time_triggers", "schedule": 300.0},
@@ -257,6 +267,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "scoring-nightly-recompute": {
         "task": "scoring.tasks.nightly_recompute",
         "schedule": crontab(hour=2, minute=15),
+    },
+    # Processed score events are kept a week (to look into what fired), then dropped.
+    "scoring-prune-score-events": {
+        "task": "scoring.tasks.prune_score_events",
+        "schedule": crontab(hour=3, minute=30),
     },
     # Outcomes also arrive by API and CSV: refit the churn model when there are new ones.
     "scoring-refit-churn-model": {

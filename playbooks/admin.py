@@ -22,7 +22,7 @@ from playbooks.models import (
     TemplateMilestone,
     TemplateObjective,
 )
-from playbooks.services import adjust_open_task_counts
+from playbooks.services.tasks import adjust_open_task_counts
 
 
 class PlaybookActionInline(admin.StackedInline):

@@ -1,7 +1,7 @@
 """REST endpoints of this app (mounted under /api/v1/ by chs_site/api_urls.py).
 
 ``GET|POST /api/v1/tasks/`` and ``GET|PATCH /api/v1/tasks/{id}/``. Tasks are scoped by
-``selectors.visible_tasks``; a task outside the caller's scope is a 404. Service refusals
+``visible_tasks``; a task outside the caller's scope is a 404. Service refusals
 (``ApplicationError``) reach the API-wide handler (``chs_site.api_errors``), which answers
 400 with ``{"error", "details": [{"field", "reason"}]}``. Status changes go
 through the services (explicit transitions table): ``{"status": "done", "outcome_note": …}``,
@@ -26,10 +26,11 @@ from rest_framework.response import Response
 
 from accounts.authentication import api_user
 from accounts.models import User
-from accounts.selectors import get_account_for_user
+from accounts.selectors.access import get_account_for_user
 from chs_site.api_docs import error_responses
-from playbooks import selectors, services
 from playbooks.models import Playbook, Task, TaskPriority, TaskStatus
+from playbooks.selectors.tasks import get_task_for_user, visible_tasks
+from playbooks.services.tasks import create_task, reassign_task, transition_task, update_task
 
 
 class TaskSerializer(serializers.ModelSerializer):
@@ -120,7 +121,7 @@ class TaskList(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Task.objects.none()
         return (
-            selectors.visible_tasks(api_user(self.request))
+            visible_tasks(api_user(self.request))
             .select_related("account", "assignee", "playbook")
             .order_by("due_date", "pk")
         )
@@ -148,7 +149,7 @@ class TaskList(generics.ListAPIView):
                 {"account": [f"No account {v['account']!r} in your scope."]}
             ) from None
         assignee = _user(request, v["assignee"]) if v["assignee"] else None
-        task = services.create_task(
+        task = create_task(
             actor=api_user(request),
             account=account,
             title=v["title"],
@@ -165,7 +166,7 @@ class TaskDetail(generics.RetrieveAPIView):
 
     def get_object(self) -> Task:
         try:
-            return selectors.get_task_for_user(api_user(self.request), int(self.kwargs["pk"]))
+            return get_task_for_user(api_user(self.request), int(self.kwargs["pk"]))
         except Http404:
             raise NotFound("No such task.") from None
 
@@ -190,13 +191,11 @@ class TaskDetail(generics.RetrieveAPIView):
             if "due_date" in request.data:
                 edits["due_date"] = v["due_date"]
             if edits:
-                task = services.update_task(task=task, actor=actor, **edits)
+                task = update_task(task=task, actor=actor, **edits)
             if "assignee" in v:
-                task = services.reassign_task(
-                    task=task, actor=actor, assignee=_user(request, v["assignee"])
-                )
+                task = reassign_task(task=task, actor=actor, assignee=_user(request, v["assignee"]))
             if "status" in v and v["status"] != task.status:
-                task = services.transition_task(
+                task = transition_task(
                     task=task,
                     actor=actor,
                     to_status=v["status"],
@@ -204,7 +203,7 @@ class TaskDetail(generics.RetrieveAPIView):
                     snoozed_until=v["snoozed_until"],
                     reason=v["snooze_reason"],
                 )
-        task = selectors.get_task_for_user(actor, task.pk)
+        task = get_task_for_user(actor, task.pk)
         return Response(TaskSerializer(task).data)
 
 

@@ -15,10 +15,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Account, Role, Team, User, owner_sort_name
-from playbooks import services
 from playbooks.models import Playbook, PlaybookAction, Task, TriggerType
-from playbooks.selectors import visible_tasks
-from playbooks.tasks import _Change
+from playbooks.selectors.tasks import visible_tasks
+from playbooks.services.firing import evaluate_score_changes
+from playbooks.services.tasks import adjust_open_task_counts
+from scoring.contracts import ScoreChange
 from scoring.models import MetricDefinition, MetricValue, Score, Scorecard
 
 
@@ -123,9 +124,8 @@ def bench_evaluate_score_changes(options: dict[str, Any]) -> Iterator[dict[str, 
         batch_size=2000,
     )
     changes = [
-        _Change(
+        ScoreChange(
             account_id=a.pk,
-            score_id=None,
             previous_score=70,
             previous_band="green",
             score=30 if i % 5 == 0 else 52,
@@ -137,7 +137,7 @@ def bench_evaluate_score_changes(options: dict[str, Any]) -> Iterator[dict[str, 
     for label in ("first", "repeat"):
         with CaptureQueriesContext(connection) as queries:
             start = time.perf_counter()
-            created = services.evaluate_score_changes(changes=changes, now=now)
+            created = evaluate_score_changes(changes=changes, now=now)
             elapsed = time.perf_counter() - start
         yield {
             "bench": "evaluate_score_changes",
@@ -176,7 +176,7 @@ def bench_task_queue_page(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
                 )
             )
     Task.objects.bulk_create(tasks, batch_size=1000)
-    services.adjust_open_task_counts(changes=[(t.account_id, 1) for t in tasks])
+    adjust_open_task_counts(changes=[(t.account_id, 1) for t in tasks])
     for user in (csms[0], manager):
         client = Client()
         client.force_login(user)

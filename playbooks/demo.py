@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account, LifecycleStage, User
-from playbooks import services, triggers
+from playbooks import triggers
 from playbooks.models import (
     Playbook,
     PlaybookAction,
@@ -27,6 +27,9 @@ from playbooks.models import (
     TemplateObjective,
     TriggerType,
 )
+from playbooks.services.firing import fire
+from playbooks.services.plans import set_milestone_status, start_plan_from_template
+from playbooks.services.tasks import adjust_open_task_counts
 from scoring.models import MetricDefinition
 
 # name → (objectives: (title, metric key or None, target), milestones: (title, due in days))
@@ -220,7 +223,7 @@ def seed(*, today: dt.date) -> dict[str, int]:
     for playbook in playbooks:
         if playbook.enabled:
             matches = triggers.match_state(playbook, now=now)
-            created["tasks"] += services.fire(
+            created["tasks"] += fire(
                 playbook=playbook,
                 matches=matches,
                 source=PlaybookRun.Source.SCHEDULE,
@@ -251,7 +254,7 @@ def _seed_csm1_week(today: dt.date, now: dt.datetime) -> int:
             created_by=csm,
             created_at=now,
         )
-        services.adjust_open_task_counts(changes=[(account.pk, 1)])
+        adjust_open_task_counts(changes=[(account.pk, 1)])
         TaskEvent.objects.create(
             task=task, kind=TaskEvent.Kind.CREATED, actor=csm, occurred_at=now, to_value="csm1"
         )
@@ -267,7 +270,7 @@ def _seed_onboarding_plans(template: SuccessPlanTemplate, today: dt.date) -> int
     )[:30]
     made = 0
     for account in accounts:
-        plan = services.start_plan_from_template(
+        plan = start_plan_from_template(
             account=account, template=template, actor=None, today=today - dt.timedelta(days=21)
         )
         if plan is None:
@@ -275,5 +278,5 @@ def _seed_onboarding_plans(template: SuccessPlanTemplate, today: dt.date) -> int
         made += 1
         first = plan.milestones.order_by("due_date").first()
         if first is not None:
-            services.set_milestone_status(milestone=first, actor=None, status="done")
+            set_milestone_status(milestone=first, actor=None, status="done")
     return made

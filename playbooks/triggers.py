@@ -2,7 +2,8 @@
 
 Two ways in:
 - ``match_changes``: score triggers (band entered, score drop, metric threshold crossing)
-  against a batch of score changes, right after the scoring engine committed them;
+  against a batch of score changes (``scoring.contracts.ScoreChange``, read from the score
+  events a recompute committed, or built by a scorecard preview);
 - ``match_state``: any trigger against the data as it is now (time-based triggers on beat,
   and the preview / "run now" of score triggers: "this account is red right now").
 
@@ -16,12 +17,12 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
-from accounts.models import Account, Feedback
+from accounts.models import NPS_DETRACTOR_MAX, Account, Feedback
 from playbooks.models import (
     ACTIVE_STATUSES,
     MetricAggregation,
@@ -31,24 +32,8 @@ from playbooks.models import (
     ThresholdDirection,
     TriggerType,
 )
+from scoring.contracts import ScoreChange
 from scoring.models import MetricValue, Score
-
-
-class ScoreChangeLike(Protocol):
-    """The shape of ``scoring.services.ScoreChange`` (a frozen dataclass there)."""
-
-    @property
-    def account_id(self) -> int: ...
-    @property
-    def previous_score(self) -> float | None: ...
-    @property
-    def previous_band(self) -> str: ...
-    @property
-    def score(self) -> float | None: ...
-    @property
-    def band(self) -> str: ...
-    @property
-    def computed_at(self) -> dt.datetime: ...
 
 
 @dataclass(frozen=True)
@@ -126,7 +111,7 @@ def blocked_account_ids(playbook: Playbook, matches: Sequence[Match], now: dt.da
 # --- score triggers on a batch of changes -----------------------------------------------
 
 
-def match_changes(playbook: Playbook, changes: Sequence[ScoreChangeLike]) -> list[Match]:
+def match_changes(playbook: Playbook, changes: Sequence[ScoreChange]) -> list[Match]:
     t = playbook.trigger_type
     if t == TriggerType.BAND_ENTERED:
         return [
@@ -150,7 +135,7 @@ def match_changes(playbook: Playbook, changes: Sequence[ScoreChangeLike]) -> lis
     return []
 
 
-def _match_score_drop(playbook: Playbook, changes: Sequence[ScoreChangeLike]) -> list[Match]:
+def _match_score_drop(playbook: Playbook, changes: Sequence[ScoreChange]) -> list[Match]:
     days = playbook.drop_days or 1
     points = playbook.drop_points or 0.0
     scored = [c for c in changes if c.score is not None]
@@ -230,7 +215,7 @@ def _window(
     return [(at, v) for at, v in series if start < at <= end]
 
 
-def _previous_score_times(changes: Sequence[ScoreChangeLike]) -> dict[int, dt.datetime]:
+def _previous_score_times(changes: Sequence[ScoreChange]) -> dict[int, dt.datetime]:
     """For each change, when the account was scored before it (two newest rows each)."""
     by_account = {c.account_id: c.computed_at for c in changes}
     ranked = (
@@ -254,7 +239,7 @@ def _previous_score_times(changes: Sequence[ScoreChangeLike]) -> dict[int, dt.da
     return previous
 
 
-def _match_metric_crossing(playbook: Playbook, changes: Sequence[ScoreChangeLike]) -> list[Match]:
+def _match_metric_crossing(playbook: Playbook, changes: Sequence[ScoreChange]) -> list[Match]:
     """The aggregate meets the threshold at this change and did not at the account's
     previous score (or the account had no previous score): it *crossed*."""
     if not changes or playbook.metric_id is None:
@@ -386,7 +371,10 @@ def match_state(
         since = now - dt.timedelta(days=playbook.feedback_lookback_days)
         feedback = (
             Feedback.objects.filter(account__in=accounts, occurred_at__gte=since)
-            .filter(Q(kind=Feedback.Kind.NPS, score__lte=6) | Q(sentiment="negative"))
+            .filter(
+                Q(kind=Feedback.Kind.NPS, score__lte=NPS_DETRACTOR_MAX)
+                | Q(sentiment=Feedback.Sentiment.NEGATIVE)
+            )
             .order_by("account_id", "-created_at", "-id")
             .values_list("account_id", "id", "kind", "score", "sentiment", "text", "created_at")
         )
@@ -414,7 +402,10 @@ def match_state(
         # import) count too; an account with detractor feedback above is already covered.
         for account_id, value, observed in (
             MetricValue.objects.filter(
-                account__in=accounts, metric__key="nps", value__lte=6, observed_at__gte=since
+                account__in=accounts,
+                metric__key="nps",
+                value__lte=NPS_DETRACTOR_MAX,
+                observed_at__gte=since,
             )
             .exclude(account_id__in=list(newest))
             .order_by("account_id", "-observed_at")

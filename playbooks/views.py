@@ -18,10 +18,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
-from accounts.selectors import get_account_for_user, visible_users
+from accounts.selectors.access import get_account_for_user, visible_users
 from chs_site.errors import ApplicationError
 from chs_site.http import AuthedRequest
-from playbooks import selectors, services
 from playbooks.forms import (
     ActionFormSet,
     CancelForm,
@@ -45,6 +44,44 @@ from playbooks.models import (
     SuccessPlanTemplate,
     Task,
     TaskStatus,
+)
+from playbooks.selectors import playbooks as playbook_selectors
+from playbooks.selectors import tasks as task_selectors
+from playbooks.selectors.notifications import notifications_for
+from playbooks.selectors.plans import account_success_plans, overdue_milestones
+from playbooks.selectors.playbooks import (
+    get_playbook_for_user,
+    playbook_effectiveness,
+    playbook_runs,
+    preview_playbook,
+)
+from playbooks.selectors.tasks import (
+    account_open_tasks,
+    can_reassign,
+    get_task_for_user,
+    task_history,
+    team_load,
+)
+from playbooks.services.configuration import set_playbook_enabled
+from playbooks.services.firing import run_playbook_now
+from playbooks.services.notifications import mark_notifications_read, set_email_preference
+from playbooks.services.outreach import OutreachSpec, create_outreach, plan_outreach
+from playbooks.services.plans import (
+    add_milestone,
+    add_objective,
+    create_plan,
+    set_milestone_status,
+    set_objective_progress,
+    set_plan_status,
+    start_plan_from_template,
+)
+from playbooks.services.tasks import (
+    cancel_task,
+    complete_task,
+    create_task,
+    reassign_task,
+    snooze_task,
+    transition_task,
 )
 from scoring.models import MetricDefinition
 
@@ -75,7 +112,7 @@ def _assignable(request: AuthedRequest) -> Any:
 def _row_context(request: AuthedRequest) -> dict[str, Any]:
     """What every task row needs, computed once per page: a row renders no URL reversal
     and no per-row loop over people (a manager's queue has hundreds of rows)."""
-    manages = selectors.can_reassign(request.user)
+    manages = can_reassign(request.user)
     people = list(_assignable(request)) if manages else []
     return {
         "today": timezone.localdate(),
@@ -93,7 +130,7 @@ def _row_context(request: AuthedRequest) -> dict[str, Any]:
 def task_queue(request: AuthedRequest) -> HttpResponse:
     user = request.user
     today = timezone.localdate()
-    manages = selectors.can_reassign(user)
+    manages = can_reassign(user)
     data = request.GET.copy()
     data.setdefault("status", "open")
     data.setdefault("scope", "team" if manages else "mine")
@@ -101,7 +138,7 @@ def task_queue(request: AuthedRequest) -> HttpResponse:
     if not manages:
         form.fields["scope"].choices = [("mine", "My tasks")]  # type: ignore[attr-defined]
     filters = form.cleaned_data if form.is_valid() else {"status": "open", "scope": "mine"}
-    queue = selectors.task_queue(
+    queue = task_selectors.task_queue(
         user,
         today=today,
         scope=filters.get("scope") or "mine",
@@ -114,8 +151,8 @@ def task_queue(request: AuthedRequest) -> HttpResponse:
         **_row_context(request),
         "form": form,
         "queue": queue,
-        "load": selectors.team_load(user, today=today) if manages else [],
-        "milestones": selectors.overdue_milestones(user, today=today, mine_only=not manages),
+        "load": team_load(user, today=today) if manages else [],
+        "milestones": overdue_milestones(user, today=today, mine_only=not manages),
         "next": request.get_full_path(),
     }
     template = "playbooks/task_queue.html#queue" if request.htmx else "playbooks/task_queue.html"
@@ -125,7 +162,7 @@ def task_queue(request: AuthedRequest) -> HttpResponse:
 def _row_response(
     request: AuthedRequest, task: Task, flash: str = "", *, failed: bool = False
 ) -> HttpResponse:
-    task = selectors.get_task_for_user(request.user, task.pk)
+    task = get_task_for_user(request.user, task.pk)
     return render(
         request,
         "playbooks/task_queue.html#task_row",
@@ -140,7 +177,7 @@ def _row_response(
 
 
 def _task_action(request: AuthedRequest, pk: int, form: Any, act: Any, done: str) -> HttpResponse:
-    task = selectors.get_task_for_user(request.user, pk)
+    task = get_task_for_user(request.user, pk)
     error = ""
     if form.is_valid():
         try:
@@ -167,9 +204,7 @@ def task_complete(request: AuthedRequest, pk: int) -> HttpResponse:
         request,
         pk,
         CompleteForm(request.POST),
-        lambda t, d: services.complete_task(
-            task=t, actor=request.user, outcome_note=d["outcome_note"]
-        ),
+        lambda t, d: complete_task(task=t, actor=request.user, outcome_note=d["outcome_note"]),
         "Done. The outcome is on the account's timeline.",
     )
 
@@ -181,9 +216,7 @@ def task_snooze(request: AuthedRequest, pk: int) -> HttpResponse:
         request,
         pk,
         SnoozeForm(request.POST),
-        lambda t, d: services.snooze_task(
-            task=t, actor=request.user, until=d["until"], reason=d["reason"]
-        ),
+        lambda t, d: snooze_task(task=t, actor=request.user, until=d["until"], reason=d["reason"]),
         "Snoozed; it comes back by itself on that date.",
     )
 
@@ -195,7 +228,7 @@ def task_cancel(request: AuthedRequest, pk: int) -> HttpResponse:
         request,
         pk,
         CancelForm(request.POST),
-        lambda t, d: services.cancel_task(task=t, actor=request.user, reason=d["reason"]),
+        lambda t, d: cancel_task(task=t, actor=request.user, reason=d["reason"]),
         "Task cancelled.",
     )
 
@@ -207,9 +240,7 @@ def task_reopen(request: AuthedRequest, pk: int) -> HttpResponse:
         request,
         pk,
         CancelForm(request.POST),
-        lambda t, d: services.transition_task(
-            task=t, actor=request.user, to_status=TaskStatus.OPEN
-        ),
+        lambda t, d: transition_task(task=t, actor=request.user, to_status=TaskStatus.OPEN),
         "Task reopened.",
     )
 
@@ -221,21 +252,21 @@ def task_reassign(request: AuthedRequest, pk: int) -> HttpResponse:
         request,
         pk,
         ReassignForm(request.POST, people=_assignable(request)),
-        lambda t, d: services.reassign_task(task=t, actor=request.user, assignee=d["assignee"]),
+        lambda t, d: reassign_task(task=t, actor=request.user, assignee=d["assignee"]),
         "Task reassigned.",
     )
 
 
 @login_required
 def task_detail(request: AuthedRequest, pk: int) -> HttpResponse:
-    task = selectors.get_task_for_user(request.user, pk)
+    task = get_task_for_user(request.user, pk)
     return render(
         request,
         "playbooks/task_detail.html",
         {
             **_row_context(request),
             "task": task,
-            "events": selectors.task_history(task),
+            "events": task_history(task),
             "next": request.get_full_path(),
         },
     )
@@ -247,14 +278,14 @@ def task_detail(request: AuthedRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def outreach(request: AuthedRequest) -> HttpResponse:
-    if not selectors.can_reassign(request.user):
+    if not can_reassign(request.user):
         raise Http404("Bulk outreach is for managers and admins.")
     people = _assignable(request).filter(role="csm")
     form = OutreachForm(request.POST or None, people=people)
     plan: list[Any] | None = None
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        spec = services.OutreachSpec(
+        spec = OutreachSpec(
             title=d["title"],
             description=d["description"],
             due_in_days=d["due_in_days"],
@@ -267,12 +298,12 @@ def outreach(request: AuthedRequest) -> HttpResponse:
         )
         try:
             if request.POST.get("action") == "create":
-                tasks = services.create_outreach(actor=request.user, spec=spec)
+                tasks = create_outreach(actor=request.user, spec=spec)
                 messages.success(
                     request, f"Created {len(tasks)} outreach task{'s' if len(tasks) != 1 else ''}."
                 )
                 return redirect(reverse("playbooks:task_queue") + "?scope=team")
-            plan = services.plan_outreach(actor=request.user, spec=spec, today=timezone.localdate())
+            plan = plan_outreach(actor=request.user, spec=spec, today=timezone.localdate())
         except ApplicationError as exc:
             form.add_error(None, exc.message)
     context = {"form": form, "plan": plan}
@@ -285,18 +316,18 @@ def outreach(request: AuthedRequest) -> HttpResponse:
 
 @login_required
 def playbook_list(request: AuthedRequest) -> HttpResponse:
-    if not (request.user.is_admin or selectors.can_reassign(request.user)):
+    if not (request.user.is_admin or can_reassign(request.user)):
         raise Http404("No playbooks here.")
     return render(
         request,
         "playbooks/playbook_list.html",
-        {"playbooks": selectors.playbook_list(request.user)},
+        {"playbooks": playbook_selectors.playbook_list(request.user)},
     )
 
 
 @login_required
 def playbook_detail(request: AuthedRequest, pk: int) -> HttpResponse:
-    playbook = selectors.get_playbook_for_user(request.user, pk)
+    playbook = get_playbook_for_user(request.user, pk)
     now = timezone.now()
     return render(
         request,
@@ -304,16 +335,16 @@ def playbook_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         {
             "playbook": playbook,
             "actions": list(playbook.actions.all()),
-            "runs": selectors.playbook_runs(playbook),
-            "effect": selectors.playbook_effectiveness(playbook, now=now),
+            "runs": playbook_runs(playbook),
+            "effect": playbook_effectiveness(playbook, now=now),
         },
     )
 
 
 @login_required
 def playbook_preview(request: AuthedRequest, pk: int) -> HttpResponse:
-    playbook = selectors.get_playbook_for_user(request.user, pk)
-    preview = selectors.preview_playbook(playbook, now=timezone.now())
+    playbook = get_playbook_for_user(request.user, pk)
+    preview = preview_playbook(playbook, now=timezone.now())
     return render(
         request, "playbooks/playbook_preview.html", {"playbook": playbook, "preview": preview}
     )
@@ -328,7 +359,7 @@ def _require_admin(request: AuthedRequest) -> None:
 @require_http_methods(["GET", "POST"])
 def playbook_edit(request: AuthedRequest, pk: int | None = None) -> HttpResponse:
     _require_admin(request)
-    playbook = selectors.get_playbook_for_user(request.user, pk) if pk else Playbook()
+    playbook = get_playbook_for_user(request.user, pk) if pk else Playbook()
     form = PlaybookForm(request.POST or None, instance=playbook)
     formset = ActionFormSet(request.POST or None, instance=playbook, prefix="actions")
     if request.method == "POST" and form.is_valid() and formset.is_valid():
@@ -353,11 +384,9 @@ def playbook_edit(request: AuthedRequest, pk: int | None = None) -> HttpResponse
 @require_POST
 def playbook_toggle(request: AuthedRequest, pk: int) -> HttpResponse:
     _require_admin(request)
-    playbook = selectors.get_playbook_for_user(request.user, pk)
+    playbook = get_playbook_for_user(request.user, pk)
     try:
-        services.set_playbook_enabled(
-            playbook=playbook, actor=request.user, enabled=not playbook.enabled
-        )
+        set_playbook_enabled(playbook=playbook, actor=request.user, enabled=not playbook.enabled)
         messages.success(request, f"“{playbook.name}” is {'on' if playbook.enabled else 'off'}.")
     except ApplicationError as exc:
         messages.error(request, exc.message)
@@ -368,8 +397,8 @@ def playbook_toggle(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_POST
 def playbook_run(request: AuthedRequest, pk: int) -> HttpResponse:
     _require_admin(request)
-    playbook = selectors.get_playbook_for_user(request.user, pk)
-    created = services.run_playbook_now(playbook=playbook, actor=request.user)
+    playbook = get_playbook_for_user(request.user, pk)
+    created = run_playbook_now(playbook=playbook, actor=request.user)
     messages.success(
         request, f"Ran “{playbook.name}”: {created} task{'s' if created != 1 else ''} created."
     )
@@ -389,7 +418,7 @@ def account_tasks(request: AuthedRequest, external_id: str) -> HttpResponse:
         if form.is_valid():
             d = form.cleaned_data
             try:
-                services.create_task(
+                create_task(
                     actor=request.user,
                     account=account,
                     title=d["title"],
@@ -409,7 +438,7 @@ def account_tasks(request: AuthedRequest, external_id: str) -> HttpResponse:
             return redirect(account.get_absolute_url())
     context = {
         "account": account,
-        "tasks": selectors.account_open_tasks(account),
+        "tasks": account_open_tasks(account),
         "task_form": form,
         "today": timezone.localdate(),
     }
@@ -419,7 +448,7 @@ def account_tasks(request: AuthedRequest, external_id: str) -> HttpResponse:
 def _plan_context(account: Any, **extra: Any) -> dict[str, Any]:
     return {
         "account": account,
-        "plans": selectors.account_success_plans(account),
+        "plans": account_success_plans(account),
         "metrics": list(MetricDefinition.objects.order_by("name").only("pk", "name")),
         "plan_templates": list(SuccessPlanTemplate.objects.only("pk", "name")),
         "today": timezone.localdate(),
@@ -462,7 +491,7 @@ def _plan_post(request: AuthedRequest, account: Any) -> str:
             if not form.is_valid():
                 return _form_errors(form)
             if form.cleaned_data["template"]:
-                started = services.start_plan_from_template(
+                started = start_plan_from_template(
                     account=account,
                     template=form.cleaned_data["template"],
                     actor=user,
@@ -471,30 +500,28 @@ def _plan_post(request: AuthedRequest, account: Any) -> str:
                 if started is None:
                     return "That template is already running as a plan on this account."
             else:
-                services.create_plan(account=account, actor=user, title=form.cleaned_data["title"])
+                create_plan(account=account, actor=user, title=form.cleaned_data["title"])
             return ""
         if op in ("add_objective", "add_milestone", "plan_status"):
             plan = plans.filter(pk=_int(request.POST.get("plan"))).first()
             if plan is None:
                 return "That plan does not exist on this account."
             if op == "plan_status":
-                services.set_plan_status(
-                    plan=plan, actor=user, status=request.POST.get("status", "")
-                )
+                set_plan_status(plan=plan, actor=user, status=request.POST.get("status", ""))
                 return ""
             if op == "add_objective":
                 oform = ObjectiveForm(request.POST, prefix="objective")
                 if not oform.is_valid():
                     return _form_errors(oform)
                 d = oform.cleaned_data
-                services.add_objective(
+                add_objective(
                     plan=plan, actor=user, title=d["title"], metric=d["metric"], target=d["target"]
                 )
                 return ""
             mform = MilestoneForm(request.POST, prefix="milestone")
             if not mform.is_valid():
                 return _form_errors(mform)
-            services.add_milestone(
+            add_milestone(
                 plan=plan,
                 actor=user,
                 title=mform.cleaned_data["title"],
@@ -511,7 +538,7 @@ def _plan_post(request: AuthedRequest, account: Any) -> str:
             )
             if milestone is None:
                 return "That milestone does not exist on this account."
-            services.set_milestone_status(
+            set_milestone_status(
                 milestone=milestone, actor=user, status=request.POST.get("status", "")
             )
             return ""
@@ -524,7 +551,7 @@ def _plan_post(request: AuthedRequest, account: Any) -> str:
             pform = ProgressForm(request.POST)
             if not pform.is_valid():
                 return _form_errors(pform)
-            services.set_objective_progress(
+            set_objective_progress(
                 objective=objective, actor=user, progress=pform.cleaned_data["progress"]
             )
             return ""
@@ -541,16 +568,14 @@ def _plan_post(request: AuthedRequest, account: Any) -> str:
 def notifications(request: AuthedRequest) -> HttpResponse:
     if request.method == "POST" and "email_notifications" in request.POST:
         try:
-            services.set_email_preference(
-                user=request.user, mode=request.POST["email_notifications"]
-            )
+            set_email_preference(user=request.user, mode=request.POST["email_notifications"])
             messages.success(request, "Email preference saved.")
         except ApplicationError as exc:
             messages.error(request, exc.message)
         return redirect("playbooks:notifications")
     if request.method == "POST":
         ids = [int(i) for i in request.POST.getlist("id") if i.isdigit()] or None
-        marked = services.mark_notifications_read(user=request.user, ids=ids)
+        marked = mark_notifications_read(user=request.user, ids=ids)
         messages.success(
             request, f"Marked {marked} notification{'s' if marked != 1 else ''} as read."
         )
@@ -559,7 +584,7 @@ def notifications(request: AuthedRequest) -> HttpResponse:
         request,
         "playbooks/notifications.html",
         {
-            "notifications": selectors.notifications_for(request.user),
+            "notifications": notifications_for(request.user),
             "email_modes": User.EmailMode.choices,
         },
     )

@@ -19,12 +19,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import selectors as account_selectors
 from accounts.authentication import api_user
+from accounts.selectors.access import get_account_for_user
 from chs_site.api_docs import error_responses
 from chs_site.errors import ValidationFailed
-from scoring import ingest, services
 from scoring.models import Measure, MetricDefinition, Outcome, Score, Scorecard
+from scoring.services import ingest
+from scoring.services.outcomes import record_outcome
+from scoring.services.scorecards import (
+    create_scorecard_from_data,
+    publish_scorecard,
+    update_scorecard_draft,
+)
+from scoring.services.values import create_metric_definition
 
 
 class AdminWritesPermission(permissions.BasePermission):
@@ -201,7 +208,7 @@ class MetricDefinitionList(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         serializer = MetricDefinitionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        metric = services.create_metric_definition(**serializer.validated_data)
+        metric = create_metric_definition(**serializer.validated_data)
         return Response(MetricDefinitionSerializer(metric).data, status=status.HTTP_201_CREATED)
 
 
@@ -340,7 +347,7 @@ class ScorecardList(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         serializer = ScorecardSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        scorecard = services.create_scorecard_from_data(
+        scorecard = create_scorecard_from_data(
             author=api_user(request), data=dict(serializer.validated_data)
         )
         return Response(
@@ -382,7 +389,7 @@ class ScorecardDetail(generics.GenericAPIView):
         scorecard = get_object_or_404(Scorecard, pk=pk)
         serializer = ScorecardSerializer(scorecard, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        result = services.update_scorecard_draft(
+        result = update_scorecard_draft(
             scorecard=scorecard,
             author=api_user(request),
             data=dict(serializer.validated_data),
@@ -407,7 +414,7 @@ class ScorecardPublish(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         scorecard = get_object_or_404(Scorecard, pk=pk)
-        published = services.publish_scorecard(scorecard=scorecard, author=api_user(request))
+        published = publish_scorecard(scorecard=scorecard, author=api_user(request))
         return Response(ScorecardSerializer(_scorecards().get(pk=published.pk)).data)
 
 
@@ -455,13 +462,11 @@ class OutcomeCreate(generics.GenericAPIView):
         serializer = OutcomeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        account = account_selectors.get_account_for_user(
-            api_user(request), data["account"]["external_id"]
-        )
+        account = get_account_for_user(api_user(request), data["account"]["external_id"])
         existed = Outcome.objects.filter(
             account=account, kind=data["kind"], occurred_at=data["occurred_at"]
         ).exists()
-        outcome = services.record_outcome(
+        outcome = record_outcome(
             user=api_user(request),
             account=account,
             kind=data["kind"],
@@ -511,9 +516,7 @@ class AccountScores(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[Score]:
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Score.objects.none()
-        account = account_selectors.get_account_for_user(
-            api_user(self.request), self.kwargs["external_id"]
-        )
+        account = get_account_for_user(api_user(self.request), self.kwargs["external_id"])
         return (
             Score.objects.filter(account=account)
             .select_related("scorecard")

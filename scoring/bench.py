@@ -32,9 +32,11 @@ from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.bench import delete_account_rows, p95, vacuum_tables
 from accounts.models import Account, User, owner_sort_name
-from scoring import engine, selectors, services
+from chs_site.benchmarks import delete_account_rows, p95, vacuum_tables
+from chs_site.celery import app as celery_app
+from scoring import engine
+from scoring.contracts import MetricValueIn
 from scoring.models import (
     DirtyAccount,
     Measure,
@@ -43,7 +45,11 @@ from scoring.models import (
     Score,
     Scorecard,
 )
-from scoring.tasks import app_is_eager
+from scoring.selectors import preview
+from scoring.selectors.scorecards import active_scorecard_specs, scorecard_spec
+from scoring.services.dirty import COALESCE_SECONDS
+from scoring.services.recompute import NIGHTLY_CHUNK, recompute_scores
+from scoring.services.values import load_metric_values, record_metric_values
 
 BENCH_METRICS = 8
 BENCH_DAYS = 30
@@ -139,7 +145,7 @@ def _generate(n: int, metrics: list[MetricDefinition], at: dt.datetime) -> list[
                 [at, new_ids, metric_ids, BENCH_DAYS - 1],
             )
     else:
-        services.load_metric_values(
+        load_metric_values(
             (a, m, at - dt.timedelta(days=d), float((a * 37 + m * 11 + d * 7) % 101))
             for a in new_ids
             for m in metric_ids
@@ -159,7 +165,11 @@ def _delete_bench_data() -> None:
     The big tables first; Django's collector does the rest."""
     with transaction.atomic():
         if _delete_bench_rows(
-            "scoring_metricvalue", "scoring_score", "accounts_activity", "scoring_dirtyaccount"
+            "scoring_metricvalue",
+            "scoring_score",
+            "scoring_scoreevent",
+            "accounts_activity",
+            "scoring_dirtyaccount",
         ):
             Account.objects.filter(segment=BENCH_SEGMENT).delete()
     Scorecard.objects.filter(segment=BENCH_SEGMENT).delete()
@@ -178,7 +188,7 @@ def _naive_loop(account_ids: list[int], at: dict[int, dt.datetime]) -> dict[int,
             or Scorecard.objects.filter(status="active", segment="").first()
         )
         assert card is not None
-        spec = selectors.scorecard_spec(card)
+        spec = scorecard_spec(card)
         stats = {}
         for m in card.measures.select_related("metric"):
             values = list(
@@ -218,7 +228,7 @@ def _recompute_with_workers(ids: list[int], workers: int) -> tuple[float, int]:
     proc, log_path = _start_worker(queue, pool="prefork", concurrency=workers)
     try:
         _wait_for_worker(proc, log_path)
-        step = services.NIGHTLY_CHUNK
+        step = NIGHTLY_CHUNK
         chunks = [(ids[i], ids[min(i + step, len(ids)) - 1]) for i in range(0, len(ids), step)]
         # Each chunk is one batch, one transaction: its last account scored = chunk done.
         # (A cheap probe, ten times a second: polling every 20 ms took 7 % of a core from
@@ -249,7 +259,9 @@ def bench_scoring(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     (one per core), then removed again. Otherwise (SQLite, in-process tasks) the same recompute runs
     in this process, inside the command's rolled-back transaction."""
     committed = connection.get_autocommit()
-    use_workers = committed and connection.vendor == "postgresql" and not app_is_eager()
+    use_workers = (
+        committed and connection.vendor == "postgresql" and not celery_app.conf.task_always_eager
+    )
     workers = int(options.get("workers") or os.cpu_count() or 1) if use_workers else 1
     if committed:
         _delete_bench_data()
@@ -278,7 +290,7 @@ def _settle(*tables: str) -> None:
 def _reset_scores() -> None:
     """Back to never scored (so every round times the same work: first scores for all)."""
     with transaction.atomic():
-        _delete_bench_rows("scoring_score", "accounts_activity")
+        _delete_bench_rows("scoring_score", "scoring_scoreevent", "accounts_activity")
     Account.objects.filter(segment=BENCH_SEGMENT).update(
         health_score=None,
         health_band="",
@@ -299,7 +311,7 @@ def _timed_recompute(
         return seconds, chunks, None
     with CaptureQueriesContext(connection) as queries:
         start = time.perf_counter()
-        result = services.recompute_scores(account_ids=ids, batch_size=services.NIGHTLY_CHUNK)
+        result = recompute_scores(account_ids=ids, batch_size=NIGHTLY_CHUNK)
         seconds = time.perf_counter() - start
     return seconds, result.batches, round(len(queries) / max(result.batches, 1), 1)
 
@@ -310,7 +322,13 @@ def _bench_scoring_rounds(
     _, metrics = _bench_scorecard()
     at = timezone.now()
     total_ids: list[int] = []
-    tables = ("scoring_metricvalue", "accounts_account", "scoring_score", "accounts_activity")
+    tables = (
+        "scoring_metricvalue",
+        "accounts_account",
+        "scoring_score",
+        "scoring_scoreevent",
+        "accounts_activity",
+    )
     for n in sorted(_accounts_option(options, [10_000])):
         gen_start = time.perf_counter()
         ids = _generate(n - len(total_ids), metrics, at)
@@ -386,7 +404,7 @@ def bench_scoring_demo(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     ids = list(Account.objects.order_by("id").values_list("id", flat=True))
     with CaptureQueriesContext(connection) as queries:
         start = time.perf_counter()
-        result = services.recompute_scores(account_ids=ids)
+        result = recompute_scores(account_ids=ids)
         seconds = time.perf_counter() - start
     yield {
         "bench": "scoring_demo_recompute",
@@ -519,8 +537,8 @@ def bench_scoring_latency(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         for i in range(50):
             value = float(1 + i)
             start = time.perf_counter()
-            services.record_metric_values(
-                values=[services.MetricValueIn(account.pk, metric.pk, value, timezone.now())]
+            record_metric_values(
+                values=[MetricValueIn(account.pk, metric.pk, value, timezone.now())]
             )
             while True:
                 got = Account.objects.filter(pk=account.pk).values_list(
@@ -540,7 +558,7 @@ def bench_scoring_latency(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
             "p50_seconds": round(statistics.median(samples), 3),
             "p95_seconds": round(p95(samples), 3),
             "max_seconds": round(max(samples), 3),
-            "coalesce_seconds": services.COALESCE_SECONDS,
+            "coalesce_seconds": COALESCE_SECONDS,
         }
     finally:
         proc.terminate()
@@ -715,9 +733,7 @@ def _time_preview(card: Scorecard, label: str, accounts: int) -> Iterator[dict[s
     """The editor's preview request: cold (first render) and warm (a weight changed)."""
     import dataclasses
 
-    from scoring import preview
-
-    spec = selectors.scorecard_spec(card)
+    spec = scorecard_spec(card)
     changed = dataclasses.replace(
         spec,
         measures=(
@@ -725,7 +741,7 @@ def _time_preview(card: Scorecard, label: str, accounts: int) -> Iterator[dict[s
             *spec.measures[1:],
         ),
     )
-    active = selectors.active_scorecard_specs().get(card.segment)
+    active = active_scorecard_specs().get(card.segment)
     preview.clear_cache()
     for case, s in (("cold", spec), ("weight_changed", changed)):
         with CaptureQueriesContext(connection) as queries:

@@ -23,8 +23,12 @@ from django.db import transaction
 
 from accounts.demo import DEMO_SEED, plan_accounts
 from accounts.models import Account, Activity
-from scoring import engine, selectors, services
+from scoring import engine
 from scoring.models import Measure, MetricDefinition, MetricValue, Score, Scorecard
+from scoring.selectors.scorecards import active_scorecard_specs, spec_for_segment
+from scoring.services.history import band_summary, insert_scores
+from scoring.services.recompute import recompute_scores
+from scoring.services.values import load_metric_values
 
 HISTORY_DAYS = 180
 BACKFILL_EVERY_DAYS = 7
@@ -243,14 +247,14 @@ def seed(*, today: dt.date) -> dict[str, int]:
         ):
             rows.append((account_id, key, at, value))
     with transaction.atomic():
-        services.load_metric_values((a, metric_ids[k], t, v) for a, k, t, v in rows)
+        load_metric_values((a, metric_ids[k], t, v) for a, k, t, v in rows)
         created["metric_values"] = len(rows)
         created["scores"] = _backfill(
             rows, ids=ids, plan_segments={a.external_id: a.segment for a in plan}, days=days
         )
     # Today's score through the product's own recompute (sets the account's current health,
     # 30-day change and top mover); the markers the load did not write are not needed.
-    services.recompute_scores(account_ids=list(ids.values()))
+    recompute_scores(account_ids=list(ids.values()))
     return created
 
 
@@ -307,7 +311,7 @@ def _backfill(
 ) -> int:
     """Weekly score history with the engine, from the values just generated (in memory: the
     same numbers the database holds). A row only when score, band or breakdown changed."""
-    specs = selectors.active_scorecard_specs()
+    specs = active_scorecard_specs()
     index = engine.SeriesIndex(rows)
     moments = days[BACKFILL_EVERY_DAYS - 1 :: BACKFILL_EVERY_DAYS]
     # Noon, so the moment is after that day's values (observed at midnight).
@@ -317,7 +321,7 @@ def _backfill(
     # Accounts grouped by scorecard; each moment scores a whole group in one engine call.
     groups: dict[int, tuple[engine.ScorecardSpec, list[int]]] = {}
     for external_id, account_id in ids.items():
-        spec = selectors.spec_for_segment(specs, plan_segments[external_id])
+        spec = spec_for_segment(specs, plan_segments[external_id])
         if spec is not None:
             groups.setdefault(id(spec), (spec, []))[1].append(account_id)
     for spec, members in groups.values():
@@ -352,12 +356,12 @@ def _backfill(
                             account_id=account_id,
                             kind=Activity.Kind.BAND_CHANGED,
                             occurred_at=at,
-                            summary=services.band_summary(before.band, result.band, result.score),
+                            summary=band_summary(before.band, result.band, result.score),
                             details={"from": before.band, "to": result.band, "score": result.score},
                         )
                     )
                 previous[account_id] = result
     for start in range(0, len(scores), 2000):
-        services.insert_scores(scores[start : start + 2000])
+        insert_scores(scores[start : start + 2000])
     Activity.objects.bulk_create(activities, batch_size=2000)
     return len(scores)

@@ -72,6 +72,9 @@ import numpy as np
 import orjson
 
 AGGREGATIONS = ("latest", "avg", "sum", "count", "change_pct")
+# Band thresholds of a scorecard that does not set its own (DESIGN.md's defaults).
+DEFAULT_RED_BELOW = 40.0
+DEFAULT_GREEN_AT = 70.0
 MISSING_POLICIES = ("ignore", "zero", "neutral")
 RED, YELLOW, GREEN = "red", "yellow", "green"
 _BANDS = ("", RED, YELLOW, GREEN)
@@ -106,8 +109,8 @@ class MeasureSpec:
 @dataclass(frozen=True)
 class ScorecardSpec:
     measures: tuple[MeasureSpec, ...]
-    red_below: float = 40.0
-    green_at: float = 70.0
+    red_below: float = DEFAULT_RED_BELOW
+    green_at: float = DEFAULT_GREEN_AT
     missing_data: str = "ignore"
     id: int | None = None  # the scorecard version's primary key, when it has one
     name: str = ""

@@ -10,7 +10,7 @@ from django.forms import BaseFormSet, formset_factory
 
 from scoring import engine
 from scoring.models import Measure, MetricDefinition, Outcome, Scorecard
-from scoring.services import BACKFILL_MAX_DAYS
+from scoring.services.backfill import BACKFILL_MAX_DAYS
 from scoring.validation import LEAD_DAYS_DEFAULT
 
 
@@ -143,7 +143,7 @@ def spec_from_forms(
 
 
 def draft_data(form: ScorecardForm, formset: Any) -> dict[str, Any]:
-    """What ``services.update_scorecard_draft`` takes."""
+    """What ``scoring.services.scorecards.update_scorecard_draft`` takes."""
     return {**form.cleaned_data, "measures": kept_measures(formset)}
 
 

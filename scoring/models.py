@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from accounts.models import Account, HealthBand
+from scoring.engine import DEFAULT_GREEN_AT, DEFAULT_RED_BELOW
 
 
 class MetricDefinition(models.Model):
@@ -79,8 +80,8 @@ class Scorecard(models.Model):
     )
     version = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
-    red_below = models.FloatField(default=40)
-    green_at = models.FloatField(default=70)
+    red_below = models.FloatField(default=DEFAULT_RED_BELOW)
+    green_at = models.FloatField(default=DEFAULT_GREEN_AT)
     missing_data = models.CharField(
         max_length=8, choices=MissingData.choices, default=MissingData.IGNORE
     )
@@ -226,6 +227,89 @@ class DirtyAccount(models.Model):
 
     def __str__(self) -> str:
         return f"dirty {self.account_id} since {self.marked_at}"
+
+
+class ScoreEvent(models.Model):
+    """The outbox: news about an account's health for whoever reacts to it (playbooks).
+
+    Written in the transaction that made the news (one per account whose computed score
+    or band changed in a recompute batch; one per detractor feedback), so a crash never
+    loses one. Consumers claim unprocessed rows with ``SKIP LOCKED`` and set
+    ``processed_at`` in the transaction of what they did about them; processed rows are
+    pruned after ``scoring.services.events.RETENTION``.
+
+    The references carry no database constraint: an event is an immutable message, a
+    first night writes 100 000 of them, and each foreign-key check would cost the recompute
+    more than the row itself (consumers skip events whose account is gone)."""
+
+    class Kind(models.TextChoices):
+        SCORE = "score", "Score changed"
+        FEEDBACK = "feedback", "Detractor feedback"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+"
+    )
+    scorecard = models.ForeignKey(
+        Scorecard,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+        help_text="The version that computed the new score.",
+    )
+    score_row = models.ForeignKey(
+        Score,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+        help_text="The history row written with this change (none when the score was lost).",
+    )
+    previous_score = models.FloatField(null=True, blank=True)
+    previous_band = models.CharField(max_length=8, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    band = models.CharField(max_length=8, blank=True)
+    breakdown = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The measures that changed (rows of Score.breakdown); null for a first score.",
+    )
+    feedback = models.ForeignKey(
+        "accounts.Feedback",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(help_text="When the change happened.")
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # The claim reads the oldest unprocessed events; processed ones leave the index.
+            models.Index(
+                fields=["id"],
+                name="scoreevent_unprocessed",
+                condition=Q(processed_at__isnull=True),
+            ),
+            # The prune deletes processed events by age.
+            models.Index(
+                fields=["processed_at"],
+                name="scoreevent_processed_at",
+                condition=Q(processed_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.account_id} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class Outcome(models.Model):

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from accounts.models import Account, owner_sort_name
-from scoring import services
 from scoring.models import Measure, MetricDefinition, Outcome, Scorecard
+from scoring.services.values import load_metric_values
 
 SIGNAL = ("sig_usage", "sig_adoption")
 NOISE = ("noise_a", "noise_b")
@@ -131,6 +131,6 @@ def generate(
             )
         )
     with transaction.atomic():
-        services.load_metric_values(values)
+        load_metric_values(values)
         Outcome.objects.bulk_create(outcomes, batch_size=2000)
     return Synthetic(ids, metrics, len(outcomes), churned)

@@ -7,15 +7,11 @@ from __future__ import annotations
 
 from celery import group, shared_task
 
-from chs_site.celery import RETRY_TRANSIENT, TRANSIENT_ERRORS, app
-from scoring import services
+from chs_site.celery import RETRY_TRANSIENT, TRANSIENT_ERRORS
+from scoring.services import backfill, dirty, events, overrides, recompute
 
 TRANSIENT = TRANSIENT_ERRORS
 MAX_BATCHES_PER_RUN = 50
-
-
-def app_is_eager() -> bool:
-    return bool(app.conf.task_always_eager)
 
 
 @shared_task(
@@ -27,11 +23,11 @@ def app_is_eager() -> bool:
 )
 def recompute_dirty() -> int:
     """Recompute every dirty account in batches (the coalesced ingest task)."""
-    services.clear_pending_flag()
-    result = services.recompute_dirty_accounts(max_batches=MAX_BATCHES_PER_RUN)
+    dirty.clear_pending_flag()
+    result = recompute.recompute_dirty_accounts(max_batches=MAX_BATCHES_PER_RUN)
     if result.batches >= MAX_BATCHES_PER_RUN:
         # Under a steady stream of ingests, hand over instead of running forever.
-        services.schedule_recompute()
+        dirty.schedule_recompute()
     return result.accounts
 
 
@@ -45,8 +41,8 @@ def recompute_dirty() -> int:
 def sweep_dirty() -> int:
     """Every minute (beat): whatever is still dirty (lost message, Redis outage), and
     accounts whose override has just expired."""
-    services.expire_overrides()
-    return services.recompute_dirty_accounts().accounts
+    overrides.expire_overrides()
+    return recompute.recompute_dirty_accounts().accounts
 
 
 @shared_task(
@@ -58,7 +54,7 @@ def sweep_dirty() -> int:
 )
 def recompute_chunk(first_id: int, last_id: int) -> int:
     """One chunk of the nightly full recompute: accounts with first_id ≤ id ≤ last_id."""
-    return services.recompute_account_range(first_id=first_id, last_id=last_id).accounts
+    return recompute.recompute_account_range(first_id=first_id, last_id=last_id).accounts
 
 
 @shared_task(
@@ -71,7 +67,7 @@ def recompute_chunk(first_id: int, last_id: int) -> int:
 def nightly_recompute() -> int:
     """Nightly: every account (time passing makes data stale and moves windows), split into
     id-range chunks that several workers share (a Celery group)."""
-    chunks = services.account_id_chunks()
+    chunks = recompute.account_id_chunks()
     if chunks:
         group(recompute_chunk.s(a, b) for a, b in chunks).apply_async()
     return len(chunks)
@@ -89,7 +85,7 @@ def nightly_recompute() -> int:
 )
 def run_backfill(job_id: int) -> int:
     """Rewrite history with a scorecard version (progress in the BackfillJob row)."""
-    return int(services.run_backfill(job_id=job_id).rows_written)
+    return int(backfill.run_backfill(job_id=job_id).rows_written)
 
 
 @shared_task(
@@ -107,3 +103,15 @@ def fit_churn_model(only_if_new_outcomes: bool = False) -> str:
     from scoring import validation
 
     return validation.refit_churn_model(only_if_new_outcomes=only_if_new_outcomes)
+
+
+@shared_task(
+    name="scoring.tasks.prune_score_events",
+    ignore_result=True,
+    soft_time_limit=600,
+    time_limit=660,
+    **RETRY_TRANSIENT,
+)
+def prune_score_events() -> int:
+    """Daily: processed score events older than the retention period."""
+    return events.prune_score_events()

@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 from django.db import transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -44,9 +43,12 @@ from sklearn.model_selection import StratifiedKFold
 
 from accounts.models import Account
 from chs_site.errors import ApplicationError
-from scoring import engine, selectors
+from scoring import engine
 from scoring.engine import ScorecardSpec, ScoreResult
 from scoring.models import ChurnModel, Outcome, Scorecard
+from scoring.selectors.scorecards import matched_accounts, scorecard_spec
+from scoring.selectors.window_stats import window_stats_at_moments, window_stats_for
+from scoring.services.scorecards import update_scorecard_draft
 
 LEAD_DAYS_DEFAULT = 90
 MIN_PER_CLASS = 30
@@ -414,16 +416,6 @@ def cutoff_moment(occurred_at: dt.date, lead_days: int) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
 
 
-def matched_accounts(segment: str) -> QuerySet[Account]:
-    """The accounts a scorecard for ``segment`` scores: its segment, or for the default
-    scorecard every account whose segment has no active scorecard of its own."""
-    qs = Account.objects.all()
-    if segment:
-        return qs.filter(segment=segment)
-    own = Scorecard.objects.filter(status=Scorecard.Status.ACTIVE).exclude(segment="")
-    return qs.exclude(segment__in=own.values("segment"))
-
-
 StatsItem = tuple[
     tuple[int, int, dt.date, str], dt.datetime, dict[tuple[str, int], engine.WindowStats]
 ]
@@ -442,9 +434,7 @@ def backtest_stats(
     items = [
         (row, cutoff_moment(row[2], lead_days) - dt.timedelta(microseconds=1)) for row in outcomes
     ]
-    stats = selectors.window_stats_at_moments(
-        pairs=[(row[1], at) for row, at in items], specs=specs
-    )
+    stats = window_stats_at_moments(pairs=[(row[1], at) for row, at in items], specs=specs)
     return [(row, at, stats.get((row[1], at), {})) for row, at in items]
 
 
@@ -495,13 +485,13 @@ class Backtest:
 def run_backtest(*, scorecard: Scorecard, lead_days: int = LEAD_DAYS_DEFAULT) -> Backtest:
     if not 1 <= lead_days <= 730:
         raise ApplicationError("lead_days must be between 1 and 730.")
-    spec = selectors.scorecard_spec(scorecard)
+    spec = scorecard_spec(scorecard)
     rows = backtest_rows(spec, outcomes_for(scorecard), lead_days=lead_days)
     return Backtest(scorecard, lead_days, tuple(rows), backtest_metrics(rows))
 
 
 def run_suggestion(*, scorecard: Scorecard, lead_days: int = LEAD_DAYS_DEFAULT) -> Suggestion:
-    spec = selectors.scorecard_spec(scorecard)
+    spec = scorecard_spec(scorecard)
     rows = backtest_rows(spec, outcomes_for(scorecard), lead_days=lead_days)
     return suggest_weights(spec, rows, lead_days=lead_days)
 
@@ -515,8 +505,6 @@ def create_draft_from_suggestion(
 ) -> Scorecard:
     """A new draft of ``scorecard`` with the suggested weights (no-signal measures left
     out). Admins only."""
-    from scoring import services
-
     suggestion = run_suggestion(scorecard=scorecard, lead_days=lead_days)
     kept = [s for s in suggestion.measures if s.weight is not None]
     if not kept:
@@ -539,7 +527,7 @@ def create_draft_from_suggestion(
         ],
     }
     # A draft is edited in place; an active or retired version gets a new draft based on it.
-    return services.update_scorecard_draft(scorecard=scorecard, author=author, data=data)
+    return update_scorecard_draft(scorecard=scorecard, author=author, data=data)
 
 
 def churn_model_scorecard() -> Scorecard | None:
@@ -559,7 +547,7 @@ def fit_churn_model(*, lead_days: int = LEAD_DAYS_DEFAULT) -> ChurnModel:
     card = churn_model_scorecard()
     if card is None:
         raise ApplicationError("No active scorecard: publish one before fitting a churn model.")
-    spec = selectors.scorecard_spec(card)
+    spec = scorecard_spec(card)
     outcomes = list(
         Outcome.objects.order_by("occurred_at", "id").values_list(
             "id", "account_id", "occurred_at", "kind"
@@ -670,7 +658,7 @@ def churn_risk_for(
         result = engine.score_from_values(spec, values)
     else:
         at = at or timezone.now()
-        stats = selectors.window_stats_for(account_ids=[account.pk], specs=[spec], at=at)
+        stats = window_stats_for(account_ids=[account.pk], specs=[spec], at=at)
         result = engine.score_from_stats(spec, stats.get(account.pk, {}), at=at)
     features = [
         (r.points / 100.0) if r.value is not None and r.points is not None else 0.5

@@ -18,8 +18,9 @@ from rest_framework.views import APIView
 
 from chs_site.api_docs import error_responses
 from chs_site.errors import PermissionDenied
-from scoring import selectors, validation
+from scoring import validation
 from scoring.models import Scorecard
+from scoring.selectors.scorecards import scorecard_spec
 
 
 class BacktestQuery(serializers.Serializer):
@@ -176,7 +177,7 @@ class ScorecardSuggestWeights(APIView):
         body = SuggestBody(data=request.data)
         body.is_valid(raise_exception=True)
         lead_days = body.validated_data["lead_days"]
-        spec = selectors.scorecard_spec(card)
+        spec = scorecard_spec(card)
         rows = validation.backtest_rows(spec, validation.outcomes_for(card), lead_days=lead_days)
         try:
             suggestion = validation.suggest_weights(spec, rows, lead_days=lead_days)
@@ -218,42 +219,3 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="scorecard-suggest-weights",
     ),
 ]
-
-
-# --- the churn-risk signal on the accounts API (used by accounts/api.py) -----------------
-
-
-class ChurnDriverSerializer(serializers.Serializer):
-    metric = serializers.CharField()
-    name = serializers.CharField()
-    value = serializers.FloatField(allow_null=True)
-    points = serializers.FloatField(allow_null=True)
-    effect = serializers.FloatField(
-        help_text="Against the average account: negative raises the risk."
-    )
-    raises_risk = serializers.BooleanField()
-
-
-class ChurnRiskSerializer(serializers.Serializer):
-    signal = serializers.CharField(
-        help_text="Always 'churn-risk model': a second signal beside the health score."
-    )
-    probability = serializers.FloatField(help_text="Estimated chance of churn, 0–1.")
-    model_version = serializers.IntegerField(help_text="The fitted model's id.")
-    fitted_at = serializers.DateTimeField()
-    model_auc = serializers.FloatField(allow_null=True, help_text="Cross-validated ROC AUC.")
-    drivers = ChurnDriverSerializer(many=True, help_text="The measures that drive it most.")
-
-
-def churn_risk_payload(account: Any) -> dict[str, Any] | None:
-    """The account's churn risk from the stored model (None without a model); uses the
-    newest score's breakdown when it holds the model's measures."""
-    from scoring.models import Score
-
-    latest = Score.objects.filter(account=account).order_by("-computed_at").first()
-    risk = validation.churn_risk_for(
-        account=account, breakdown=latest.breakdown if latest is not None else None
-    )
-    if risk is None:
-        return None
-    return {"signal": "churn-risk model", **risk.as_dict()}

@@ -18,18 +18,24 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.selectors import get_account_for_user, visible_accounts
+from accounts.selectors.access import get_account_for_user, visible_accounts
+from chs_site import charts
 from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.http import AuthedRequest
-from scoring import charts, forms, selectors, services, validation
+from playbooks.selectors.playbooks import publish_effects
+from scoring import forms, validation
+from scoring.contracts import MeasureIn
 from scoring.models import BackfillJob, Measure, Scorecard
-from scoring.preview import (
+from scoring.selectors.preview import (
     DraftPreview,
     data_version,
     preview_backtest,
     preview_draft,
     spec_scoring_today,
 )
+from scoring.selectors.scorecards import scorecard_spec
+from scoring.services import backfill, outcomes, scorecards
+from scoring.tasks import fit_churn_model
 
 
 def _require_admin(request: AuthedRequest) -> None:
@@ -120,7 +126,7 @@ def scorecard_new_draft(request: AuthedRequest, pk: int) -> HttpResponse:
         messages.info(request, f"Continuing the open draft v{existing.version}.")
         return redirect("scoring:edit", pk=existing.pk)
     try:
-        draft = services.update_scorecard_draft(scorecard=card, author=request.user, data={})
+        draft = scorecards.update_scorecard_draft(scorecard=card, author=request.user, data={})
     except ApplicationError as exc:
         messages.error(request, _error_text(exc))
         return redirect("scoring:detail", pk=card.pk)
@@ -144,7 +150,7 @@ def scorecard_new_segment(request: AuthedRequest) -> HttpResponse:
         messages.error(request, "Publish a default scorecard first; segment ones start from it.")
         return redirect("scoring:scorecards")
     measures = [
-        services.MeasureIn(
+        MeasureIn(
             metric_key=m.metric.key,
             weight=m.weight,
             aggregation=m.aggregation,
@@ -155,7 +161,7 @@ def scorecard_new_segment(request: AuthedRequest) -> HttpResponse:
         for m in source.measures.select_related("metric")
     ]
     try:
-        draft = services.create_scorecard_draft(
+        draft = scorecards.create_scorecard_draft(
             name=f"{segment} health",
             segment=segment,
             red_below=source.red_below,
@@ -191,18 +197,28 @@ def _preview_context(
         for band in validation.BANDS
         if band in draft_bands or band in active_bands
     ]
+    # What the playbooks would do about the draft's changes (they decide, not scoring).
+    effects = publish_effects(preview.changes, at=preview.at)
     return {
         "card": card,
         "preview": preview,
+        "effects": effects,
+        "effect_tasks": sum(e.tasks for e in effects),
         "band_rows": band_rows,
         "metrics": pair.draft,
         "active_metrics": pair.active,
         "lead_days": lead_days,
-        "band_chart": charts.band_distribution(
-            preview.before, preview.after, before_label="Active"
+        "band_chart": charts.band_comparison_svg(
+            before=preview.before.counts,
+            after=preview.after.counts,
+            before_label="Active",
+            after_label="Draft",
         ),
-        "histogram_chart": charts.score_histogram(
-            preview.before, preview.after, before_label="Active"
+        "histogram_chart": charts.score_histogram_svg(
+            before=preview.before.histogram,
+            after=preview.after.histogram,
+            before_label="Active",
+            after_label="Draft",
         ),
     }
 
@@ -221,7 +237,7 @@ def scorecard_edit(request: AuthedRequest, pk: int) -> HttpResponse:
         form, formset, names = forms.editor_forms(card, request.POST)
         if form.is_valid() and formset.is_valid():
             try:
-                services.update_scorecard_draft(
+                scorecards.update_scorecard_draft(
                     scorecard=card, author=request.user, data=forms.draft_data(form, formset)
                 )
             except ApplicationError as exc:
@@ -245,7 +261,7 @@ def scorecard_edit(request: AuthedRequest, pk: int) -> HttpResponse:
             _preview_context(
                 request,
                 card,
-                selectors.scorecard_spec(card),
+                scorecard_spec(card),
                 lead_days=validation.LEAD_DAYS_DEFAULT,
             )
         )
@@ -271,7 +287,7 @@ def scorecard_preview(request: AuthedRequest, pk: int) -> HttpResponse:
         if not request.htmx:
             # Without JavaScript the editor page itself shows the saved draft's preview.
             return redirect("scoring:edit", pk=card.pk)
-        spec = selectors.scorecard_spec(card)
+        spec = scorecard_spec(card)
     context = _preview_context(request, card, spec, lead_days=validation.LEAD_DAYS_DEFAULT)
     return render(request, "scoring/scorecard_edit.html#preview", context)
 
@@ -282,7 +298,7 @@ def scorecard_publish(request: AuthedRequest, pk: int) -> HttpResponse:
     _require_admin(request)
     card = _get_scorecard(pk)
     try:
-        services.publish_scorecard(scorecard=card, author=request.user)
+        scorecards.publish_scorecard(scorecard=card, author=request.user)
     except ApplicationError as exc:
         messages.error(request, _error_text(exc))
         return redirect("scoring:detail", pk=card.pk)
@@ -298,7 +314,7 @@ def scorecard_rollback(request: AuthedRequest, pk: int) -> HttpResponse:
     _require_admin(request)
     card = _get_scorecard(pk)
     try:
-        new = services.rollback_scorecard(scorecard=card, author=request.user)
+        new = scorecards.rollback_scorecard(scorecard=card, author=request.user)
     except ApplicationError as exc:
         messages.error(request, _error_text(exc))
         return redirect("scoring:detail", pk=card.pk)
@@ -320,7 +336,7 @@ def scorecard_backfill(request: AuthedRequest, pk: int) -> HttpResponse:
         )
         return redirect("scoring:detail", pk=card.pk)
     try:
-        job = services.start_backfill(
+        job = backfill.start_backfill(
             scorecard=card, days=form.cleaned_data["days"], author=request.user
         )
     except ApplicationError as exc:
@@ -375,20 +391,24 @@ def validation_page(request: AuthedRequest) -> HttpResponse:
         "churn_model": validation.current_churn_model(),
     }
     if card is not None:
-        spec = selectors.scorecard_spec(card)
+        spec = scorecard_spec(card)
         rows = validation.backtest_rows(spec, validation.outcomes_for(card), lead_days=lead_days)
         metrics = validation.backtest_metrics(rows)
         context["metrics"] = metrics
         if metrics.n_outcomes:
-            context["band_chart"] = charts.band_churn(metrics)
-            context["calibration_chart"] = charts.calibration(metrics)
+            context["band_chart"] = charts.churn_by_band_svg(
+                [(b.band, b.label, b.churn_rate) for b in metrics.bands]
+            )
+            context["calibration_chart"] = charts.calibration_svg(
+                [(c.low, c.high, c.churn_rate) for c in metrics.calibration]
+            )
         try:
             suggestion = validation.suggest_weights(spec, rows, lead_days=lead_days)
         except ApplicationError as exc:
             context["suggestion_error"] = str(exc)
         else:
             context["suggestion"] = suggestion
-            context["weights_chart"] = charts.weights(
+            context["weights_chart"] = charts.weights_svg(
                 [s.measure.label for s in suggestion.measures],
                 [s.current_weight for s in suggestion.measures],
                 [s.weight or 0 for s in suggestion.measures],
@@ -400,27 +420,12 @@ def validation_page(request: AuthedRequest) -> HttpResponse:
 @require_POST
 def churn_model_refit(request: AuthedRequest) -> HttpResponse:
     _require_admin(request)
-    from scoring.tasks import fit_churn_model
-
     transaction.on_commit(lambda: fit_churn_model.delay(False))
     messages.success(request, "Refitting the churn model in the background.")
     return redirect("scoring:validation")
 
 
-# --- outcomes and churn risk on the account page -------------------------------------------
-
-
-def account_panels(account: Any, *, latest: Any = None) -> dict[str, Any]:
-    """Context for ``scoring/_outcomes.html`` and ``scoring/_churn_risk.html`` on the
-    account page (the caller has already scoped the account): 2 queries, plus 3 when the
-    newest score lacks the churn model's measures."""
-    return {
-        "outcomes": list(account.outcomes.all()[:20]),
-        "outcome_form": forms.OutcomeForm(),
-        "churn_risk": validation.churn_risk_for(
-            account=account, breakdown=latest.breakdown if latest is not None else None
-        ),
-    }
+# --- outcomes, entered on the account page ---------------------------------------------------
 
 
 @login_required
@@ -430,7 +435,7 @@ def record_outcome(request: AuthedRequest, external_id: str) -> HttpResponse:
     form = forms.OutcomeForm(request.POST)
     if form.is_valid():
         try:
-            services.record_outcome(
+            outcomes.record_outcome(
                 user=request.user,
                 account=account,
                 kind=form.cleaned_data["kind"],
@@ -441,8 +446,6 @@ def record_outcome(request: AuthedRequest, external_id: str) -> HttpResponse:
         except ApplicationError as exc:
             form.add_error(None, _error_text(exc))
         else:
-            from scoring.tasks import fit_churn_model
-
             transaction.on_commit(lambda: fit_churn_model.delay(True))
             messages.success(request, "Outcome recorded.")
             if request.htmx:

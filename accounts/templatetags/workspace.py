@@ -14,7 +14,7 @@ from django.template.defaultfilters import floatformat
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from accounts.charts import Sparkline
+from chs_site.charts import Sparkline
 
 if TYPE_CHECKING:
     from accounts.models import Account

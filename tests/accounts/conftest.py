@@ -10,13 +10,10 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import Account
+from scoring.contracts import MetricValueIn
 from scoring.models import Measure, MetricDefinition, Scorecard
-from scoring.services import (
-    MetricValueIn,
-    recompute_dirty_accounts,
-    recompute_scores,
-    record_metric_values,
-)
+from scoring.services.recompute import recompute_dirty_accounts, recompute_scores
+from scoring.services.values import record_metric_values
 
 
 @pytest.fixture(autouse=True)

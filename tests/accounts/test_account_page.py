@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Account, Activity, Feedback, User
-from playbooks.services import create_task
+from playbooks.services.tasks import create_task
 from scoring.models import DirtyAccount, Scorecard, ScoreOverride
 from tests.conftest import client_for
 from tests.factories import ContactFactory

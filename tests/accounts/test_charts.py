@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from accounts import charts
+from chs_site import charts
+from chs_site.formatting import money
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 END = START + dt.timedelta(days=30)
@@ -65,6 +66,6 @@ def test_empty_trend_chart_says_so() -> None:
 
 
 def test_money_labels() -> None:
-    assert charts._money(1_500_000) == "$1.5M"
-    assert charts._money(45_000) == "$45k"
-    assert charts._money(None) == ""
+    assert money(1_500_000) == "$1.5M"
+    assert money(45_000) == "$45k"
+    assert money(None) == ""

@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import Account, User
-from accounts.selectors import visible_accounts
+from accounts.selectors.access import visible_accounts
 from tests.conftest import client_for
 from tests.factories import AccountFactory
 

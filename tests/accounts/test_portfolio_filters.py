@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Account, User, owner_sort_name
-from playbooks.services import create_task
+from playbooks.services.tasks import create_task
 from scoring.models import Score, Scorecard, ScoreOverride
 from tests.conftest import client_for
 from tests.factories import AccountFactory
@@ -150,7 +150,7 @@ def test_owner_sort_is_alphabetical_by_owner_name_and_follows_changes(
     from django.contrib import admin
     from django.test import RequestFactory
 
-    from accounts.services import update_account
+    from accounts.services.accounts import update_account
 
     User.objects.filter(pk=csm.pk).update(first_name="Zoe", last_name="Adams")
     User.objects.filter(pk=teammate.pk).update(first_name="anna", last_name="Young")

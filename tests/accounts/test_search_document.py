@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from accounts.models import Account, AccountSearch, User
-from accounts.selectors import PortfolioQuery, portfolio_filtered
+from accounts.selectors.portfolio import PortfolioQuery, portfolio_filtered
 
 pytestmark = pytest.mark.django_db
 

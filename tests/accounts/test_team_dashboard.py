@@ -10,10 +10,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts import selectors
 from accounts.models import Account, User
-from playbooks.services import create_task
+from accounts.selectors.access import visible_accounts
+from playbooks.services.tasks import create_task
 from scoring.models import Score, Scorecard
+from scoring.selectors.team import average_score_by_day
 from tests.conftest import client_for
 from tests.factories import AccountFactory
 
@@ -173,9 +174,7 @@ def test_average_score_by_day_carries_each_accounts_score_forward(
         )
     today = timezone.localdate()
     series = dict(
-        selectors.average_score_by_day(
-            selectors.visible_accounts(csm), start=today - dt.timedelta(days=12), end=today
-        )
+        average_score_by_day(visible_accounts(csm), start=today - dt.timedelta(days=12), end=today)
     )
     day = lambda n: (now - dt.timedelta(days=n)).date()  # noqa: E731
     assert series[today - dt.timedelta(days=12)] == 80.0  # only b had a score then

@@ -23,7 +23,7 @@ from django.utils import timezone
 from accounts.models import Account, User
 from playbooks.models import Task
 from scoring.models import Scorecard
-from scoring.services import recompute_dirty_accounts
+from scoring.services.recompute import recompute_dirty_accounts
 from tests.accounts.conftest import record
 from tests.conftest import ROOT, browser_login
 from tests.factories import AccountFactory

@@ -8,7 +8,7 @@ from typing import Any
 from django.test import Client
 
 from accounts.models import ApiToken, User
-from accounts.services import create_api_token
+from accounts.services.tokens import create_api_token
 
 
 class ApiClient:

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from accounts.models import Account, Activity, Feedback, User
-from accounts.services import log_feedback
 from chs_site.errors import ValidationFailed
 from scoring.models import MetricValue, Outcome
+from scoring.services.feedback import log_feedback
 from tests.api.helpers import api_for
 
 pytestmark = pytest.mark.django_db

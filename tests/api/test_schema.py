@@ -21,7 +21,7 @@ from schemathesis.checks import (
 )
 
 from accounts.models import Account, User
-from accounts.services import create_api_token
+from accounts.services.tokens import create_api_token
 from scoring.models import MetricDefinition
 
 pytestmark = pytest.mark.django_db

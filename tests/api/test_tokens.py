@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 
 from accounts.authentication import PerTokenThrottle
 from accounts.models import Account, ApiToken, User
-from accounts.services import create_api_token, revoke_api_token
+from accounts.services.tokens import create_api_token, revoke_api_token
 from tests.api.helpers import ApiClient, api_for
 
 pytestmark = pytest.mark.django_db

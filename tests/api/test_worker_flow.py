@@ -10,7 +10,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from accounts.importing import create_import_job, start_import
+from accounts.imports.jobs import create_import_job, start_import
 from accounts.models import Account, ImportJob, User
 from scoring.models import Measure, MetricDefinition, MetricValue, Score, Scorecard
 from tests.api.helpers import api_for

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.core.files.base import ContentFile
 
-from accounts.importing import create_import_job
+from accounts.imports.jobs import create_import_job
 from accounts.models import ImportJob, User
 from scoring.models import MetricDefinition
 

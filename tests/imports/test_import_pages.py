@@ -6,7 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from accounts.importing import run_import
+from accounts.imports.jobs import run_import
 from accounts.models import Account, ImportJob, User
 from scoring.models import MetricDefinition, MetricValue
 from tests.conftest import client_for

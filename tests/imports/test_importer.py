@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from accounts.importing import check_mapping, preview, run_import, start_import, update_mapping
+from accounts.imports.jobs import check_mapping, preview, run_import, start_import, update_mapping
 from accounts.models import Account, Activity, ImportJob, ImportMapping, User
 from chs_site.errors import ApplicationError, ValidationFailed
 from scoring.models import DirtyAccount, MetricDefinition, MetricValue, Outcome
@@ -266,7 +266,7 @@ def test_unusable_files_are_refused_at_upload(admin: User) -> None:
     with pytest.raises(ApplicationError, match="UTF-8"):
         from django.core.files.base import ContentFile
 
-        from accounts.importing import create_import_job
+        from accounts.imports.jobs import create_import_job
 
         create_import_job(
             user=admin, kind="accounts", upload=ContentFile(b"\xff\xfe\x00name", name="x.csv")

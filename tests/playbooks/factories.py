@@ -11,11 +11,11 @@ from django.utils import timezone
 
 from accounts.models import Account
 from playbooks.models import Playbook, PlaybookAction, Task, TaskStatus, TriggerType
-from playbooks.services import adjust_open_task_counts
+from playbooks.services.tasks import adjust_open_task_counts
 from scoring.models import MetricDefinition, MetricValue, Score, Scorecard
 
 try:  # the real contract, once the scoring engine has landed
-    from scoring.services import ScoreChange  # type: ignore[attr-defined]
+    from scoring.contracts import ScoreChange
 except ImportError:  # until then, a stand-in with the agreed fields
 
     @dataclass(frozen=True)

@@ -9,7 +9,6 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Account, Activity, Feedback, Role, Team, User
-from playbooks import services
 from playbooks.models import (
     Notification,
     Playbook,
@@ -22,7 +21,14 @@ from playbooks.models import (
     TemplateMilestone,
     TriggerType,
 )
-from playbooks.selectors import preview_playbook
+from playbooks.selectors.playbooks import preview_playbook
+from playbooks.services.firing import (
+    evaluate_feedback,
+    evaluate_score_changes,
+    evaluate_time_triggers,
+    run_playbook_now,
+)
+from playbooks.services.tasks import cancel_task, complete_task
 from tests.factories import AccountFactory, FeedbackFactory, UserFactory
 from tests.playbooks.factories import (
     MetricFactory,
@@ -48,7 +54,7 @@ def test_entering_red_creates_one_task_for_the_owner_with_filled_template(
     csm: User, account: Account
 ) -> None:
     playbook = PlaybookFactory.create(name="Fell into red")
-    created = services.evaluate_score_changes(
+    created = evaluate_score_changes(
         changes=[change(account, band="red", score=31.5, previous_band="yellow", previous_score=48)]
     )
     assert created == 1
@@ -67,13 +73,13 @@ def test_entering_red_creates_one_task_for_the_owner_with_filled_template(
 def test_staying_red_or_entering_another_band_does_not_fire(account: Account) -> None:
     playbook = PlaybookFactory.create()
     assert (
-        services.evaluate_score_changes(
+        evaluate_score_changes(
             changes=[change(account, band="red", score=20, previous_band="red", previous_score=25)]
         )
         == 0
     )
     assert (
-        services.evaluate_score_changes(
+        evaluate_score_changes(
             changes=[
                 change(account, band="yellow", score=50, previous_band="green", previous_score=75)
             ]
@@ -86,7 +92,7 @@ def test_staying_red_or_entering_another_band_does_not_fire(account: Account) ->
 def test_disabled_playbook_never_fires(account: Account) -> None:
     PlaybookFactory.create(enabled=False)
     assert (
-        services.evaluate_score_changes(
+        evaluate_score_changes(
             changes=[
                 change(account, band="red", score=20, previous_band="yellow", previous_score=45)
             ]
@@ -98,8 +104,8 @@ def test_disabled_playbook_never_fires(account: Account) -> None:
 def test_repeating_the_same_change_keeps_one_open_task(account: Account) -> None:
     playbook = PlaybookFactory.create()
     c = change(account, band="red", score=20, previous_band="yellow", previous_score=45)
-    assert services.evaluate_score_changes(changes=[c]) == 1
-    assert services.evaluate_score_changes(changes=[c, c]) == 0
+    assert evaluate_score_changes(changes=[c]) == 1
+    assert evaluate_score_changes(changes=[c, c]) == 0
     assert len(open_tasks(playbook)) == 1
     assert PlaybookRun.objects.count() == 1
 
@@ -107,16 +113,16 @@ def test_repeating_the_same_change_keeps_one_open_task(account: Account) -> None
 def test_cooldown_holds_after_the_task_is_closed(csm: User, account: Account) -> None:
     playbook = PlaybookFactory.create(cooldown_days=10)
     start = NOW - dt.timedelta(days=30)
-    services.evaluate_score_changes(
+    evaluate_score_changes(
         changes=[change(account, band="red", score=20, previous_band="yellow", at=start)], now=start
     )
     [task] = open_tasks(playbook)
     closed_at = start + dt.timedelta(days=1)
-    services.complete_task(task=task, actor=csm, outcome_note="Called them", now=closed_at)
+    complete_task(task=task, actor=csm, outcome_note="Called them", now=closed_at)
     # Back to yellow, then red again 5 days after the close: inside the cooldown.
     again = closed_at + dt.timedelta(days=5)
     assert (
-        services.evaluate_score_changes(
+        evaluate_score_changes(
             changes=[change(account, band="red", score=25, previous_band="yellow", at=again)],
             now=again,
         )
@@ -125,7 +131,7 @@ def test_cooldown_holds_after_the_task_is_closed(csm: User, account: Account) ->
     # 11 days after the close: the cooldown is over, a new task appears.
     later = closed_at + dt.timedelta(days=11)
     assert (
-        services.evaluate_score_changes(
+        evaluate_score_changes(
             changes=[change(account, band="red", score=22, previous_band="yellow", at=later)],
             now=later,
         )
@@ -137,14 +143,14 @@ def test_cooldown_holds_after_the_task_is_closed(csm: User, account: Account) ->
 def test_cooldown_counts_from_the_firing_too(csm: User, account: Account) -> None:
     playbook = PlaybookFactory.create(cooldown_days=10)
     t0 = NOW - dt.timedelta(days=5)
-    services.evaluate_score_changes(
+    evaluate_score_changes(
         changes=[change(account, band="red", score=20, previous_band="yellow", at=t0)], now=t0
     )
     [task] = open_tasks(playbook)
-    services.cancel_task(task=task, actor=csm, reason="dup", now=t0)
+    cancel_task(task=task, actor=csm, reason="dup", now=t0)
     Task.objects.filter(pk=task.pk).update(closed_at=t0 - dt.timedelta(days=30))  # old close
     assert (
-        services.evaluate_score_changes(
+        evaluate_score_changes(
             changes=[change(account, band="red", score=20, previous_band="yellow")]
         )
         == 0
@@ -160,7 +166,7 @@ def test_score_drop_of_n_points_within_d_days_fires(account: Account) -> None:
     )
     record_score(account, 80, "green", NOW - dt.timedelta(days=10))
     record_score(account, 72, "green", NOW - dt.timedelta(days=3))
-    created = services.evaluate_score_changes(
+    created = evaluate_score_changes(
         changes=[change(account, band="yellow", score=64, previous_band="green", previous_score=72)]
     )
     assert created == 1
@@ -175,7 +181,7 @@ def test_score_drop_outside_the_window_or_too_small_does_not_fire(account: Accou
     record_score(account, 90, "green", NOW - dt.timedelta(days=20))  # outside 14 days
     record_score(account, 75, "green", NOW - dt.timedelta(days=5))
     assert (
-        services.evaluate_score_changes(
+        evaluate_score_changes(
             changes=[
                 change(account, band="green", score=70, previous_band="green", previous_score=75)
             ]
@@ -204,7 +210,7 @@ def test_metric_average_crossing_below_a_threshold_fires_once(account: Account) 
     metric_value(account, logins, 2, NOW - dt.timedelta(hours=2))
     metric_value(account, logins, 1, NOW - dt.timedelta(hours=1))
     c = change(account, band="yellow", score=60, previous_band="green", previous_score=80)
-    assert services.evaluate_score_changes(changes=[c]) == 1
+    assert evaluate_score_changes(changes=[c]) == 1
     run = PlaybookRun.objects.get(playbook=playbook)
     assert run.values["metric_value"] == pytest.approx(23 / 3)
     assert run.values["previous_metric_value"] == 20
@@ -225,7 +231,7 @@ def test_metric_already_below_at_the_previous_score_is_not_a_crossing(account: A
     change(account, band="yellow", score=50, at=before)
     metric_value(account, logins, 2, NOW - dt.timedelta(hours=1))
     assert (
-        services.evaluate_score_changes(
+        evaluate_score_changes(
             changes=[
                 change(account, band="yellow", score=49, previous_band="yellow", previous_score=50)
             ]
@@ -252,7 +258,7 @@ def test_renewal_within_n_days_while_not_green_fires_on_the_sweep_for_the_manage
     Account.objects.filter(pk=account.pk).update(renewal_date=renewing, health_band="yellow")
     green = AccountFactory.create(owner=csm, renewal_date=renewing, health_band="green")
     far = AccountFactory.create(owner=csm, health_band="red")  # renews in 120 days
-    assert services.evaluate_time_triggers() == 1
+    assert evaluate_time_triggers() == 1
     [task] = open_tasks(playbook)
     assert task.account == account and task.assignee == manager
     assert task.title == f"Renewal-risk review: Acme Corp renews {renewing.isoformat()}"
@@ -264,15 +270,15 @@ def test_nps_detractor_fires_once_per_feedback(csm: User, account: Account) -> N
         trigger_type=TriggerType.NEGATIVE_FEEDBACK, band="", cooldown_days=0
     )
     FeedbackFactory.create(account=account, kind=Feedback.Kind.NPS, score=9)
-    assert services.evaluate_time_triggers() == 0
+    assert evaluate_time_triggers() == 0
     fb = FeedbackFactory.create(account=account, kind=Feedback.Kind.NPS, score=4, text="Too slow")
-    assert services.evaluate_feedback(feedback_ids=[fb.pk]) == 1
+    assert evaluate_feedback(account_ids=[fb.account_id]) == 1
     [task] = open_tasks(playbook)
-    services.complete_task(task=task, actor=csm, outcome_note="Apologised, fixed")
+    complete_task(task=task, actor=csm, outcome_note="Apologised, fixed")
     # Same feedback, cooldown 0: it already fired for it, so nothing new.
-    assert services.evaluate_time_triggers() == 0
+    assert evaluate_time_triggers() == 0
     FeedbackFactory.create(account=account, kind=Feedback.Kind.CALL, sentiment="negative")
-    assert services.evaluate_time_triggers() == 1
+    assert evaluate_time_triggers() == 1
 
 
 def test_no_metric_activity_for_n_days(csm: User, account: Account) -> None:
@@ -284,7 +290,7 @@ def test_no_metric_activity_for_n_days(csm: User, account: Account) -> None:
     metric_value(account, usage, 5, NOW - dt.timedelta(days=20))
     metric_value(active, usage, 5, NOW - dt.timedelta(days=2))
     AccountFactory.create(owner=csm)  # brand new: not inactive yet
-    assert services.evaluate_time_triggers() == 1
+    assert evaluate_time_triggers() == 1
     run = PlaybookRun.objects.get(playbook=playbook)
     assert run.account == account and run.values["inactive_days"] == 20
 
@@ -308,7 +314,7 @@ def test_conditions_on_segment_arr_and_lifecycle(
     account: Account, conditions: dict[str, object], fires: bool
 ) -> None:
     PlaybookFactory.create(**conditions)  # account: SMB, ARR 12 000, adoption
-    created = services.evaluate_score_changes(
+    created = evaluate_score_changes(
         changes=[change(account, band="red", score=20, previous_band="yellow")]
     )
     assert created == int(fires)
@@ -319,7 +325,7 @@ def test_team_condition(
 ) -> None:
     playbook = PlaybookFactory.create()
     playbook.teams.set([other_team])
-    created = services.evaluate_score_changes(
+    created = evaluate_score_changes(
         changes=[
             change(account, band="red", score=20, previous_band="yellow"),
             change(other_account, band="red", score=20, previous_band="yellow"),
@@ -334,7 +340,7 @@ def test_team_condition(
 
 def fire_for(accounts: list[Account], **task: object) -> list[Task]:
     playbook = PlaybookFactory.create(**{f"task__{k}": v for k, v in task.items()})
-    services.evaluate_score_changes(
+    evaluate_score_changes(
         changes=[change(a, band="red", score=20, previous_band="yellow") for a in accounts]
     )
     return list(Task.objects.filter(playbook=playbook).order_by("account__external_id"))
@@ -359,9 +365,7 @@ def test_assignee_round_robin_in_the_owners_team(csm: User, teammate: User) -> N
     # The turn is remembered between firings.
     more = AccountFactory.create(owner=csm, external_id="RR-9")
     playbook = Playbook.objects.get()
-    services.evaluate_score_changes(
-        changes=[change(more, band="red", score=20, previous_band="green")]
-    )
+    evaluate_score_changes(changes=[change(more, band="red", score=20, previous_band="green")])
     assert Task.objects.get(playbook=playbook, account=more).assignee == members[1]
 
 
@@ -396,7 +400,7 @@ def test_notify_and_start_plan_actions(
     from django.core import mail
 
     with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
-        services.evaluate_score_changes(
+        evaluate_score_changes(
             changes=[change(account, band="red", score=20, previous_band="yellow")]
         )
     note = Notification.objects.get(recipient=csm)
@@ -412,8 +416,8 @@ def test_two_task_templates_create_two_tasks_once(account: Account) -> None:
         playbook=playbook, title_template="Email {account_name}", position=1
     )
     c = change(account, band="red", score=20, previous_band="yellow")
-    assert services.evaluate_score_changes(changes=[c]) == 2
-    assert services.evaluate_score_changes(changes=[c]) == 0
+    assert evaluate_score_changes(changes=[c]) == 2
+    assert evaluate_score_changes(changes=[c]) == 0
     assert sorted(Task.objects.values_list("step", flat=True)) == [0, 1]
 
 
@@ -436,9 +440,7 @@ def test_preview_lists_accounts_tasks_and_people_and_creates_nothing(
 
 def test_preview_leaves_out_accounts_with_an_open_task(account: Account) -> None:
     playbook = PlaybookFactory.create()
-    services.evaluate_score_changes(
-        changes=[change(account, band="red", score=20, previous_band="yellow")]
-    )
+    evaluate_score_changes(changes=[change(account, band="red", score=20, previous_band="yellow")])
     preview = preview_playbook(playbook, now=timezone.now())
     assert preview.matched == 1 and preview.blocked == 1 and preview.rows == []
 
@@ -446,7 +448,7 @@ def test_preview_leaves_out_accounts_with_an_open_task(account: Account) -> None
 def test_run_now_fires_what_the_preview_showed(admin: User, account: Account) -> None:
     playbook = PlaybookFactory.create()
     Account.objects.filter(pk=account.pk).update(health_band="red")
-    assert services.run_playbook_now(playbook=playbook, actor=admin) == 1
+    assert run_playbook_now(playbook=playbook, actor=admin) == 1
     assert PlaybookRun.objects.get().source == PlaybookRun.Source.MANUAL
 
 
@@ -467,51 +469,60 @@ def test_nps_detractor_recorded_as_a_metric_value_fires_too(csm: User, account: 
     nps = MetricFactory.create(key="nps")
     playbook = PlaybookFactory.create(trigger_type=TriggerType.NEGATIVE_FEEDBACK, band="", days=14)
     metric_value(account, nps, 9, NOW - dt.timedelta(days=2))
-    assert services.evaluate_time_triggers() == 0
+    assert evaluate_time_triggers() == 0
     metric_value(account, nps, 3, NOW - dt.timedelta(days=1))
-    assert services.evaluate_time_triggers() == 1
+    assert evaluate_time_triggers() == 1
     assert PlaybookRun.objects.get(playbook=playbook).values["nps"] == 3
 
 
-def test_a_transient_database_error_retries_the_batch_on_a_worker(
+def test_a_transient_database_error_leaves_the_events_for_the_next_run(
     account: Account, teammate_account: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from django.db import OperationalError
 
-    from chs_site.celery import app
     from playbooks import tasks
+    from playbooks.services import firing
+    from scoring.models import ScoreEvent
 
     broken = PlaybookFactory.create(name="A broken one")
     healthy = PlaybookFactory.create(name="B healthy one")
-    real_fire = services.fire
-    sent: list[object] = []
+    real_fire = firing.fire
 
     def flaky_fire(*, playbook: Playbook, **kwargs: object) -> int:
         if playbook == broken:
             raise OperationalError("deadlock detected")
         return real_fire(playbook=playbook, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(services, "fire", flaky_fire)
-    app.conf.task_always_eager = False  # as with a broker (the autouse fixture restores it)
-    monkeypatch.setattr(
-        tasks.evaluate_score_changes_task, "apply_async", lambda **kw: sent.append(kw)
+    event = ScoreEvent.objects.create(
+        kind=ScoreEvent.Kind.SCORE,
+        account=account,
+        previous_score=55,
+        previous_band="yellow",
+        score=20,
+        band="red",
+        created_at=NOW,
     )
-    created = services.evaluate_score_changes(
-        changes=[change(account, band="red", score=20, previous_band="yellow")]
-    )
-    assert created == 1 and Task.objects.filter(playbook=healthy).count() == 1
-    [retry] = sent
-    assert retry["args"][0][0]["account_id"] == account.pk  # type: ignore[index]
-    # The retry, once the database is well again, creates the missing task only.
-    monkeypatch.setattr(services, "fire", real_fire)
-    assert tasks.evaluate_score_changes_task.run(retry["args"][0]) == 1  # type: ignore[index]
+    monkeypatch.setattr(firing, "fire", flaky_fire)
+    with pytest.raises(OperationalError):
+        firing.process_score_events()
+    # The batch is all or nothing: not even the healthy playbook's task stayed, and the
+    # event waits for the next run (the task retries transient errors; beat runs it too).
+    assert not Task.objects.exists()
+    event.refresh_from_db()
+    assert event.processed_at is None
+    assert OperationalError in tasks.process_score_events.autoretry_for
+    monkeypatch.setattr(firing, "fire", real_fire)
+    assert firing.process_score_events() == 2
     assert Task.objects.filter(playbook=broken).count() == 1
     assert Task.objects.filter(playbook=healthy).count() == 1
+    event.refresh_from_db()
+    assert event.processed_at is not None
+    assert firing.process_score_events() == 0  # a second run finds nothing left
 
 
 @pytest.mark.django_db(transaction=True)
 def test_logging_a_detractor_answer_fires_its_playbook_at_once(csm: User, account: Account) -> None:
-    from accounts.services import log_feedback
+    from scoring.services.feedback import log_feedback
 
     playbook = PlaybookFactory.create(
         trigger_type=TriggerType.NEGATIVE_FEEDBACK, band="", cooldown_days=0

@@ -13,8 +13,15 @@ from django.core import mail
 from django.utils import timezone
 
 from accounts.models import Account, Team, User
-from playbooks import services
 from playbooks.models import Notification, Task
+from playbooks.services.firing import evaluate_score_changes
+from playbooks.services.notifications import (
+    DeliveryFailed,
+    deliver_notification,
+    notify,
+    retry_failed_notifications,
+    send_digests,
+)
 from tests.playbooks.factories import PlaybookFactory, change
 
 pytestmark = pytest.mark.django_db
@@ -46,9 +53,7 @@ def webhook() -> Iterator[tuple[str, type[_Hook]]]:
 
 
 def _notify(user: User, account: Account) -> Notification:
-    [n] = services.notify(
-        recipients=[user], title="Acme fell into red", body="Call them", account=account
-    )
+    [n] = notify(recipients=[user], title="Acme fell into red", body="Call them", account=account)
     return n
 
 
@@ -79,10 +84,10 @@ def test_digest_readers_get_one_daily_email(
         _notify(csm, account)
         _notify(csm, account)
     assert mail.outbox == []
-    assert services.send_digests() == 1
+    assert send_digests() == 1
     assert len(mail.outbox) == 1 and "2 updates" in mail.outbox[0].subject
     assert not Notification.objects.exclude(email_status="sent").exists()
-    assert services.send_digests() == 0
+    assert send_digests() == 0
 
 
 def test_email_off_means_in_app_only(
@@ -115,7 +120,7 @@ def test_a_failing_webhook_is_recorded_retried_and_never_loses_the_task(
         playbook=playbook, kind="notify", title_template="{account_name} is red", position=1
     )
     with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
-        created = services.evaluate_score_changes(
+        created = evaluate_score_changes(
             changes=[change(account, band="red", score=20, previous_band="yellow")]
         )
     assert created == 1 and Task.objects.filter(playbook=playbook).exists()
@@ -124,7 +129,7 @@ def test_a_failing_webhook_is_recorded_retried_and_never_loses_the_task(
     assert "500" in n.last_error
     # The chat service recovers: the retry sweep re-sends only what failed.
     hook.status = 200
-    assert services.retry_failed_notifications() == 1
+    assert retry_failed_notifications() == 1
     n.refresh_from_db()
     assert n.slack_status == "sent" and n.attempts == 2
     assert len(mail.outbox) == 1  # the email was not sent twice
@@ -133,10 +138,10 @@ def test_a_failing_webhook_is_recorded_retried_and_never_loses_the_task(
 def test_unreachable_webhook_times_out_quickly(csm: User, account: Account, team: Team) -> None:
     team.slack_webhook_url = "http://127.0.0.1:9/never"  # discard port: connection refused
     team.save()
-    [n] = services.notify(recipients=[csm], title="x", account=account)
+    [n] = notify(recipients=[csm], title="x", account=account)
     started = timezone.now()
-    with pytest.raises(services.DeliveryFailed):
-        services.deliver_notification(notification_id=n.pk)
+    with pytest.raises(DeliveryFailed):
+        deliver_notification(notification_id=n.pk)
     assert (timezone.now() - started).total_seconds() < 6
     n.refresh_from_db()
     assert n.slack_status == "failed" and n.email_status == "sent"
@@ -160,7 +165,7 @@ def test_a_manager_is_notified_through_the_webhook_of_the_team_they_lead(
     url, hook = webhook
     team.slack_webhook_url = url
     team.save()
-    [n] = services.notify(recipients=[manager], title="Renewal risk at Acme", account=account)
-    services.deliver_notification(notification_id=n.pk)
+    [n] = notify(recipients=[manager], title="Renewal risk at Acme", account=account)
+    deliver_notification(notification_id=n.pk)
     n.refresh_from_db()
     assert n.slack_status == "sent" and "Renewal risk at Acme" in str(hook.received[0]["text"])

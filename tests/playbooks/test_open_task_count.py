@@ -16,9 +16,19 @@ from django.utils import timezone
 
 from accounts.models import Account, User
 from chs_site.errors import ApplicationError
-from playbooks import services
 from playbooks.models import PlaybookAction, Task, TaskStatus
-from playbooks.services import OutreachSpec
+from playbooks.services.firing import evaluate_score_changes
+from playbooks.services.outreach import OutreachSpec, create_outreach
+from playbooks.services.tasks import (
+    cancel_task,
+    complete_task,
+    create_task,
+    reassign_task,
+    reopen_snoozed_tasks,
+    snooze_task,
+    transition_task,
+    update_task,
+)
 from tests.factories import AccountFactory
 from tests.playbooks.factories import PlaybookFactory, TaskFactory, change
 
@@ -49,8 +59,8 @@ def account_updates(captured: CaptureQueriesContext) -> list[str]:
 
 
 def test_creating_a_task_by_hand_counts_it(csm: User, account: Account) -> None:
-    services.create_task(actor=csm, account=account, title="Send QBR deck")
-    services.create_task(actor=csm, account=account, title="Book the renewal call")
+    create_task(actor=csm, account=account, title="Send QBR deck")
+    create_task(actor=csm, account=account, title="Book the renewal call")
     assert stored(account) == 2
     assert_counts_match_the_tasks()
 
@@ -68,34 +78,34 @@ def test_creating_a_task_by_hand_counts_it(csm: User, account: Account) -> None:
 def test_closing_or_snoozing_a_task_uncounts_it_and_editing_does_not(
     manager: User, csm: User, teammate: User, account: Account, action: str, expected: int
 ) -> None:
-    task = services.create_task(actor=csm, account=account, title="Call the champion")
+    task = create_task(actor=csm, account=account, title="Call the champion")
     if action == "complete":
-        services.complete_task(task=task, actor=csm, outcome_note="Renewal confirmed")
+        complete_task(task=task, actor=csm, outcome_note="Renewal confirmed")
     elif action == "cancel":
-        services.cancel_task(task=task, actor=csm, reason="Duplicate")
+        cancel_task(task=task, actor=csm, reason="Duplicate")
     elif action == "snooze":
-        services.snooze_task(task=task, actor=csm, until=TOMORROW, reason="On holiday")
+        snooze_task(task=task, actor=csm, until=TOMORROW, reason="On holiday")
     elif action == "reassign":
-        services.reassign_task(task=task, actor=manager, assignee=teammate)
+        reassign_task(task=task, actor=manager, assignee=teammate)
     else:
-        services.update_task(task=task, actor=csm, title="Call the new champion")
+        update_task(task=task, actor=csm, title="Call the new champion")
     assert stored(account) == expected
     assert_counts_match_the_tasks()
 
 
 def test_reopening_a_snoozed_task_by_hand_counts_it_again(csm: User, account: Account) -> None:
-    task = services.create_task(actor=csm, account=account, title="Follow up")
-    services.snooze_task(task=task, actor=csm, until=TOMORROW, reason="Waiting on legal")
+    task = create_task(actor=csm, account=account, title="Follow up")
+    snooze_task(task=task, actor=csm, until=TOMORROW, reason="Waiting on legal")
     assert stored(account) == 0
-    services.transition_task(task=task, actor=csm, to_status=TaskStatus.OPEN)
+    transition_task(task=task, actor=csm, to_status=TaskStatus.OPEN)
     assert stored(account) == 1
 
 
 def test_a_refused_transition_leaves_the_count_alone(csm: User, account: Account) -> None:
-    task = services.create_task(actor=csm, account=account, title="Follow up")
-    services.complete_task(task=task, actor=csm, outcome_note="Done")
+    task = create_task(actor=csm, account=account, title="Follow up")
+    complete_task(task=task, actor=csm, outcome_note="Done")
     with pytest.raises(ApplicationError):
-        services.transition_task(task=task, actor=csm, to_status=TaskStatus.OPEN)
+        transition_task(task=task, actor=csm, to_status=TaskStatus.OPEN)
     assert stored(account) == 0
 
 
@@ -106,7 +116,7 @@ def test_snoozed_tasks_waking_up_are_counted_with_one_update(csm: User) -> None:
             TaskFactory.create(account=account, status="snoozed", snoozed_until=TOMORROW)
     assert (stored(busy), stored(quiet)) == (0, 0)
     with CaptureQueriesContext(connection) as captured:
-        assert services.reopen_snoozed_tasks(today=TOMORROW) == 3
+        assert reopen_snoozed_tasks(today=TOMORROW) == 3
     assert (stored(busy), stored(quiet)) == (2, 1)
     # One UPDATE per distinct change (+2 and +1 here), not one per task or account.
     assert len(account_updates(captured)) == 2
@@ -120,7 +130,7 @@ def test_bulk_outreach_counts_each_accounts_task_in_one_update(
     accounts = AccountFactory.create_batch(n_accounts, owner=csm, health_band="red")
     TaskFactory.create(account=accounts[0])  # an account that already has one
     with CaptureQueriesContext(connection) as captured:
-        tasks = services.create_outreach(actor=manager, spec=OutreachSpec(title="Check in"))
+        tasks = create_outreach(actor=manager, spec=OutreachSpec(title="Check in"))
     assert len(tasks) == n_accounts
     assert stored(accounts[0]) == 2
     assert all(stored(a) == 1 for a in accounts[1:])
@@ -138,14 +148,14 @@ def test_playbook_tasks_are_counted_in_one_update_per_firing(csm: User) -> None:
     )
     accounts = AccountFactory.create_batch(4, owner=csm)
     with CaptureQueriesContext(connection) as captured:
-        created = services.evaluate_score_changes(
+        created = evaluate_score_changes(
             changes=[change(a, band="red", score=20, previous_band="yellow") for a in accounts]
         )
     assert created == 8
     assert [stored(a) for a in accounts] == [2, 2, 2, 2]
     assert len(account_updates(captured)) == 1
     # Firing again is blocked by the open tasks: nothing created, nothing counted twice.
-    services.evaluate_score_changes(
+    evaluate_score_changes(
         changes=[change(a, band="red", score=15, previous_band="yellow") for a in accounts]
     )
     assert [stored(a) for a in accounts] == [2, 2, 2, 2]
@@ -172,10 +182,8 @@ def test_the_task_api_keeps_the_count(csm: User, csm_client: Client, account: Ac
 def test_the_admin_site_keeps_the_count_when_it_deletes_tasks(
     admin: User, csm: User, account: Account
 ) -> None:
-    keep, gone, closed = (
-        services.create_task(actor=csm, account=account, title=t) for t in ("a", "b", "c")
-    )
-    services.complete_task(task=closed, actor=csm, outcome_note="Done")
+    keep, gone, closed = (create_task(actor=csm, account=account, title=t) for t in ("a", "b", "c"))
+    complete_task(task=closed, actor=csm, outcome_note="Done")
     client = Client()
     client.force_login(admin)
     response = client.post(
@@ -198,7 +206,7 @@ def test_tasks_created_at_once_on_one_account_are_all_counted(csm: User, account
     def create(i: int) -> None:
         try:
             barrier.wait()
-            services.create_task(actor=csm, account=account, title=f"Call {i}")
+            create_task(actor=csm, account=account, title=f"Call {i}")
         except BaseException as exc:  # surfaced below
             errors.append(exc)
         finally:

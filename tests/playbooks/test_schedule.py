@@ -22,6 +22,7 @@ def test_playbook_beat_entries_name_registered_tasks() -> None:
     app.loader.import_default_modules()
     entries = {k: v for k, v in settings.CELERY_BEAT_SCHEDULE.items() if k.startswith("playbooks-")}
     assert set(entries) == {
+        "playbooks-process-score-events",
         "playbooks-time-triggers",
         "playbooks-reopen-snoozed",
         "playbooks-retry-notifications",

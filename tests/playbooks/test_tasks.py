@@ -12,9 +12,19 @@ from django.utils import timezone
 
 from accounts.models import Account, Activity, User
 from chs_site.errors import ApplicationError, ValidationFailed
-from playbooks import services
 from playbooks.models import PlaybookRun, Task, TaskEvent, TaskStatus
-from playbooks.services import ALLOWED_TRANSITIONS, OutreachSpec
+from playbooks.services.firing import evaluate_score_changes
+from playbooks.services.outreach import OutreachSpec, create_outreach, plan_outreach
+from playbooks.services.tasks import (
+    ALLOWED_TRANSITIONS,
+    complete_task,
+    create_task,
+    reassign_task,
+    reopen_snoozed_tasks,
+    snooze_task,
+    transition_task,
+    update_task,
+)
 from tests.factories import AccountFactory
 from tests.playbooks.factories import PlaybookFactory, TaskFactory, change
 
@@ -53,7 +63,7 @@ def test_allowed_and_forbidden_transitions(
         "reason": "Waiting on them",
     }
     if allowed:
-        services.transition_task(task=task, actor=csm, to_status=to, **kwargs)  # type: ignore[arg-type]
+        transition_task(task=task, actor=csm, to_status=to, **kwargs)  # type: ignore[arg-type]
         task.refresh_from_db()
         assert task.status == to
         assert TaskEvent.objects.filter(
@@ -61,7 +71,7 @@ def test_allowed_and_forbidden_transitions(
         ).exists()
     else:
         with pytest.raises(ApplicationError, match="cannot become"):
-            services.transition_task(task=task, actor=csm, to_status=to, **kwargs)  # type: ignore[arg-type]
+            transition_task(task=task, actor=csm, to_status=to, **kwargs)  # type: ignore[arg-type]
         task.refresh_from_db()
         assert task.status == start
 
@@ -71,9 +81,9 @@ def test_completing_needs_an_outcome_note_which_lands_on_the_timeline(
 ) -> None:
     task = TaskFactory.create(account=account, title="Call Acme")
     with pytest.raises(ValidationFailed) as err:
-        services.complete_task(task=task, actor=csm, outcome_note="  ")
+        complete_task(task=task, actor=csm, outcome_note="  ")
     assert err.value.errors[0]["field"] == "outcome_note"
-    services.complete_task(task=task, actor=csm, outcome_note="Renewal confirmed verbally")
+    complete_task(task=task, actor=csm, outcome_note="Renewal confirmed verbally")
     activity = Activity.objects.get(account=account, kind=Activity.Kind.TASK_COMPLETED)
     assert activity.summary == "Task done: Call Acme: Renewal confirmed verbally"
     assert activity.actor == csm
@@ -84,15 +94,15 @@ def test_completing_needs_an_outcome_note_which_lands_on_the_timeline(
 def test_snooze_needs_a_future_date_and_a_reason(csm: User, account: Account) -> None:
     task = TaskFactory.create(account=account)
     with pytest.raises(ValidationFailed) as err:
-        services.snooze_task(task=task, actor=csm, until=timezone.localdate(), reason="")
+        snooze_task(task=task, actor=csm, until=timezone.localdate(), reason="")
     assert {e["field"] for e in err.value.errors} == {"snoozed_until", "reason"}
 
 
 def test_snoozed_task_reopens_by_itself_on_its_date(csm: User, account: Account) -> None:
     task = TaskFactory.create(account=account)
-    services.snooze_task(task=task, actor=csm, until=TOMORROW, reason="Customer on holiday")
-    assert services.reopen_snoozed_tasks(today=timezone.localdate()) == 0
-    assert services.reopen_snoozed_tasks(today=TOMORROW) == 1
+    snooze_task(task=task, actor=csm, until=TOMORROW, reason="Customer on holiday")
+    assert reopen_snoozed_tasks(today=timezone.localdate()) == 0
+    assert reopen_snoozed_tasks(today=TOMORROW) == 1
     task.refresh_from_db()
     assert task.status == TaskStatus.OPEN and task.snoozed_until is None
     last = task.events.last()
@@ -116,37 +126,35 @@ def test_manager_reassigns_within_the_team_only(
     manager: User, csm: User, teammate: User, other_csm: User, account: Account
 ) -> None:
     task = TaskFactory.create(account=account, assignee=csm)
-    services.reassign_task(task=task, actor=manager, assignee=teammate)
+    reassign_task(task=task, actor=manager, assignee=teammate)
     task.refresh_from_db()
     assert task.assignee == teammate
     assert TaskEvent.objects.filter(
         task=task, kind="reassigned", from_value="csm", to_value="teammate"
     ).exists()
     with pytest.raises(ValidationFailed, match="outside your team"):
-        services.reassign_task(task=task, actor=manager, assignee=other_csm)
+        reassign_task(task=task, actor=manager, assignee=other_csm)
 
 
 def test_csm_cannot_reassign(csm: User, teammate: User, account: Account) -> None:
     task = TaskFactory.create(account=account, assignee=csm)
     with pytest.raises(ApplicationError, match="manager or an admin"):
-        services.reassign_task(task=task, actor=csm, assignee=teammate)
+        reassign_task(task=task, actor=csm, assignee=teammate)
 
 
 def test_csm_creates_a_task_for_themself_but_not_for_others(
     csm: User, teammate: User, account: Account
 ) -> None:
-    task = services.create_task(
-        actor=csm, account=account, title="Send QBR deck", due_date=TOMORROW
-    )
+    task = create_task(actor=csm, account=account, title="Send QBR deck", due_date=TOMORROW)
     assert task.assignee == csm
     assert Activity.objects.filter(account=account, kind=Activity.Kind.TASK_CREATED).exists()
     with pytest.raises(ValidationFailed, match="outside your team"):
-        services.create_task(actor=csm, account=account, title="x", assignee=teammate)
+        create_task(actor=csm, account=account, title="x", assignee=teammate)
 
 
 def test_edits_are_recorded(csm: User, account: Account) -> None:
     task = TaskFactory.create(account=account, title="Old")
-    services.update_task(task=task, actor=csm, title="New", priority="high")
+    update_task(task=task, actor=csm, title="New", priority="high")
     assert list(task.events.values_list("from_value", "to_value")) == [
         ("title: Old", "New"),
         ("priority: normal", "high"),
@@ -166,13 +174,13 @@ def test_bulk_outreach_preview_creates_nothing_then_creation_matches_it(
     spec = OutreachSpec(
         title="Check in with {account_name}", band="red", segment="SMB", due_in_days=5
     )
-    plan = services.plan_outreach(actor=manager, spec=spec, today=timezone.localdate())
+    plan = plan_outreach(actor=manager, spec=spec, today=timezone.localdate())
     assert [(p.account, p.assignee, p.title) for p in plan] == [
         (red_a, csm, "Check in with A red"),
         (red_b, teammate, "Check in with B red"),
     ]
     assert not Task.objects.exists()
-    tasks = services.create_outreach(actor=manager, spec=spec)
+    tasks = create_outreach(actor=manager, spec=spec)
     assert sorted((t.account.name, t.assignee.username) for t in tasks) == [  # type: ignore[union-attr]
         ("A red", "csm"),
         ("B red", "teammate"),
@@ -190,13 +198,13 @@ def test_bulk_outreach_to_a_chosen_csm_with_renewal_and_drop_filters(
     spec = OutreachSpec(
         title="Renewal call", renewal_within_days=30, score_drop_at_least=10, assignee=teammate
     )
-    tasks = services.create_outreach(actor=manager, spec=spec)
+    tasks = create_outreach(actor=manager, spec=spec)
     assert [(t.account, t.assignee) for t in tasks] == [(hit, teammate)]
 
 
 def test_csm_cannot_assign_outreach(csm: User) -> None:
     with pytest.raises(ApplicationError, match="managers and admins"):
-        services.plan_outreach(actor=csm, spec=OutreachSpec(title="x"), today=timezone.localdate())
+        plan_outreach(actor=csm, spec=OutreachSpec(title="x"), today=timezone.localdate())
 
 
 # --- concurrency on PostgreSQL ----------------------------------------------------------------
@@ -216,7 +224,7 @@ def test_two_workers_evaluating_the_same_change_at_once_leave_one_task(
     def evaluate() -> None:
         try:
             barrier.wait()
-            results.append(services.evaluate_score_changes(changes=[c]))
+            results.append(evaluate_score_changes(changes=[c]))
         except BaseException as exc:  # surfaced below
             errors.append(exc)
         finally:

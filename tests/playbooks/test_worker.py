@@ -13,12 +13,12 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Account, User
+from chs_site.celery import app
 from playbooks.models import PlaybookRun, Task
-from playbooks.tasks import change_to_json, evaluate_score_changes_task
-from scoring.models import DirtyAccount, Measure, MetricDefinition, Scorecard
+from scoring.models import DirtyAccount, Measure, MetricDefinition, Scorecard, ScoreEvent
 from tests.api.helpers import api_for
 from tests.conftest import wait_for
-from tests.playbooks.factories import PlaybookFactory, change
+from tests.playbooks.factories import PlaybookFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -91,14 +91,23 @@ def test_values_ingested_through_the_api_push_an_account_into_red_and_one_task_a
     assert Task.objects.filter(playbook=playbook).count() == 1
 
 
-def test_a_score_change_evaluated_on_the_worker_creates_the_task(
+def test_a_score_event_processed_twice_on_the_worker_creates_one_task(
     celery_worker_process: subprocess.Popen[bytes], csm: User, account: Account
 ) -> None:
     playbook = PlaybookFactory.create()
-    c = change(account, band="red", score=25, previous_band="yellow", previous_score=45)
-    # Twice, as a redelivered message would be: still one task.
-    evaluate_score_changes_task.delay([change_to_json(c)])
-    evaluate_score_changes_task.delay([change_to_json(c)])
+    event = ScoreEvent.objects.create(
+        kind=ScoreEvent.Kind.SCORE,
+        account=account,
+        previous_score=45,
+        previous_band="yellow",
+        score=25,
+        band="red",
+        created_at=timezone.now(),
+    )
+    # Twice, as a redelivered message (or beat's sweep beside a nudge) would: still one task.
+    app.send_task("playbooks.process_score_events")
+    app.send_task("playbooks.process_score_events")
     assert wait_for(lambda: Task.objects.filter(playbook=playbook).exists(), timeout=20)
+    assert wait_for(lambda: ScoreEvent.objects.get(pk=event.pk).processed_at is not None)
     time.sleep(1.5)
     assert Task.objects.filter(playbook=playbook, account=account, assignee=csm).count() == 1

@@ -9,8 +9,9 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Account
+from scoring.contracts import MetricValueIn
 from scoring.models import Measure, MetricDefinition, Scorecard
-from scoring.services import MetricValueIn, record_metric_values
+from scoring.services.values import record_metric_values
 
 
 @pytest.fixture

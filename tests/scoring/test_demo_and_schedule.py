@@ -9,8 +9,9 @@ from django.utils import timezone
 from accounts import demo as accounts_demo
 from accounts.models import Account
 from chs_site.celery import app
-from scoring import demo, services
+from scoring import demo
 from scoring.models import DirtyAccount, MetricValue, Score, Scorecard
+from scoring.services.recompute import account_id_chunks
 from scoring.tasks import nightly_recompute
 
 
@@ -72,7 +73,7 @@ def test_nightly_recompute_covers_every_account_in_chunks(
     from tests.factories import AccountFactory
 
     AccountFactory.create_batch(12, owner=csm)
-    assert len(services.account_id_chunks(chunk_size=5)) == 3
+    assert len(account_id_chunks(chunk_size=5)) == 3
     nightly_recompute.apply()
     assert Account.objects.filter(computed_at__isnull=True).count() == 0
     assert not DirtyAccount.objects.exists()

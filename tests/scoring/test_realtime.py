@@ -15,9 +15,16 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account, User
-from scoring import engine, selectors, services
+from scoring import engine
+from scoring.contracts import MeasureIn, MetricValueIn
 from scoring.models import DirtyAccount, Measure, MetricDefinition, Score, Scorecard, ScoreOverride
-from scoring.services import MetricValueIn, record_metric_values
+from scoring.selectors.window_stats import stats_table, window_stats_for
+from scoring.services import dirty
+from scoring.services.dirty import COALESCE_SECONDS
+from scoring.services.overrides import override_score
+from scoring.services.recompute import RecomputeResult, recompute_dirty_accounts, recompute_scores
+from scoring.services.scorecards import create_scorecard_draft, publish_scorecard
+from scoring.services.values import load_metric_values, record_metric_values
 from scoring.tasks import sweep_dirty
 from tests.conftest import wait_for
 from tests.factories import AccountFactory
@@ -74,8 +81,8 @@ def test_sql_and_python_window_stats_agree(csm: User) -> None:
         # A dense id range (a nightly chunk: one range scan) and a sparse set (dirty accounts:
         # the ids are listed).
         for ids in (all_ids, all_ids[::3]):
-            sql = selectors.stats_table(account_ids=ids, specs=[spec], at=at, use_sql=True)
-            py = selectors.stats_table(account_ids=ids, specs=[spec], at=at, use_sql=False)
+            sql = stats_table(account_ids=ids, specs=[spec], at=at, use_sql=True)
+            py = stats_table(account_ids=ids, specs=[spec], at=at, use_sql=False)
             assert list(sql.account_ids) == list(py.account_ids) and sql.columns == py.columns
             s, p = sql.stats, py.stats
             assert (s.observed == p.observed).all()
@@ -101,7 +108,7 @@ def test_sql_and_python_window_stats_agree(csm: User) -> None:
             by_py = engine.score_batch(
                 spec, *engine.measure_values(spec, py.for_scorecard(spec, rows))
             )
-            reference = selectors.window_stats_for(account_ids=ids, specs=[spec], at=at)
+            reference = window_stats_for(account_ids=ids, specs=[spec], at=at)
             for i, account_id in enumerate(ids):
                 scalar = engine.score_from_stats(spec, reference.get(account_id, {}), at=at)
                 assert by_sql.result(i).score == by_py.result(i).score == scalar.score
@@ -123,18 +130,17 @@ def test_two_sweeps_share_the_dirty_set_without_overlap(csm: User) -> None:
     now = timezone.now()
     # Stored without the on-commit recompute (eager mode would consume the markers at once).
     with transaction.atomic():
-        services.load_metric_values((a.pk, wau.pk, now, float(i)) for i, a in enumerate(accounts))
+        load_metric_values((a.pk, wau.pk, now, float(i)) for i, a in enumerate(accounts))
         DirtyAccount.objects.bulk_create(DirtyAccount(account=a, marked_at=now) for a in accounts)
     results: list[object] = []
     threads = [
-        _in_thread(lambda: services.recompute_dirty_accounts(batch_size=7), results)
-        for _ in range(2)
+        _in_thread(lambda: recompute_dirty_accounts(batch_size=7), results) for _ in range(2)
     ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert all(isinstance(r, services.RecomputeResult) for r in results), results
+    assert all(isinstance(r, RecomputeResult) for r in results), results
     assert sum(r.accounts for r in results) == 60  # type: ignore[attr-defined]
     assert not DirtyAccount.objects.exists()
     assert Score.objects.count() == 60
@@ -145,17 +151,15 @@ def test_two_sweeps_share_the_dirty_set_without_overlap(csm: User) -> None:
 def test_two_recomputes_of_the_same_accounts_at_once_give_one_consistent_result(csm: User) -> None:
     accounts, wau = _scored_accounts(40, csm)
     now = timezone.now()
-    services.load_metric_values((a.pk, wau.pk, now, float(i)) for i, a in enumerate(accounts))
+    load_metric_values((a.pk, wau.pk, now, float(i)) for i, a in enumerate(accounts))
     ids = [a.pk for a in accounts]
     results: list[object] = []
-    threads = [
-        _in_thread(lambda: services.recompute_scores(account_ids=ids), results) for _ in range(2)
-    ]
+    threads = [_in_thread(lambda: recompute_scores(account_ids=ids), results) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert all(isinstance(r, services.RecomputeResult) for r in results), results
+    assert all(isinstance(r, RecomputeResult) for r in results), results
     # The second waits on the first's row locks, then finds nothing changed.
     assert sorted(r.history_rows for r in results) == [0, 40]  # type: ignore[attr-defined]
     assert Score.objects.count() == 40
@@ -183,7 +187,7 @@ def test_many_ingests_in_the_same_second_become_one_recompute(
     celery_worker_process: subprocess.Popen[bytes], csm: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A wider window than production's second, so a loaded CI machine cannot split the burst.
-    monkeypatch.setattr(services, "COALESCE_SECONDS", 3.0)
+    monkeypatch.setattr(dirty, "COALESCE_SECONDS", 3.0)
     [account], wau = _scored_accounts(1, csm)
     start = timezone.now()
     for i in range(20):
@@ -192,7 +196,7 @@ def test_many_ingests_in_the_same_second_become_one_recompute(
                 MetricValueIn(account.pk, wau.pk, float(i), start + dt.timedelta(milliseconds=i))
             ]
         )
-    assert (timezone.now() - start).total_seconds() < services.COALESCE_SECONDS
+    assert (timezone.now() - start).total_seconds() < COALESCE_SECONDS
     assert wait_for(lambda: Account.objects.get(pk=account.pk).computed_score == 19.0, timeout=20)
     assert wait_for(lambda: not DirtyAccount.objects.exists(), timeout=10)
     # One recompute saw all 20 values: one history row, not one per ingest.
@@ -207,7 +211,7 @@ def test_override_is_shown_until_expiry_while_the_worker_keeps_computing(
     [account], wau = _scored_accounts(1, csm)
     record_metric_values(values=[MetricValueIn(account.pk, wau.pk, 30, timezone.now())])
     assert wait_for(lambda: Account.objects.get(pk=account.pk).computed_score == 30.0)
-    override = services.override_score(
+    override = override_score(
         account=account,
         author=csm,
         band="green",
@@ -236,12 +240,12 @@ def test_publishing_a_segment_scorecard_rescores_exactly_that_segment_on_the_wor
     Account.objects.filter(pk__in=[accounts[0].pk, accounts[1].pk]).update(segment="Enterprise")
     record_metric_values(values=[MetricValueIn(a.pk, wau.pk, 80, timezone.now()) for a in accounts])
     assert wait_for(lambda: Score.objects.count() == 4)
-    draft = services.create_scorecard_draft(
+    draft = create_scorecard_draft(
         name="Enterprise",
         segment="Enterprise",
-        measures=[services.MeasureIn(metric_key="wau", weight=1, bad=0, good=200)],
+        measures=[MeasureIn(metric_key="wau", weight=1, bad=0, good=200)],
     )
-    services.publish_scorecard(scorecard=draft)
+    publish_scorecard(scorecard=draft)
     assert wait_for(lambda: Score.objects.filter(scorecard=draft).count() == 2, timeout=20)
     assert wait_for(lambda: not DirtyAccount.objects.exists())
     assert Score.objects.count() == 6

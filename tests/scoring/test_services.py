@@ -13,9 +13,23 @@ from django.utils import timezone
 
 from accounts.models import Account, Activity, User
 from chs_site.errors import ApplicationError, ValidationFailed
-from scoring import selectors, services
-from scoring.models import DirtyAccount, Measure, MetricDefinition, MetricValue, Score, Scorecard
-from scoring.services import MetricValueIn, record_metric_values
+from scoring.contracts import MeasureIn, MetricValueIn
+from scoring.models import (
+    DirtyAccount,
+    Measure,
+    MetricDefinition,
+    MetricValue,
+    Score,
+    Scorecard,
+    ScoreEvent,
+)
+from scoring.selectors.history import path_to_green, score_history, score_movers
+from scoring.selectors.preview import preview_draft
+from scoring.selectors.scorecards import current_scorecard_for, scorecard_spec
+from scoring.services.overrides import override_score, revoke_override
+from scoring.services.recompute import recompute_scores
+from scoring.services.scorecards import create_scorecard_draft, publish_scorecard
+from scoring.services.values import record_metric_values
 from tests.factories import AccountFactory
 from tests.scoring.conftest import Ingest
 
@@ -55,7 +69,7 @@ def test_a_recompute_without_change_writes_no_history_but_moves_computed_at(
     ingest(account, wau, 42)
     account.refresh_from_db()
     first = account.computed_at
-    services.recompute_scores(account_ids=[account.pk])
+    recompute_scores(account_ids=[account.pk])
     account.refresh_from_db()
     assert Score.objects.filter(account=account).count() == 1
     assert account.computed_at is not None and first is not None and account.computed_at > first
@@ -75,28 +89,28 @@ def test_segment_scorecard_beats_the_default(
     assert account.computed_score == 100.0
 
 
-def test_score_changes_reach_playbooks_after_commit(
+def test_score_changes_become_events_that_playbooks_process_after_commit(
     account: Account,
     default_scorecard: Scorecard,
     wau: MetricDefinition,
     ingest: Ingest,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    seen: list[list[services.ScoreChange]] = []
-
-    def fake(*, changes: list[services.ScoreChange]) -> int:
-        seen.append(changes)
-        return 0
-
-    monkeypatch.setattr("playbooks.services.evaluate_score_changes", fake)
     ingest(account, wau, 80)
     ingest(account, wau, 30)
-    ingest(account, wau, 30)  # unchanged: no ScoreChange
-    assert [(c.previous_score, c.previous_band, c.score, c.band) for [c] in seen] == [
+    ingest(account, wau, 30)  # unchanged: no event
+    events = list(ScoreEvent.objects.filter(account=account).order_by("id"))
+    assert [(e.previous_score, e.previous_band, e.score, e.band) for e in events] == [
         (None, "", 80.0, "green"),
         (80.0, "green", 30.0, "red"),
     ]
-    assert seen[1][0].score_id == Score.objects.filter(account=account).first().pk  # type: ignore[union-attr]
+    newest = Score.objects.filter(account=account).first()
+    assert newest is not None and events[1].score_row_id == newest.pk
+    assert events[1].scorecard_id == default_scorecard.pk
+    # A first score has no previous breakdown; a later one lists the measures that moved.
+    assert events[0].breakdown is None
+    assert [m["metric"] for m in events[1].breakdown] == ["wau"]
+    # On commit the playbooks were nudged (in-process here) and took them.
+    assert all(e.processed_at is not None for e in events)
     assert Activity.objects.filter(account=account, kind="band_changed").count() == 2
 
 
@@ -121,9 +135,9 @@ def test_recompute_query_count_does_not_grow_with_the_batch(
             ]
         )
         # A constant number, whatever the batch size (no query per account or measure);
-        # one of them is playbooks.evaluate_score_changes loading the enabled playbooks.
+        # one of them writes the batch's score events (the playbooks read them after commit).
         with django_assert_max_num_queries(17) as captured:  # type: ignore[operator]
-            result = services.recompute_scores(account_ids=[a.pk for a in accounts])
+            result = recompute_scores(account_ids=[a.pk for a in accounts])
         assert result.accounts == n and result.batches == 1
         counts.append(len(captured))
     assert counts[0] == counts[1]
@@ -135,18 +149,18 @@ def test_movers_trend_and_top_mover(
     month_ago = timezone.now() - dt.timedelta(days=40)
     # Recorded without running the on-commit recompute: scored as of 40 days ago below.
     record_metric_values(values=[MetricValueIn(account.pk, wau.pk, 42, month_ago)])
-    services.recompute_scores(account_ids=[account.pk], at=month_ago + dt.timedelta(minutes=1))
+    recompute_scores(account_ids=[account.pk], at=month_ago + dt.timedelta(minutes=1))
     ingest(account, wau, 18)
     account.refresh_from_db()
     assert account.score_change_30d == -24.0
     assert account.top_mover == "Weekly active users fell from 42 to 18: −24.0 points"
-    movers = selectors.score_movers(account=account, days=30)
+    movers = score_movers(account=account, days=30)
     assert movers[0].sentence == account.top_mover
-    assert selectors.score_history(account=account).count() == 2
-    assert selectors.score_history(account=account, days=30).count() == 1
-    path = selectors.path_to_green(account=account)
+    assert score_history(account=account).count() == 2
+    assert score_history(account=account, days=30).count() == 1
+    path = path_to_green(account=account)
     assert path is not None and path.steps[0].metric == "wau" and path.score_after >= 70
-    assert selectors.current_scorecard_for(account) == default_scorecard
+    assert current_scorecard_for(account) == default_scorecard
 
 
 def test_override_shows_instead_of_the_computed_score_until_revoked(
@@ -157,7 +171,7 @@ def test_override_shows_instead_of_the_computed_score_until_revoked(
     ingest: Ingest,
 ) -> None:
     ingest(account, wau, 30)
-    override = services.override_score(
+    override = override_score(
         account=account,
         author=csm,
         band="green",
@@ -170,18 +184,18 @@ def test_override_shows_instead_of_the_computed_score_until_revoked(
     account.refresh_from_db()
     assert (account.health_score, account.health_band) == (50.0, "green")
     assert (account.computed_score, account.computed_band) == (50.0, "yellow")
-    services.revoke_override(override=override, author=csm)
+    revoke_override(override=override, author=csm)
     account.refresh_from_db()
     assert (account.health_score, account.health_band) == (50.0, "yellow")
     with pytest.raises(ApplicationError):
-        services.revoke_override(override=override, author=csm)
+        revoke_override(override=override, author=csm)
 
 
 def test_expired_override_stops_at_the_next_sweep(
     account: Account, csm: User, default_scorecard: Scorecard, wau: MetricDefinition, ingest: Ingest
 ) -> None:
     ingest(account, wau, 30)
-    override = services.override_score(
+    override = override_score(
         account=account,
         author=csm,
         score=90,
@@ -218,7 +232,7 @@ def test_override_validation_names_the_field(
     if args["expires_at"] == "past":
         args["expires_at"] = timezone.now() - dt.timedelta(days=1)
     with pytest.raises(ValidationFailed) as exc:
-        services.override_score(account=account, author=csm, **args)
+        override_score(account=account, author=csm, **args)
     assert field in {e["field"] for e in exc.value.errors}
 
 
@@ -233,22 +247,22 @@ def test_publishing_rescores_exactly_its_segment(
     ent = AccountFactory.create(segment="Enterprise", owner=csm)
     ingest(smb, wau, 500)
     ingest(ent, wau, 500)
-    draft = services.create_scorecard_draft(
+    draft = create_scorecard_draft(
         name="Enterprise",
         segment="Enterprise",
-        measures=[services.MeasureIn(metric_key="wau", weight=1, bad=0, good=1000)],
+        measures=[MeasureIn(metric_key="wau", weight=1, bad=0, good=1000)],
     )
     assert draft.status == "draft" and draft.version == 1
     DirtyAccount.objects.all().delete()
     with django_capture_on_commit_callbacks(execute=True):
-        services.publish_scorecard(scorecard=draft)
+        publish_scorecard(scorecard=draft)
     assert not DirtyAccount.objects.exists()  # consumed by the (eager) recompute
     ent.refresh_from_db()
     smb.refresh_from_db()
     assert ent.computed_score == 50.0 and smb.computed_score == 100.0
     assert Score.objects.filter(account=smb).count() == 1  # untouched
     with pytest.raises(ApplicationError):
-        services.publish_scorecard(scorecard=draft)
+        publish_scorecard(scorecard=draft)
 
 
 def test_publish_marks_only_affected_accounts_dirty(
@@ -256,15 +270,13 @@ def test_publish_marks_only_affected_accounts_dirty(
 ) -> None:
     smb = AccountFactory.create(segment="SMB", owner=csm)
     AccountFactory.create(segment="Enterprise", owner=csm)
-    draft = services.create_scorecard_draft(
-        name="SMB v2", measures=[services.MeasureIn(metric_key="wau", weight=1)]
+    draft = create_scorecard_draft(name="SMB v2", measures=[MeasureIn(metric_key="wau", weight=1)])
+    ent_card = create_scorecard_draft(
+        name="Ent", segment="Enterprise", measures=[MeasureIn(metric_key="wau", weight=1)]
     )
-    ent_card = services.create_scorecard_draft(
-        name="Ent", segment="Enterprise", measures=[services.MeasureIn(metric_key="wau", weight=1)]
-    )
-    services.publish_scorecard(scorecard=ent_card)  # no on_commit in this test: markers stay
+    publish_scorecard(scorecard=ent_card)  # no on_commit in this test: markers stay
     DirtyAccount.objects.all().delete()
-    services.publish_scorecard(scorecard=draft)
+    publish_scorecard(scorecard=draft)
     assert list(DirtyAccount.objects.values_list("account_id", flat=True)) == [smb.pk]
     default_scorecard.refresh_from_db()
     assert default_scorecard.status == "retired"
@@ -272,13 +284,11 @@ def test_publish_marks_only_affected_accounts_dirty(
 
 def test_scorecard_validation_lists_every_problem(wau: MetricDefinition) -> None:
     with pytest.raises(ValidationFailed) as exc:
-        services.create_scorecard_draft(
+        create_scorecard_draft(
             name="",
             red_below=80,
             green_at=60,
-            measures=[
-                services.MeasureIn(metric_key="nope", weight=0, aggregation="median", bad=1, good=1)
-            ],
+            measures=[MeasureIn(metric_key="nope", weight=0, aggregation="median", bad=1, good=1)],
         )
     fields = {e["field"] for e in exc.value.errors}
     assert {"name", "red_below", "weight", "aggregation", "good", "metric"} <= fields
@@ -307,7 +317,7 @@ def test_account_without_any_scorecard_has_no_score(
     account: Account, wau: MetricDefinition
 ) -> None:
     record_metric_values(values=[MetricValueIn(account.pk, wau.pk, 64, timezone.now())])
-    services.recompute_scores(account_ids=[account.pk])
+    recompute_scores(account_ids=[account.pk])
     account.refresh_from_db()
     assert account.computed_score is None and account.computed_at is not None
     assert not Score.objects.exists()
@@ -317,27 +327,17 @@ def test_preview_scores_a_draft_without_writing(
     account: Account, default_scorecard: Scorecard, wau: MetricDefinition, ingest: Ingest
 ) -> None:
     ingest(account, wau, 40)
-    draft = services.create_scorecard_draft(
-        name="Stricter", measures=[services.MeasureIn(metric_key="wau", weight=1, bad=20, good=60)]
+    draft = create_scorecard_draft(
+        name="Stricter", measures=[MeasureIn(metric_key="wau", weight=1, bad=20, good=60)]
     )
-    preview = selectors.preview_scorecard(scorecard=draft, account_ids=[account.pk])
-    assert preview[account.pk].score == 50.0 and preview[account.pk].band == "yellow"
+    result = preview_draft(draft=draft, spec=scorecard_spec(draft))
+    [change] = result.changes
+    assert (change.account_id, change.score, change.band) == (account.pk, 50.0, "yellow")
+    assert (change.previous_score, change.previous_band) == (40.0, "yellow")
     account.refresh_from_db()
     assert account.computed_score == 40.0
     assert Score.objects.filter(scorecard=draft).count() == 0
-
-
-def test_movers_for_a_stored_score_compare_with_the_previous_one(
-    account: Account, default_scorecard: Scorecard, wau: MetricDefinition, ingest: Ingest
-) -> None:
-    ingest(account, wau, 42)
-    ingest(account, wau, 18)
-    newest = selectors.score_history(account=account).first()
-    assert newest is not None
-    [mover] = selectors.movers_for_score(score=newest)
-    assert (
-        mover.sentence == "Weekly active users fell from 42 to 18: −24.0 points"
-    )  # WAU alone has data
+    assert not ScoreEvent.objects.filter(scorecard=draft).exists()
 
 
 def test_only_people_who_see_the_account_may_override_it(
@@ -347,10 +347,10 @@ def test_only_people_who_see_the_account_may_override_it(
 
     expires = timezone.now() + dt.timedelta(days=2)
     with pytest.raises(PermissionDenied):
-        services.override_score(
+        override_score(
             account=account, author=other_csm, band="green", reason="x", expires_at=expires
         )
-    services.override_score(
+    override_score(
         account=account, author=manager, band="green", reason="Team call.", expires_at=expires
     )
     account.refresh_from_db()
@@ -362,4 +362,4 @@ def test_no_movers_when_history_is_shorter_than_the_period(
 ) -> None:
     ingest(account, wau, 42)
     ingest(account, wau, 18)
-    assert selectors.score_movers(account=account, days=30) == []
+    assert score_movers(account=account, days=30) == []

@@ -8,16 +8,17 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import User
-from scoring import preview, synthetic
+from scoring import synthetic
 from scoring.models import Scorecard
+from scoring.selectors.preview import clear_cache
 
 
 @pytest.fixture(autouse=True)
 def _fresh_preview_cache() -> Iterator[None]:
     """The preview's per-process cache must not carry one test's data into the next."""
-    preview.clear_cache()
+    clear_cache()
     yield
-    preview.clear_cache()
+    clear_cache()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.models import User
 from scoring import synthetic
 from scoring.models import BackfillJob, Score, Scorecard
-from scoring.services import backfill_moments
+from scoring.services.backfill import backfill_moments
 from tests.conftest import wait_for
 
 
@@ -68,7 +68,7 @@ def test_backfill_is_idempotent_and_validates_days(
     job = BackfillJob.objects.get()
     assert job.status == BackfillJob.Status.DONE
     first = sorted(Score.objects.filter(scorecard=card).values_list("account_id", "computed_at"))
-    from scoring.services import run_backfill
+    from scoring.services.backfill import run_backfill
 
     run_backfill(job_id=job.pk)  # a duplicate message: nothing to claim
     assert (

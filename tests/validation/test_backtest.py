@@ -11,7 +11,9 @@ from django.utils import timezone
 from accounts.models import Account, User
 from scoring import synthetic, validation
 from scoring.models import MetricDefinition, MetricValue, Outcome, Scorecard
-from scoring.services import load_metric_values
+from scoring.selectors.scorecards import scorecard_spec
+from scoring.selectors.window_stats import window_stats_at_moments, window_stats_for
+from scoring.services.values import load_metric_values
 
 pytestmark = pytest.mark.django_db
 
@@ -119,15 +121,14 @@ def test_backtest_covers_only_the_segment_the_scorecard_matches(
 def test_stats_at_many_moments_equal_the_engines_reference(
     synth: synthetic.Synthetic, true_card: Scorecard
 ) -> None:
-    from scoring import selectors
 
-    spec = selectors.scorecard_spec(true_card)
+    spec = scorecard_spec(true_card)
     now = timezone.now()
     moments = [now - dt.timedelta(days=d, hours=h) for d, h in ((0, 0), (17, 5), (90, 0), (175, 3))]
     pairs = [(a, at) for a in synth.account_ids[:25] for at in moments]
-    many = selectors.window_stats_at_moments(pairs=pairs, specs=[spec])
+    many = window_stats_at_moments(pairs=pairs, specs=[spec])
     for at in moments:
-        python = selectors.window_stats_for(account_ids=synth.account_ids[:25], specs=[spec], at=at)
+        python = window_stats_for(account_ids=synth.account_ids[:25], specs=[spec], at=at)
         for a in synth.account_ids[:25]:
             got, py = many.get((a, at), {}), python.get(a, {})
             assert got.keys() == py.keys()

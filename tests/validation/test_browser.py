@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import User
 from scoring import synthetic
 from scoring.models import Scorecard
-from scoring.services import recompute_scores
+from scoring.services.recompute import recompute_scores
 from tests.conftest import browser_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

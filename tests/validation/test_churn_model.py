@@ -107,7 +107,7 @@ def test_account_page_and_api_show_churn_risk_as_a_second_labelled_signal(
     true_card: Scorecard,
     django_assert_max_num_queries: Any,
 ) -> None:
-    from scoring.services import recompute_scores
+    from scoring.services.recompute import recompute_scores
     from tests.api.helpers import api_for
 
     account = Account.objects.get(pk=synth.account_ids[0])

@@ -13,8 +13,9 @@ from accounts.models import Account, User
 from scoring import synthetic
 from scoring.forms import editor_forms
 from scoring.models import Score, Scorecard
-from scoring.selectors import latest_scores
-from scoring.services import recompute_scores
+from scoring.selectors.history import latest_scores
+from scoring.selectors.scorecards import scorecard_spec
+from scoring.services.recompute import recompute_scores
 
 pytestmark = pytest.mark.django_db
 
@@ -230,19 +231,18 @@ def test_rolling_back_the_active_version_is_refused(
 def test_preview_scores_exactly_the_segment_the_draft_matches(
     admin: User, draft: Scorecard, synth: synthetic.Synthetic, other_account: Account
 ) -> None:
-    from scoring import selectors
-    from scoring.preview import preview_draft
+    from scoring.selectors.preview import preview_draft
 
     other_account.segment = "Enterprise"
     other_account.save(update_fields=["segment"])
-    everyone = preview_draft(draft=draft, spec=selectors.scorecard_spec(draft))
+    everyone = preview_draft(draft=draft, spec=scorecard_spec(draft))
     assert everyone.accounts == len(synth.account_ids) + 1  # the default scores both
     ent = synthetic.make_scorecard(
         metrics=synth.metrics, keys=synthetic.SIGNAL, segment="Enterprise", name="Ent"
     )
-    default_only = preview_draft(draft=draft, spec=selectors.scorecard_spec(draft))
+    default_only = preview_draft(draft=draft, spec=scorecard_spec(draft))
     assert default_only.accounts == len(synth.account_ids)
-    ent_preview = preview_draft(draft=ent, spec=selectors.scorecard_spec(ent))
+    ent_preview = preview_draft(draft=ent, spec=scorecard_spec(ent))
     assert ent_preview.accounts == 1
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import ApiToken, User
-from accounts.services import create_api_token
+from accounts.services.tokens import create_api_token
 from chs_site.errors import ApplicationError
 
 

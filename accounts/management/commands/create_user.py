@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Role
-from accounts.services import create_user
+from accounts.services.people import create_user
 from chs_site.errors import ApplicationError
 
 

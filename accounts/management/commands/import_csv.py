@@ -16,8 +16,9 @@ from typing import Any
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts import importing
-from accounts.models import ImportKind, User
+from accounts.imports import jobs
+from accounts.imports.registry import kind_spec, kinds
+from accounts.models import User
 from chs_site.errors import ApplicationError
 
 
@@ -25,7 +26,7 @@ class Command(BaseCommand):
     help = "Import a CSV file (all rows or none) with the same importer as the /imports/ page."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("kind", choices=ImportKind.values)
+        parser.add_argument("kind", choices=[k.kind for k in kinds()])
         parser.add_argument("file", type=Path)
         parser.add_argument("--mapping", help="Column mapping as JSON (see the help above).")
         parser.add_argument("--as", dest="username", help="Import with this user's scope.")
@@ -47,24 +48,24 @@ class Command(BaseCommand):
             raise CommandError('--mapping must be a JSON object like {"fields": {...}}.')
         try:
             with path.open("rb") as fh:
-                job = importing.create_import_job(
+                job = jobs.create_import_job(
                     user=user, kind=options["kind"], upload=File(fh, name=path.name)
                 )
             if mapping is not None:
-                merged = {
-                    "fields": {**job.mapping.get("fields", {}), **mapping.get("fields", {})},
-                    "metrics": mapping.get("metrics", job.mapping.get("metrics", {})),
-                }
-                job = importing.update_mapping(job=job, mapping=merged)
-            problems = importing.check_mapping(job.kind, job.header, job.mapping)
+                merged = {"fields": {**job.mapping.get("fields", {}), **mapping.get("fields", {})}}
+                extra = kind_spec(job.kind).extra_columns
+                if extra:
+                    merged[extra] = mapping.get(extra, job.mapping.get(extra, {}))
+                job = jobs.update_mapping(job=job, mapping=merged)
+            problems = jobs.check_mapping(job.kind, job.header, job.mapping)
             if problems:
                 lines = "\n".join(f"  {p['field']}: {p['reason']}" for p in problems)
                 raise CommandError(f"The column mapping is incomplete:\n{lines}")
-            importing.mark_queued(job=job, user=user)
-            finished = importing.run_import(job_id=job.pk)
+            jobs.mark_queued(job=job, user=user)
+            finished = jobs.run_import(job_id=job.pk)
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
-        if finished is None:  # pragma: no cover - we just queued it ourselves
+        if finished is None:  # another process claimed the job we just queued
             raise CommandError("The job was taken by another process.")
         if finished.status != finished.Status.SUCCEEDED:
             for error in finished.errors[:50]:

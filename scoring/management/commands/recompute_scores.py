@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Account
-from scoring import services
+from scoring.services import recompute
 
 
 class Command(BaseCommand):
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         which.add_argument(
             "--account", metavar="EXTERNAL_ID", help="One account by its external id."
         )
-        parser.add_argument("--batch-size", type=int, default=services.RECOMPUTE_BATCH)
+        parser.add_argument("--batch-size", type=int, default=recompute.RECOMPUTE_BATCH)
 
     def handle(self, *args: Any, **options: Any) -> None:
         start = time.perf_counter()
@@ -30,7 +30,7 @@ class Command(BaseCommand):
             account = Account.objects.filter(external_id=options["account"]).first()
             if account is None:
                 raise CommandError(f"No account with external id {options['account']!r}.")
-            result = services.recompute_scores(account_ids=[account.pk])
+            result = recompute.recompute_scores(account_ids=[account.pk])
             account.refresh_from_db()
             score = "no data" if account.computed_score is None else f"{account.computed_score:.1f}"
             self.stdout.write(
@@ -53,15 +53,15 @@ class Command(BaseCommand):
                 )
                 self.stdout.flush()
 
-            result = services.recompute_scores(batch_size=options["batch_size"], progress=progress)
+            result = recompute.recompute_scores(batch_size=options["batch_size"], progress=progress)
             self.stdout.write("")
         else:
-            result = services.recompute_dirty_accounts(batch_size=options["batch_size"])
+            result = recompute.recompute_dirty_accounts(batch_size=options["batch_size"])
         elapsed = time.perf_counter() - start
         self.stdout.write(
             self.style.SUCCESS(
                 f"Recomputed {result.accounts} accounts in {result.batches} batches "
                 f"({elapsed:.1f} s): {result.history_rows} new history rows, "
-                f"{result.changes} score or band changes, {result.tasks_created} tasks created."
+                f"{result.changes} score or band changes (score events for the playbooks)."
             )
         )

@@ -1,7 +1,8 @@
 """``python manage.py bench``: performance figures, one JSON line per figure.
 
 Each app contributes a ``<app>/bench.py`` with ``BENCHMARKS``: a list of functions that take
-the command's options and yield dicts ({"bench": name, ...figures}). Benchmarks build their
+the command's options and yield dicts ({"bench": name, ...figures}). The command lives in
+chs_site, above the apps, because it runs all of them. Benchmarks build their
 own data inside a transaction that is rolled back, so they can run against any database
 without leaving anything behind. Compare ratios within one run, not absolute times across
 machines.
@@ -9,7 +10,6 @@ machines.
 
 from __future__ import annotations
 
-import importlib
 import json
 import platform
 from collections.abc import Callable, Iterable
@@ -19,7 +19,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
-BENCH_MODULES = ("accounts.bench", "scoring.bench", "playbooks.bench")
+from accounts import bench as accounts_bench
+from playbooks import bench as playbooks_bench
+from scoring import bench as scoring_bench
+
+BENCH_MODULES = (accounts_bench, scoring_bench, playbooks_bench)
 
 Benchmark = Callable[[dict[str, Any]], Iterable[dict[str, Any]]]
 
@@ -30,13 +34,7 @@ class _Rollback(Exception):
 
 def collect() -> dict[str, Benchmark]:
     found: dict[str, Benchmark] = {}
-    for module_name in BENCH_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
+    for module in BENCH_MODULES:
         for fn in module.BENCHMARKS:
             found[fn.__name__.removeprefix("bench_")] = fn
     return found

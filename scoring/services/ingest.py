@@ -3,13 +3,12 @@
 Validation is hand-written rather than a serializer per item: a request of 10 000 values
 is checked with two queries (accounts in the user's scope, metric keys) and a tight loop,
 so the API can take tens of thousands of values per second. Writing goes through
-``scoring.services.record_metric_values`` (upsert, dirty marking, recompute on commit).
+``scoring.services.values.record_metric_values`` (upsert, dirty marking, recompute on commit).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -17,68 +16,21 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.selectors import visible_accounts
+from accounts.selectors.access import visible_accounts
 from chs_site.errors import ValidationFailed
+from chs_site.parsing import check_not_future, parse_number, parse_observed_at
+from scoring.contracts import MetricValueIn
 from scoring.models import MetricDefinition
+from scoring.services.values import record_metric_values
 
 MAX_ITEMS = 10_000
 WRITE_CHUNK = 5_000
-# Clocks drift; a value stamped a little ahead of ours is not an error.
-FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 LOOKUP_CHUNK = 5_000  # keeps IN (...) lists under SQLite's variable limit
 
 
 def chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def parse_observed_at(raw: object) -> dt.datetime:
-    """ISO 8601 date or date-time; a value without a time zone is taken as UTC."""
-    if raw is None or raw == "":
-        raise ValueError("is missing")
-    if not isinstance(raw, str):
-        raise ValueError(f"must be an ISO 8601 date-time string, not {type(raw).__name__}")
-    text = raw.strip()
-    try:
-        parsed = dt.datetime.fromisoformat(
-            text.replace("Z", "+00:00") if text.endswith("Z") else text
-        )
-    except ValueError:
-        raise ValueError(
-            f"{raw[:40]!r} is not an ISO 8601 date-time (e.g. 2026-11-01T09:30:00Z)"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed
-
-
-def check_not_future(observed_at: dt.datetime, now: dt.datetime) -> None:
-    if observed_at > now + FUTURE_TOLERANCE:
-        raise ValueError(
-            f"{observed_at.isoformat()} is in the future (more than 5 minutes ahead of the server)"
-        )
-
-
-def parse_number(raw: object, *, allow_text: bool) -> float:
-    """A finite number. JSON numbers only from the API; text too from CSV files."""
-    if isinstance(raw, bool) or raw is None:
-        raise ValueError("is missing" if raw is None else "must be a number, not true/false")
-    if isinstance(raw, int | float):
-        value = float(raw)
-    elif isinstance(raw, str) and allow_text:
-        text = raw.strip()
-        if not text:
-            raise ValueError("is missing")
-        try:
-            value = float(text.replace(",", ""))
-        except ValueError:
-            raise ValueError(f"{text[:40]!r} is not a number") from None
-    else:
-        raise ValueError(f"must be a JSON number, not {type(raw).__name__}")
-    if math.isnan(value) or math.isinf(value):
-        raise ValueError("must be a finite number (NaN and Infinity are not allowed)")
-    return value
 
 
 def account_ids_for(user: User, external_ids: Iterable[str]) -> dict[str, int]:
@@ -100,8 +52,6 @@ def validate_metric_items(*, user: User, items: object, now: dt.datetime | None 
     """Check a metrics request body's ``values`` list as a whole. Returns the values to
     write (deduplicated on account, metric and time: the last one wins) or raises
     ValidationFailed listing each bad item's index, field and reason."""
-    from scoring.services import MetricValueIn
-
     if not isinstance(items, list):
         raise ValidationFailed(
             "The body must be an object with a 'values' list.",
@@ -207,8 +157,6 @@ def validate_metric_items(*, user: User, items: object, now: dt.datetime | None 
 def ingest_metric_values(*, user: User, items: object, source: str = "api") -> int:
     """Validate ``items`` as a whole and store them in one transaction; returns how many
     items were accepted. Nothing is stored when any item is bad."""
-    from scoring.services import record_metric_values
-
     values = validate_metric_items(user=user, items=items)
     for part in chunked(values, WRITE_CHUNK):
         record_metric_values(values=part, source=source)

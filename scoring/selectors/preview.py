@@ -1,16 +1,15 @@
 """What a draft scorecard would do, computed from current data before anything is saved.
 
 Set-based: the window stats of every matched account are read once for both versions (the
-draft and the version that scores those accounts today) with ``selectors.stats_table``, the
+draft and the version that scores those accounts today) with ``window_stats.stats_table``, the
 recompute's own reader (a fixed number of queries whatever the number of accounts); then
 the engine's batch core scores every account under each version. Nothing is written.
 
-Playbooks: publishing re-scores the accounts, and the changes (stored score/band → new)
-go to ``playbooks.services.evaluate_score_changes``. The preview builds the same changes
-from the draft's scores and asks the playbooks' own trigger code which accounts would match
-and which are blocked (open task, cooldown), then counts each playbook's task actions.
-Only score triggers (band entered, score drop, metric crossing) react to a publish; time
-triggers do not depend on the scorecard."""
+Playbooks: publishing re-scores the accounts, and each change (stored score/band → new)
+becomes a score event the playbooks react to. The preview returns the same changes
+(``DraftPreview.changes``, ``scoring.contracts.ScoreChange``), so the page can ask the
+playbooks what they would do about them (``playbooks.selectors.playbooks.publish_effects``)
+without this app knowing them."""
 
 from __future__ import annotations
 
@@ -25,10 +24,17 @@ from typing import Any, TypeVar
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from scoring import engine, selectors, validation
+from accounts.models import Account
+from scoring import engine, validation
+from scoring.contracts import ScoreChange
 from scoring.engine import ScorecardSpec
 from scoring.models import MetricValue, Outcome, Scorecard
-from scoring.validation import matched_accounts
+from scoring.selectors.scorecards import (
+    active_scorecard_specs,
+    matched_accounts,
+    spec_for_segment,
+)
+from scoring.selectors.window_stats import StatsTable, stats_table
 
 T = TypeVar("T")
 
@@ -65,8 +71,6 @@ def clear_cache() -> None:
 
 def data_version() -> tuple[Any, ...]:
     """Changes whenever metric values, outcomes or accounts are added (2 queries)."""
-    from accounts.models import Account
-
     newest_value = MetricValue.objects.aggregate(m=Max("id"))["m"]
     outcomes = Outcome.objects.aggregate(m=Max("id"), n=Count("id"))
     accounts = Account.objects.aggregate(m=Max("id"), n=Count("id"))
@@ -92,6 +96,11 @@ class Distribution:
     @property
     def total(self) -> int:
         return self.red + self.yellow + self.green + self.no_data
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Accounts per band ("" = no data)."""
+        return {"red": self.red, "yellow": self.yellow, "green": self.green, "": self.no_data}
 
     def pct(self, band: str) -> int:
         count = {"red": self.red, "yellow": self.yellow, "green": self.green}.get(
@@ -124,40 +133,15 @@ class BandMove:
 
 
 @dataclass(frozen=True)
-class PlaybookEffect:
-    playbook_id: int
-    name: str
-    trigger: str
-    accounts: int
-    tasks: int
-
-
-@dataclass(frozen=True)
 class DraftPreview:
     accounts: int
     before: Distribution
     after: Distribution
     moves: tuple[BandMove, ...]  # visible to the viewer, worst-first, at most ``limit``
     moved: int  # all accounts changing band (also those the viewer cannot see)
-    playbooks: tuple[PlaybookEffect, ...]
+    changes: tuple[ScoreChange, ...]  # stored score/band → the draft's, every matched account
     at: dt.datetime
     compared_with: str  # the version scoring these accounts today
-
-    @property
-    def tasks(self) -> int:
-        return sum(p.tasks for p in self.playbooks)
-
-
-@dataclass(frozen=True)
-class _Change:
-    """The shape of ``scoring.services.ScoreChange`` that playbook triggers read."""
-
-    account_id: int
-    previous_score: float | None
-    previous_band: str
-    score: float | None
-    band: str
-    computed_at: dt.datetime
 
 
 def distribution(all_scores: Sequence[float | None], all_bands: Sequence[str]) -> Distribution:
@@ -178,8 +162,8 @@ def distribution(all_scores: Sequence[float | None], all_bands: Sequence[str]) -
 
 def spec_scoring_today(segment: str) -> tuple[ScorecardSpec | None, str]:
     """The active version that scores a segment's accounts now (its own, else the default)."""
-    specs = selectors.active_scorecard_specs()
-    spec = selectors.spec_for_segment(specs, segment)
+    specs = active_scorecard_specs()
+    spec = spec_for_segment(specs, segment)
     if spec is None or spec.id is None:
         return None, "no active scorecard"
     card = Scorecard.objects.only("name", "version").get(pk=spec.id)
@@ -193,7 +177,6 @@ def preview_draft(
     visible_ids: Collection[int] | None = None,
     at: dt.datetime | None = None,
     limit: int = 50,
-    with_playbooks: bool = True,
     version: tuple[Any, ...] | None = None,
 ) -> DraftPreview:
     """The effect of scoring ``draft``'s segment with ``spec`` (the draft as edited, maybe
@@ -208,9 +191,9 @@ def preview_draft(
     ids = [a[0] for a in accounts]
     specs = [spec] + ([before_spec] if before_spec is not None else [])
 
-    def compute() -> tuple[dt.datetime, selectors.StatsTable]:
+    def compute() -> tuple[dt.datetime, StatsTable]:
         moment = at or timezone.now()
-        return moment, selectors.stats_table(account_ids=ids, specs=specs, at=moment)
+        return moment, stats_table(account_ids=ids, specs=specs, at=moment)
 
     key: tuple[Any, ...] | None = None
     if at is None:
@@ -237,7 +220,7 @@ def preview_draft(
     )
     after_scores, after_bands = scores_of(spec)
     moves: list[BandMove] = []
-    changes: list[_Change] = []
+    changes: list[ScoreChange] = []
     for i, (account_id, external_id, name, stored_score, stored_band) in enumerate(accounts):
         b_score, b_band, a_score, a_band = (
             before_scores[i],
@@ -249,66 +232,29 @@ def preview_draft(
             moves.append(BandMove(account_id, external_id, name, b_score, b_band, a_score, a_band))
         if stored_score != a_score or (stored_band or "") != a_band:
             changes.append(
-                _Change(account_id, stored_score, stored_band or "", a_score, a_band, at)
+                ScoreChange(
+                    account_id=account_id,
+                    previous_score=stored_score,
+                    previous_band=stored_band or "",
+                    score=a_score,
+                    band=a_band,
+                    computed_at=at,
+                    scorecard_id=spec.id,
+                )
             )
     rank = {"red": 0, "yellow": 1, "green": 2, "": 3}
     moves.sort(key=lambda m: (rank[m.after_band], m.after_score or 0, m.name))
     shown = [m for m in moves if visible_ids is None or m.account_id in visible_ids]
-    effects = playbook_effects(changes, at=at) if with_playbooks else []
     return DraftPreview(
         accounts=len(accounts),
         before=distribution(before_scores, before_bands),
         after=distribution(after_scores, after_bands),
         moves=tuple(shown[:limit]),
         moved=len(moves),
-        playbooks=tuple(effects),
+        changes=tuple(changes),
         at=at,
         compared_with=compared_with,
     )
-
-
-def playbook_effects(changes: list[_Change], *, at: dt.datetime) -> list[PlaybookEffect]:
-    """Per enabled score-triggered playbook: the accounts it would fire for and the tasks
-    it would create if these changes were committed (through the playbooks' own trigger
-    matching and blocking rules; nothing is written)."""
-    from playbooks import triggers
-    from playbooks.models import SCORE_TRIGGERS, Playbook, PlaybookAction
-
-    playbooks = list(
-        Playbook.objects.filter(enabled=True, trigger_type__in=SCORE_TRIGGERS)
-        .select_related("metric")
-        .prefetch_related("teams", "actions")
-        .order_by("name")
-    )
-    if not playbooks:
-        return []
-    out = []
-    by_account = {c.account_id: c for c in changes}
-    for playbook in playbooks:
-        if by_account:
-            eligible = set(
-                triggers.eligible_accounts(playbook, by_account).values_list("pk", flat=True)
-            )
-            matches = triggers.match_changes(
-                playbook, [c for c in changes if c.account_id in eligible]
-            )
-            blocked = triggers.blocked_account_ids(playbook, matches, at)
-            firing = [m for m in matches if m.account_id not in blocked]
-        else:
-            firing = []
-        per_account = sum(
-            1 for a in playbook.actions.all() if a.kind == PlaybookAction.Kind.CREATE_TASK
-        )
-        out.append(
-            PlaybookEffect(
-                playbook_id=playbook.pk,
-                name=playbook.name,
-                trigger=playbook.get_trigger_type_display(),
-                accounts=len(firing),
-                tasks=len(firing) * per_account,
-            )
-        )
-    return out
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
-"""Reads of the scoring app: scorecards as engine specs, window stats, history, movers.
+"""Window statistics: what every measure needs to know about the metric values of a batch
+of accounts at a moment (count, sum, newest value inside its window, the window before).
 
-Window stats come from PostgreSQL as arrays (``stats_table``: one aggregate pass per batch,
-streamed as binary COPY into numpy); elsewhere (SQLite) the rows are loaded and the engine
-computes them. Both give the same stats (tested)."""
+On PostgreSQL, ``stats_table`` reads them in one aggregate pass per batch over the values'
+covering index, streamed as one binary COPY message into numpy; elsewhere (SQLite) the rows
+are loaded and the engine computes the same stats (``window_stats_for``, the reference the
+SQL is tested against). ``window_stats_at_moments`` serves backtests: many (account,
+moment) pairs in three queries."""
 
 from __future__ import annotations
 
@@ -10,89 +13,18 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-import orjson
 from django.db import connection
-from django.db.models import QuerySet
-from django.utils import timezone
 
-from accounts.models import Account
+from chs_site.sql import id_array
 from scoring import engine
-from scoring.engine import Mover, PathToGreen, ScorecardSpec, WindowStats
-from scoring.models import Measure, MetricDefinition, MetricValue, Score, Scorecard
+from scoring.engine import ScorecardSpec, WindowStats
+from scoring.models import MetricValue
+from scoring.selectors.scorecards import metric_ids_by_key
 
 StatsByAccount = dict[int, dict[tuple[str, int], WindowStats]]
-
-
-# --- scorecards --------------------------------------------------------------------------
-
-
-def id_array(ids: Iterable[int]) -> str:
-    """Ids as a PostgreSQL array literal, for an ``= ANY(%s::bigint[])`` parameter: one
-    string to quote (psycopg dumps a list of thousands of ints element by element)."""
-    return "{" + ",".join(map(str, ids)) + "}"
-
-
-def scorecard_spec(
-    scorecard: Scorecard, measures: Iterable[Measure] | None = None
-) -> ScorecardSpec:
-    """The engine's view of one scorecard version (measures with ``metric`` loaded)."""
-    rows = (
-        list(measures)
-        if measures is not None
-        else list(scorecard.measures.select_related("metric"))
-    )
-    return ScorecardSpec(
-        id=scorecard.pk,
-        name=scorecard.name,
-        red_below=scorecard.red_below,
-        green_at=scorecard.green_at,
-        missing_data=scorecard.missing_data,
-        measures=tuple(
-            engine.MeasureSpec(
-                metric=m.metric.key,
-                name=m.metric.name,
-                weight=m.weight,
-                aggregation=m.aggregation,
-                window_days=m.window_days,
-                bad=m.bad,
-                good=m.good,
-            )
-            for m in sorted(rows, key=lambda m: (m.position, m.pk or 0))
-        ),
-    )
-
-
-def active_scorecard_specs() -> dict[str, ScorecardSpec]:
-    """Active scorecard per segment ("" = the default), in two queries."""
-    cards = list(
-        Scorecard.objects.filter(status=Scorecard.Status.ACTIVE).prefetch_related(
-            "measures__metric"
-        )
-    )
-    return {c.segment: scorecard_spec(c, c.measures.all()) for c in cards}
-
-
-def spec_for_segment(specs: dict[str, ScorecardSpec], segment: str) -> ScorecardSpec | None:
-    """A segment-specific scorecard beats the default."""
-    return specs.get(segment) or specs.get("")
-
-
-def current_scorecard_for(account: Account) -> Scorecard | None:
-    cards = Scorecard.objects.filter(
-        status=Scorecard.Status.ACTIVE, segment__in={account.segment, ""}
-    ).prefetch_related("measures__metric")
-    by_segment = {c.segment: c for c in cards}
-    return by_segment.get(account.segment) or by_segment.get("")
-
-
-def metric_ids_by_key(keys: Iterable[str]) -> dict[str, int]:
-    return dict(MetricDefinition.objects.filter(key__in=set(keys)).values_list("key", "id"))
-
-
-# --- window stats ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -449,166 +381,6 @@ def window_stats_for(
             out[account_id] = stats
     return out
 
-
-# --- history -----------------------------------------------------------------------------
-
-
-def latest_scores(*, account_ids: Sequence[int], at: datetime | None = None) -> dict[int, Score]:
-    """The newest Score row per account (at or before ``at`` when given), in one query."""
-    if not account_ids:
-        return {}
-    qs = Score.objects.filter(account_id__in=account_ids)
-    if at is not None:
-        qs = qs.filter(computed_at__lte=at)
-    if connection.vendor == "postgresql":
-        rows = qs.order_by("account_id", "-computed_at").distinct("account_id")
-        return {s.account_id: s for s in rows}
-    # SQLite: newest per account by a correlated subquery on the (account, -computed_at) index.
-    from django.db.models import OuterRef, Subquery
-
-    newest = Score.objects.filter(account_id=OuterRef("account_id"))
-    if at is not None:
-        newest = newest.filter(computed_at__lte=at)
-    rows = qs.filter(
-        computed_at=Subquery(newest.order_by("-computed_at").values("computed_at")[:1])
-    )
-    return {s.account_id: s for s in rows}
-
-
-class ScoreRow(NamedTuple):
-    scorecard_id: int
-    score: float | None
-    band: str
-    breakdown: list[dict[str, Any]]
-
-
-def latest_score_rows(
-    *, account_ids: Sequence[int], at: datetime | None = None
-) -> dict[int, ScoreRow]:
-    """``latest_scores`` without model instances (the recompute reads these per batch)."""
-    if not account_ids:
-        return {}
-    if connection.vendor != "postgresql":
-        return {
-            a: ScoreRow(s.scorecard_id, s.score, s.band, s.breakdown)
-            for a, s in latest_scores(account_ids=account_ids, at=at).items()
-        }
-    sql = (
-        "SELECT DISTINCT ON (account_id) account_id, scorecard_id, score, band, breakdown"
-        " FROM scoring_score WHERE account_id = ANY(%s::bigint[])"
-    )
-    params: list[Any] = [id_array(account_ids)]
-    if at is not None:
-        sql += " AND computed_at <= %s"
-        params.append(at)
-    sql += " ORDER BY account_id, computed_at DESC"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    return {
-        a: ScoreRow(c, s, b, orjson.loads(d) if isinstance(d, str | bytes) else d)
-        for a, c, s, b, d in rows
-    }
-
-
-def score_history(*, account: Account, days: int | None = None) -> QuerySet[Score]:
-    """The account's score history, newest first (the last ``days`` days when given)."""
-    qs = Score.objects.filter(account=account).select_related("scorecard").order_by("-computed_at")
-    if days is not None:
-        qs = qs.filter(computed_at__gte=timezone.now() - timedelta(days=days))
-    return qs
-
-
-def score_movers(*, account: Account, days: int, limit: int = 3) -> list[Mover]:
-    """What moved the score over the last ``days`` days: the newest Score row against the
-    newest row at or before now − days (none when history is shorter; the account's
-    ``top_mover`` follows the same rule for 30 days)."""
-    newest = Score.objects.filter(account=account).order_by("-computed_at").first()
-    if newest is None:
-        return []
-    cutoff = timezone.now() - timedelta(days=days)
-    before = (
-        Score.objects.filter(account=account, computed_at__lte=cutoff)
-        .order_by("-computed_at")
-        .first()
-    )
-    if before is None or before.pk == newest.pk:
-        return []
-    return engine.movers(before.breakdown, newest.breakdown, limit=limit)
-
-
-def path_to_green(*, account: Account) -> PathToGreen | None:
-    """The smallest change of one or two measures that lifts the account into green, from
-    its newest score; None when already green or without data."""
-    newest = (
-        Score.objects.filter(account=account)
-        .select_related("scorecard")
-        .order_by("-computed_at")
-        .first()
-    )
-    if newest is None or newest.score is None:
-        return None
-    spec = scorecard_spec(newest.scorecard)
-    result = result_from_breakdown(spec, newest)
-    if result is None:
-        return None
-    return engine.path_to_green(spec, result)
-
-
-def result_from_breakdown(spec: ScorecardSpec, score: Score) -> engine.ScoreResult | None:
-    """Rebuild the engine result of a stored score (None if the breakdown no longer matches
-    the scorecard's measures)."""
-    rows = list(score.breakdown)
-    if len(rows) != len(spec.measures):
-        return None
-    measures = []
-    for m, row in zip(spec.measures, rows, strict=True):
-        if row.get("metric") != m.metric:
-            return None
-        measures.append(
-            engine.MeasureResult(
-                metric=m.metric,
-                name=str(row.get("name") or m.label),
-                aggregation=m.aggregation,
-                window_days=m.window_days,
-                value=row.get("value"),
-                points=row.get("points"),
-                weight=float(row.get("weight") or m.weight),
-                contribution=float(row.get("contribution") or 0.0),
-                stale=bool(row.get("stale")),
-            )
-        )
-    return engine.ScoreResult(score=score.score, band=score.band, measures=tuple(measures))
-
-
-def movers_for_score(*, score: Score, limit: int = 3) -> list[Mover]:
-    """Why this stored score differs from the account's previous one (plain words)."""
-    previous = (
-        Score.objects.filter(account_id=score.account_id, computed_at__lt=score.computed_at)
-        .order_by("-computed_at")
-        .first()
-    )
-    if previous is None:
-        return []
-    return engine.movers(previous.breakdown, score.breakdown, limit=limit)
-
-
-def preview_scorecard(
-    *, scorecard: Scorecard, account_ids: Sequence[int], at: datetime | None = None
-) -> dict[int, engine.ScoreResult]:
-    """What-if: the scores ``scorecard`` (e.g. a draft) would give these accounts now,
-    computed by the same engine and window stats as the recompute, writing nothing."""
-    spec = scorecard_spec(scorecard)
-    at = at or timezone.now()
-    table = stats_table(account_ids=account_ids, specs=[spec], at=at)
-    ids = list(dict.fromkeys(account_ids))
-    batch = engine.score_batch(
-        spec, *engine.measure_values(spec, table.for_scorecard(spec, table.rows_of(ids)))
-    )
-    return {a: batch.result(i) for i, a in enumerate(ids)}
-
-
-# --- window stats at many moments (issue 7: backtests) -----------------------------------
 
 _SQL_AGGREGATES_AT = """
 WITH pairs(account_id, at) AS (

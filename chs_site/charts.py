@@ -1,25 +1,29 @@
-"""Server-rendered SVG charts: pygal for the real charts, plain geometry for sparklines.
+"""Server-rendered charts, one module for the whole product: pygal for the real charts,
+plain geometry for sparklines.
 
-Colours come from the Okabe–Ito palette (distinguishable with every common form of colour
-blindness) and every series has a text label in the legend, so colour is never the only
-cue. pygal's tooltip script is switched off (``js=[]``): nothing is fetched from the
-internet and the charts need no JavaScript.
+One palette, Okabe & Ito's (2008, "Color Universal Design"): distinguishable with every
+common form of colour blindness, with the bands always vermillion, orange and bluish green.
+Every series has a text label in the legend (and bar charts print their values), so colour
+is never the only cue. One render function: pygal's inline tooltip script is removed, so
+the charts are static pictures that need no JavaScript, fetch nothing from the internet,
+and fit a Content-Security-Policy without inline scripts.
 
-The functions take plain data (lists of ``(datetime, value)``) and return SVG text; the
-selectors fetch, the views decide where the SVG goes.
-"""
+The functions take plain data (numbers, labels, lists of ``(datetime, value)``) and return
+SVG markup safe to put in a page; the selectors fetch, the views decide where it goes."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pygal
+from django.utils.safestring import SafeString, mark_safe
 from pygal.style import Style
 
-# Okabe & Ito (2008), "Color Universal Design".
+from chs_site.formatting import money
+
 OKABE_ITO = {
     "black": "#000000",
     "orange": "#E69F00",
@@ -30,6 +34,14 @@ OKABE_ITO = {
     "vermillion": "#D55E00",
     "reddish_purple": "#CC79A7",
 }
+NO_DATA_GREY = "#999999"
+BAND_COLOUR = {
+    "red": OKABE_ITO["vermillion"],
+    "yellow": OKABE_ITO["orange"],
+    "green": OKABE_ITO["bluish_green"],
+    "": NO_DATA_GREY,
+}
+BANDS = (("red", "Red"), ("yellow", "Yellow"), ("green", "Green"), ("", "No data"))
 # Band zones are pale tints of the band colours used by the chips in chs.css.
 ZONE_FILL = {"green": "#d8f1e8", "yellow": "#fdf1d3", "red": "#fbe7da"}
 MARKER_COLOUR = {
@@ -84,11 +96,11 @@ def _style(colours: Sequence[str]) -> Style:
 _SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
 
 
-def _render(chart: pygal.graph.graph.Graph) -> str:
-    """SVG text without pygal's inline config script: the charts are static pictures (no
-    tooltip JavaScript is loaded), and a page's CSP need not allow inline scripts."""
+def _render(chart: pygal.graph.graph.Graph) -> SafeString:
+    """SVG markup without pygal's inline config script (see the module docstring). Safe to
+    put in a page as it is: pygal escapes every label and value it writes."""
     svg = chart.render(is_unicode=True, disable_xml_declaration=True)
-    return _SCRIPT.sub("", str(svg))
+    return mark_safe(_SCRIPT.sub("", str(svg)))  # noqa: S308 - pygal escapes its text
 
 
 def _date_label(value: dt.datetime) -> str:
@@ -117,7 +129,7 @@ def trend_chart_svg(
     width: int = 860,
     height: int = 320,
     label: str = "Score",
-) -> str:
+) -> SafeString:
     """Score over time on band zones, with feedback, task and outcome markers placed on
     the score line at the moment they happened."""
     points = sorted(points)
@@ -198,7 +210,7 @@ def metric_chart_svg(
     good: float | None = None,
     width: int = 420,
     height: int = 200,
-) -> str:
+) -> SafeString:
     """One metric's raw values, with the measure's bad and good thresholds as lines."""
     colours = [OKABE_ITO["blue"], OKABE_ITO["vermillion"], OKABE_ITO["bluish_green"]]
     chart = pygal.DateTimeLine(
@@ -240,10 +252,10 @@ def metric_chart_svg(
     return _render(chart)
 
 
-def band_distribution_svg(*, now: dict[str, int], before: dict[str, int]) -> str:
+def band_distribution_svg(*, now: Mapping[str, int], before: Mapping[str, int]) -> SafeString:
     """Accounts per band now and 30 days ago, side by side."""
-    bands = ("red", "yellow", "green", "")
-    labels = ["Red", "Yellow", "Green", "No data"]
+    bands = [b for b, _ in BANDS]
+    labels = [label for _, label in BANDS]
     chart = pygal.Bar(
         js=[],
         css=CSS,
@@ -265,7 +277,7 @@ def band_distribution_svg(*, now: dict[str, int], before: dict[str, int]) -> str
 
 def at_risk_arr_svg(
     *, quarters: Sequence[str], red: Sequence[float], yellow: Sequence[float]
-) -> str:
+) -> SafeString:
     """Red and yellow ARR by renewal quarter, stacked."""
     chart = pygal.StackedBar(
         js=[],
@@ -276,7 +288,7 @@ def at_risk_arr_svg(
         style=_style([OKABE_ITO["vermillion"], OKABE_ITO["orange"]]),
         x_labels=list(quarters),
         legend_at_bottom=True,
-        value_formatter=_money,
+        value_formatter=money,
         margin=8,
         no_data_text="No red or yellow account renews soon",
         explicit_size=False,
@@ -293,7 +305,7 @@ def average_score_svg(
     end: dt.datetime,
     red_below: float,
     green_at: float,
-) -> str:
+) -> SafeString:
     """The portfolio's average score per day."""
     return trend_chart_svg(
         points=points,
@@ -308,16 +320,6 @@ def average_score_svg(
     )
 
 
-def _money(value: float | None) -> str:
-    if value is None:
-        return ""
-    if abs(value) >= 1_000_000:
-        return f"${value / 1_000_000:.1f}M"
-    if abs(value) >= 1_000:
-        return f"${value / 1_000:.0f}k"
-    return f"${value:.0f}"
-
-
 # --- sparklines (a small template, no library) --------------------------------------------
 
 
@@ -326,7 +328,7 @@ MIN_SPAN = 20.0
 
 @dataclass(frozen=True)
 class Sparkline:
-    """Geometry for ``templates/accounts/_sparkline.html``; the end dot carries the band
+    """Geometry for a sparkline (``accounts.templatetags.workspace`` draws it); the end dot carries the band
     colour, the title says the numbers."""
 
     points: str  # SVG polyline points
@@ -401,3 +403,100 @@ def sparkline(
         width=width,
         height=height,
     )
+
+
+# --- scorecard editor and validation -------------------------------------------------------
+
+
+def _bars(**extra: object) -> dict[str, object]:
+    return {
+        "js": [],
+        "css": CSS,
+        "style": _style(
+            [
+                OKABE_ITO["blue"],
+                OKABE_ITO["sky_blue"],
+                OKABE_ITO["orange"],
+                OKABE_ITO["bluish_green"],
+            ]
+        ),
+        "print_values": True,
+        "show_legend": True,
+        "legend_at_bottom": True,
+        "width": 640,
+        "height": 320,
+        "explicit_size": False,
+        **extra,
+    }
+
+
+def band_comparison_svg(
+    *, before: Mapping[str, int], after: Mapping[str, int], before_label: str, after_label: str
+) -> SafeString:
+    """Accounts per band under two versions side by side (each bar in its band's colour)."""
+    chart = pygal.Bar(**_bars(title="Accounts per band", y_title="accounts"))
+    chart.x_labels = [label for _, label in BANDS]
+    for label, counts in ((before_label, before), (after_label, after)):
+        chart.add(label, [{"value": counts.get(b, 0), "color": BAND_COLOUR[b]} for b, _ in BANDS])
+    return _render(chart)
+
+
+def score_histogram_svg(
+    *, before: Sequence[int], after: Sequence[int], before_label: str, after_label: str
+) -> SafeString:
+    """Accounts per 10-point score bucket (0–9 … 90–100) under two versions."""
+    chart = pygal.Bar(**_bars(title="Score distribution", y_title="accounts", x_title="score"))
+    chart.x_labels = [f"{i * 10}–{i * 10 + 9}" for i in range(10)]
+    chart.add(before_label, list(before))
+    chart.add(after_label, list(after))
+    return _render(chart)
+
+
+def churn_by_band_svg(rates: Sequence[tuple[str, str, float | None]]) -> SafeString:
+    """Churn rate per band at lead time: (band, label, rate 0–1) per bar."""
+    chart = pygal.Bar(
+        **_bars(
+            title="Churn rate by band at lead time",
+            y_title="% churned",
+            show_legend=False,
+            formatter=lambda v: f"{v:.0f}%",
+        )
+    )
+    chart.x_labels = [label for _, label, _ in rates]
+    chart.add(
+        "Churn rate",
+        [
+            {"value": round(100 * (rate or 0), 1), "color": BAND_COLOUR[band]}
+            for band, _, rate in rates
+        ],
+    )
+    return _render(chart)
+
+
+def calibration_svg(bins: Sequence[tuple[float, float, float | None]]) -> SafeString:
+    """Observed churn rate per score range: (low, high, rate 0–1 or None) per bin (a
+    trustworthy score falls from left to right)."""
+    chart = pygal.Bar(
+        **_bars(
+            title="Calibration: churn rate per score range",
+            y_title="% churned",
+            x_title="score at lead time",
+            show_legend=False,
+            formatter=lambda v: f"{v:.0f}%",
+        )
+    )
+    chart.x_labels = [f"{low:.0f}–{high - 1:.0f}" for low, high, _ in bins]
+    chart.add("Churn rate", [None if rate is None else round(100 * rate, 1) for _, _, rate in bins])
+    return _render(chart)
+
+
+def weights_svg(
+    names: Sequence[str], current: Sequence[float], suggested: Sequence[float]
+) -> SafeString:
+    chart = pygal.HorizontalBar(
+        **_bars(title="Current and suggested weights", height=max(220, 60 + 42 * len(names)))
+    )
+    chart.x_labels = list(names)
+    chart.add("Current", list(current))
+    chart.add("Suggested", list(suggested))
+    return _render(chart)

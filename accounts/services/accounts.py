@@ -1,0 +1,113 @@
+"""Customer accounts: creating and editing them, and who may own them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Account, Activity, User, owner_sort_name
+from accounts.selectors.access import can_manage_account, visible_users
+from chs_site.errors import PermissionDenied, ValidationFailed
+
+ACCOUNT_FIELDS = ("name", "domain", "segment", "arr", "renewal_date", "lifecycle_stage")
+
+
+def _check_owner(user: User, owner: User | None, *, account: Account | None) -> None:
+    """Who may own an account ``user`` creates or edits: a CSM only themselves, a manager
+    someone in their team, an admin anyone (or nobody)."""
+    if owner is None:
+        if not user.is_admin:
+            raise PermissionDenied(
+                "Only admins may leave an account without an owner; name an owner in your scope."
+            )
+        return
+    if not visible_users(user).filter(pk=owner.pk).exists():
+        raise ValidationFailed(
+            "The owner is outside your scope.",
+            errors=[
+                {
+                    "field": "owner",
+                    "reason": f"{owner.username!r} is not someone you may assign accounts to",
+                }
+            ],
+        )
+    if (
+        account is not None
+        and account.owner_id != owner.pk
+        and not can_manage_account(user, account)
+    ):
+        raise PermissionDenied("Only the team's manager or an admin may reassign an account.")
+
+
+@transaction.atomic
+def create_account(*, user: User, data: dict[str, Any]) -> Account:
+    """Create an account from validated API data (``owner`` is a User or None)."""
+    external_id = data["external_id"]
+    if Account.objects.filter(external_id=external_id).exists():
+        raise ValidationFailed(
+            "An account with this external_id already exists.",
+            errors=[
+                {
+                    "field": "external_id",
+                    "reason": f"{external_id!r} is already taken; PATCH it instead",
+                }
+            ],
+        )
+    owner = data.get("owner", user if not user.is_admin else None)
+    _check_owner(user, owner, account=None)
+    account = Account.objects.create(
+        external_id=external_id,
+        owner=owner,
+        owner_sort_name=owner_sort_name(owner),
+        **{k: data[k] for k in ACCOUNT_FIELDS if k in data},
+    )
+    Activity.objects.create(
+        account=account,
+        kind=Activity.Kind.ACCOUNT,
+        actor=user,
+        occurred_at=timezone.now(),
+        summary=f"Account created by {user.display_name}",
+    )
+    return account
+
+
+@transaction.atomic
+def update_account(*, user: User, account: Account, data: dict[str, Any]) -> Account:
+    """Apply validated changes; an owner change writes its own timeline row."""
+    now = timezone.now()
+    changed: list[str] = []
+    if "owner" in data and data["owner"] != account.owner:
+        new_owner: User | None = data["owner"]
+        _check_owner(user, new_owner, account=account)
+        old_owner = account.owner
+        account.owner = new_owner
+        account.owner_sort_name = owner_sort_name(new_owner)
+        changed += ["owner", "owner_sort_name"]
+        Activity.objects.create(
+            account=account,
+            kind=Activity.Kind.OWNER_CHANGED,
+            actor=user,
+            occurred_at=now,
+            summary=(
+                f"Owner changed from {old_owner.display_name if old_owner else 'nobody'} "
+                f"to {new_owner.display_name if new_owner else 'nobody'}"
+            ),
+        )
+    for field in ACCOUNT_FIELDS:
+        if field in data and getattr(account, field) != data[field]:
+            setattr(account, field, data[field])
+            changed.append(field)
+    if changed:
+        account.save(update_fields=[*changed, "updated_at"])
+        fields = [f for f in changed if f not in ("owner", "owner_sort_name")]
+        if fields:
+            Activity.objects.create(
+                account=account,
+                kind=Activity.Kind.ACCOUNT,
+                actor=user,
+                occurred_at=now,
+                summary=f"{', '.join(fields)} updated by {user.display_name}"[:300],
+            )
+    return account

@@ -1,0 +1,27 @@
+"""Turning values into text for people and spreadsheets, one rule each."""
+
+from __future__ import annotations
+
+# Spreadsheets run a cell that starts with one of these as a formula (OWASP "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_csv_cell(value: object) -> str:
+    """A cell for a CSV file a person will open in a spreadsheet: text that would start a
+    formula gets a leading apostrophe, which makes it text. Numbers CHS writes itself are
+    passed as numbers and not through here, so they stay numbers."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+def money(value: float | None) -> str:
+    """An amount in dollars, short: $950, $12k, $1.4M."""
+    if value is None:
+        return ""
+    if abs(value) >= 1_000_000:
+        return f"${value / 1_000_000:.1f}M"
+    if abs(value) >= 1_000:
+        return f"${value / 1_000:.0f}k"
+    return f"${value:.0f}"

@@ -1,0 +1,137 @@
+"""Backfill: rewrite the last N days of score history with the active version, as if it
+had been active then (a Celery job whose row the page polls)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from chs_site.errors import ApplicationError, ValidationFailed
+from scoring import engine
+from scoring.models import BackfillJob, MetricValue, Score, Scorecard
+from scoring.selectors.scorecards import matched_accounts, metric_ids_by_key, scorecard_spec
+from scoring.services.dirty import BULK_BATCH
+from scoring.services.scorecards import check_scorecard_editor
+
+BACKFILL_MAX_DAYS = 365
+BACKFILL_CHUNK = 250
+
+
+@transaction.atomic
+def start_backfill(*, scorecard: Scorecard, days: int, author: Any) -> Any:
+    """Queue a job that rewrites the last ``days`` days of score history of the accounts the
+    (active) version scores, one point per day, as if it had been active then."""
+    from scoring.tasks import run_backfill
+
+    check_scorecard_editor(author)
+    if scorecard.status != Scorecard.Status.ACTIVE:
+        raise ApplicationError("Only the active version can backfill history; publish it first.")
+    if not isinstance(days, int) or not 1 <= days <= BACKFILL_MAX_DAYS:
+        raise ValidationFailed(
+            f"Backfill 1 to {BACKFILL_MAX_DAYS} days.",
+            errors=[{"field": "days", "reason": f"must be 1–{BACKFILL_MAX_DAYS}"}],
+        )
+    # A job older than the task's time limit died with its worker; it no longer blocks.
+    running = BackfillJob.objects.filter(
+        scorecard__segment=scorecard.segment,
+        status__in=[BackfillJob.Status.QUEUED, BackfillJob.Status.RUNNING],
+        created_at__gte=timezone.now() - timedelta(hours=1),
+    ).first()
+    if running is not None:
+        raise ApplicationError("A backfill for this segment is already running; wait for it.")
+    job = BackfillJob.objects.create(
+        scorecard=scorecard,
+        days=days,
+        total=matched_accounts(scorecard.segment).count(),
+        created_by=author,
+    )
+    transaction.on_commit(lambda: run_backfill.delay(job.pk))
+    return job
+
+
+def backfill_moments(*, days: int, today: date) -> list[datetime]:
+    """Noon UTC of each of the last ``days`` days before today (today keeps its live row)."""
+    midnight = datetime.combine(today, datetime.min.time(), tzinfo=UTC)
+    return [midnight - timedelta(days=k) + timedelta(hours=12) for k in range(days, 0, -1)]
+
+
+def run_backfill(*, job_id: int, chunk_size: int = BACKFILL_CHUNK) -> Any:
+    """The job: claimed with a conditional UPDATE (queued → running; a duplicate message
+    finds nothing to claim), then account chunks, each one transaction: load the chunk's
+    values once, score every day with the engine (``SeriesIndex``), replace the chunk's
+    history rows in the period with a row per change, and advance the progress counter."""
+
+    claimed = BackfillJob.objects.filter(pk=job_id, status=BackfillJob.Status.QUEUED).update(
+        status=BackfillJob.Status.RUNNING, started_at=timezone.now()
+    )
+    job = BackfillJob.objects.select_related("scorecard").get(pk=job_id)
+    if claimed != 1:
+        return job
+    try:
+        spec = scorecard_spec(job.scorecard)
+        ids = list(
+            matched_accounts(job.scorecard.segment).order_by("id").values_list("id", flat=True)
+        )
+        moments = backfill_moments(days=job.days, today=timezone.now().date())
+        period_start = moments[0] - timedelta(hours=12)
+        period_end = moments[-1] + timedelta(hours=12)
+        longest = max((m.window_days for m in spec.measures), default=1)
+        metric_ids = metric_ids_by_key(m.metric for m in spec.measures)
+        key_by_id = {v: k for k, v in metric_ids.items()}
+        job.total = len(ids)
+        job.save(update_fields=["total"])
+        for start in range(0, len(ids), chunk_size):
+            chunk = ids[start : start + chunk_size]
+            values = MetricValue.objects.filter(
+                account_id__in=chunk,
+                metric_id__in=key_by_id,
+                observed_at__gt=moments[0] - timedelta(days=2 * longest),
+                observed_at__lte=moments[-1],
+            ).values_list("account_id", "metric_id", "observed_at", "value")
+            index = engine.SeriesIndex((a, key_by_id[m], t, v) for a, m, t, v in values)
+            rows: list[Score] = []
+            for account_id in chunk:
+                previous: engine.ScoreResult | None = None
+                for at in moments:
+                    result = index.score(account_id, spec, at=at)
+                    if previous is not None and (result.score, result.band, result.measures) == (
+                        previous.score,
+                        previous.band,
+                        previous.measures,
+                    ):
+                        continue
+                    previous = result
+                    rows.append(
+                        Score(
+                            account_id=account_id,
+                            scorecard_id=job.scorecard_id,
+                            score=result.score,
+                            band=result.band,
+                            computed_at=at,
+                            breakdown=result.breakdown(),
+                        )
+                    )
+            with transaction.atomic():
+                Score.objects.filter(
+                    account_id__in=chunk,
+                    computed_at__gte=period_start,
+                    computed_at__lt=period_end,
+                ).delete()
+                Score.objects.bulk_create(rows, batch_size=BULK_BATCH)
+                BackfillJob.objects.filter(pk=job.pk).update(
+                    done=F("done") + len(chunk), rows_written=F("rows_written") + len(rows)
+                )
+        BackfillJob.objects.filter(pk=job.pk).update(
+            status=BackfillJob.Status.DONE, finished_at=timezone.now(), done=len(ids)
+        )
+    except Exception as exc:
+        BackfillJob.objects.filter(pk=job.pk).update(
+            status=BackfillJob.Status.FAILED, finished_at=timezone.now(), error=str(exc)[:2000]
+        )
+        raise
+    job.refresh_from_db()
+    return job

@@ -1,0 +1,131 @@
+"""The dirty markers: which accounts need a recompute, and the coalesced "go look" message.
+
+A ``DirtyAccount`` row is written in the same transaction as the data that changed the
+account (PostgreSQL holds the truth); on commit ``schedule_recompute`` asks for one
+``recompute_dirty`` task a second later (a Redis ``SET NX`` flag: a burst of ingests in the
+same second becomes one task). The recompute claims markers with ``SKIP LOCKED`` inside its
+batch's transaction, so a failed batch gives them back; the minute sweep
+(``scoring.tasks.sweep_dirty``) serves whatever a lost message left behind."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+import redis
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
+
+from chs_site.celery import app
+from chs_site.sql import id_array
+from scoring.models import DirtyAccount
+
+log = logging.getLogger(__name__)
+
+BULK_BATCH = 2000
+
+
+def mark_accounts_dirty(*, account_ids: Iterable[int], reason: str) -> None:
+    """Durably mark accounts for recompute and ask (on commit) for a coalesced recompute.
+
+    An account already dirty keeps its older ``marked_at`` (the sweep serves oldest first)."""
+    ids = sorted(set(account_ids))
+    if not ids:
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        DirtyAccount.objects.bulk_create(
+            [DirtyAccount(account_id=i, marked_at=now, reason=reason[:32]) for i in ids],
+            batch_size=BULK_BATCH,
+            ignore_conflicts=True,
+        )
+        transaction.on_commit(schedule_recompute)
+
+
+# --- coalescing --------------------------------------------------------------------------
+
+COALESCE_SECONDS = 1.0
+
+
+def _pending_key() -> str:
+    # Per queue: the processes that share a queue (web, workers) share the flag.
+    return f"chs:{app.conf.task_default_queue}:scoring:recompute-pending"
+
+
+def _redis() -> redis.Redis | None:
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://")):
+        return None
+    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+
+
+def schedule_recompute() -> bool:
+    """Ask for one ``recompute_dirty`` task COALESCE_SECONDS from now, unless one is already
+    pending. Returns True if a task was sent.
+
+    The pending flag (Redis ``SET NX``) is cleared by the task *before* it claims dirty rows,
+    so a value committed after the claim always schedules a new task: coalescing never
+    loses work. The dirty table is the truth; if Redis is down, the minute sweep catches up."""
+    from scoring.tasks import recompute_dirty  # the task wraps this app's services
+
+    if app.conf.task_always_eager:
+        recompute_dirty.apply()
+        return True
+    try:
+        client = _redis()
+        if client is not None and not client.set(
+            _pending_key(), "1", nx=True, px=int(COALESCE_SECONDS * 1000) + 30_000
+        ):
+            return False
+        recompute_dirty.apply_async(countdown=COALESCE_SECONDS, retry=False)
+    except (redis.RedisError, BrokerError, OSError):
+        # The broker is down: the markers are committed, the minute sweep serves them.
+        log.warning("could not schedule a recompute; the sweep will do it", exc_info=True)
+        return False
+    return True
+
+
+def clear_pending_flag() -> None:
+    try:
+        client = _redis()
+        if client is not None:
+            client.delete(_pending_key())
+    except (redis.RedisError, OSError):
+        # The flag expires by itself; until then new values wait for the minute sweep.
+        log.warning("could not clear the recompute-pending flag", exc_info=True)
+
+
+_SQL_CLAIM = """
+DELETE FROM scoring_dirtyaccount WHERE account_id IN (
+    SELECT account_id FROM scoring_dirtyaccount ORDER BY marked_at, account_id
+    LIMIT %s FOR UPDATE SKIP LOCKED
+) RETURNING account_id
+"""
+
+
+def claim_dirty(limit: int) -> list[int]:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_SQL_CLAIM, [limit])
+            return sorted(r[0] for r in cursor.fetchall())
+    # SQLite: one writer at a time (IMMEDIATE transactions), so a plain read + delete is safe.
+    ids = list(
+        DirtyAccount.objects.order_by("marked_at", "account_id").values_list(
+            "account_id", flat=True
+        )[:limit]
+    )
+    DirtyAccount.objects.filter(account_id__in=ids).delete()
+    return sorted(ids)
+
+
+def delete_dirty_markers(ids: Sequence[int]) -> None:
+    if connection.vendor == "postgresql":  # one array parameter, not one per id
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM scoring_dirtyaccount WHERE account_id = ANY(%s::bigint[])",
+                [id_array(ids)],
+            )
+        return
+    DirtyAccount.objects.filter(account_id__in=ids).delete()
