@@ -108,7 +108,7 @@ def test_score_changes_become_events_that_playbooks_process_after_commit(
     assert events[1].scorecard_id == default_scorecard.pk
     # A first score has no previous breakdown; a later one lists the measures that moved.
     assert events[0].breakdown is None
-    assert [m["metric"] for m in events[1].breakdown] == ["wau"]
+    assert [m["metric"] for m in events[1].breakdown or []] == ["wau"]
     # On commit the playbooks were nudged (in-process here) and took them.
     assert all(e.processed_at is not None for e in events)
     assert Activity.objects.filter(account=account, kind="band_changed").count() == 2
