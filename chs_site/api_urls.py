@@ -7,5 +7,4 @@ from playbooks.api import urlpatterns as playbooks_api
 from scoring.api import urlpatterns as scoring_api
 from scoring.validation_api import urlpatterns as validation_api
 
-urlpatterns = [*accounts_api, *scoring_api, *playbooks_api]
-urlpatterns += validation_api  # issue 7: backtest and suggested weights
+urlpatterns = [*accounts_api, *scoring_api, *validation_api, *playbooks_api]

@@ -155,7 +155,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "accounts.context_processors.navigation",
+                "chs_site.navigation.navigation",
                 "playbooks.context_processors.notifications",
             ],
         },

@@ -49,10 +49,10 @@ def effective_health(
     if override is None:
         return score, band
     if override.score is not None:
-        red_below = spec.red_below if spec else 40.0
-        green_at = spec.green_at if spec else 70.0
+        # Without a scorecard, the thresholds a new one would get.
+        thresholds = spec or engine.ScorecardSpec(measures=())
         return override.score, engine.band_for(
-            override.score, red_below=red_below, green_at=green_at
+            override.score, red_below=thresholds.red_below, green_at=thresholds.green_at
         )
     return score, override.band
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from chs_site.errors import ApplicationError, PermissionDenied, ValidationFailed
+from scoring import engine
 from scoring.contracts import MeasureIn
 from scoring.models import Measure, MetricDefinition, Scorecard
 from scoring.selectors.scorecards import matched_accounts
@@ -26,8 +27,8 @@ def create_scorecard_draft(
     *,
     name: str,
     segment: str = "",
-    red_below: float = 40.0,
-    green_at: float = 70.0,
+    red_below: float = engine.DEFAULT_RED_BELOW,
+    green_at: float = engine.DEFAULT_GREEN_AT,
     missing_data: str = Scorecard.MissingData.IGNORE,
     measures: Sequence[MeasureIn],
     author: User | None = None,
@@ -233,8 +234,8 @@ def create_scorecard_from_data(*, author: Any, data: dict[str, Any]) -> Scorecar
     return create_scorecard_draft(
         name=data.get("name", ""),
         segment=data.get("segment", "") or "",
-        red_below=data.get("red_below", 40.0),
-        green_at=data.get("green_at", 70.0),
+        red_below=data.get("red_below", engine.DEFAULT_RED_BELOW),
+        green_at=data.get("green_at", engine.DEFAULT_GREEN_AT),
         missing_data=data.get("missing_data", Scorecard.MissingData.IGNORE),
         measures=_measures_in(data.get("measures") or []),
         author=author,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 import factory
@@ -12,21 +11,8 @@ from django.utils import timezone
 from accounts.models import Account
 from playbooks.models import Playbook, PlaybookAction, Task, TaskStatus, TriggerType
 from playbooks.services.tasks import adjust_open_task_counts
+from scoring.contracts import ScoreChange
 from scoring.models import MetricDefinition, MetricValue, Score, Scorecard
-
-try:  # the real contract, once the scoring engine has landed
-    from scoring.contracts import ScoreChange
-except ImportError:  # until then, a stand-in with the agreed fields
-
-    @dataclass(frozen=True)
-    class ScoreChange:  # type: ignore[no-redef]
-        account_id: int
-        score_id: int | None
-        previous_score: float | None
-        previous_band: str
-        score: float | None
-        band: str
-        computed_at: dt.datetime
 
 
 class PlaybookFactory(factory.django.DjangoModelFactory[Playbook]):
@@ -115,7 +101,7 @@ def change(
     at: dt.datetime | None = None,
     store: bool = True,
 ) -> ScoreChange:
-    """A score change as the scoring engine reports it (and, by default, its history row)."""
+    """A score change as a score event delivers it (and, by default, its history row)."""
     at = at or timezone.now()
     row = record_score(account, score, band, at) if store else None
     return ScoreChange(
