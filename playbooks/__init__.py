@@ -1,0 +1,12 @@
+"""The playbooks app, on top: turning score changes and time into tasks for the right person.
+
+Owns playbooks (trigger → conditions → actions), their firing and run log, tasks and their
+lifecycle, bulk outreach, success plans and notifications. Imports scoring and accounts;
+nothing imports it. Score changes and detractor feedback arrive as scoring's ``ScoreEvent``
+rows, claimed by ``services.firing.process_score_events`` (nudged by name after each
+recompute batch, and on beat every 20 s).
+
+A new trigger: its ``TriggerType`` and fields in ``models.py``, its matching in
+``triggers.py`` (``match_changes`` for score triggers, ``match_state`` for time ones), its
+form fields in ``forms.py``; a new action kind: ``PlaybookAction`` and
+``services.firing.fire``."""
