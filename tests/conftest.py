@@ -168,7 +168,7 @@ def other_csm_client(other_csm: User) -> Client:
 # --- a real Celery worker ---------------------------------------------------------------
 
 
-def _database_url_for_current_test_db() -> str:
+def database_url_for_current_test_db() -> str:
     params = connection.settings_dict
     user = params.get("USER") or "postgres"
     password = f":{params['PASSWORD']}" if params.get("PASSWORD") else ""
@@ -190,7 +190,7 @@ def celery_worker_process(
     node = f"test-{os.getpid()}@localhost"
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url_for_current_test_db(),
+        "DATABASE_URL": database_url_for_current_test_db(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CELERY_QUEUE": queue,
         "CHS_TESTING": "1",

@@ -1,0 +1,279 @@
+"""The score-event outbox under faults, with real processes: PostgreSQL, Redis, a Celery
+worker that gets killed and beat.
+
+A score change reaches the playbooks as a ``ScoreEvent`` row written in the recompute's
+transaction. These tests break the path between the two on purpose: the worker dies
+(``kill -9``) after the recompute committed and while it is evaluating the playbooks, or
+Redis loses the message that asks the playbooks to look. Either way the task must appear
+once beat's sweep runs, and exactly once.
+
+Each test has a Celery queue of its own, so the suite's shared worker never takes its
+messages; the worker and beat it starts send and consume only there."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from accounts.models import Account, User
+from chs_site.celery import app
+from playbooks.models import Playbook, Task
+from playbooks.services.firing import process_score_events
+from scoring.contracts import MetricValueIn
+from scoring.models import Measure, MetricDefinition, Scorecard, ScoreEvent
+from scoring.services import dirty, events
+from scoring.services.recompute import recompute_dirty_accounts
+from scoring.services.values import record_metric_values
+from tests.conftest import ROOT, database_url_for_current_test_db, wait_for
+from tests.playbooks.factories import PlaybookFactory
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+# Beat sends the playbooks' sweep every 20 s (settings.CELERY_BEAT_SCHEDULE); its first
+# run comes one interval after beat starts.
+SWEEP_TIMEOUT = 60
+
+
+class Processes:
+    """Workers and beat on one private queue; stopped (or killed) at the end."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.queue = f"chs-faults-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.tmp_path = tmp_path
+        self.started: list[subprocess.Popen[bytes]] = []
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url_for_current_test_db(),
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "CELERY_QUEUE": self.queue,
+            "CHS_TESTING": "1",
+            "DJANGO_SETTINGS_MODULE": "chs_site.settings",
+        }
+
+    def _start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.tmp_path / f"{name}.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "chs_site", *args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.started.append(proc)
+        return proc
+
+    def worker(self, name: str) -> subprocess.Popen[bytes]:
+        """A worker that runs one task at a time in its own process (``solo``): killing
+        the process kills the task it is running."""
+        node = f"{name}-{self.queue}@localhost"
+        proc = self._start(
+            name,
+            [
+                "worker",
+                "--pool=solo",
+                "-Q",
+                self.queue,
+                "-n",
+                node,
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel=INFO",
+            ],
+        )
+        deadline = time.monotonic() + 60
+        while not app.control.ping(destination=[node], timeout=0.5):
+            assert proc.poll() is None, self.log(name)
+            assert time.monotonic() < deadline, f"worker {name} did not start:\n{self.log(name)}"
+        return proc
+
+    def beat(self) -> subprocess.Popen[bytes]:
+        schedule = self.tmp_path / "beat-schedule"
+        return self._start(
+            "beat",
+            [
+                "beat",
+                "--scheduler",
+                "celery.beat:PersistentScheduler",
+                "-s",
+                str(schedule),
+                "--loglevel=INFO",
+            ],
+        )
+
+    def log(self, name: str) -> str:
+        path = self.tmp_path / f"{name}.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        for proc in self.started:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.started:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(self.queue)
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    procs = Processes(tmp_path)
+    yield procs
+    procs.stop()
+
+
+@pytest.fixture
+def red_playbook(db: None) -> Playbook:
+    return PlaybookFactory.create(name="Fell into red → call within 2 days")
+
+
+@pytest.fixture
+def usage(db: None) -> MetricDefinition:
+    metric = MetricDefinition.objects.create(key="usage", name="Usage")
+    card = Scorecard.objects.create(name="Default", status=Scorecard.Status.ACTIVE)
+    Measure.objects.create(scorecard=card, metric=metric, weight=1, bad=0, good=100)
+    return metric
+
+
+def _green_then_dirty_red(
+    account: Account, usage: MetricDefinition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The account scored green (its event already processed), then a value that will
+    turn it red, committed with its dirty marker but not yet recomputed. Nothing is sent
+    to the suite's queue: the recompute request and the playbooks' nudge are switched off
+    in this process."""
+    monkeypatch.setattr(dirty, "schedule_recompute", lambda: False)
+    monkeypatch.setattr(events, "nudge_consumers", lambda: None)
+    now = timezone.now()
+    record_metric_values(
+        values=[MetricValueIn(account.pk, usage.pk, 80, now - dt.timedelta(hours=2))]
+    )
+    recompute_dirty_accounts()
+    process_score_events()
+    assert Account.objects.get(pk=account.pk).computed_band == "green"
+    record_metric_values(values=[MetricValueIn(account.pk, usage.pk, 12, now)])
+
+
+def _red_event() -> ScoreEvent | None:
+    return ScoreEvent.objects.filter(band="red").first()
+
+
+def _blocked_on_playbooks() -> bool:
+    """A server process waits for the lock on the playbooks table: a worker is evaluating
+    the playbooks, holding its claim on the events."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND query ILIKE %s AND datname = current_database()",
+            ["%playbooks_playbook%"],
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def _event_lock_released(event_id: int) -> bool:
+    """Nobody holds the event's row any more (the dead worker's transaction is over)."""
+    with psycopg.connect(database_url_for_current_test_db()) as conn:
+        try:
+            conn.execute(
+                "SELECT 1 FROM scoring_scoreevent WHERE id = %s FOR UPDATE NOWAIT", [event_id]
+            )
+        except psycopg.errors.LockNotAvailable:
+            return False
+    return True
+
+
+def test_a_worker_killed_after_the_recompute_loses_no_firing(
+    processes: Processes,
+    csm: User,
+    account: Account,
+    usage: MetricDefinition,
+    red_playbook: Playbook,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _green_then_dirty_red(account, usage, monkeypatch)
+    # Hold the playbooks table: the worker will recompute and commit, then block while
+    # evaluating the playbooks for the new event. That is where it dies.
+    with psycopg.connect(database_url_for_current_test_db()) as lock:
+        lock.execute("LOCK TABLE playbooks_playbook IN ACCESS EXCLUSIVE MODE")
+        worker = processes.worker("doomed")
+        app.send_task("scoring.tasks.recompute_dirty", queue=processes.queue)
+        assert wait_for(
+            lambda: Account.objects.get(pk=account.pk).computed_band == "red", timeout=30
+        ), processes.log("doomed")
+        assert wait_for(_blocked_on_playbooks, timeout=30), processes.log("doomed")
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+        # The recompute committed (score, history, the event); the firing did not happen.
+        event = _red_event()
+        assert event is not None and event.processed_at is None
+        lock.rollback()  # the table is free again; the dead worker's transaction ends
+    assert wait_for(lambda: _event_lock_released(event.pk), timeout=30)
+    assert not Task.objects.exists()
+    event.refresh_from_db()
+    assert event.processed_at is None
+
+    # Restarted: nobody sends anything, beat's sweep finds the event.
+    processes.worker("restarted")
+    processes.beat()
+    assert wait_for(
+        lambda: Task.objects.filter(playbook=red_playbook).exists(), timeout=SWEEP_TIMEOUT
+    ), processes.log("beat") + processes.log("restarted")
+    time.sleep(3)  # room for a (wrong) second firing
+    [task] = Task.objects.filter(playbook=red_playbook)
+    assert task.account == account and task.assignee == csm
+    event.refresh_from_db()
+    assert event.processed_at is not None
+
+
+def test_a_dropped_nudge_loses_no_firing(
+    processes: Processes,
+    csm: User,
+    account: Account,
+    usage: MetricDefinition,
+    red_playbook: Playbook,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _green_then_dirty_red(account, usage, monkeypatch)
+    # The recompute runs in a process of its own that sends to this test's queue, as a
+    # worker on it would: on commit it asks the playbooks (by name) to look.
+    result = subprocess.run(
+        [sys.executable, "manage.py", "recompute_scores"],
+        cwd=ROOT,
+        env=processes.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert Account.objects.get(pk=account.pk).computed_band == "red"
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    assert broker.llen(processes.queue) == 1  # the nudge, waiting for a worker
+    broker.delete(processes.queue)  # Redis loses it
+    event = _red_event()
+    assert event is not None and event.processed_at is None
+
+    processes.worker("worker")
+    processes.beat()
+    assert wait_for(
+        lambda: Task.objects.filter(playbook=red_playbook).exists(), timeout=SWEEP_TIMEOUT
+    ), processes.log("beat") + processes.log("worker")
+    time.sleep(3)
+    assert Task.objects.filter(playbook=red_playbook, account=account).count() == 1
+    event.refresh_from_db()
+    assert event.processed_at is not None
