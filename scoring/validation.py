@@ -177,12 +177,6 @@ class Suggestion:
     lead_days: int
     means: tuple[float, ...] = field(default=())
 
-    def suggested_spec(self, spec: ScorecardSpec) -> ScorecardSpec:
-        kept = tuple(
-            replace(s.measure, weight=s.weight) for s in self.measures if s.weight is not None
-        )
-        return replace(spec, measures=kept, id=None)
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "lead_days": self.lead_days,

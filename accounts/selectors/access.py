@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from accounts.models import Account, ImportJob, Role, Team, User
+from accounts.models import Account, ImportJob, Role, User
 
 
 def visible_accounts(user: User) -> QuerySet[Account]:
@@ -49,14 +49,6 @@ def visible_users(user: User) -> QuerySet[User]:
     if user.role == Role.MANAGER:
         return User.objects.filter(Q(team__manager=user) | Q(pk=user.pk), is_active=True)
     return User.objects.filter(pk=user.pk)
-
-
-def managed_teams(user: User) -> QuerySet[Team]:
-    if user.is_admin:
-        return Team.objects.all()
-    if user.role == Role.MANAGER:
-        return Team.objects.filter(manager=user)
-    return Team.objects.none()
 
 
 def can_manage_account(user: User, account: Account) -> bool:

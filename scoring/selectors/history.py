@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import orjson
 from django.db import connection
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.models import Account
@@ -75,14 +75,6 @@ def latest_score_rows(
         a: ScoreRow(c, s, b, orjson.loads(d) if isinstance(d, str | bytes) else d)
         for a, c, s, b, d in rows
     }
-
-
-def score_history(*, account: Account, days: int | None = None) -> QuerySet[Score]:
-    """The account's score history, newest first (the last ``days`` days when given)."""
-    qs = Score.objects.filter(account=account).select_related("scorecard").order_by("-computed_at")
-    if days is not None:
-        qs = qs.filter(computed_at__gte=timezone.now() - timedelta(days=days))
-    return qs
 
 
 def score_movers(*, account: Account, days: int, limit: int = 3) -> list[Mover]:

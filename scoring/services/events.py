@@ -218,10 +218,6 @@ def mark_processed(*, ids: Sequence[int], now: dt.datetime | None = None) -> int
     )
 
 
-def unprocessed_count() -> int:
-    return ScoreEvent.objects.filter(processed_at__isnull=True).count()
-
-
 def prune_score_events(*, now: dt.datetime | None = None) -> int:
     """Delete events processed more than ``RETENTION`` ago; returns how many."""
     cutoff = (now or timezone.now()) - RETENTION
