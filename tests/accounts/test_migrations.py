@@ -16,10 +16,12 @@ from tests.playbooks.factories import TaskFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_0008_backfills_open_task_counts_and_owner_sort_names(
+def test_sort_key_backfill_fills_open_task_counts_and_owner_sort_names(
     csm: User, teammate: User, account: Account
 ) -> None:
-    migration = importlib.import_module("accounts.migrations.0008_portfolio_task_and_owner_sort")
+    migration = importlib.import_module(
+        "accounts.migrations.0002_postgres_indexes_and_search_triggers"
+    )
     User.objects.filter(pk=csm.pk).update(first_name="Zoë", last_name="ADAMS")
     User.objects.filter(pk=teammate.pk).update(first_name="", last_name="")
     theirs = AccountFactory.create(owner=teammate)
@@ -30,7 +32,7 @@ def test_0008_backfills_open_task_counts_and_owner_sort_names(
     # As before the migration: nothing stored yet.
     Account.objects.update(open_task_count=0, owner_sort_name="")
 
-    migration.backfill(apps, None)
+    migration.backfill_sort_keys(apps, None)
 
     got = {
         a.pk: (a.open_task_count, a.owner_sort_name)
@@ -58,7 +60,7 @@ def _activity_indexes() -> dict[str, str]:
         return {name: " ".join(definition.split()) for name, definition in cursor.fetchall()}
 
 
-def test_0013_activity_keys_are_indexed_only_where_set_and_deletes_follow_them(
+def test_activity_keys_are_indexed_only_where_set_and_deletes_follow_them(
     csm: User, account: Account
 ) -> None:
     indexes = _activity_indexes()
