@@ -180,13 +180,14 @@ class Account(models.Model):
             models.Index(fields=["score_change_30d"]),
             # The portfolio sorts by every column both ways with blanks last and the id as
             # tie-breaker; these let PostgreSQL read the first page from an index instead of
-            # sorting the whole book (100 000 rows for an admin). Migration 0003 also adds
-            # "DESC NULLS LAST" indexes on health_score, score_change_30d and renewal_date on
-            # PostgreSQL only (SQLite cannot declare them); 0009 one on (health_band,
+            # sorting the whole book (100 000 rows for an admin). Migration 0002 adds the
+            # "DESC NULLS LAST" ones on PostgreSQL only (SQLite cannot declare them): on
+            # health_score, score_change_30d and renewal_date, and on (health_band,
             # health_score DESC NULLS LAST, name, id) for a band filter sorted by score.
             models.Index(fields=["name", "id"], name="account_name_id"),
             models.Index(band_rank(), "health_score", "id", name="account_band_rank"),
-            # "Moved most" sorts blanks last (NULLIF makes them NULL, last when ascending).
+            # "Moved most" sorts blanks last (NULLIF makes them NULL, last when ascending);
+            # the descending index is PostgreSQL only (migration 0002).
             models.Index(
                 NullIf("top_mover", models.Value("")), "name", "id", name="account_mover_name_id"
             ),
@@ -196,7 +197,7 @@ class Account(models.Model):
                 fields=["-open_task_count", "name", "id"], name="account_tasks_desc_name_id"
             ),
             # Owner: unowned (blank → NULL) last; the descending index is PostgreSQL only
-            # (migration 0008, like 0006).
+            # (migration 0002).
             models.Index(
                 NullIf("owner_sort_name", models.Value("")),
                 "name",
@@ -206,7 +207,7 @@ class Account(models.Model):
             # A CSM's own book (owner = one person) sorted by trend or mover: the global
             # indexes above hold every book, and when the sort key goes with the owner (or
             # the whole book is blank) PostgreSQL reads past other books first. The
-            # descending twins are PostgreSQL only (migration 0010).
+            # descending twins are PostgreSQL only (migration 0002).
             models.Index(
                 fields=["owner", "score_change_30d", "name", "id"],
                 name="account_owner_trend_name_id",
@@ -229,7 +230,7 @@ class Account(models.Model):
 
 class AccountSearch(models.Model):
     """What the portfolio search matches: an account's name, external id and domain, one
-    per line. Database triggers keep it (migration 0012), whatever writes the account (the
+    per line. Database triggers keep it (migration 0002), whatever writes the account (the
     ORM, a bulk insert, SQL). It lives apart from the account row because every recompute
     rewrites that row, and a rewritten row updates every index on its table: the search's
     trigram index cost about a quarter of that update while it sat on the account."""

@@ -47,7 +47,7 @@ class MetricValue(models.Model):
     class Meta:
         constraints = [
             # Also the index for window queries: (account, metric, time range). On
-            # PostgreSQL it also carries the value (INCLUDE, migration 0003), so window
+            # PostgreSQL it also carries the value (INCLUDE, migration 0002), so window
             # aggregates are index-only scans that never touch the table.
             models.UniqueConstraint(
                 fields=["account", "metric", "observed_at"], name="metric_value_unique_observation"

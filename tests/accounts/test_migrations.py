@@ -1,11 +1,15 @@
-"""Data migrations: what they fill in matches what the services keep afterwards."""
+"""The migrations: they leave no model change pending, build the schema the models and
+the hand-written SQL describe, and what they fill in matches what the services keep."""
 
 from __future__ import annotations
 
 import importlib
+import io
+from typing import Any
 
 import pytest
 from django.apps import apps
+from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -15,11 +19,21 @@ from tests.playbooks.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db
 
+ACCOUNTS_SQL = importlib.import_module(
+    "accounts.migrations.0002_postgres_indexes_and_search_triggers"
+)
 
-def test_0008_backfills_open_task_counts_and_owner_sort_names(
+
+def test_the_migrations_leave_no_model_change_pending() -> None:
+    out = io.StringIO()
+    # Exits with status 1 (SystemExit) when a model change has no migration.
+    call_command("makemigrations", "--check", "--dry-run", stdout=out)
+    assert "No changes detected" in out.getvalue()
+
+
+def test_sort_key_backfill_fills_open_task_counts_and_owner_sort_names(
     csm: User, teammate: User, account: Account
 ) -> None:
-    migration = importlib.import_module("accounts.migrations.0008_portfolio_task_and_owner_sort")
     User.objects.filter(pk=csm.pk).update(first_name="Zoë", last_name="ADAMS")
     User.objects.filter(pk=teammate.pk).update(first_name="", last_name="")
     theirs = AccountFactory.create(owner=teammate)
@@ -30,7 +44,7 @@ def test_0008_backfills_open_task_counts_and_owner_sort_names(
     # As before the migration: nothing stored yet.
     Account.objects.update(open_task_count=0, owner_sort_name="")
 
-    migration.backfill(apps, None)
+    ACCOUNTS_SQL.backfill_sort_keys(apps, None)
 
     got = {
         a.pk: (a.open_task_count, a.owner_sort_name)
@@ -58,7 +72,7 @@ def _activity_indexes() -> dict[str, str]:
         return {name: " ".join(definition.split()) for name, definition in cursor.fetchall()}
 
 
-def test_0013_activity_keys_are_indexed_only_where_set_and_deletes_follow_them(
+def test_activity_keys_are_indexed_only_where_set_and_deletes_follow_them(
     csm: User, account: Account
 ) -> None:
     indexes = _activity_indexes()
@@ -84,3 +98,33 @@ def test_0013_activity_keys_are_indexed_only_where_set_and_deletes_follow_them(
     csm.delete()  # SET_NULL: the activity stays, without its actor
     by_csm.refresh_from_db()
     assert by_csm.actor_id is None
+
+
+def _pg_rows(sql: str) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+
+
+@pytest.mark.postgres
+def test_postgres_gets_the_hand_written_indexes_and_table_settings() -> None:
+    indexes: dict[str, str] = dict(
+        _pg_rows(
+            "SELECT indexname, indexdef FROM pg_indexes"
+            " WHERE tablename IN ('accounts_account', 'accounts_accountsearch')"
+        )
+    )
+    for name in ACCOUNTS_SQL.PG_ACCOUNT_INDEXES:
+        assert "DESC NULLS LAST" in indexes[name], name
+    assert "gin_trgm_ops" in indexes["account_search_trgm"]
+    # external_id's LIKE twin is gone; its unique index stays.
+    external_id = [d for d in indexes.values() if "(external_id" in d]
+    assert len(external_id) == 1 and "UNIQUE" in external_id[0]
+    assert _pg_rows("SELECT reloptions FROM pg_class WHERE relname = 'accounts_account'") == [
+        (["fillfactor=85"],)
+    ]
+    [(unique,)] = _pg_rows(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conname = 'metric_value_unique_observation'"
+    )
+    assert unique == "UNIQUE (account_id, metric_id, observed_at) INCLUDE (value)"

@@ -1,9 +1,12 @@
 """The portfolio search's text (accounts_accountsearch) is kept by database triggers,
 whatever writes the account: so the search finds what the row says, on SQLite and
-PostgreSQL. (A later migration that rebuilds accounts_account on SQLite would drop the
-triggers; these tests would then fail.)"""
+PostgreSQL. The triggers come from accounts' migration
+0002_postgres_indexes_and_search_triggers. (A later migration that rebuilds
+accounts_account on SQLite would drop the triggers; these tests would then fail.)"""
 
 from __future__ import annotations
+
+import importlib
 
 import pytest
 from django.db import connection
@@ -12,6 +15,10 @@ from accounts.models import Account, AccountSearch, User
 from accounts.selectors.portfolio import PortfolioQuery, portfolio_filtered
 
 pytestmark = pytest.mark.django_db
+
+ACCOUNTS_SQL = importlib.import_module(
+    "accounts.migrations.0002_postgres_indexes_and_search_triggers"
+)
 
 
 def _found(user: User, text: str) -> set[str]:
@@ -53,6 +60,28 @@ def test_search_stays_inside_the_book(csm: User, other_csm: User) -> None:
     Account.objects.create(external_id="MINE", name="Shared Word", owner=csm)
     Account.objects.create(external_id="THEIRS", name="Shared Word", owner=other_csm)
     assert _found(csm, "shared") == {"MINE"}
+
+
+def test_the_migrations_copy_fills_the_table_from_existing_accounts_and_can_run_again(
+    csm: User,
+) -> None:
+    """Accounts written before the triggers existed become searchable when the migration
+    runs; running its copy again (after an unapply) rewrites rows instead of failing."""
+    Account.objects.create(external_id="ACC-1", name="Northwind", domain="nw.example", owner=csm)
+    Account.objects.create(external_id="ACC-2", name="Contoso", owner=csm)
+    AccountSearch.objects.filter(account__external_id="ACC-1").delete()
+    AccountSearch.objects.filter(account__external_id="ACC-2").update(document="stale")
+    copy = {"postgresql": ACCOUNTS_SQL.PG_SEARCH, "sqlite": ACCOUNTS_SQL.SQLITE_FORWARD}[
+        connection.vendor
+    ][-1]
+    assert copy.lstrip().startswith("INSERT")
+    with connection.cursor() as cursor:
+        cursor.execute(copy)
+        cursor.execute(copy)
+    assert dict(AccountSearch.objects.values_list("account__external_id", "document")) == {
+        "ACC-1": "Northwind\nACC-1\nnw.example",
+        "ACC-2": "Contoso\nACC-2\n",
+    }
 
 
 @pytest.mark.postgres
