@@ -183,40 +183,11 @@ def backward(apps, schema_editor):
     _run(schema_editor, {"postgresql": PG_BACKWARD, "sqlite": SQLITE_BACKWARD})
 
 
-def backfill_sort_keys(apps, schema_editor):
-    """Fill the portfolio's denormalised sort keys (open_task_count, owner_sort_name) for
-    accounts that exist already; from here on the services keep them."""
-    Account = apps.get_model("accounts", "Account")
-    Task = apps.get_model("playbooks", "Task")
-    User = apps.get_model("accounts", "User")
-    open_tasks = Task.objects.filter(status="open")
-    counts = (
-        open_tasks.filter(account=OuterRef("pk"))
-        .order_by()
-        .values("account")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    Account.objects.filter(pk__in=open_tasks.values("account")).update(
-        open_task_count=Coalesce(Subquery(counts), 0)
-    )
-    # accounts.models.owner_sort_name(), spelled out: historical models have no
-    # display_name. One UPDATE per owner (people, not accounts: a few hundred at most).
-    for pk, username, first, last in User.objects.filter(
-        pk__in=Account.objects.values("owner_id")
-    ).values_list("pk", "username", "first_name", "last_name"):
-        name = f"{first} {last}".strip() or username
-        Account.objects.filter(owner_id=pk).update(owner_sort_name=name.casefold()[:150])
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0001_initial"),
-        ("playbooks", "0001_initial"),  # backfill_sort_keys counts open tasks
     ]
 
     operations = [
         migrations.RunPython(forward, backward),
-        # Writes after all DDL (PostgreSQL refuses DDL on a table with pending trigger events).
-        migrations.RunPython(backfill_sort_keys, migrations.RunPython.noop),
     ]

@@ -1,5 +1,5 @@
 """The migrations: they leave no model change pending, build the schema the models and
-the hand-written SQL describe, and what they fill in matches what the services keep."""
+the hand-written SQL describe."""
 
 from __future__ import annotations
 
@@ -8,14 +8,11 @@ import io
 from typing import Any
 
 import pytest
-from django.apps import apps
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
 from accounts.models import Account, Activity, Feedback, User
-from tests.factories import AccountFactory
-from tests.playbooks.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -29,32 +26,6 @@ def test_the_migrations_leave_no_model_change_pending() -> None:
     # Exits with status 1 (SystemExit) when a model change has no migration.
     call_command("makemigrations", "--check", "--dry-run", stdout=out)
     assert "No changes detected" in out.getvalue()
-
-
-def test_sort_key_backfill_fills_open_task_counts_and_owner_sort_names(
-    csm: User, teammate: User, account: Account
-) -> None:
-    User.objects.filter(pk=csm.pk).update(first_name="Zoë", last_name="ADAMS")
-    User.objects.filter(pk=teammate.pk).update(first_name="", last_name="")
-    theirs = AccountFactory.create(owner=teammate)
-    orphan = AccountFactory.create(owner=None)
-    for status in ("open", "open", "snoozed", "done"):
-        TaskFactory.create(account=account, status=status, snoozed_until="2099-01-01")
-    TaskFactory.create(account=theirs, status="cancelled")
-    # As before the migration: nothing stored yet.
-    Account.objects.update(open_task_count=0, owner_sort_name="")
-
-    ACCOUNTS_SQL.backfill_sort_keys(apps, None)
-
-    got = {
-        a.pk: (a.open_task_count, a.owner_sort_name)
-        for a in Account.objects.filter(pk__in=[account.pk, theirs.pk, orphan.pk])
-    }
-    assert got == {
-        account.pk: (2, "zoë adams"),
-        theirs.pk: (0, "teammate"),  # no name: the username, as the column shows it
-        orphan.pk: (0, ""),
-    }
 
 
 def _activity_indexes() -> dict[str, str]:
