@@ -18,7 +18,7 @@ from accounts import demo
 from accounts.models import Account, Activity, Team, User, owner_sort_name
 from accounts.selectors.access import visible_accounts
 from accounts.selectors.portfolio import SORT_KEYS
-from chs_site.benchmarks import delete_account_rows, p95, vacuum_tables
+from chs_site.benchmarks import delete_account_rows, p95, peak_rss_mb, vacuum_tables
 from chs_site.startup import freeze_loaded_objects
 
 
@@ -581,7 +581,6 @@ def _bench_csv_import(
     admin: User, ids: list[str], keys: list[str], *, rows: int
 ) -> Iterator[dict[str, Any]]:
     import csv
-    import resource
     import tempfile
     import tracemalloc
     from pathlib import Path
@@ -616,9 +615,9 @@ def _bench_csv_import(
             job.file.delete(save=False)
             return elapsed, finished
 
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss_before = peak_rss_mb()
         elapsed, job = run_once()
-        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss_after = peak_rss_mb()
         # Again, traced (slower), for the peak of Python allocations during one import.
         tracemalloc.start()
         run_once()
@@ -630,8 +629,8 @@ def _bench_csv_import(
             "file_mb": round(size_mb, 1),
             "seconds": round(elapsed, 2),
             "rows_per_s": round(job.rows_written / elapsed),
-            "peak_rss_mb_process": round(rss_after, 1),
-            "peak_rss_mb_before_import": round(rss_before, 1),
+            "peak_rss_mb_process": rss_after,
+            "peak_rss_mb_before_import": rss_before,
             "tracemalloc_peak_mb": round(traced_peak / 1e6, 1),
         }
 

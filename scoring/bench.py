@@ -16,29 +16,33 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import resource
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from celery import group
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Account, User, owner_sort_name
-from chs_site.benchmarks import delete_account_rows, p95, vacuum_tables
+from chs_site.benchmarks import (
+    accounts_option,
+    children_peak_rss_mb,
+    delete_account_rows,
+    p95,
+    peak_rss_mb,
+    sending_to,
+    settle,
+    start_celery_worker,
+)
 from chs_site.celery import app as celery_app
-from scoring import engine
+from scoring import engine, tasks
 from scoring.contracts import MetricValueIn
 from scoring.models import (
-    DirtyAccount,
     Measure,
     MetricDefinition,
     MetricValue,
@@ -54,23 +58,8 @@ from scoring.services.values import load_metric_values, record_metric_values
 BENCH_METRICS = 8
 BENCH_DAYS = 30
 NAIVE_SAMPLE = 200
-
-
-def _accounts_option(options: dict[str, Any], default: list[int]) -> list[int]:
-    raw = options.get("accounts")
-    if not raw:
-        return default
-    return [int(x) for x in str(raw).split(",") if x.strip()]
-
-
-def _peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def _children_peak_rss_mb() -> float:
-    """The largest peak RSS among this process's waited-for children (the worker and its
-    pool processes, once terminated)."""
-    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+LATENCY_ROUNDS = 50
+LATENCY_SEGMENT = "BenchLatency"
 
 
 BENCH_SEGMENT = "Bench"
@@ -219,15 +208,17 @@ def _recompute_with_workers(ids: list[int], workers: int) -> tuple[float, int]:
     """The product's nightly full recompute of these accounts: id-range chunks as a Celery
     group, shared by ``workers`` prefork processes this benchmark starts. Returns (seconds
     from dispatch until every account has its new score, chunks)."""
-    from chs_site.celery import app
-    from scoring import tasks
-
     queue = f"chs-bench-{os.getpid()}"
-    previous_queue = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    proc, log_path = _start_worker(queue, pool="prefork", concurrency=workers)
+    worker = start_celery_worker(
+        queue=queue,
+        node=f"bench-{os.getpid()}@localhost",
+        pool="prefork",
+        concurrency=workers,
+        log_path=settings.VAR_DIR / f"bench-worker-{os.getpid()}.log",
+        loglevel="WARNING",
+    )
     try:
-        _wait_for_worker(proc, log_path)
+        worker.wait_until_ready(timeout=60)
         step = NIGHTLY_CHUNK
         chunks = [(ids[i], ids[min(i + step, len(ids)) - 1]) for i in range(0, len(ids), step)]
         # Each chunk is one batch, one transaction: its last account scored = chunk done.
@@ -236,26 +227,25 @@ def _recompute_with_workers(ids: list[int], workers: int) -> tuple[float, int]:
         lasts = Account.objects.filter(pk__in=[b for _, b in chunks])
         start_mark = timezone.now()
         start = time.perf_counter()
-        group(tasks.recompute_chunk.s(a, b) for a, b in chunks).apply_async()
+        with sending_to(queue):
+            group(tasks.recompute_chunk.s(a, b) for a, b in chunks).apply_async()
         while lasts.filter(computed_at__gte=start_mark).count() < len(chunks):
-            if proc.poll() is not None or time.perf_counter() - start > 1800:
-                raise RuntimeError(f"the bench workers stopped or stalled; see {log_path}")
+            if worker.poll() is not None or time.perf_counter() - start > 1800:
+                raise RuntimeError(f"the bench workers stopped or stalled; see {worker.log_path}")
             time.sleep(0.1)
         seconds = time.perf_counter() - start
         done = Account.objects.filter(segment=BENCH_SEGMENT, computed_at__gte=start_mark).count()
         assert done == len(ids), f"only {done} of {len(ids)} accounts were recomputed"
         return seconds, len(chunks)
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        app.conf.task_default_queue = previous_queue
+        worker.stop(timeout=60)
 
 
 def bench_scoring(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Full recompute of N accounts × 8 measures × 30 days against a naive ORM loop.
 
     With a broker and PostgreSQL it runs the product's nightly path: committed data, vacuumed
-    and checkpointed (``_settle``), recomputed in id-range chunks by real prefork workers
+    and checkpointed (``chs_site.benchmarks.settle``), recomputed in id-range chunks by real prefork workers
     (one per core), then removed again. Otherwise (SQLite, in-process tasks) the same recompute runs
     in this process, inside the command's rolled-back transaction."""
     committed = connection.get_autocommit()
@@ -270,21 +260,6 @@ def bench_scoring(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     finally:
         if committed:
             _delete_bench_data()
-
-
-def _settle(*tables: str) -> None:
-    """The database as the 02:15 run finds it: vacuumed as autovacuum would, and the day's
-    writes checkpointed. Right after generating the values (gigabytes of WAL), the first
-    checkpoint would otherwise write them out while the recompute is being timed. The
-    recompute's own writes still trigger the checkpoints they would at night."""
-    vacuum_tables(*tables)
-    if connection.vendor != "postgresql" or not connection.get_autocommit():
-        return
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("CHECKPOINT")
-    except DatabaseError:  # needs superuser or pg_checkpoint: then time it as it comes
-        pass
 
 
 def _reset_scores() -> None:
@@ -329,13 +304,13 @@ def _bench_scoring_rounds(
         "scoring_scoreevent",
         "accounts_activity",
     )
-    for n in sorted(_accounts_option(options, [10_000])):
+    for n in sorted(accounts_option(options, [10_000])):
         gen_start = time.perf_counter()
         ids = _generate(n - len(total_ids), metrics, at)
         total_ids = ids
         gen_seconds = time.perf_counter() - gen_start
         _reset_scores()
-        _settle(*tables)
+        settle(*tables)
         # The first full recompute: every account gets its first score, history row and
         # "entered <band>" activity; the heaviest night there is.
         seconds, batches, queries_per_batch = _timed_recompute(
@@ -359,7 +334,7 @@ def _bench_scoring_rounds(
         assert mismatches == 0, f"{mismatches} scores differ between the naive loop and recompute"
         # The next night, nothing new (autovacuum has run in between): scores are checked,
         # the accounts' computed_at moves, no history row is written.
-        _settle(*tables)
+        settle(*tables)
         steady_seconds, _, _ = _timed_recompute(ids, use_workers=use_workers, workers=workers)
         yield {
             "bench": "scoring_full_recompute",
@@ -381,8 +356,8 @@ def _bench_scoring_rounds(
             "steady_history_rows": Score.objects.filter(account__segment=BENCH_SEGMENT).count()
             - history_rows,
             # This process's peak, and the largest worker's (one batch at a time each).
-            "peak_rss_mb": _peak_rss_mb(),
-            "worker_peak_rss_mb": _children_peak_rss_mb() if use_workers else None,
+            "peak_rss_mb": peak_rss_mb(),
+            "worker_peak_rss_mb": children_peak_rss_mb() if use_workers else None,
             # The machine is shared: compare ratios within one run, not across loads.
             "load_average_1m": round(os.getloadavg()[0], 2),
         }
@@ -468,90 +443,49 @@ def bench_scoring_engine(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     }
 
 
-def _start_worker(
-    queue: str, *, pool: str = "threads", concurrency: int = 2
-) -> tuple[subprocess.Popen[bytes], Path]:
-    root = Path(__file__).resolve().parent.parent
-    log_path = root / "var" / f"bench-worker-{os.getpid()}.log"
-    log_path.parent.mkdir(exist_ok=True)
-    env = {**os.environ, "CELERY_QUEUE": queue}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "chs_site",
-            "worker",
-            f"--pool={pool}",
-            f"--concurrency={concurrency}",
-            "--prefetch-multiplier=1",
-            "-Q",
-            queue,
-            "-n",
-            f"bench-{os.getpid()}@localhost",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=WARNING",
-        ],
-        cwd=root,
-        env=env,
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    return proc, log_path
-
-
-def _wait_for_worker(proc: subprocess.Popen[bytes], log_path: Path) -> None:
-    from chs_site.celery import app
-
-    deadline = time.monotonic() + 60
-    while not app.control.ping(destination=[f"bench-{os.getpid()}@localhost"], timeout=0.5):
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise RuntimeError(f"the bench worker did not start; see {log_path}")
-
-
 def bench_scoring_latency(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Ingest one account's values → its new stored score, via Redis and a real worker."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         yield {"bench": "scoring_latency", "skipped": "needs CELERY_BROKER_URL (a real worker)"}
         return
-    from chs_site.celery import app
-
     queue = f"chs-bench-{os.getpid()}"
-    previous_queue = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    proc, log_path = _start_worker(queue)
+    worker = start_celery_worker(
+        queue=queue,
+        node=f"bench-{os.getpid()}@localhost",
+        log_path=settings.VAR_DIR / f"bench-worker-{os.getpid()}.log",
+        loglevel="WARNING",
+    )
     metric = card = account = None
     try:
-        _wait_for_worker(proc, log_path)
+        worker.wait_until_ready(timeout=60)
         metric = MetricDefinition.objects.create(key=f"bench_latency_{os.getpid()}", name="Latency")
         account = Account.objects.create(
-            external_id=f"BENCH-LATENCY-{os.getpid()}", name="Latency", segment="BenchLatency"
+            external_id=f"BENCH-LATENCY-{os.getpid()}", name="Latency", segment=LATENCY_SEGMENT
         )
         card = Scorecard.objects.create(
-            name="Latency", segment="BenchLatency", status=Scorecard.Status.ACTIVE
+            name="Latency", segment=LATENCY_SEGMENT, status=Scorecard.Status.ACTIVE
         )
         Measure.objects.create(scorecard=card, metric=metric, weight=1, bad=0, good=1000)
         samples = []
-        for i in range(50):
-            value = float(1 + i)
-            start = time.perf_counter()
-            record_metric_values(
-                values=[MetricValueIn(account.pk, metric.pk, value, timezone.now())]
-            )
-            while True:
-                got = Account.objects.filter(pk=account.pk).values_list(
-                    "computed_score", flat=True
-                )[0]
-                if got == engine.round1(value / 10):
-                    break
-                if time.perf_counter() - start > 30:
-                    raise RuntimeError(
-                        f"no score after 30 s (stored {got!r}, expected {value / 10})"
-                    )
-                time.sleep(0.01)
-            samples.append(time.perf_counter() - start)
+        with sending_to(queue):
+            for i in range(LATENCY_ROUNDS):
+                value = float(1 + i)
+                start = time.perf_counter()
+                record_metric_values(
+                    values=[MetricValueIn(account.pk, metric.pk, value, timezone.now())]
+                )
+                while True:
+                    got = Account.objects.filter(pk=account.pk).values_list(
+                        "computed_score", flat=True
+                    )[0]
+                    if got == engine.round1(value / 10):
+                        break
+                    if time.perf_counter() - start > 30:
+                        raise RuntimeError(
+                            f"no score after 30 s (stored {got!r}, expected {value / 10})"
+                        )
+                    time.sleep(0.01)
+                samples.append(time.perf_counter() - start)
         yield {
             "bench": "scoring_ingest_to_score_latency",
             "rounds": len(samples),
@@ -561,13 +495,18 @@ def bench_scoring_latency(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
             "coalesce_seconds": COALESCE_SECONDS,
         }
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        app.conf.task_default_queue = previous_queue
+        worker.stop(timeout=30)
         if account is not None:
-            DirtyAccount.objects.filter(account=account).delete()
-            Score.objects.filter(account=account).delete()
-            account.delete()
+            with transaction.atomic():
+                delete_account_rows(
+                    Account.objects.filter(pk=account.pk),
+                    "scoring_dirtyaccount",
+                    "scoring_metricvalue",
+                    "scoring_score",
+                    "scoring_scoreevent",
+                    "accounts_activity",
+                )
+                account.delete()
         if card is not None:
             card.delete()
         if metric is not None:
@@ -675,7 +614,7 @@ def bench_validation(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     (4 metrics) and 2 000 outcomes, inline (the same code the API and the page run)."""
     from scoring import validation
 
-    n = _accounts_option(options, [VALIDATION_ACCOUNTS])[-1]
+    n = accounts_option(options, [VALIDATION_ACCOUNTS])[-1]
     start = time.perf_counter()
     data = _validation_data(n, outcomes=VALIDATION_OUTCOMES)
     gen_seconds = time.perf_counter() - start
@@ -705,7 +644,7 @@ def bench_validation(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         "auc_suggested": suggestion.auc_suggested,
         "no_signal": [s.measure.metric for s in suggestion.measures if s.no_signal],
         "seconds": round(seconds, 2),
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -768,7 +707,7 @@ def bench_draft_preview(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     _seed_demo_with_outcomes()
     card = Scorecard.objects.get(segment="", status=Scorecard.Status.ACTIVE)
     yield from _time_preview(card, "demo", 600)
-    n = _accounts_option(options, [VALIDATION_ACCOUNTS])[-1]
+    n = accounts_option(options, [VALIDATION_ACCOUNTS])[-1]
     data = _validation_data(n, outcomes=VALIDATION_OUTCOMES)
     yield from _time_preview(data["true"], "synthetic", n)
 
