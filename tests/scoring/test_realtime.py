@@ -266,7 +266,7 @@ def test_bench_scoring_times_real_workers_and_removes_its_data(
 
     from django.core.management import call_command
 
-    from scoring.bench import BENCH_SEGMENT
+    from scoring.bench.recompute import BENCH_SEGMENT
     from tests.conftest import _database_url_for_current_test_db
 
     monkeypatch.setenv("DATABASE_URL", _database_url_for_current_test_db())

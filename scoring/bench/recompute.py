@@ -1,4 +1,4 @@
-"""Benchmarks of the scoring app (``python manage.py bench <name> [--accounts N[,N…]]``).
+"""The nightly full recompute (``python manage.py bench <name> [--accounts N[,N…]]``).
 
 * ``scoring``: N accounts × 8 measures × 30 days of daily values (generated server-side in
   one INSERT … SELECT on PostgreSQL), the product's full recompute timed, and a
@@ -7,16 +7,12 @@
   ratio to the naive loop, queries per batch, peak RSS.
 * ``scoring_demo``: the full recompute of the 600-account demo.
 * ``scoring_engine``: the pure engine alone (scores/second).
-* ``scoring_latency``: one account's values ingested → its new stored score, through Redis
-  and a real Celery worker this benchmark starts (p50/p95 over 50 rounds). It commits, so it
-  creates its own rows and deletes them afterwards.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import statistics
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -33,7 +29,6 @@ from chs_site.benchmarks import (
     accounts_option,
     children_peak_rss_mb,
     delete_account_rows,
-    p95,
     peak_rss_mb,
     sending_to,
     settle,
@@ -41,27 +36,14 @@ from chs_site.benchmarks import (
 )
 from chs_site.celery import app as celery_app
 from scoring import engine, tasks
-from scoring.contracts import MetricValueIn
-from scoring.models import (
-    Measure,
-    MetricDefinition,
-    MetricValue,
-    Score,
-    Scorecard,
-)
-from scoring.selectors import preview
-from scoring.selectors.scorecards import active_scorecard_specs, scorecard_spec
-from scoring.services.dirty import COALESCE_SECONDS
+from scoring.models import Measure, MetricDefinition, MetricValue, Score, Scorecard
+from scoring.selectors.scorecards import scorecard_spec
 from scoring.services.recompute import NIGHTLY_CHUNK, recompute_scores
-from scoring.services.values import load_metric_values, record_metric_values
+from scoring.services.values import load_metric_values
 
 BENCH_METRICS = 8
 BENCH_DAYS = 30
 NAIVE_SAMPLE = 200
-LATENCY_ROUNDS = 50
-LATENCY_SEGMENT = "BenchLatency"
-
-
 BENCH_SEGMENT = "Bench"
 
 
@@ -143,6 +125,12 @@ def _generate(n: int, metrics: list[MetricDefinition], at: dt.datetime) -> list[
     return ids
 
 
+# What a recompute writes per account (history, the score event, the band-change activity):
+# each round starts without them. The final cleanup also takes the values and dirty markers.
+SCORE_TABLES = ("scoring_score", "scoring_scoreevent", "accounts_activity")
+DATA_TABLES = ("scoring_metricvalue", *SCORE_TABLES, "scoring_dirtyaccount")
+
+
 def _delete_bench_rows(*tables: str) -> bool:
     """Delete the bench accounts' rows from these tables (inside the caller's transaction).
     False when there are no bench accounts."""
@@ -153,13 +141,7 @@ def _delete_bench_data() -> None:
     """Remove every bench account and what hangs off it (also a crashed run's leftovers).
     The big tables first; Django's collector does the rest."""
     with transaction.atomic():
-        if _delete_bench_rows(
-            "scoring_metricvalue",
-            "scoring_score",
-            "scoring_scoreevent",
-            "accounts_activity",
-            "scoring_dirtyaccount",
-        ):
+        if _delete_bench_rows(*DATA_TABLES):
             Account.objects.filter(segment=BENCH_SEGMENT).delete()
     Scorecard.objects.filter(segment=BENCH_SEGMENT).delete()
 
@@ -265,7 +247,7 @@ def bench_scoring(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def _reset_scores() -> None:
     """Back to never scored (so every round times the same work: first scores for all)."""
     with transaction.atomic():
-        _delete_bench_rows("scoring_score", "scoring_scoreevent", "accounts_activity")
+        _delete_bench_rows(*SCORE_TABLES)
     Account.objects.filter(segment=BENCH_SEGMENT).update(
         health_score=None,
         health_band="",
@@ -297,13 +279,7 @@ def _bench_scoring_rounds(
     _, metrics = _bench_scorecard()
     at = timezone.now()
     total_ids: list[int] = []
-    tables = (
-        "scoring_metricvalue",
-        "accounts_account",
-        "scoring_score",
-        "scoring_scoreevent",
-        "accounts_activity",
-    )
+    tables = ("scoring_metricvalue", "accounts_account", *SCORE_TABLES)
     for n in sorted(accounts_option(options, [10_000])):
         gen_start = time.perf_counter()
         ids = _generate(n - len(total_ids), metrics, at)
@@ -443,273 +419,4 @@ def bench_scoring_engine(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     }
 
 
-def bench_scoring_latency(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Ingest one account's values → its new stored score, via Redis and a real worker."""
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        yield {"bench": "scoring_latency", "skipped": "needs CELERY_BROKER_URL (a real worker)"}
-        return
-    queue = f"chs-bench-{os.getpid()}"
-    worker = start_celery_worker(
-        queue=queue,
-        node=f"bench-{os.getpid()}@localhost",
-        log_path=settings.VAR_DIR / f"bench-worker-{os.getpid()}.log",
-        loglevel="WARNING",
-    )
-    metric = card = account = None
-    try:
-        worker.wait_until_ready(timeout=60)
-        metric = MetricDefinition.objects.create(key=f"bench_latency_{os.getpid()}", name="Latency")
-        account = Account.objects.create(
-            external_id=f"BENCH-LATENCY-{os.getpid()}", name="Latency", segment=LATENCY_SEGMENT
-        )
-        card = Scorecard.objects.create(
-            name="Latency", segment=LATENCY_SEGMENT, status=Scorecard.Status.ACTIVE
-        )
-        Measure.objects.create(scorecard=card, metric=metric, weight=1, bad=0, good=1000)
-        samples = []
-        with sending_to(queue):
-            for i in range(LATENCY_ROUNDS):
-                value = float(1 + i)
-                start = time.perf_counter()
-                record_metric_values(
-                    values=[MetricValueIn(account.pk, metric.pk, value, timezone.now())]
-                )
-                while True:
-                    got = Account.objects.filter(pk=account.pk).values_list(
-                        "computed_score", flat=True
-                    )[0]
-                    if got == engine.round1(value / 10):
-                        break
-                    if time.perf_counter() - start > 30:
-                        raise RuntimeError(
-                            f"no score after 30 s (stored {got!r}, expected {value / 10})"
-                        )
-                    time.sleep(0.01)
-                samples.append(time.perf_counter() - start)
-        yield {
-            "bench": "scoring_ingest_to_score_latency",
-            "rounds": len(samples),
-            "p50_seconds": round(statistics.median(samples), 3),
-            "p95_seconds": round(p95(samples), 3),
-            "max_seconds": round(max(samples), 3),
-            "coalesce_seconds": COALESCE_SECONDS,
-        }
-    finally:
-        worker.stop(timeout=30)
-        if account is not None:
-            with transaction.atomic():
-                delete_account_rows(
-                    Account.objects.filter(pk=account.pk),
-                    "scoring_dirtyaccount",
-                    "scoring_metricvalue",
-                    "scoring_score",
-                    "scoring_scoreevent",
-                    "accounts_activity",
-                )
-                account.delete()
-        if card is not None:
-            card.delete()
-        if metric is not None:
-            metric.delete()
-
-
-bench_scoring_latency.commits = True  # type: ignore[attr-defined]
-
-BENCHMARKS = [bench_scoring, bench_scoring_demo, bench_scoring_engine, bench_scoring_latency]
-
-
-# --- validation (issue 7): draft preview, backtest, suggested weights --------------------
-# Appended as its own section (this file is shared with the scoring engine's benchmarks).
-
-VALIDATION_ACCOUNTS = 10_000
-VALIDATION_DAYS = 180
-VALIDATION_OUTCOMES = 2_000
-
-
-def _seed_demo_with_outcomes() -> None:
-    from accounts import demo as accounts_demo
-    from scoring import demo, demo_outcomes
-
-    today = timezone.localdate()
-    accounts_demo.seed(today=today)
-    demo.seed(today=today)
-    demo_outcomes.seed(today=today)
-
-
-def _validation_data(n: int, *, outcomes: int, days: int = VALIDATION_DAYS) -> dict[str, Any]:
-    """n accounts with ``days`` days of daily values for 2 signal and 2 noise metrics and
-    ``outcomes`` outcomes whose churn follows the signal metrics only (the same hidden rule
-    as ``scoring.synthetic``, generated server-side on PostgreSQL)."""
-    import math
-    import random
-
-    from scoring import synthetic
-    from scoring.models import Outcome
-
-    today = timezone.localdate()
-    if connection.vendor != "postgresql":
-        data = synthetic.generate(accounts=n, days=days, today=today, seed=17, segment="Validation")
-        ids, metrics = data.account_ids, data.metrics
-    else:
-        metrics = synthetic.ensure_metrics()
-        Account.objects.bulk_create(
-            [
-                Account(external_id=f"VAL-{i:07d}", name=f"Validation {i}", segment="Validation")
-                for i in range(n)
-            ],
-            batch_size=5000,
-        )
-        ids = list(
-            Account.objects.filter(segment="Validation").order_by("id").values_list("id", flat=True)
-        )
-        first = dt.datetime.combine(today - dt.timedelta(days=days - 1), dt.time(), tzinfo=dt.UTC)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """
-                INSERT INTO scoring_metricvalue (account_id, metric_id, observed_at, value)
-                SELECT a.id, m.id, %s::timestamptz + make_interval(days => d),
-                       ((a.id * 7919 + m.id * 104729) %% 1000) / 10.0
-                       + ((a.id * 31 + m.id * 17 + d * 13) %% 9) - 4
-                FROM unnest(%s::bigint[]) AS a(id)
-                CROSS JOIN unnest(%s::bigint[]) AS m(id)
-                CROSS JOIN generate_series(0, %s) AS d
-                """,
-                [first, ids, [m.pk for m in metrics.values()], days - 1],
-            )
-            cursor.execute("ANALYZE scoring_metricvalue")
-        rng = random.Random(17)
-        rows = []
-        for i, account_id in enumerate(rng.sample(ids, min(outcomes, len(ids)))):
-            levels = [
-                ((account_id * 7919 + metrics[k].pk * 104729) % 1000) / 10.0
-                for k in synthetic.SIGNAL
-            ]
-            health = sum(levels) / len(levels) / 100
-            churned = rng.random() < 1 / (1 + math.exp(12 * (health - 0.5)))
-            rows.append(
-                Outcome(
-                    account_id=account_id,
-                    kind=Outcome.Kind.CHURNED if churned else Outcome.Kind.RENEWED,
-                    occurred_at=today - dt.timedelta(days=i % 60),
-                )
-            )
-        Outcome.objects.bulk_create(rows, batch_size=5000)
-    # Their own segment, so nothing else in the database (the demo) enters the figures.
-    Scorecard.objects.filter(segment="Validation").delete()
-    true_card = synthetic.make_scorecard(
-        metrics=metrics, keys=synthetic.SIGNAL, name="True", segment="Validation"
-    )
-    mixed = synthetic.make_scorecard(
-        metrics=metrics,
-        keys=synthetic.SIGNAL + synthetic.NOISE,
-        name="Mixed",
-        status=Scorecard.Status.DRAFT,
-        segment="Validation",
-    )
-    return {"ids": ids, "true": true_card, "mixed": mixed}
-
-
-def bench_validation(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Backtest and suggested weights for 10 000 accounts × 180 days of daily history
-    (4 metrics) and 2 000 outcomes, inline (the same code the API and the page run)."""
-    from scoring import validation
-
-    n = accounts_option(options, [VALIDATION_ACCOUNTS])[-1]
-    start = time.perf_counter()
-    data = _validation_data(n, outcomes=VALIDATION_OUTCOMES)
-    gen_seconds = time.perf_counter() - start
-    with CaptureQueriesContext(connection) as queries:
-        start = time.perf_counter()
-        backtest = validation.run_backtest(scorecard=data["true"])
-        backtest_seconds = time.perf_counter() - start
-    yield {
-        "bench": "validation_backtest",
-        "accounts": n,
-        "days": VALIDATION_DAYS,
-        "outcomes": backtest.metrics.n_outcomes,
-        "churned": backtest.metrics.n_churned,
-        "auc": backtest.metrics.auc,
-        "seconds": round(backtest_seconds, 2),
-        "queries": len(queries),
-        "generate_seconds": round(gen_seconds, 1),
-    }
-    start = time.perf_counter()
-    suggestion = validation.run_suggestion(scorecard=data["mixed"])
-    seconds = time.perf_counter() - start
-    yield {
-        "bench": "validation_suggest_weights",
-        "accounts": n,
-        "outcomes": suggestion.n_outcomes,
-        "auc_current": suggestion.auc_current,
-        "auc_suggested": suggestion.auc_suggested,
-        "no_signal": [s.measure.metric for s in suggestion.measures if s.no_signal],
-        "seconds": round(seconds, 2),
-        "peak_rss_mb": peak_rss_mb(),
-    }
-
-
-def bench_backtest(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Backtest of each active demo scorecard (600 accounts, 180 days, demo outcomes)."""
-    from scoring import validation
-
-    _seed_demo_with_outcomes()
-    for card in Scorecard.objects.filter(status=Scorecard.Status.ACTIVE).order_by("segment"):
-        with CaptureQueriesContext(connection) as queries:
-            start = time.perf_counter()
-            backtest = validation.run_backtest(scorecard=card)
-            seconds = time.perf_counter() - start
-        yield {
-            "bench": "backtest_demo",
-            "scorecard": f"{card.name} v{card.version}",
-            "outcomes": backtest.metrics.n_outcomes,
-            "auc": backtest.metrics.auc,
-            "seconds": round(seconds, 3),
-            "queries": len(queries),
-        }
-
-
-def _time_preview(card: Scorecard, label: str, accounts: int) -> Iterator[dict[str, Any]]:
-    """The editor's preview request: cold (first render) and warm (a weight changed)."""
-    import dataclasses
-
-    spec = scorecard_spec(card)
-    changed = dataclasses.replace(
-        spec,
-        measures=(
-            dataclasses.replace(spec.measures[0], weight=spec.measures[0].weight * 3),
-            *spec.measures[1:],
-        ),
-    )
-    active = active_scorecard_specs().get(card.segment)
-    preview.clear_cache()
-    for case, s in (("cold", spec), ("weight_changed", changed)):
-        with CaptureQueriesContext(connection) as queries:
-            start = time.perf_counter()
-            version = preview.data_version()
-            result = preview.preview_draft(draft=card, spec=s, version=version)
-            pair = preview.preview_backtest(draft=card, spec=s, active_spec=active, version=version)
-            seconds = time.perf_counter() - start
-        yield {
-            "bench": "draft_preview",
-            "data": label,
-            "case": case,
-            "accounts": result.accounts,
-            "accounts_changing_band": result.moved,
-            "outcomes": pair.draft.n_outcomes,
-            "seconds": round(seconds, 3),
-            "queries": len(queries),
-        }
-
-
-def bench_draft_preview(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The live preview of a draft (distribution, band changes, playbook tasks, backtest)
-    on the 600-account demo and on 10 000 synthetic accounts."""
-    _seed_demo_with_outcomes()
-    card = Scorecard.objects.get(segment="", status=Scorecard.Status.ACTIVE)
-    yield from _time_preview(card, "demo", 600)
-    n = accounts_option(options, [VALIDATION_ACCOUNTS])[-1]
-    data = _validation_data(n, outcomes=VALIDATION_OUTCOMES)
-    yield from _time_preview(data["true"], "synthetic", n)
-
-
-BENCHMARKS += [bench_validation, bench_backtest, bench_draft_preview]
+BENCHMARKS = [bench_scoring, bench_scoring_demo, bench_scoring_engine]
