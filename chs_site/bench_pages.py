@@ -89,8 +89,13 @@ def _score_sql(g: str, w: str) -> str:
     )
 
 
-def _band_sql(score: str) -> str:
-    return f"CASE WHEN {score} < 40 THEN 'red' WHEN {score} >= 70 THEN 'green' ELSE 'yellow' END"
+def _band_sql(score: str, card: Scorecard) -> str:
+    """The band ``card`` gives ``score`` (its own thresholds, as the recompute applies them)."""
+    red_below, green_at = float(card.red_below), float(card.green_at)
+    return (
+        f"CASE WHEN {score} < {red_below!r} THEN 'red'"
+        f" WHEN {score} >= {green_at!r} THEN 'green' ELSE 'yellow' END"
+    )
 
 
 def _build_pages_data(n_accounts: int) -> dict[str, Any]:
@@ -146,7 +151,7 @@ def _build_pages_data(n_accounts: int) -> dict[str, Any]:
                 'bench' || g || '.example', (ARRAY['SMB','Mid-Market','Enterprise'])[1 + mod(g, 3)],
                 (%s::bigint[])[1 + mod(g, %s)], 1000 + mod(g * 7919, 500000),
                 current_date + mod(g, 365), (ARRAY['onboarding','adoption','expansion','renewal'])[1 + mod(g, 4)],
-                now(), now(), {now_score}, {_band_sql(now_score)}, {now_score}, {_band_sql(now_score)},
+                now(), now(), {now_score}, {_band_sql(now_score, card)}, {now_score}, {_band_sql(now_score, card)},
                 now(), {now_score} - {then_score}, 'NPS moved from 8 to ' || mod(g, 9),
                 (%s::text[])[1 + mod(g, %s)], 0
             FROM generate_series(1, %s) AS g
@@ -164,7 +169,7 @@ def _build_pages_data(n_accounts: int) -> dict[str, Any]:
         cur.execute(
             f"""
             INSERT INTO {Score._meta.db_table} (account_id, scorecard_id, score, band, computed_at, breakdown)
-            SELECT a.id, %s, {score}, {_band_sql(score)},
+            SELECT a.id, %s, {score}, {_band_sql(score, card)},
                 now() - make_interval(days => ({HISTORY_WEEKS - 1} - w) * 7),
                 jsonb_build_array(jsonb_build_object('metric', %s, 'name', %s, 'aggregation', 'latest',
                     'window_days', 30, 'value', mod(w, 10), 'points', {score}, 'weight', 1,
