@@ -21,6 +21,7 @@ import numpy as np
 from celery import group
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -45,6 +46,7 @@ BENCH_METRICS = 8
 BENCH_DAYS = 30
 NAIVE_SAMPLE = 200
 BENCH_SEGMENT = "Bench"
+BENCH_METRIC_PREFIX = "bench_m"
 
 
 def _bench_scorecard() -> tuple[Scorecard, list[MetricDefinition]]:
@@ -52,7 +54,7 @@ def _bench_scorecard() -> tuple[Scorecard, list[MetricDefinition]]:
     metrics = []
     for i in range(BENCH_METRICS):
         metric, _ = MetricDefinition.objects.get_or_create(
-            key=f"bench_m{i}", defaults={"name": f"Bench metric {i}"}
+            key=f"{BENCH_METRIC_PREFIX}{i}", defaults={"name": f"Bench metric {i}"}
         )
         metrics.append(metric)
     Scorecard.objects.filter(segment=BENCH_SEGMENT).delete()
@@ -144,6 +146,12 @@ def _delete_bench_data() -> None:
         if _delete_bench_rows(*DATA_TABLES):
             Account.objects.filter(segment=BENCH_SEGMENT).delete()
     Scorecard.objects.filter(segment=BENCH_SEGMENT).delete()
+    # Its metric definitions would otherwise stay in every editor's metric list.
+    MetricDefinition.objects.filter(
+        key__in=[f"{BENCH_METRIC_PREFIX}{i}" for i in range(BENCH_METRICS)]
+    ).exclude(Exists(MetricValue.objects.filter(metric=OuterRef("pk")))).exclude(
+        measures__isnull=False
+    ).delete()
 
 
 def _naive_loop(account_ids: list[int], at: dict[int, dt.datetime]) -> dict[int, float | None]:

@@ -266,7 +266,8 @@ def test_bench_scoring_times_real_workers_and_removes_its_data(
 
     from django.core.management import call_command
 
-    from scoring.bench.recompute import BENCH_SEGMENT
+    from scoring.bench.recompute import BENCH_METRIC_PREFIX, BENCH_SEGMENT
+    from scoring.models import ScoreEvent
     from tests.conftest import _database_url_for_current_test_db
 
     monkeypatch.setenv("DATABASE_URL", _database_url_for_current_test_db())
@@ -281,3 +282,6 @@ def test_bench_scoring_times_real_workers_and_removes_its_data(
     assert full["seconds"] > 0 and full["ratio_to_naive"] > 1
     assert not Account.objects.filter(segment=BENCH_SEGMENT).exists()
     assert not Scorecard.objects.filter(segment=BENCH_SEGMENT).exists()
+    assert not MetricDefinition.objects.filter(key__startswith=BENCH_METRIC_PREFIX).exists()
+    # Score events carry no foreign-key constraint: the database would keep them.
+    assert not ScoreEvent.objects.exists() and not Score.objects.exists()
