@@ -1,8 +1,8 @@
 """What benchmarks and tests share: percentiles, peak memory, cleaning up committed bench
 rows, putting PostgreSQL in the state a quiet evening would leave it, and real Celery
 worker and beat processes. Nothing the web or worker processes load imports this (``make
-lint`` checks it); it imports no app, so every app's benches and tests/conftest.py can
-use it."""
+lint`` and tests/test_processes.py check it); it imports no app, so every app's benches
+and tests/conftest.py can use it."""
 
 from __future__ import annotations
 
