@@ -7,5 +7,5 @@ from playbooks.api import urlpatterns as playbooks_api
 from scoring.api import urlpatterns as scoring_api
 from scoring.validation_api import urlpatterns as validation_api
 
-urlpatterns = [*accounts_api, *scoring_api, *playbooks_api]
-urlpatterns += validation_api  # issue 7: backtest and suggested weights
+# scoring.validation_api holds scoring's backtest and suggested-weights endpoints.
+urlpatterns = [*accounts_api, *scoring_api, *playbooks_api, *validation_api]

@@ -342,7 +342,7 @@ class Outcome(models.Model):
         return f"{self.get_kind_display()} {self.account_id} on {self.occurred_at}"
 
 
-# --- validation (issue 7): the fitted churn model and backfill jobs -----------------------
+# --- validation: the fitted churn model and backfill jobs ---------------------------------
 
 
 class ChurnModel(models.Model):
