@@ -1,14 +1,31 @@
-"""What every benchmark shares: percentiles, cleaning up committed bench rows, and putting
-PostgreSQL in the state a quiet evening would leave it. Benchmarks only: nothing the web
-or worker processes load imports this (``make lint`` checks it)."""
+"""What benchmarks and tests share: percentiles, peak memory, cleaning up committed bench
+rows, putting PostgreSQL in the state a quiet evening would leave it, and real Celery
+worker and beat processes. Nothing the web or worker processes load imports this (``make
+lint`` and tests/test_processes.py check it); it imports no app, so every app's benches
+and tests/conftest.py can use it."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import resource
+import signal
 import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from django.db import connection
+from django.conf import settings
+from django.db import DatabaseError, connection
 from django.db.models import Max, Min, QuerySet
+
+from chs_site.celery import app as celery_app
+
+# --- figures ---------------------------------------------------------------------------
 
 
 def p95(times: list[float]) -> float:
@@ -16,6 +33,28 @@ def p95(times: list[float]) -> float:
     if len(times) < 2:
         return times[0]
     return statistics.quantiles(times, n=20, method="inclusive")[18]
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def children_peak_rss_mb() -> float:
+    """The largest peak RSS among this process's waited-for children (a stopped worker and
+    the pool processes it waited for)."""
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+
+
+def accounts_option(options: dict[str, Any], default: list[int]) -> list[int]:
+    """``--accounts 10000,50000`` as a list (``default`` when not given)."""
+    raw = options.get("accounts")
+    if not raw:
+        return default
+    return [int(x) for x in str(raw).split(",") if x.strip()]
+
+
+# --- the database ----------------------------------------------------------------------
 
 
 def vacuum_tables(*tables: str) -> None:
@@ -26,6 +65,21 @@ def vacuum_tables(*tables: str) -> None:
     with connection.cursor() as cursor:
         for table in tables:
             cursor.execute(f"VACUUM ANALYZE {table}")
+
+
+def settle(*tables: str) -> None:
+    """The database as a nightly run finds it: vacuumed as autovacuum would, and the day's
+    writes checkpointed. Right after a bench generates its data (gigabytes of WAL), the
+    first checkpoint would otherwise write them out while the bench is being timed; what
+    the timed work writes itself still triggers the checkpoints it would at night."""
+    vacuum_tables(*tables)
+    if connection.vendor != "postgresql" or not connection.get_autocommit():
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("CHECKPOINT")
+    except DatabaseError:  # needs superuser or pg_checkpoint: then time it as it comes
+        pass
 
 
 def delete_account_rows(accounts: QuerySet[Any], *tables: str) -> bool:
@@ -43,3 +97,172 @@ def delete_account_rows(accounts: QuerySet[Any], *tables: str) -> bool:
                 [bounds["first"], bounds["last"], *ids_params],
             )
     return True
+
+
+# --- real Celery processes -------------------------------------------------------------
+
+# Beat has no control mailbox in every Celery version the project allows, so it counts as
+# ready once its service loop logs this (at INFO).
+BEAT_STARTED = "beat: Starting..."
+
+
+@dataclass
+class CeleryProcess:
+    """A ``celery worker`` or ``celery beat`` this process started, in a process group of
+    its own (``kill`` takes all of it down at once)."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    node: str | None  # the worker's node name; None for beat
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def poll(self) -> int | None:
+        return self.process.poll()
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except FileNotFoundError:
+            return ""
+
+    def wait_until_ready(self, timeout: float = 60.0) -> None:
+        """Until the worker answers a ping (beat: logs its start); RuntimeError with the
+        log's tail if it exits or takes longer than ``timeout`` seconds."""
+        what = "worker" if self.node else "beat"
+        deadline = time.monotonic() + timeout
+        while not self._answers():
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"celery {what} exited early (code {self.process.returncode}); "
+                    f"see {self.log_path}:\n{self.log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"celery {what} was not ready in {timeout:g} s; "
+                    f"see {self.log_path}:\n{self.log_tail()}"
+                )
+            if self.node is None:
+                time.sleep(0.1)  # a ping waits 0.5 s by itself
+
+    def _answers(self) -> bool:
+        if self.node is None:
+            return BEAT_STARTED in self.log_tail(chars=100_000)
+        return bool(celery_app.control.ping(destination=[self.node], timeout=0.5))
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, Celery's warm shutdown (running tasks finish); SIGKILL after
+        ``timeout`` seconds. Returns the exit code."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                return self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        return self.kill()
+
+    def kill(self) -> int:
+        """SIGKILL to its whole process group at once (the main process and a prefork
+        worker's pool), as a crash or the OOM killer would: nothing in flight finishes or
+        is acknowledged. Returns the exit code."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        return self.process.wait()
+
+
+def _start_celery(
+    args: list[str], *, queue: str, env: Mapping[str, str] | None, log_path: Path
+) -> subprocess.Popen[bytes]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    full_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "chs_site.settings",
+        **(env or {}),
+        # What it sends (follow-up tasks, beat's schedule) goes to the queue it serves.
+        "CELERY_QUEUE": queue,
+    }
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "chs_site", *args],
+            cwd=settings.BASE_DIR,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def start_celery_worker(
+    *,
+    queue: str,
+    node: str,
+    log_path: Path,
+    pool: str = "threads",
+    concurrency: int = 2,
+    env: Mapping[str, str] | None = None,
+    loglevel: str = "INFO",
+) -> CeleryProcess:
+    """A ``celery worker`` consuming only ``queue`` as ``node`` (e.g. ``test-123@localhost``),
+    its output in ``log_path``; ``env`` is added to this process's environment. Call
+    ``wait_until_ready`` before sending it work, and ``stop`` when done."""
+    process = _start_celery(
+        [
+            "worker",
+            f"--pool={pool}",
+            f"--concurrency={concurrency}",
+            "-Q",
+            queue,
+            "-n",
+            node,
+            "--without-gossip",
+            "--without-mingle",
+            f"--loglevel={loglevel}",
+        ],
+        queue=queue,
+        env=env,
+        log_path=log_path,
+    )
+    return CeleryProcess(process=process, log_path=log_path, node=node)
+
+
+def start_celery_beat(
+    *,
+    queue: str,
+    schedule_dir: Path,
+    env: Mapping[str, str] | None = None,
+    log_path: Path | None = None,
+) -> CeleryProcess:
+    """``celery beat`` sending the settings' schedule to ``queue``, keeping its state in a
+    throwaway file under ``schedule_dir`` (celery's PersistentScheduler) instead of
+    django_celery_beat's tables, which a test database would share with every run."""
+    schedule_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_path or schedule_dir / "beat.log"
+    process = _start_celery(
+        [
+            "beat",
+            "--scheduler",
+            "celery.beat:PersistentScheduler",
+            "-s",
+            str(schedule_dir / "celerybeat-schedule"),
+            "--loglevel=INFO",
+        ],
+        queue=queue,
+        env=env,
+        log_path=log_path,
+    )
+    return CeleryProcess(process=process, log_path=log_path, node=None)
+
+
+@contextlib.contextmanager
+def sending_to(queue: str) -> Iterator[None]:
+    """Tasks this process sends go to ``queue`` meanwhile (a bench worker's own queue, so
+    a developer's running worker never takes them)."""
+    previous = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = queue
+    try:
+        yield
+    finally:
+        celery_app.conf.task_default_queue = previous

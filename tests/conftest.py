@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ from django.db import connection
 from django.test import Client
 
 from accounts.models import Account, Role, Team, User
+from chs_site.benchmarks import CeleryProcess, start_celery_worker
 from chs_site.celery import app as celery_app
 from tests.factories import AccountFactory, TeamFactory, UserFactory
 
@@ -180,67 +179,32 @@ def database_url_for_current_test_db() -> str:
 @pytest.fixture(scope="session")
 def celery_worker_process(
     django_db_setup: None, django_db_blocker: object
-) -> Iterator[subprocess.Popen[bytes]]:
+) -> Iterator[CeleryProcess]:
     """A real ``celery worker`` process, consuming this run's private queue from Redis and
     writing to the test database. Tests using it need ``transaction=True`` so the worker
     sees their committed rows."""
     require(settings.IS_POSTGRES, "a real worker needs PostgreSQL")
     require(_redis_available(), "a real worker needs Redis")
-    queue = settings.CELERY_TASK_DEFAULT_QUEUE
-    node = f"test-{os.getpid()}@localhost"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url_for_current_test_db(),
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "CELERY_QUEUE": queue,
-        "CHS_TESTING": "1",
-        "DJANGO_SETTINGS_MODULE": "chs_site.settings",
-    }
-    log_path = ROOT / "var" / f"test-worker-{os.getpid()}.log"
-    log_path.parent.mkdir(exist_ok=True)
-    log = log_path.open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "chs_site",
-            "worker",
-            "--pool=threads",
-            "--concurrency=4",
-            "-Q",
-            queue,
-            "-n",
-            node,
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=INFO",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    worker = start_celery_worker(
+        queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+        node=f"test-{os.getpid()}@localhost",
+        pool="threads",
+        concurrency=4,
+        env={
+            "DATABASE_URL": database_url_for_current_test_db(),
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "CHS_TESTING": "1",
+        },
+        log_path=ROOT / "var" / f"test-worker-{os.getpid()}.log",
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"celery worker exited early; see {log_path}:\n{log_path.read_text()[-3000:]}"
-                )
-            if celery_app.control.ping(destination=[node], timeout=0.5):
-                break
-        else:
-            pytest.fail(f"celery worker did not become ready in 60 s; see {log_path}")
-        yield proc
-    finally:
-        proc.terminate()
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            worker.wait_until_ready(timeout=60)
+        except RuntimeError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        yield worker
+    finally:
+        worker.stop(timeout=20)
 
 
 def wait_for(predicate: object, *, timeout: float = 15.0, interval: float = 0.05) -> bool:

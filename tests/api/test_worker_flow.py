@@ -4,7 +4,6 @@ recomputes the score in PostgreSQL; a CSV import job runs on the worker."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 
 import pytest
 from django.core.files.base import ContentFile
@@ -12,6 +11,7 @@ from django.utils import timezone
 
 from accounts.imports.jobs import create_import_job, start_import
 from accounts.models import Account, ImportJob, User
+from chs_site.benchmarks import CeleryProcess
 from scoring.models import Measure, MetricDefinition, MetricValue, Score, Scorecard
 from tests.api.helpers import api_for
 from tests.conftest import wait_for
@@ -36,7 +36,7 @@ def active_scorecard(db: None) -> Scorecard:
 
 
 def test_posted_metrics_are_scored_by_a_real_worker(
-    celery_worker_process: subprocess.Popen[bytes],
+    celery_worker_process: CeleryProcess,
     csm: User,
     account: Account,
     active_scorecard: Scorecard,
@@ -64,7 +64,7 @@ def test_posted_metrics_are_scored_by_a_real_worker(
 
 
 def test_an_import_job_runs_on_a_real_worker(
-    celery_worker_process: subprocess.Popen[bytes],
+    celery_worker_process: CeleryProcess,
     admin: User,
     account: Account,
     active_scorecard: Scorecard,

@@ -4,11 +4,11 @@ upload → map a column → preview → run → live progress → result."""
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
 
 from accounts.models import Account, ImportJob, User
+from chs_site.benchmarks import CeleryProcess
 from scoring.models import MetricDefinition, MetricValue
 from tests.conftest import browser_login
 
@@ -18,7 +18,7 @@ ROWS = 40_000  # enough for the job to take a few seconds, so the progress bar i
 
 
 def test_admin_uploads_maps_previews_and_runs_an_import(
-    celery_worker_process: subprocess.Popen[bytes], page: object, admin: User, account: Account
+    celery_worker_process: CeleryProcess, page: object, admin: User, account: Account
 ) -> None:
     admin.set_password("chs-demo")
     admin.save(update_fields=["password"])

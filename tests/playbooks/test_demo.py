@@ -1,4 +1,5 @@
-"""The demo: the four playbooks the issue names, enabled; plan templates; tasks; idempotent."""
+"""The demo: its four playbooks (red, renewal risk, detractor, score drop) enabled; plan
+templates; tasks; seeding twice changes nothing."""
 
 from __future__ import annotations
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import Account, User
+from chs_site.benchmarks import CeleryProcess, start_celery_beat, start_celery_worker
 from chs_site.celery import app
 from playbooks.models import Playbook, Task
 from playbooks.services.firing import process_score_events
@@ -49,85 +49,45 @@ SWEEP_TIMEOUT = 60
 
 
 class Processes:
-    """Workers and beat on one private queue; stopped (or killed) at the end."""
+    """A worker, its replacement and beat on one private queue; all stopped at the end."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.queue = f"chs-faults-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.tmp_path = tmp_path
-        self.started: list[subprocess.Popen[bytes]] = []
+        self.started: list[CeleryProcess] = []
         self.env = {
-            **os.environ,
             "DATABASE_URL": database_url_for_current_test_db(),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "CELERY_QUEUE": self.queue,
             "CHS_TESTING": "1",
-            "DJANGO_SETTINGS_MODULE": "chs_site.settings",
         }
 
-    def _start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        log = (self.tmp_path / f"{name}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "chs_site", *args],
-            cwd=ROOT,
+    def worker(self, name: str) -> CeleryProcess:
+        """A worker that runs one task at a time in its own process (``solo``), so killing
+        it kills the task it is running."""
+        worker = start_celery_worker(
+            queue=self.queue,
+            node=f"{name}-{self.queue}@localhost",
+            pool="solo",
+            concurrency=1,
             env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            log_path=self.tmp_path / f"{name}.log",
         )
-        self.started.append(proc)
-        return proc
+        self.started.append(worker)
+        worker.wait_until_ready(timeout=60)
+        return worker
 
-    def worker(self, name: str) -> subprocess.Popen[bytes]:
-        """A worker that runs one task at a time in its own process (``solo``): killing
-        the process kills the task it is running."""
-        node = f"{name}-{self.queue}@localhost"
-        proc = self._start(
-            name,
-            [
-                "worker",
-                "--pool=solo",
-                "-Q",
-                self.queue,
-                "-n",
-                node,
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel=INFO",
-            ],
-        )
-        deadline = time.monotonic() + 60
-        while not app.control.ping(destination=[node], timeout=0.5):
-            assert proc.poll() is None, self.log(name)
-            assert time.monotonic() < deadline, f"worker {name} did not start:\n{self.log(name)}"
-        return proc
+    def beat(self) -> CeleryProcess:
+        beat = start_celery_beat(queue=self.queue, schedule_dir=self.tmp_path, env=self.env)
+        self.started.append(beat)
+        beat.wait_until_ready(timeout=60)
+        return beat
 
-    def beat(self) -> subprocess.Popen[bytes]:
-        schedule = self.tmp_path / "beat-schedule"
-        return self._start(
-            "beat",
-            [
-                "beat",
-                "--scheduler",
-                "celery.beat:PersistentScheduler",
-                "-s",
-                str(schedule),
-                "--loglevel=INFO",
-            ],
-        )
-
-    def log(self, name: str) -> str:
-        path = self.tmp_path / f"{name}.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+    def logs(self) -> str:
+        return "\n".join(p.log_tail() for p in self.started)
 
     def stop(self) -> None:
-        for proc in self.started:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.started:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        for process in self.started:
+            process.stop(timeout=20)
         redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(self.queue)
 
 
@@ -215,10 +175,9 @@ def test_a_worker_killed_after_the_recompute_loses_no_firing(
         app.send_task("scoring.tasks.recompute_dirty", queue=processes.queue)
         assert wait_for(
             lambda: Account.objects.get(pk=account.pk).computed_band == "red", timeout=30
-        ), processes.log("doomed")
-        assert wait_for(_blocked_on_playbooks, timeout=30), processes.log("doomed")
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(timeout=10)
+        ), processes.logs()
+        assert wait_for(_blocked_on_playbooks, timeout=30), processes.logs()
+        worker.kill()  # SIGKILL: nothing in flight finishes or is acknowledged
         # The recompute committed (score, history, the event); the firing did not happen.
         event = _red_event()
         assert event is not None and event.processed_at is None
@@ -233,7 +192,7 @@ def test_a_worker_killed_after_the_recompute_loses_no_firing(
     processes.beat()
     assert wait_for(
         lambda: Task.objects.filter(playbook=red_playbook).exists(), timeout=SWEEP_TIMEOUT
-    ), processes.log("beat") + processes.log("restarted")
+    ), processes.logs()
     time.sleep(3)  # room for a (wrong) second firing
     [task] = Task.objects.filter(playbook=red_playbook)
     assert task.account == account and task.assignee == csm
@@ -255,7 +214,7 @@ def test_a_dropped_nudge_loses_no_firing(
     result = subprocess.run(
         [sys.executable, "manage.py", "recompute_scores"],
         cwd=ROOT,
-        env=processes.env,
+        env={**os.environ, **processes.env, "CELERY_QUEUE": processes.queue},
         capture_output=True,
         text=True,
         timeout=120,
@@ -272,7 +231,7 @@ def test_a_dropped_nudge_loses_no_firing(
     processes.beat()
     assert wait_for(
         lambda: Task.objects.filter(playbook=red_playbook).exists(), timeout=SWEEP_TIMEOUT
-    ), processes.log("beat") + processes.log("worker")
+    ), processes.logs()
     time.sleep(3)
     assert Task.objects.filter(playbook=red_playbook, account=account).count() == 1
     event.refresh_from_db()

@@ -6,13 +6,13 @@ in the same flow, the playbook creates exactly one task for its owner within sec
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 import time
 
 import pytest
 from django.utils import timezone
 
 from accounts.models import Account, User
+from chs_site.benchmarks import CeleryProcess
 from chs_site.celery import app
 from playbooks.models import PlaybookRun, Task
 from scoring.models import DirtyAccount, Measure, MetricDefinition, Scorecard, ScoreEvent
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def test_values_ingested_through_the_api_push_an_account_into_red_and_one_task_appears(
-    celery_worker_process: subprocess.Popen[bytes], csm: User, account: Account
+    celery_worker_process: CeleryProcess, csm: User, account: Account
 ) -> None:
     usage = MetricDefinition.objects.create(key="usage", name="Usage")
     card = Scorecard.objects.create(name="Default", status="active")
@@ -92,7 +92,7 @@ def test_values_ingested_through_the_api_push_an_account_into_red_and_one_task_a
 
 
 def test_a_score_event_processed_twice_on_the_worker_creates_one_task(
-    celery_worker_process: subprocess.Popen[bytes], csm: User, account: Account
+    celery_worker_process: CeleryProcess, csm: User, account: Account
 ) -> None:
     playbook = PlaybookFactory.create()
     event = ScoreEvent.objects.create(

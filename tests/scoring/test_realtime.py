@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import subprocess
 import threading
 from collections.abc import Callable
 
@@ -15,6 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account, User
+from chs_site.benchmarks import CeleryProcess
 from scoring import engine
 from scoring.contracts import MeasureIn, MetricValueIn
 from scoring.models import DirtyAccount, Measure, MetricDefinition, Score, Scorecard, ScoreOverride
@@ -170,7 +170,7 @@ def test_two_recomputes_of_the_same_accounts_at_once_give_one_consistent_result(
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_ingest_is_scored_by_a_real_worker_within_seconds(
-    celery_worker_process: subprocess.Popen[bytes], csm: User
+    celery_worker_process: CeleryProcess, csm: User
 ) -> None:
     [account], wau = _scored_accounts(1, csm)
     record_metric_values(values=[MetricValueIn(account.pk, wau.pk, 42, timezone.now())])
@@ -184,7 +184,7 @@ def test_ingest_is_scored_by_a_real_worker_within_seconds(
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_many_ingests_in_the_same_second_become_one_recompute(
-    celery_worker_process: subprocess.Popen[bytes], csm: User, monkeypatch: pytest.MonkeyPatch
+    celery_worker_process: CeleryProcess, csm: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A wider window than production's second, so a loaded CI machine cannot split the burst.
     monkeypatch.setattr(dirty, "COALESCE_SECONDS", 3.0)
@@ -206,7 +206,7 @@ def test_many_ingests_in_the_same_second_become_one_recompute(
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_override_is_shown_until_expiry_while_the_worker_keeps_computing(
-    celery_worker_process: subprocess.Popen[bytes], csm: User
+    celery_worker_process: CeleryProcess, csm: User
 ) -> None:
     [account], wau = _scored_accounts(1, csm)
     record_metric_values(values=[MetricValueIn(account.pk, wau.pk, 30, timezone.now())])
@@ -234,7 +234,7 @@ def test_override_is_shown_until_expiry_while_the_worker_keeps_computing(
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_publishing_a_segment_scorecard_rescores_exactly_that_segment_on_the_worker(
-    celery_worker_process: subprocess.Popen[bytes], csm: User
+    celery_worker_process: CeleryProcess, csm: User
 ) -> None:
     accounts, wau = _scored_accounts(4, csm)
     Account.objects.filter(pk__in=[accounts[0].pk, accounts[1].pk]).update(segment="Enterprise")
@@ -266,7 +266,8 @@ def test_bench_scoring_times_real_workers_and_removes_its_data(
 
     from django.core.management import call_command
 
-    from scoring.bench import BENCH_SEGMENT
+    from scoring.bench.recompute import BENCH_METRIC_PREFIX, BENCH_SEGMENT
+    from scoring.models import ScoreEvent
     from tests.conftest import database_url_for_current_test_db
 
     monkeypatch.setenv("DATABASE_URL", database_url_for_current_test_db())
@@ -281,3 +282,6 @@ def test_bench_scoring_times_real_workers_and_removes_its_data(
     assert full["seconds"] > 0 and full["ratio_to_naive"] > 1
     assert not Account.objects.filter(segment=BENCH_SEGMENT).exists()
     assert not Scorecard.objects.filter(segment=BENCH_SEGMENT).exists()
+    assert not MetricDefinition.objects.filter(key__startswith=BENCH_METRIC_PREFIX).exists()
+    # Score events carry no foreign-key constraint: the database would keep them.
+    assert not ScoreEvent.objects.exists() and not Score.objects.exists()

@@ -3,7 +3,6 @@ progress the page polls."""
 
 from __future__ import annotations
 
-import subprocess
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from chs_site.benchmarks import CeleryProcess
 from scoring import synthetic
 from scoring.models import BackfillJob, Score, Scorecard
 from scoring.services.backfill import backfill_moments
@@ -21,7 +21,7 @@ from tests.conftest import wait_for
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_backfill_runs_on_a_real_worker_with_progress(
-    celery_worker_process: subprocess.Popen[bytes], admin_client: Client, csm: User
+    celery_worker_process: CeleryProcess, admin_client: Client, csm: User
 ) -> None:
     data = synthetic.generate(
         accounts=30, days=40, every_days=2, today=timezone.localdate(), owner=csm, seed=11

@@ -1,11 +1,12 @@
 """``python manage.py bench``: performance figures, one JSON line per figure.
 
-Each app contributes a ``<app>/bench.py`` with ``BENCHMARKS``: a list of functions that take
-the command's options and yield dicts ({"bench": name, ...figures}). The command lives in
-chs_site, above the apps, because it runs all of them. Benchmarks build their
-own data inside a transaction that is rolled back, so they can run against any database
-without leaving anything behind. Compare ratios within one run, not absolute times across
-machines.
+Each bench module has ``BENCHMARKS``: a list of functions that take the command's options
+and yield dicts ({"bench": name, ...figures}): the pages (``chs_site.bench_pages``, they
+read every app), ``scoring.bench`` and ``playbooks.bench``. The command lives in chs_site,
+above the apps, because it runs all of them. Benchmarks build their own data inside a
+transaction that is rolled back, so they can run against any database without leaving
+anything behind; those marked ``commits`` (real workers read committed rows) delete their
+own. Compare ratios within one run, not absolute times across machines.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
-from accounts import bench as accounts_bench
+from chs_site import bench_pages
 from playbooks import bench as playbooks_bench
 from scoring import bench as scoring_bench
 
-BENCH_MODULES = (accounts_bench, scoring_bench, playbooks_bench)
+BENCH_MODULES = (bench_pages, scoring_bench, playbooks_bench)
 
 Benchmark = Callable[[dict[str, Any]], Iterable[dict[str, Any]]]
 

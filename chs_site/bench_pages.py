@@ -1,25 +1,42 @@
-"""Benchmarks of the accounts app: the portfolio page for each role."""
+"""Page benchmarks: server time of real requests through Django's test client.
+
+* ``portfolio_page``: /portfolio/ on the demo for each role.
+* ``pages``: the portfolio, account, team and export pages at 100 000 accounts.
+* ``draft_preview``: the scorecard editor's live preview.
+
+The pages read every app's data (accounts, score history, tasks, playbooks), so their
+benches live here, above the apps, like ``chs_site/urls.py``."""
 
 from __future__ import annotations
 
 import datetime as dt
+import io
+import re
 import statistics
 import time
 from collections.abc import Iterator
 from typing import Any
 
+from django.core.cache import cache
+from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts import demo
-from accounts.models import Account, Activity, Team, User, owner_sort_name
+from accounts.models import Account, Activity, Role, Team, User, owner_sort_name
 from accounts.selectors.access import visible_accounts
 from accounts.selectors.portfolio import SORT_KEYS
-from chs_site.benchmarks import delete_account_rows, p95, vacuum_tables
+from chs_site.benchmarks import accounts_option, delete_account_rows, p95, vacuum_tables
 from chs_site.startup import freeze_loaded_objects
+from playbooks.models import Task
+from scoring.bench.validation import VALIDATION_ACCOUNTS, VALIDATION_OUTCOMES, validation_data
+from scoring.forms import editor_forms
+from scoring.models import Measure, MetricDefinition, MetricValue, Score, Scorecard
+from scoring.selectors import preview
 
 
 def bench_portfolio_page(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -72,17 +89,19 @@ def _score_sql(g: str, w: str) -> str:
     )
 
 
-def _band_sql(score: str) -> str:
-    return f"CASE WHEN {score} < 40 THEN 'red' WHEN {score} >= 70 THEN 'green' ELSE 'yellow' END"
+def _band_sql(score: str, card: Scorecard) -> str:
+    """The band ``card`` gives ``score`` (its own thresholds, as the recompute applies them)."""
+    red_below, green_at = float(card.red_below), float(card.green_at)
+    return (
+        f"CASE WHEN {score} < {red_below!r} THEN 'red'"
+        f" WHEN {score} >= {green_at!r} THEN 'green' ELSE 'yellow' END"
+    )
 
 
 def _build_pages_data(n_accounts: int) -> dict[str, Any]:
     """100 000 accounts over 3 teams of 4 CSMs, 26 weekly score rows each (2.6 M rows), an open
     task on every fifth account, daily metric values and a timeline for the sampled accounts.
     Written with INSERT … SELECT generate_series so the set-up takes seconds, not hours."""
-    from playbooks.models import Task
-    from scoring.models import Measure, MetricDefinition, MetricValue, Score, Scorecard
-
     admin = User.objects.create(
         username=f"{PAGES_USER_PREFIX}admin", role="admin", is_superuser=True
     )
@@ -132,7 +151,7 @@ def _build_pages_data(n_accounts: int) -> dict[str, Any]:
                 'bench' || g || '.example', (ARRAY['SMB','Mid-Market','Enterprise'])[1 + mod(g, 3)],
                 (%s::bigint[])[1 + mod(g, %s)], 1000 + mod(g * 7919, 500000),
                 current_date + mod(g, 365), (ARRAY['onboarding','adoption','expansion','renewal'])[1 + mod(g, 4)],
-                now(), now(), {now_score}, {_band_sql(now_score)}, {now_score}, {_band_sql(now_score)},
+                now(), now(), {now_score}, {_band_sql(now_score, card)}, {now_score}, {_band_sql(now_score, card)},
                 now(), {now_score} - {then_score}, 'NPS moved from 8 to ' || mod(g, 9),
                 (%s::text[])[1 + mod(g, %s)], 0
             FROM generate_series(1, %s) AS g
@@ -150,7 +169,7 @@ def _build_pages_data(n_accounts: int) -> dict[str, Any]:
         cur.execute(
             f"""
             INSERT INTO {Score._meta.db_table} (account_id, scorecard_id, score, band, computed_at, breakdown)
-            SELECT a.id, %s, {score}, {_band_sql(score)},
+            SELECT a.id, %s, {score}, {_band_sql(score, card)},
                 now() - make_interval(days => ({HISTORY_WEEKS - 1} - w) * 7),
                 jsonb_build_array(jsonb_build_object('metric', %s, 'name', %s, 'aggregation', 'latest',
                     'window_days', 30, 'value', mod(w, 10), 'points', {score}, 'weight', 1,
@@ -284,8 +303,6 @@ _PAGES_TABLES = (
 
 
 def _delete_pages_data() -> None:
-    from scoring.models import MetricDefinition, MetricValue, Scorecard
-
     accounts = Account.objects.filter(external_id__startswith=PAGES_PREFIX)
     with transaction.atomic():
         if delete_account_rows(accounts, *_PAGES_TABLES[1:]):
@@ -305,8 +322,6 @@ def _bench_pages(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     with transaction.atomic():
         data = _build_pages_data(n)
     vacuum_tables(*_PAGES_TABLES)
-    from scoring.models import Score
-
     yield {
         "bench": "pages",
         "case": "setup",
@@ -387,8 +402,6 @@ def _bench_pages(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
             "max_queries": max(t["queries"] for t in times),
             "runs": len(ms),
         }
-    from django.core.cache import cache
-
     for role in ("manager", "admin"):
         client = Client()
         client.force_login(data["users"][role])
@@ -426,214 +439,88 @@ def _bench_pages(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     }
 
 
-# --- ingestion (issue 4) -----------------------------------------------------------------
+# --- the scorecard editor's live preview -------------------------------------------------
 
 
-def _ingest_fixture(accounts: int) -> tuple[User, list[str], list[str]]:
-    from accounts.models import Role
-    from scoring.models import MetricDefinition
-
-    admin = User.objects.create(username="bench-ingest", role=Role.ADMIN, is_superuser=True)
-    ids = [f"BENCH-{i:06d}" for i in range(accounts)]
-    Account.objects.bulk_create(
-        [
-            Account(
-                external_id=e,
-                name=f"Bench {e}",
-                owner=admin,
-                owner_sort_name=owner_sort_name(admin),
-            )
-            for e in ids
-        ],
-        batch_size=2000,
-    )
-    keys = [f"bench_metric_{i}" for i in range(5)]
-    MetricDefinition.objects.bulk_create([MetricDefinition(key=k, name=k) for k in keys])
-    return admin, ids, keys
-
-
-def _values(ids: list[str], keys: list[str], n: int, offset: int) -> list[dict[str, Any]]:
-    import datetime as dt
-
-    start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-    out = []
-    for i in range(offset, offset + n):
-        out.append(
-            {
-                "account": ids[i % len(ids)],
-                "metric": keys[(i // len(ids)) % len(keys)],
-                "value": float(i % 997),
-                "observed_at": (
-                    start + dt.timedelta(minutes=i // (len(ids) * len(keys)))
-                ).isoformat(),
-            }
-        )
-    return out
-
-
-def _baseline_view() -> Any:
-    """What a plain DRF endpoint would do: a ModelSerializer(many=True) that validates item
-    by item (two lookups and a uniqueness query per item) and saves row by row."""
-    from rest_framework import serializers
-    from rest_framework.response import Response
-    from rest_framework.views import APIView
-
-    from scoring.models import MetricDefinition, MetricValue
-
-    class BaselineItem(serializers.ModelSerializer):
-        account = serializers.SlugRelatedField(
-            slug_field="external_id", queryset=Account.objects.all()
-        )
-        metric = serializers.SlugRelatedField(
-            slug_field="key", queryset=MetricDefinition.objects.all()
-        )
-
-        class Meta:
-            model = MetricValue
-            fields = ["account", "metric", "value", "observed_at"]
-
-    class BaselineView(APIView):
-        def post(self, request: Any) -> Response:
-            serializer = BaselineItem(data=request.data["values"], many=True)
-            serializer.is_valid(raise_exception=True)
-            serializer.save()
-            return Response({"accepted": len(serializer.validated_data)}, status=202)
-
-    return BaselineView.as_view()
-
-
-def bench_ingest(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Metric values through the real API stack (token auth, JSON parsing, whole-request
-    validation, upsert) against a plain ModelSerializer baseline, and a 200 000-row CSV
-    import with its peak memory. The recompute that follows on commit is not included:
-    the benchmark's transaction is rolled back."""
-    import json
-
-    from rest_framework.test import APIRequestFactory
-
-    from accounts.services.tokens import create_api_token
-    from scoring.models import MetricValue
-
-    scale = float(options.get("scale") or 1.0)
-    admin, ids, keys = _ingest_fixture(max(int(1000 * scale), 10))
-    key = create_api_token(user=admin, scope="write").key
-    headers = {"Authorization": f"Token {key}"}
-    client = Client()
-
-    offset = 0
-    for size, requests in ((5_000, max(int(8 * scale), 2)), (10_000, max(int(3 * scale), 1))):
-        bodies = []
-        for _ in range(requests):
-            bodies.append(json.dumps({"values": _values(ids, keys, size, offset)}))
-            offset += size
-        client.post(
-            "/api/v1/metrics/",
-            json.dumps({"values": _values(ids, keys, 10, 10**7)}),
-            content_type="application/json",
-            headers=headers,
-        )
-        before = MetricValue.objects.count()
-        start = time.perf_counter()
-        for body in bodies:
-            response = client.post(
-                "/api/v1/metrics/", body, content_type="application/json", headers=headers
-            )
-            assert response.status_code == 202, response.content[:300]
-        elapsed = time.perf_counter() - start
-        stored = MetricValue.objects.count() - before
-        assert stored == size * requests
-        yield {
-            "bench": "ingest_api",
-            "items_per_request": size,
-            "requests": requests,
-            "values_stored": stored,
-            "ms_per_request": round(elapsed / requests * 1000, 1),
-            "values_per_s": round(stored / elapsed),
-        }
-        api_rate = stored / elapsed
-
-    baseline_size = 5_000
-    baseline_body = {"values": _values(ids, keys, baseline_size, offset)}
-    request = APIRequestFactory().post(
-        "/bench/baseline/", baseline_body, format="json", HTTP_AUTHORIZATION=f"Token {key}"
-    )
-    view = _baseline_view()
-    before = MetricValue.objects.count()
-    start = time.perf_counter()
-    response = view(request)
-    elapsed = time.perf_counter() - start
-    assert response.status_code == 202, getattr(response, "data", None)
-    stored = MetricValue.objects.count() - before
-    baseline_rate = stored / elapsed
-    yield {
-        "bench": "ingest_baseline_modelserializer",
-        "items_per_request": baseline_size,
-        "values_stored": stored,
-        "ms_per_request": round(elapsed * 1000, 1),
-        "values_per_s": round(baseline_rate),
-        "api_speedup_x": round(api_rate / baseline_rate, 1),
+def _editor_post(card: Scorecard, *, weight_factor: float = 1.0) -> dict[str, Any]:
+    """The editor form as the browser posts it on every change (the card's measures, the
+    first one's weight multiplied by ``weight_factor``, and the empty row for a new one)."""
+    _, formset, _ = editor_forms(card)
+    n = len(formset.forms)
+    data: dict[str, Any] = {
+        "name": card.name,
+        "red_below": card.red_below,
+        "green_at": card.green_at,
+        "missing_data": card.missing_data,
+        "m-TOTAL_FORMS": n,
+        "m-INITIAL_FORMS": n - 1,
+        "m-MIN_NUM_FORMS": 0,
+        "m-MAX_NUM_FORMS": 30,
+        f"m-{n - 1}-aggregation": "latest",
+        f"m-{n - 1}-window_days": 30,
     }
+    for i, form in enumerate(formset.forms[:-1]):
+        for key, value in form.initial.items():
+            data[f"m-{i}-{key}"] = value
+    data["m-0-weight"] = data["m-0-weight"] * weight_factor
+    return data
 
-    yield from _bench_csv_import(admin, ids, keys, rows=int(200_000 * scale))
+
+def _figure(html: str, pattern: str, *, default: int | None = None) -> int:
+    """A number the preview shows (the page is what is timed, so the figures come from it)."""
+    found = re.search(pattern, html)
+    if found is None:
+        assert default is not None, f"the preview no longer shows {pattern!r}"
+        return default
+    return int(found.group(1))
 
 
-def _bench_csv_import(
-    admin: User, ids: list[str], keys: list[str], *, rows: int
-) -> Iterator[dict[str, Any]]:
-    import csv
-    import resource
-    import tempfile
-    import tracemalloc
-    from pathlib import Path
-
-    from django.core.files import File
-
-    from accounts.imports import jobs as importing
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bench.csv"
-        with path.open("w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["account", "metric", "value", "observed_at"])
-            for item in _values(ids, keys, rows, 2 * 10**7):
-                writer.writerow(
-                    [item["account"], item["metric"], item["value"], item["observed_at"]]
-                )
-        size_mb = path.stat().st_size / 1e6
-
-        def run_once() -> tuple[float, Any]:
-            with path.open("rb") as fh:
-                job = importing.create_import_job(
-                    user=admin, kind="metrics_long", upload=File(fh, name="bench.csv")
-                )
-            importing.mark_queued(job=job, user=admin)
+def _time_preview(client: Client, card: Scorecard, label: str) -> Iterator[dict[str, Any]]:
+    """The editor's preview request for a draft of ``card``: cold (the first render) and
+    with a weight changed (the window stats come from the preview's cache)."""
+    response = client.post(reverse("scoring:new_draft", args=[card.pk]))
+    assert response.status_code == 302, response.status_code
+    draft = Scorecard.objects.get(
+        segment=card.segment, status=Scorecard.Status.DRAFT, based_on=card
+    )
+    url = reverse("scoring:preview", args=[draft.pk])
+    preview.clear_cache()
+    for case, factor in (("cold", 1.0), ("weight_changed", 3.0)):
+        data = _editor_post(draft, weight_factor=factor)
+        with CaptureQueriesContext(connection) as queries:
             start = time.perf_counter()
-            finished = importing.run_import(job_id=job.pk)
-            elapsed = time.perf_counter() - start
-            assert finished is not None and finished.status == "succeeded", (
-                finished and finished.message
-            )
-            job.file.delete(save=False)
-            return elapsed, finished
-
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        elapsed, job = run_once()
-        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        # Again, traced (slower), for the peak of Python allocations during one import.
-        tracemalloc.start()
-        run_once()
-        _, traced_peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+            response = client.post(url, data, headers={"HX-Request": "true"})
+            seconds = time.perf_counter() - start
+        assert response.status_code == 200, response.status_code
+        html = response.content.decode()
+        assert "Fix the highlighted values" not in html, html[:500]
         yield {
-            "bench": "ingest_csv_import",
-            "rows": job.rows_written,
-            "file_mb": round(size_mb, 1),
-            "seconds": round(elapsed, 2),
-            "rows_per_s": round(job.rows_written / elapsed),
-            "peak_rss_mb_process": round(rss_after, 1),
-            "peak_rss_mb_before_import": round(rss_before, 1),
-            "tracemalloc_peak_mb": round(traced_peak / 1e6, 1),
+            "bench": "draft_preview",
+            "data": label,
+            "case": case,
+            "accounts": _figure(html, r"\((\d+) accounts? in this segment"),
+            "accounts_changing_band": _figure(html, r'id="preview-moved">(\d+)<'),
+            "playbook_tasks": _figure(html, r'id="preview-tasks">(\d+)<'),
+            "outcomes": _figure(html, r"(\d+) outcomes, \d+ churned", default=0),
+            "seconds": round(seconds, 3),
+            "queries": len(queries),
         }
 
 
-BENCHMARKS = [bench_portfolio_page, bench_pages, bench_ingest]
+def bench_draft_preview(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The live preview of a draft as an admin edits it (distribution, band changes,
+    playbook tasks, backtest, charts: the whole POST the editor sends) on the 600-account
+    demo and on 10 000 synthetic accounts. The whole demo company, its playbooks too, so
+    the preview has enabled playbooks to ask what they would do."""
+    call_command("seed_demo", "--quiet-logins", stdout=io.StringIO())
+    admin = User.objects.create(username="bench-preview-admin", role=Role.ADMIN)
+    client = Client()
+    client.force_login(admin)
+    card = Scorecard.objects.get(segment="", status=Scorecard.Status.ACTIVE)
+    yield from _time_preview(client, card, "demo")
+    n = accounts_option(options, [VALIDATION_ACCOUNTS])[-1]
+    data = validation_data(n, outcomes=VALIDATION_OUTCOMES)
+    yield from _time_preview(client, data["true"], "synthetic")
+
+
+BENCHMARKS = [bench_portfolio_page, bench_pages, bench_draft_preview]
