@@ -167,6 +167,8 @@ def test_a_worker_killed_after_the_recompute_loses_no_firing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _green_then_dirty_red(account, usage, monkeypatch)
+    # Beat runs from the start, as in production; its first sweep is due 20 s later.
+    processes.beat()
     # Hold the playbooks table: the worker will recompute and commit, then block while
     # evaluating the playbooks for the new event. That is where it dies.
     with psycopg.connect(database_url_for_current_test_db()) as lock:
@@ -189,7 +191,6 @@ def test_a_worker_killed_after_the_recompute_loses_no_firing(
 
     # Restarted: nobody sends anything, beat's sweep finds the event.
     processes.worker("restarted")
-    processes.beat()
     assert wait_for(
         lambda: Task.objects.filter(playbook=red_playbook).exists(), timeout=SWEEP_TIMEOUT
     ), processes.logs()
@@ -209,6 +210,7 @@ def test_a_dropped_nudge_loses_no_firing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _green_then_dirty_red(account, usage, monkeypatch)
+    processes.beat()  # its first sweep is due 20 s from now
     # The recompute runs in a process of its own that sends to this test's queue, as a
     # worker on it would: on commit it asks the playbooks (by name) to look.
     result = subprocess.run(
@@ -228,7 +230,6 @@ def test_a_dropped_nudge_loses_no_firing(
     assert event is not None and event.processed_at is None
 
     processes.worker("worker")
-    processes.beat()
     assert wait_for(
         lambda: Task.objects.filter(playbook=red_playbook).exists(), timeout=SWEEP_TIMEOUT
     ), processes.logs()
