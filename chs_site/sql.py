@@ -12,6 +12,8 @@ from typing import Any
 import orjson
 
 COPY_NULL = "\\N"  # NULL in COPY's text format
+# Rows per bulk_create statement where the ORM path is kept (SQLite, small writes).
+BULK_BATCH = 2000
 
 
 def id_array(ids: Iterable[int]) -> str:

@@ -11,10 +11,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from chs_site.errors import ApplicationError, ValidationFailed
+from chs_site.sql import BULK_BATCH
 from scoring import engine
 from scoring.models import BackfillJob, MetricValue, Score, Scorecard
 from scoring.selectors.scorecards import matched_accounts, metric_ids_by_key, scorecard_spec
-from scoring.services.dirty import BULK_BATCH
 from scoring.services.scorecards import check_scorecard_editor
 
 BACKFILL_MAX_DAYS = 365

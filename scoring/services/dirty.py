@@ -19,12 +19,10 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from chs_site.celery import app
-from chs_site.sql import id_array
+from chs_site.sql import BULK_BATCH, id_array
 from scoring.models import DirtyAccount
 
 log = logging.getLogger(__name__)
-
-BULK_BATCH = 2000
 
 
 def mark_accounts_dirty(*, account_ids: Iterable[int], reason: str) -> None:

@@ -1,5 +1,5 @@
-"""The rows a recompute writes, in bulk: score history, "band changed" timeline lines,
-the accounts' denormalised health, and score events.
+"""The rows a recompute writes, in bulk: score history, "band changed" timeline lines and
+the accounts' denormalised health (its score events: ``scoring.services.events``).
 
 On PostgreSQL each kind of row goes in with one COPY (or one statement) per batch: binding
 parameters per row, or a model object per row, costs more than the rest of the batch. The
@@ -15,9 +15,8 @@ import orjson
 from django.db import connection
 
 from accounts.models import Activity
-from chs_site.sql import copy_float, copy_text, json_text
+from chs_site.sql import BULK_BATCH, copy_float, copy_text, json_text
 from scoring.models import Score
-from scoring.services.dirty import BULK_BATCH
 
 _SQL_COPY_ACTIVITIES = (
     "COPY accounts_activity (account_id, kind, occurred_at, summary, details) FROM STDIN"

@@ -12,9 +12,10 @@ from typing import Any
 from django.db import connection, transaction
 
 from chs_site.errors import ValidationFailed
+from chs_site.sql import BULK_BATCH
 from scoring.contracts import MetricValueIn
 from scoring.models import MetricDefinition, MetricValue
-from scoring.services.dirty import BULK_BATCH, mark_accounts_dirty
+from scoring.services.dirty import mark_accounts_dirty
 
 
 def record_metric_values(*, values: Sequence[MetricValueIn], source: str = "") -> int:
