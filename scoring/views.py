@@ -24,7 +24,6 @@ from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.http import AuthedRequest
 from playbooks.selectors.playbooks import publish_effects
 from scoring import forms, validation
-from scoring.contracts import MeasureIn
 from scoring.models import BackfillJob, Measure, Scorecard
 from scoring.selectors.preview import (
     DraftPreview,
@@ -149,17 +148,7 @@ def scorecard_new_segment(request: AuthedRequest) -> HttpResponse:
     if source is None:
         messages.error(request, "Publish a default scorecard first; segment ones start from it.")
         return redirect("scoring:scorecards")
-    measures = [
-        MeasureIn(
-            metric_key=m.metric.key,
-            weight=m.weight,
-            aggregation=m.aggregation,
-            window_days=m.window_days,
-            bad=m.bad,
-            good=m.good,
-        )
-        for m in source.measures.select_related("metric")
-    ]
+    measures = scorecards.measures_of(source)
     try:
         draft = scorecards.create_scorecard_draft(
             name=f"{segment} health",

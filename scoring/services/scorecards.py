@@ -220,6 +220,14 @@ def check_scorecard_editor(author: Any) -> None:
         raise PermissionDenied("Only admins may edit scorecards.")
 
 
+def measures_of(card: Scorecard) -> list[MeasureIn]:
+    """A version's measures as the input of a new draft (copying a version)."""
+    return [
+        MeasureIn(metric_key=m.metric.key, **{f: getattr(m, f) for f in MEASURE_FIELDS})
+        for m in card.measures.select_related("metric")
+    ]
+
+
 def _measures_in(rows: Sequence[dict[str, Any]]) -> list[MeasureIn]:
     return [
         MeasureIn(metric_key=m["metric"], **{f: m[f] for f in MEASURE_FIELDS if f in m})
@@ -259,10 +267,7 @@ def update_scorecard_draft(*, scorecard: Scorecard, author: Any, data: dict[str,
     if data.get("measures") is not None:
         measures = _measures_in(data["measures"])
     else:
-        measures = [
-            MeasureIn(metric_key=m.metric.key, **{f: getattr(m, f) for f in MEASURE_FIELDS})
-            for m in card.measures.select_related("metric")
-        ]
+        measures = measures_of(card)
     if card.status != Scorecard.Status.DRAFT:
         return create_scorecard_draft(
             segment=card.segment, measures=measures, author=author, based_on=card, **fields
@@ -289,10 +294,7 @@ def rollback_scorecard(*, scorecard: Scorecard, author: Any) -> Scorecard:
         raise ApplicationError(f"Version {card.version} is already the active version.")
     if card.status == Scorecard.Status.DRAFT:
         raise ApplicationError("A draft has never been active; publish it instead.")
-    measures = [
-        MeasureIn(metric_key=m.metric.key, **{f: getattr(m, f) for f in MEASURE_FIELDS})
-        for m in card.measures.select_related("metric")
-    ]
+    measures = measures_of(card)
     copy = create_scorecard_draft(
         name=card.name,
         segment=card.segment,
