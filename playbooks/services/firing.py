@@ -41,12 +41,10 @@ from playbooks.services.plans import start_plan_from_template
 from playbooks.services.tasks import adjust_open_task_counts, open_delta
 from playbooks.triggers import Match
 from scoring.contracts import ScoreChange
-from scoring.services.events import claim_score_events, mark_processed
-
-EVENT_BATCH = 500
+from scoring.services.events import CLAIM_BATCH, claim_score_events, mark_processed
 
 
-def process_score_events(*, batch_size: int = EVENT_BATCH, now: dt.datetime | None = None) -> int:
+def process_score_events(*, batch_size: int = CLAIM_BATCH, now: dt.datetime | None = None) -> int:
     """Claim score events batch by batch and fire what they trigger, until none is left;
     returns the tasks created. Each batch is one transaction: the claim (``FOR UPDATE SKIP
     LOCKED``, so workers side by side take different events), the firings and marking the
