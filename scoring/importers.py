@@ -31,38 +31,26 @@ METRICS_LONG = "metrics_long"
 METRICS_WIDE = "metrics_wide"
 OUTCOMES = "outcomes"
 
+_ACCOUNT = FieldSpec(
+    "account",
+    "Account (external id)",
+    True,
+    ("external_id", "account_id", "account_external_id"),
+)
+_OBSERVED_AT = FieldSpec(
+    "observed_at",
+    "Observed at",
+    True,
+    ("date", "time", "timestamp", "observed", "day"),
+    "ISO 8601 date or date-time; UTC when no zone.",
+)
 METRICS_LONG_FIELDS = (
-    FieldSpec(
-        "account",
-        "Account (external id)",
-        True,
-        ("external_id", "account_id", "account_external_id"),
-    ),
+    _ACCOUNT,
     FieldSpec("metric", "Metric key", True, ("metric_key", "key")),
     FieldSpec("value", "Value", True, ("val", "amount")),
-    FieldSpec(
-        "observed_at",
-        "Observed at",
-        True,
-        ("date", "time", "timestamp", "observed", "day"),
-        "ISO 8601 date or date-time; UTC when no zone.",
-    ),
+    _OBSERVED_AT,
 )
-METRICS_WIDE_FIELDS = (
-    FieldSpec(
-        "account",
-        "Account (external id)",
-        True,
-        ("external_id", "account_id", "account_external_id"),
-    ),
-    FieldSpec(
-        "observed_at",
-        "Observed at",
-        True,
-        ("date", "time", "timestamp", "observed", "day"),
-        "ISO 8601 date or date-time; UTC when no zone.",
-    ),
-)
+METRICS_WIDE_FIELDS = (_ACCOUNT, _OBSERVED_AT)
 OUTCOMES_FIELDS = (
     FieldSpec("account", "Account (external id)", True, ("external_id", "account_id")),
     FieldSpec(
