@@ -11,6 +11,10 @@ from celery import shared_task
 from chs_site.celery import RETRY_TRANSIENT
 from playbooks.services import firing, notifications, tasks
 
+# 200 batches of 500 events: a first night's 100 000 changes in one run, well inside the
+# time limit when no playbook reacts (about 2 s measured); more waits for the next run.
+MAX_EVENT_BATCHES_PER_RUN = 200
+
 
 @shared_task(
     name="playbooks.process_score_events",
@@ -23,8 +27,9 @@ from playbooks.services import firing, notifications, tasks
 def process_score_events() -> int:
     """Score changes and detractor feedback from scoring's outbox: nudged by name after
     each recompute batch and each detractor feedback commits, and run by beat every 20 s
-    as the safety net (a lost message or a killed worker only delays the events)."""
-    return firing.process_score_events()
+    as the safety net (a lost message or a killed worker only delays the events). Under a
+    steady stream it stops after a bounded run; the next nudge or sweep goes on."""
+    return firing.process_score_events(max_batches=MAX_EVENT_BATCHES_PER_RUN)
 
 
 @shared_task(

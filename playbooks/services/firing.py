@@ -44,13 +44,21 @@ from scoring.contracts import ScoreChange
 from scoring.services.events import CLAIM_BATCH, claim_score_events, mark_processed
 
 
-def process_score_events(*, batch_size: int = CLAIM_BATCH, now: dt.datetime | None = None) -> int:
-    """Claim score events batch by batch and fire what they trigger, until none is left;
-    returns the tasks created. Each batch is one transaction: the claim (``FOR UPDATE SKIP
-    LOCKED``, so workers side by side take different events), the firings and marking the
-    events processed commit together or not at all."""
+def process_score_events(
+    *,
+    batch_size: int = CLAIM_BATCH,
+    max_batches: int | None = None,
+    now: dt.datetime | None = None,
+) -> int:
+    """Claim score events batch by batch and fire what they trigger, until none is left
+    (or ``max_batches`` are done); returns the tasks created. Each batch is one
+    transaction: the claim (``FOR UPDATE SKIP LOCKED``, so workers side by side take
+    different events), the firings and marking the events processed commit together or
+    not at all."""
     created = 0
-    while True:
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        batches += 1
         with transaction.atomic():
             claimed = claim_score_events(limit=batch_size)
             if not claimed:

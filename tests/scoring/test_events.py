@@ -112,3 +112,14 @@ def test_two_consumers_at_once_claim_different_events(account: Account) -> None:
     assert mine.ids == tuple(ids[:2])
     assert taken_by_other == ids[2:]  # skipped the locked ones instead of waiting for them
     assert connection.vendor == "postgresql"
+
+
+def test_a_bounded_consumer_run_leaves_the_rest_for_the_next(account: Account) -> None:
+    from playbooks.services.firing import process_score_events
+
+    for _ in range(3):
+        _event(account)
+    process_score_events(batch_size=1, max_batches=2)
+    assert ScoreEvent.objects.filter(processed_at__isnull=True).count() == 1
+    process_score_events()
+    assert not ScoreEvent.objects.filter(processed_at__isnull=True).exists()
