@@ -244,6 +244,9 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", f"chs-test-{os.getpid()}" if
 # Tasks that consume scoring's score-event outbox, nudged by name after each write (scoring
 # never imports the apps above it); each also runs on beat below as the safety net.
 SCORE_EVENT_CONSUMERS = ["playbooks.process_score_events"]
+# /healthz fails the worker check when no heartbeat (beat sends one a minute) is this old:
+# three missed beats, so a worker restart or a busy minute is not an alarm.
+WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 180)
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "worker-heartbeat": {"task": "accounts.tasks.worker_heartbeat", "schedule": 60.0},
     # Score events whose nudge was lost (Redis down, a worker killed mid-run): served

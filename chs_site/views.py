@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -14,7 +15,7 @@ from chs_site.celery import app as celery_app
 log = logging.getLogger(__name__)
 
 
-def _check_database() -> dict[str, str]:
+def _check_database() -> dict[str, object]:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -25,7 +26,7 @@ def _check_database() -> dict[str, str]:
     return {"status": "ok", "engine": connection.vendor}
 
 
-def _check_broker() -> dict[str, str]:
+def _check_broker() -> dict[str, object]:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return {"status": "ok", "mode": "eager (tasks run in-process)"}
     try:
@@ -37,25 +38,60 @@ def _check_broker() -> dict[str, str]:
     return {"status": "ok", "mode": "workers"}
 
 
-def _last_worker_heartbeat() -> str | None:
+def _check_worker() -> dict[str, object]:
+    """Beat sends a heartbeat task every minute and any worker records it: a heartbeat older
+    than WORKER_STALE_SECONDS means no worker is consuming (or beat is not running), so
+    scores, playbooks and imports have stopped moving."""
     from accounts.models import WorkerHeartbeat
 
     try:
         beat = WorkerHeartbeat.objects.order_by("-seen_at").first()
-    except Exception:  # the database check above already reports why
-        return None
-    return beat.seen_at.isoformat() if beat else None
+    except Exception as exc:  # the database check reports why
+        return {"status": "error", "error": str(exc).splitlines()[0][:200]}
+    limit = settings.WORKER_STALE_SECONDS
+    if beat is None:
+        return {"status": "error", "error": "no worker has recorded a heartbeat yet"}
+    age = (timezone.now() - beat.seen_at).total_seconds()
+    result: dict[str, object] = {
+        "last_heartbeat": beat.seen_at.isoformat(),
+        "age_seconds": int(age),
+    }
+    if age > limit:
+        return {
+            "status": "error",
+            "error": f"no worker heartbeat for {int(age)} s (the limit is {limit} s)",
+            **result,
+        }
+    return {"status": "ok", **result}
+
+
+def _scoring_details() -> dict[str, object]:
+    """Informational: accounts the recompute set aside (admins see them on a page)."""
+    from scoring.models import QuarantinedAccount
+
+    try:
+        quarantined = QuarantinedAccount.objects.count()
+    except Exception:  # the database check reports why
+        return {"status": "unknown"}
+    return {"status": "ok" if not quarantined else "degraded", "quarantined_accounts": quarantined}
 
 
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    checks = {"database": _check_database(), "broker": _check_broker()}
-    failing = [name for name, result in checks.items() if result["status"] != "ok"]
+    """200 when the database, the broker and (with workers) a recent worker heartbeat all
+    answer; 503 naming what fails. Quarantined accounts are reported, not failing: the rest
+    is being scored."""
+    checks: dict[str, dict[str, object]] = {
+        "database": _check_database(),
+        "broker": _check_broker(),
+    }
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        checks["worker"] = _check_worker()
+    failing = [name for name, result in checks.items() if result["status"] == "error"]
     body: dict[str, object] = {"status": "ok" if not failing else "error", "checks": checks}
-    if not settings.CELERY_TASK_ALWAYS_EAGER and checks["database"]["status"] == "ok":
-        # Informational: beat sends a heartbeat every minute that any worker records.
-        body["last_worker_heartbeat"] = _last_worker_heartbeat()
+    if checks["database"]["status"] == "ok":
+        body["scoring"] = _scoring_details()
     if failing:
         body["failing"] = failing
     return JsonResponse(body, status=503 if failing else 200)

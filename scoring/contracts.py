@@ -11,6 +11,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+# The largest magnitude a metric value may have (API, CSV, database CHECK). Real metrics
+# (seats, logins, ARR in cents, response minutes) stay far below it, and a window of values
+# this size still sums, averages and regresses in float64 without overflow: 1.7e308 was
+# accepted once and made every recompute of its account fail.
+METRIC_VALUE_LIMIT = 1e15
+
+
+def check_metric_value(value: float) -> float:
+    """``value`` if it is within ±METRIC_VALUE_LIMIT; else ValueError with the reason."""
+    if not -METRIC_VALUE_LIMIT <= value <= METRIC_VALUE_LIMIT:
+        raise ValueError(
+            f"{value:g} is out of range: metric values must be between"
+            f" -{METRIC_VALUE_LIMIT:g} and {METRIC_VALUE_LIMIT:g}"
+        )
+    return value
+
 
 @dataclass(frozen=True)
 class ScoreChange:

@@ -6,7 +6,6 @@ registered when the scoring app loads, and write through the same services as th
 from __future__ import annotations
 
 import datetime as dt
-import math
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +20,7 @@ from chs_site.parsing import (
     parse_number,
     parse_observed_at,
 )
-from scoring.contracts import MetricValueIn
+from scoring.contracts import METRIC_VALUE_LIMIT, MetricValueIn, check_metric_value
 from scoring.models import MetricDefinition, Outcome
 from scoring.services.ingest import metric_ids
 from scoring.services.outcomes import record_outcome
@@ -87,7 +86,7 @@ class MetricsLongImporter(Importer):
         observed_at: dt.datetime | None,
     ) -> Any:
         try:
-            value = parse_number(raw, allow_text=True)
+            value = check_metric_value(parse_number(raw, allow_text=True))
         except ValueError as exc:
             errors.append((column, str(exc)))
             return None
@@ -119,7 +118,8 @@ class MetricsLongImporter(Importer):
         else:
             if when.tzinfo is None:
                 when = when.replace(tzinfo=dt.UTC)
-            if math.isfinite(value) and when <= self.latest_allowed:
+            # NaN and infinities fail the range test too.
+            if -METRIC_VALUE_LIMIT <= value <= METRIC_VALUE_LIMIT and when <= self.latest_allowed:
                 return [self.value_in(account_id, metric_id, value, when)], []
         return self.parse_carefully(cells)
 

@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from accounts.models import Account, HealthBand
+from scoring.contracts import METRIC_VALUE_LIMIT
 from scoring.engine import DEFAULT_GREEN_AT, DEFAULT_RED_BELOW
 
 
@@ -51,7 +52,13 @@ class MetricValue(models.Model):
             # aggregates are index-only scans that never touch the table.
             models.UniqueConstraint(
                 fields=["account", "metric", "observed_at"], name="metric_value_unique_observation"
-            )
+            ),
+            # The last line of defence for the bound every entry point checks: a value the
+            # window sums cannot hold would fail every recompute of its account.
+            models.CheckConstraint(
+                condition=Q(value__gte=-METRIC_VALUE_LIMIT) & Q(value__lte=METRIC_VALUE_LIMIT),
+                name="metric_value_within_limit",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -227,6 +234,26 @@ class DirtyAccount(models.Model):
 
     def __str__(self) -> str:
         return f"dirty {self.account_id} since {self.marked_at}"
+
+
+class QuarantinedAccount(models.Model):
+    """An account the recompute could not score, set aside so it blocks nobody else.
+
+    A batch that fails is split until the failing account stands alone; that account gets
+    this row (with the error) and is skipped by every recompute until an admin retries it
+    from the quarantine page, which deletes the row and marks the account dirty."""
+
+    account = models.OneToOneField(
+        Account, primary_key=True, on_delete=models.CASCADE, related_name="quarantine"
+    )
+    reason = models.TextField(help_text="The error the recompute met, as the database said it.")
+    quarantined_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-quarantined_at"]
+
+    def __str__(self) -> str:
+        return f"quarantined {self.account_id}: {self.reason[:60]}"
 
 
 class ScoreEvent(models.Model):

@@ -19,6 +19,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("scoring/<int:pk>/rollback/", views.scorecard_rollback, name="rollback"),
     path("scoring/<int:pk>/backfill/", views.scorecard_backfill, name="backfill"),
     path("scoring/<int:pk>/suggest/", views.scorecard_suggest, name="suggest"),
+    path("scoring/quarantine/", views.quarantine_page, name="quarantine"),
     path("scoring/backfills/<int:pk>/", views.backfill_job, name="backfill_job"),
     path("accounts/<str:external_id>/outcomes/", views.record_outcome, name="record_outcome"),
 ]

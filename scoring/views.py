@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import transaction
 from django.db.models import Prefetch
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -24,7 +24,7 @@ from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.http import AuthedRequest
 from playbooks.selectors.playbooks import publish_effects
 from scoring import forms, validation
-from scoring.models import BackfillJob, Measure, Scorecard
+from scoring.models import BackfillJob, Measure, QuarantinedAccount, Scorecard
 from scoring.selectors.preview import (
     DraftPreview,
     data_version,
@@ -33,7 +33,7 @@ from scoring.selectors.preview import (
     spec_scoring_today,
 )
 from scoring.selectors.scorecards import scorecard_spec
-from scoring.services import backfill, outcomes, scorecards
+from scoring.services import backfill, outcomes, quarantine, scorecards
 from scoring.tasks import fit_churn_model
 
 
@@ -412,6 +412,34 @@ def churn_model_refit(request: AuthedRequest) -> HttpResponse:
     transaction.on_commit(lambda: fit_churn_model.delay(False))
     messages.success(request, "Refitting the churn model in the background.")
     return redirect("scoring:validation")
+
+
+# --- quarantine: accounts the recompute set aside --------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def quarantine_page(request: AuthedRequest) -> HttpResponse:
+    """Admins only (anyone else: 404, the page does not exist for them)."""
+    if not request.user.is_admin:
+        raise Http404
+    if request.method == "POST":
+        rows = QuarantinedAccount.objects.all()
+        if not request.POST.get("all"):
+            try:
+                rows = rows.filter(account_id=int(request.POST.get("account", "")))
+            except ValueError:
+                rows = rows.none()
+        released = quarantine.release(rows.values_list("account_id", flat=True))
+        if released:
+            messages.success(
+                request,
+                f"{released} account{'s' if released != 1 else ''} will be scored again now;"
+                " one that fails again comes back here.",
+            )
+        return redirect("scoring:quarantine")
+    rows = QuarantinedAccount.objects.select_related("account")
+    return render(request, "scoring/quarantine.html", {"rows": list(rows)})
 
 
 # --- outcomes, entered on the account page ---------------------------------------------------

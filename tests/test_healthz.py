@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import datetime as dt
 from unittest import mock
 
 import pytest
 from django.test import Client
+from django.utils import timezone
+
+from accounts.models import Account, WorkerHeartbeat
+from scoring.models import QuarantinedAccount
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +34,7 @@ def test_healthz_names_a_failing_database(client: Client) -> None:
 def test_healthz_names_an_unreachable_broker(client: Client, settings: object) -> None:
     settings.CELERY_TASK_ALWAYS_EAGER = False  # type: ignore[attr-defined]
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # type: ignore[attr-defined]  # nothing listens on port 1
+    WorkerHeartbeat.objects.create(hostname="w1", seen_at=timezone.now())
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["failing"] == ["broker"]
@@ -37,9 +43,41 @@ def test_healthz_names_an_unreachable_broker(client: Client, settings: object) -
 @pytest.mark.redis
 def test_healthz_reaches_the_real_broker(client: Client, settings: object) -> None:
     settings.CELERY_TASK_ALWAYS_EAGER = False  # type: ignore[attr-defined]
+    WorkerHeartbeat.objects.create(hostname="w1", seen_at=timezone.now())
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["checks"]["broker"]["mode"] == "workers"
+
+
+def test_healthz_fails_when_no_worker_has_beaten_recently(client: Client, settings: object) -> None:
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # type: ignore[attr-defined]
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # type: ignore[attr-defined]
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["worker"]["error"] == "no worker has recorded a heartbeat yet"
+
+    WorkerHeartbeat.objects.create(hostname="w1", seen_at=timezone.now() - dt.timedelta(minutes=4))
+    worker = client.get("/healthz").json()["checks"]["worker"]
+    assert worker["status"] == "error"
+    assert (
+        worker["error"].startswith("no worker heartbeat for 24")
+        and "limit is 180 s" in worker["error"]
+    )
+
+    WorkerHeartbeat.objects.create(hostname="w2", seen_at=timezone.now() - dt.timedelta(seconds=30))
+    worker = client.get("/healthz").json()["checks"]["worker"]
+    assert worker["status"] == "ok" and 29 <= worker["age_seconds"] <= 40
+
+
+def test_healthz_reports_quarantined_accounts_without_failing(
+    client: Client, account: Account
+) -> None:
+    QuarantinedAccount.objects.create(
+        account=account, reason="DataError: x", quarantined_at=timezone.now()
+    )
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["scoring"] == {"status": "degraded", "quarantined_accounts": 1}
 
 
 def test_unknown_api_path_is_json_404(client: Client) -> None:

@@ -19,7 +19,7 @@ from accounts.models import User
 from accounts.selectors.access import visible_accounts
 from chs_site.errors import ValidationFailed
 from chs_site.parsing import check_not_future, parse_number, parse_observed_at
-from scoring.contracts import MetricValueIn
+from scoring.contracts import MetricValueIn, check_metric_value
 from scoring.models import MetricDefinition
 from scoring.services.values import record_metric_values
 
@@ -129,7 +129,7 @@ def validate_metric_items(*, user: User, items: object, now: dt.datetime | None 
                 )
                 ok = False
         try:
-            value = parse_number(item.get("value"), allow_text=False)
+            value = check_metric_value(parse_number(item.get("value"), allow_text=False))
         except ValueError as exc:
             errors.append({"index": index, "field": "value", "reason": str(exc)})
             ok = False

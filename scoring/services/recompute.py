@@ -11,16 +11,19 @@ message left, so a crash between the two loses nothing."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account
+from chs_site.celery import TRANSIENT_ERRORS
 from chs_site.sql import id_array
 from scoring import engine
 from scoring.selectors.history import latest_score_rows
@@ -35,6 +38,7 @@ from scoring.services.history import (
     update_account_health,
 )
 from scoring.services.overrides import active_overrides, effective_health
+from scoring.services.quarantine import quarantine_account
 
 RECOMPUTE_BATCH = 1000
 TREND_DAYS = 30
@@ -50,12 +54,14 @@ class RecomputeResult:
     history_rows: int = 0
     changes: int = 0  # score events written: accounts whose score or band changed
     batches: int = 0
+    quarantined: int = 0  # accounts set aside because their recompute failed
 
     def add(self, other: RecomputeResult) -> None:
         self.accounts += other.accounts
         self.history_rows += other.history_rows
         self.changes += other.changes
         self.batches += other.batches
+        self.quarantined += other.quarantined
 
 
 def recompute_scores(
@@ -76,7 +82,7 @@ def recompute_scores(
         chunk = ids[start : start + batch_size]
         with transaction.atomic():
             delete_dirty_markers(chunk)
-            total.add(_recompute_batch(chunk, at=at))
+            total.add(recompute_isolating(chunk, at=at))
         if progress is not None:
             progress(len(chunk))
     return total
@@ -116,8 +122,37 @@ def recompute_dirty_accounts(
             ids = claim_dirty(batch_size)
             if not ids:
                 break
-            total.add(_recompute_batch(ids, at=None))
+            total.add(recompute_isolating(ids, at=None))
     return total
+
+
+# Errors that say "try again later" for every account alike: they end the task (which
+# retries), never quarantine an account.
+_NOT_THE_ACCOUNTS_FAULT: tuple[type[BaseException], ...] = (
+    *TRANSIENT_ERRORS,
+    SoftTimeLimitExceeded,
+)
+
+
+def recompute_isolating(ids: Sequence[int], *, at: datetime | None) -> RecomputeResult:
+    """``_recompute_batch`` in a savepoint; when it fails for a reason of the data, the
+    halves are tried apart until the failing account stands alone and is quarantined
+    (``scoring.services.quarantine``). The other accounts of the batch are scored, and the
+    caller's transaction (its dirty-marker claim) goes on. One bad account costs about
+    2·log2(batch) extra attempts, once: afterwards it is skipped."""
+    try:
+        with transaction.atomic():
+            return _recompute_batch(ids, at=at)
+    except _NOT_THE_ACCOUNTS_FAULT:
+        raise
+    except Exception as exc:
+        if len(ids) == 1:
+            quarantine_account(ids[0], exc)
+            return RecomputeResult(quarantined=1)
+        middle = len(ids) // 2
+        result = recompute_isolating(ids[:middle], at=at)
+        result.add(recompute_isolating(ids[middle:], at=at))
+        return result
 
 
 def _recompute_batch(ids: Sequence[int], *, at: datetime | None) -> RecomputeResult:
@@ -183,6 +218,8 @@ def _recompute_batch(ids: Sequence[int], *, at: datetime | None) -> RecomputeRes
             score, band, breakdown = None, "", []
         else:
             score, band, breakdown = batch.score_at(pos), batch.band_at(pos), None
+            if score is not None and not math.isfinite(score):
+                raise ArithmeticError(f"account {account_id} scored {score} (not a finite number)")
             changed = (
                 prev is None
                 or prev.score != score
@@ -256,18 +293,21 @@ def _recompute_batch(ids: Sequence[int], *, at: datetime | None) -> RecomputeRes
 
 
 def _lock_accounts(ids: Sequence[int]) -> list[tuple[int, str, float | None, str]]:
-    """(id, segment, computed_score, computed_band) of the accounts, locked, by id."""
+    """(id, segment, computed_score, computed_band) of the accounts, locked, by id; the
+    quarantined ones are left out."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT id, segment, computed_score, computed_band FROM accounts_account"
-                " WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE",
+                "SELECT id, segment, computed_score, computed_band FROM accounts_account a"
+                " WHERE id = ANY(%s::bigint[]) AND NOT EXISTS ("
+                "SELECT 1 FROM scoring_quarantinedaccount q WHERE q.account_id = a.id)"
+                " ORDER BY id FOR NO KEY UPDATE OF a",
                 [id_array(ids)],
             )
             return [tuple(r) for r in cursor.fetchall()]  # type: ignore[misc]
     return list(
         Account.objects.select_for_update(no_key=True)
-        .filter(id__in=ids)
+        .filter(id__in=ids, quarantine__isnull=True)
         .order_by("id")
         .values_list("id", "segment", "computed_score", "computed_band")
     )
