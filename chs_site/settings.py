@@ -237,6 +237,9 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 25 * 60)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60}
+if CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's Redis transport with a fix for workers exiting on a Redis restart.
+    CELERY_BROKER_TRANSPORT = "chs_site.broker:Transport"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Tests use a queue of their own so a developer's running worker never eats their tasks.
@@ -247,6 +250,10 @@ SCORE_EVENT_CONSUMERS = ["playbooks.process_score_events"]
 # /healthz fails the worker check when no heartbeat (beat sends one a minute) is this old:
 # three missed beats, so a worker restart or a busy minute is not an alarm.
 WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 180)
+# A nightly chunk not done this long after the nightly started is left to the minute sweep
+# (its worker died): ten times what the slowest of 20 chunks waits in the queue at 100 000
+# accounts on two workers.
+NIGHTLY_LEASE_SECONDS = env_int("NIGHTLY_LEASE_SECONDS", 600)
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "worker-heartbeat": {"task": "accounts.tasks.worker_heartbeat", "schedule": 60.0},
     # Score events whose nudge was lost (Redis down, a worker killed mid-run): served

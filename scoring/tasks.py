@@ -66,9 +66,11 @@ def recompute_chunk(first_id: int, last_id: int) -> int:
 )
 def nightly_recompute() -> int:
     """Nightly: every account (time passing makes data stale and moves windows), split into
-    id-range chunks that several workers share (a Celery group)."""
+    id-range chunks that several workers share (a Celery group). The accounts are leased
+    first (``recompute.lease_nightly_chunks``): a chunk lost with its worker is swept."""
     chunks = recompute.account_id_chunks()
     if chunks:
+        recompute.lease_nightly_chunks()
         group(recompute_chunk.s(a, b) for a, b in chunks).apply_async()
     return len(chunks)
 

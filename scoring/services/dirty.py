@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 import redis
 from django.conf import settings
@@ -19,27 +20,66 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from chs_site.celery import app
-from chs_site.sql import BULK_BATCH, id_array
+from chs_site.sql import id_array
 from scoring.models import DirtyAccount
 
 log = logging.getLogger(__name__)
 
 
-def mark_accounts_dirty(*, account_ids: Iterable[int], reason: str) -> None:
+def mark_accounts_dirty(
+    *, account_ids: Iterable[int], reason: str, due_at: datetime | None = None
+) -> None:
     """Durably mark accounts for recompute and ask (on commit) for a coalesced recompute.
 
-    An account already dirty keeps its older ``marked_at`` (the sweep serves oldest first)."""
-    ids = sorted(set(account_ids))
+    A marker is due at ``marked_at``: now, unless ``due_at`` says later (a lease: the
+    nightly chunks mark their accounts due in NIGHTLY_LEASE, and a chunk that finishes
+    deletes them; a chunk lost with its worker leaves them for the sweep). An account
+    already dirty keeps the earlier of its two times (the sweep serves oldest first), so a
+    new value during the nightly makes its account due at once."""
+    ids = sorted(set(account_ids))  # one lock order for every writer: no deadlocks
     if not ids:
         return
-    now = timezone.now()
+    due = due_at or timezone.now()
     with transaction.atomic():
-        DirtyAccount.objects.bulk_create(
-            [DirtyAccount(account_id=i, marked_at=now, reason=reason[:32]) for i in ids],
-            batch_size=BULK_BATCH,
-            ignore_conflicts=True,
+        _upsert_markers(ids, due=due, reason=reason[:32])
+        if due_at is None:
+            transaction.on_commit(schedule_recompute)
+
+
+def mark_all_accounts_due_later(*, due_at: datetime, reason: str) -> int:
+    """Every account without a marker gets one due at ``due_at`` (the nightly lease), in one
+    statement; returns how many were marked."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO scoring_dirtyaccount (account_id, marked_at, reason)"
+            " SELECT id, %s, %s FROM accounts_account WHERE true ORDER BY id"
+            " ON CONFLICT (account_id) DO NOTHING",
+            [connection.ops.adapt_datetimefield_value(due_at), reason[:32]],
         )
-        transaction.on_commit(schedule_recompute)
+        return max(cursor.rowcount, 0)
+
+
+_UPSERT_TAIL = """
+ON CONFLICT (account_id) DO UPDATE SET marked_at = EXCLUDED.marked_at, reason = EXCLUDED.reason
+WHERE scoring_dirtyaccount.marked_at > EXCLUDED.marked_at
+"""
+
+
+def _upsert_markers(ids: Sequence[int], *, due: datetime, reason: str) -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "INSERT INTO scoring_dirtyaccount (account_id, marked_at, reason)"
+                " SELECT unnest(%s::bigint[]), %s, %s" + _UPSERT_TAIL,
+                [id_array(ids), due, reason],
+            )
+            return
+        at = connection.ops.adapt_datetimefield_value(due)
+        cursor.executemany(
+            "INSERT INTO scoring_dirtyaccount (account_id, marked_at, reason) VALUES (%s, %s, %s)"
+            + _UPSERT_TAIL,
+            [(i, at, reason) for i in ids],
+        )
 
 
 # --- coalescing --------------------------------------------------------------------------
@@ -97,22 +137,25 @@ def clear_pending_flag() -> None:
 
 _SQL_CLAIM = """
 DELETE FROM scoring_dirtyaccount WHERE account_id IN (
-    SELECT account_id FROM scoring_dirtyaccount ORDER BY marked_at, account_id
-    LIMIT %s FOR UPDATE SKIP LOCKED
+    SELECT account_id FROM scoring_dirtyaccount WHERE marked_at <= %s
+    ORDER BY marked_at, account_id LIMIT %s FOR UPDATE SKIP LOCKED
 ) RETURNING account_id
 """
 
 
 def claim_dirty(limit: int) -> list[int]:
+    """Up to ``limit`` accounts whose markers are due, oldest first, their markers deleted
+    (inside the caller's transaction: a failure gives them back)."""
+    now = timezone.now()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_SQL_CLAIM, [limit])
+            cursor.execute(_SQL_CLAIM, [now, limit])
             return sorted(r[0] for r in cursor.fetchall())
     # SQLite: one writer at a time (IMMEDIATE transactions), so a plain read + delete is safe.
     ids = list(
-        DirtyAccount.objects.order_by("marked_at", "account_id").values_list(
-            "account_id", flat=True
-        )[:limit]
+        DirtyAccount.objects.filter(marked_at__lte=now)
+        .order_by("marked_at", "account_id")
+        .values_list("account_id", flat=True)[:limit]
     )
     DirtyAccount.objects.filter(account_id__in=ids).delete()
     return sorted(ids)

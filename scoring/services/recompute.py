@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -29,7 +30,11 @@ from scoring import engine
 from scoring.selectors.history import latest_score_rows
 from scoring.selectors.scorecards import active_scorecard_specs, spec_for_segment
 from scoring.selectors.window_stats import stats_table
-from scoring.services.dirty import claim_dirty, delete_dirty_markers
+from scoring.services.dirty import (
+    claim_dirty,
+    delete_dirty_markers,
+    mark_all_accounts_due_later,
+)
 from scoring.services.events import ScoreEventIn, changed_measures, insert_score_events
 from scoring.services.history import (
     ScoreRowIn,
@@ -97,6 +102,16 @@ def recompute_account_range(
         .values_list("id", flat=True)
     )
     return recompute_scores(account_ids=ids, at=at, batch_size=NIGHTLY_CHUNK)
+
+
+def lease_nightly_chunks(*, at: datetime | None = None) -> int:
+    """Before the nightly chunks go out as messages, every account is marked dirty, due
+    NIGHTLY_LEASE from now; each chunk deletes its accounts' markers as it scores them.
+    A chunk lost with its worker (``kill -9``, out of memory) leaves its markers, and the
+    minute sweep scores those accounts once the lease runs out, instead of the message
+    waiting for the broker's one-hour visibility timeout."""
+    due = (at or timezone.now()) + timedelta(seconds=settings.NIGHTLY_LEASE_SECONDS)
+    return mark_all_accounts_due_later(due_at=due, reason="nightly")
 
 
 def account_id_chunks(*, chunk_size: int = NIGHTLY_CHUNK) -> list[tuple[int, int]]:

@@ -60,7 +60,10 @@ _UPSERT_SQL = """
 
 
 def _upsert_metric_values_pg(latest: dict[tuple[int, int, datetime], float]) -> None:
-    items = list(latest.items())
+    # In key order: concurrent ingests of overlapping keys then take their row locks in
+    # the same order and wait for each other instead of deadlocking (10 parallel requests
+    # of the same 1 800 keys shuffled: 5-9 of them failed with DeadlockDetected before).
+    items = sorted(latest.items())
     with connection.cursor() as cursor:
         for start in range(0, len(items), _UPSERT_CHUNK):
             chunk = items[start : start + _UPSERT_CHUNK]

@@ -135,8 +135,9 @@ def test_recompute_query_count_does_not_grow_with_the_batch(
             ]
         )
         # A constant number, whatever the batch size (no query per account or measure);
-        # one of them writes the batch's score events (the playbooks read them after commit).
-        with django_assert_max_num_queries(17) as captured:  # type: ignore[operator]
+        # one of them writes the batch's score events (the playbooks read them after commit),
+        # two are the savepoint that lets a failing account be set aside (quarantine).
+        with django_assert_max_num_queries(19) as captured:  # type: ignore[operator]
             result = recompute_scores(account_ids=[a.pk for a in accounts])
         assert result.accounts == n and result.batches == 1
         counts.append(len(captured))
