@@ -25,13 +25,15 @@ log = logging.getLogger(__name__)
 class QoS(kombu_redis.QoS):
     def restore_unacked(self, client: Any = None) -> Any:
         transport = self.channel.connection
+        delivered = self._delivered
         if client is None and (transport is None or transport.client is None):
             log.warning(
                 "broker connection already closed: %d unacknowledged message(s) left in"
                 " Redis for the visibility timeout; the sweeps serve their work meanwhile",
-                len(self._delivered),
+                len(delivered or ()),
             )
-            self._delivered.clear()
+            if delivered is not None:
+                delivered.clear()
             return None
         return super().restore_unacked(client)
 

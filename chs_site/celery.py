@@ -7,11 +7,16 @@ markers, import jobs, run logs), so a lost message only delays work until the ne
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
 from celery import Celery
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis import RedisError
+
+log = logging.getLogger(__name__)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chs_site.settings")
 
@@ -34,3 +39,23 @@ RETRY_TRANSIENT: dict[str, Any] = {
     "retry_backoff_max": 60,
     "max_retries": 5,
 }
+
+
+# What sending a message raises when the broker is away.
+BROKER_ERRORS: tuple[type[Exception], ...] = (KombuOperationalError, RedisError, OSError)
+# One quick retry rides out a blip without holding a web request for seconds.
+_QUICK_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+
+
+def send_on_commit(task: Any, *args: Any) -> None:
+    """Send ``task(*args)`` once the current transaction commits. A broker that is down is
+    logged, not raised: the row that asked for the work is committed, and each caller's
+    safety net serves it (an import job's "send again", the hourly refit, the sweeps)."""
+
+    def send() -> None:
+        try:
+            task.apply_async(args=args, retry=True, retry_policy=_QUICK_RETRY)
+        except BROKER_ERRORS:
+            log.warning("could not send %s%r; the broker is down", task.name, args, exc_info=True)
+
+    transaction.on_commit(send)

@@ -295,16 +295,25 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 
 # Throttling counts live in the cache: per process by default, shared through Redis when
 # CACHE_URL (or a redis:// broker) is set, so a token's limit holds across web processes.
+# The cache is never needed for an answer: with Redis down, django-redis answers every read
+# as a miss and drops every write (IGNORE_EXCEPTIONS), so pages and the API keep working,
+# the throttle lets requests through, and /healthz names the broker. The short timeouts
+# keep a Redis that hangs from adding more than half a second to a request.
 _CACHE_URL = env_str("CACHE_URL") or (
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis://") else ""
 )
 CACHES: dict[str, dict[str, Any]] = {
     "default": (
         {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": _CACHE_URL,
             # A test run's keys never meet another run's (nor a developer's stack).
             "KEY_PREFIX": CELERY_TASK_DEFAULT_QUEUE,
+            "OPTIONS": {
+                "IGNORE_EXCEPTIONS": True,
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 0.5,
+            },
         }
         if _CACHE_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}

@@ -11,7 +11,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import transaction
 from django.db.models import Prefetch
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.selectors.access import get_account_for_user, visible_accounts
 from chs_site import charts
+from chs_site.celery import send_on_commit
 from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.http import AuthedRequest
 from playbooks.selectors.playbooks import publish_effects
@@ -409,7 +409,7 @@ def validation_page(request: AuthedRequest) -> HttpResponse:
 @require_POST
 def churn_model_refit(request: AuthedRequest) -> HttpResponse:
     _require_admin(request)
-    transaction.on_commit(lambda: fit_churn_model.delay(False))
+    send_on_commit(fit_churn_model, False)
     messages.success(request, "Refitting the churn model in the background.")
     return redirect("scoring:validation")
 
@@ -463,7 +463,7 @@ def record_outcome(request: AuthedRequest, external_id: str) -> HttpResponse:
         except ApplicationError as exc:
             form.add_error(None, _error_text(exc))
         else:
-            transaction.on_commit(lambda: fit_churn_model.delay(True))
+            send_on_commit(fit_churn_model, True)
             messages.success(request, "Outcome recorded.")
             if request.htmx:
                 response = HttpResponse(status=204)

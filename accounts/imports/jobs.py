@@ -21,6 +21,7 @@ from accounts.imports.reading import iter_rows, normalise_header, read_header
 from accounts.imports.registry import kind_spec
 from accounts.models import ImportJob, ImportMapping, User
 from accounts.selectors.access import can_import, visible_import_jobs
+from chs_site.celery import send_on_commit
 from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.formatting import neutralise_csv_cell
 
@@ -185,7 +186,7 @@ def start_import(*, job: ImportJob, user: User | None) -> ImportJob:
     from accounts.tasks import run_import_job
 
     mark_queued(job=job, user=user)
-    run_import_job.delay_on_commit(job.pk)  # type: ignore[attr-defined]
+    send_on_commit(run_import_job, job.pk)
     return job
 
 
@@ -206,7 +207,7 @@ def requeue_import(*, job: ImportJob) -> bool:
 
     if not ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.QUEUED).exists():
         return False
-    transaction.on_commit(lambda: run_import_job.delay(job.pk))
+    send_on_commit(run_import_job, job.pk)
     return True
 
 

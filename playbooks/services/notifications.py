@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account, Team, User
+from chs_site.celery import send_on_commit
 from chs_site.errors import ValidationFailed
 from playbooks.models import Notification, Task
 
@@ -95,7 +96,7 @@ def queue_notifications(notifications: list[Notification]) -> list[Notification]
         from playbooks.tasks import deliver_notification
 
         for pk in pending:
-            deliver_notification.delay_on_commit(pk)  # type: ignore[attr-defined]
+            send_on_commit(deliver_notification, pk)
     return created
 
 

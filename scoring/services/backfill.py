@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from chs_site.celery import send_on_commit
 from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.sql import BULK_BATCH
 from scoring import engine
@@ -49,7 +50,7 @@ def start_backfill(*, scorecard: Scorecard, days: int, author: Any) -> Any:
         total=matched_accounts(scorecard.segment).count(),
         created_by=author,
     )
-    transaction.on_commit(lambda: run_backfill.delay(job.pk))
+    send_on_commit(run_backfill, job.pk)
     return job
 
 
