@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import Account, User
-from chs_site.benchmarks import CeleryProcess, start_celery_beat, start_celery_worker
 from chs_site.celery import app
 from playbooks.models import Playbook, Task
 from playbooks.services.firing import process_score_events
@@ -39,6 +37,7 @@ from scoring.services import dirty, events
 from scoring.services.recompute import recompute_dirty_accounts
 from scoring.services.values import record_metric_values
 from tests.conftest import ROOT, database_url_for_current_test_db, wait_for
+from tests.faults import Processes
 from tests.playbooks.factories import PlaybookFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -46,49 +45,6 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 # Beat sends the playbooks' sweep every 20 s (settings.CELERY_BEAT_SCHEDULE); its first
 # run comes one interval after beat starts.
 SWEEP_TIMEOUT = 60
-
-
-class Processes:
-    """A worker, its replacement and beat on one private queue; all stopped at the end."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.queue = f"chs-faults-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.tmp_path = tmp_path
-        self.started: list[CeleryProcess] = []
-        self.env = {
-            "DATABASE_URL": database_url_for_current_test_db(),
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "CHS_TESTING": "1",
-        }
-
-    def worker(self, name: str) -> CeleryProcess:
-        """A worker that runs one task at a time in its own process (``solo``), so killing
-        it kills the task it is running."""
-        worker = start_celery_worker(
-            queue=self.queue,
-            node=f"{name}-{self.queue}@localhost",
-            pool="solo",
-            concurrency=1,
-            env=self.env,
-            log_path=self.tmp_path / f"{name}.log",
-        )
-        self.started.append(worker)
-        worker.wait_until_ready(timeout=60)
-        return worker
-
-    def beat(self) -> CeleryProcess:
-        beat = start_celery_beat(queue=self.queue, schedule_dir=self.tmp_path, env=self.env)
-        self.started.append(beat)
-        beat.wait_until_ready(timeout=60)
-        return beat
-
-    def logs(self) -> str:
-        return "\n".join(p.log_tail() for p in self.started)
-
-    def stop(self) -> None:
-        for process in self.started:
-            process.stop(timeout=20)
-        redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(self.queue)
 
 
 @pytest.fixture

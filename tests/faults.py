@@ -1,0 +1,218 @@
+"""Helpers for fault tests: real processes on loopback that a test starts, breaks and
+restarts — Celery workers and beat on a private queue, gunicorn, and a private
+``redis-server`` on a free port that the test can stop and start again.
+
+Every process is stopped at the end (``Processes.stop``), whatever the test did to it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import redis
+from django.conf import settings
+
+from chs_site.benchmarks import CeleryProcess, start_celery_beat, start_celery_worker
+from tests.conftest import ROOT, database_url_for_current_test_db, wait_for
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """A ``redis-server`` of the test's own (nothing on disk), stoppable and restartable
+    on the same port, so clients that hold its URL see an outage and a return."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not installed (make services installs it)"
+        self.binary = binary
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log_path = tmp_path / f"redis-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--logfile",
+                str(self.log_path),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        assert wait_for(self.answers, timeout=10), "redis-server did not start"
+
+    def answers(self) -> bool:
+        try:
+            return bool(redis.Redis.from_url(self.url, socket_timeout=0.5).ping())
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        """SIGTERM, as a restart or an out-of-memory kill would end it; its data is gone."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+class Gunicorn:
+    """``gunicorn chs_site.wsgi`` on a free loopback port, as ``make serve`` runs it."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        with log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "chs_site.wsgi:application",
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                    "--workers",
+                    "1",
+                    "--threads",
+                    "4",
+                    "--timeout",
+                    "60",
+                ],
+                cwd=ROOT,
+                env={**os.environ, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        ok = wait_for(lambda: self.request("GET", "/login/")[0] == 200, timeout=60, interval=0.2)
+        assert ok, f"gunicorn did not answer:\n{self.log_tail()}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 10,
+    ) -> tuple[int, bytes]:
+        """(status, body); status 0 when the connection itself failed."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.base + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+        except (urllib.error.URLError, OSError):
+            return 0, b""
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, 9)
+                self.process.wait()
+
+
+class Processes:
+    """Workers, beat and gunicorn on one private queue (and, optionally, a private Redis);
+    all stopped at the end."""
+
+    def __init__(self, tmp_path: Path, *, broker_url: str | None = None) -> None:
+        self.queue = f"chs-faults-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.tmp_path = tmp_path
+        self.broker_url = broker_url or settings.CELERY_BROKER_URL
+        self.started: list[CeleryProcess] = []
+        self.web: list[Gunicorn] = []
+        self.env = {
+            "DATABASE_URL": database_url_for_current_test_db(),
+            "CELERY_BROKER_URL": self.broker_url,
+            "CELERY_QUEUE": self.queue,
+            "CHS_TESTING": "1",
+        }
+
+    def worker(self, name: str, *, pool: str = "solo", concurrency: int = 1) -> CeleryProcess:
+        """By default one task at a time in the worker's own process (``solo``), so killing
+        it kills the task it is running."""
+        worker = start_celery_worker(
+            queue=self.queue,
+            node=f"{name}-{self.queue}@localhost",
+            pool=pool,
+            concurrency=concurrency,
+            env=self.env,
+            log_path=self.tmp_path / f"{name}.log",
+        )
+        self.started.append(worker)
+        if self.broker_url == settings.CELERY_BROKER_URL:
+            worker.wait_until_ready(timeout=60)
+        else:  # a ping would go through this process's broker, not the private one
+            ready = wait_for(lambda: " ready." in worker.log_tail(chars=100_000), timeout=60)
+            assert ready and worker.poll() is None, worker.log_tail()
+        return worker
+
+    def beat(self) -> CeleryProcess:
+        beat = start_celery_beat(queue=self.queue, schedule_dir=self.tmp_path, env=self.env)
+        self.started.append(beat)
+        beat.wait_until_ready(timeout=60)
+        return beat
+
+    def gunicorn(self) -> Gunicorn:
+        web = Gunicorn({**self.env, "DEBUG": "1"}, self.tmp_path / "gunicorn.log")
+        self.web.append(web)
+        return web
+
+    def logs(self) -> str:
+        return "\n".join([*(p.log_tail() for p in self.started), *(w.log_tail() for w in self.web)])
+
+    def stop(self) -> None:
+        for web in self.web:
+            web.stop()
+        for process in self.started:
+            process.stop(timeout=20)
+        with contextlib.suppress(redis.RedisError):
+            redis.Redis.from_url(self.broker_url, socket_timeout=1).delete(self.queue)
+
+
+def wait_until(predicate: Any, *, timeout: float) -> float | None:
+    """Seconds until ``predicate()`` held, or None if it never did within ``timeout``."""
+    start = time.monotonic()
+    if wait_for(predicate, timeout=timeout, interval=0.2):
+        return time.monotonic() - start
+    return None
