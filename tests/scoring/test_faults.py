@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -85,7 +86,7 @@ class Traffic(threading.Thread):
         while not self.stopping.is_set():
             step += 1
             at = timezone.now() - dt.timedelta(seconds=1)
-            batch = [
+            batch: list[dict[str, Any]] = [
                 {
                     "account": a.external_id,
                     "metric": "usage",
@@ -193,8 +194,8 @@ def test_a_nightly_chunk_killed_with_its_worker_is_swept_after_its_lease(
         cursor.execute(
             "INSERT INTO scoring_metricvalue (account_id, metric_id, observed_at, value)"
             " VALUES (%s, %s, %s, 1.7e308), (%s, %s, %s, 1.7e308)",
-            [poisoned.pk, usage.pk, now - dt.timedelta(hours=1)]
-            + [poisoned.pk, usage.pk, now - dt.timedelta(hours=2)],
+            (poisoned.pk, usage.pk, now - dt.timedelta(hours=1))
+            + (poisoned.pk, usage.pk, now - dt.timedelta(hours=2)),
         )
     chunks = account_id_chunks(chunk_size=10)
     assert len(chunks) == 3
