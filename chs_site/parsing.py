@@ -8,6 +8,7 @@ index, line or field it concerns."""
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import functools
 import math
 import re
@@ -90,6 +91,9 @@ _DIGITS = frozenset("0123456789")  # ASCII only: float() would also take "١٢٣
 _NUMBER_LIKE = frozenset(",.'\u2019+-") | _SPACES
 # A number beyond these is no measurement; they also keep every value a finite float.
 MAX_DIGITS = 30
+# Babel's strict check re-formats the number in the current decimal context; the default
+# 28 digits would overflow on a long number with grouping.
+_BABEL_CONTEXT = decimal.Context(prec=2 * MAX_DIGITS + 4)
 MAX_EXPONENT = 99
 
 
@@ -200,8 +204,9 @@ def _read(text: str, locale: str, *, amount: bool, shown: str) -> Decimal:
     if abs(exponent) > MAX_EXPONENT:
         raise ValueError(f"{shown} is out of range")
     try:
-        value = babel_numbers.parse_decimal(body, locale=locale, strict=True)
-    except babel_numbers.NumberFormatError:
+        with decimal.localcontext(_BABEL_CONTEXT):
+            value = babel_numbers.parse_decimal(body, locale=locale, strict=True)
+    except (babel_numbers.NumberFormatError, ArithmeticError):
         raise ValueError(_not_in_locale(shown, locale)) from None
     value = value.scaleb(exponent) if exponent else value
     if not value.is_finite():  # Babel hands anything it does not check to Decimal()
