@@ -81,9 +81,9 @@ def parse_number(raw: object) -> float:
 REFERENCE_LOCALE = "en"
 NOT_FINITE = "must be a finite number (NaN and Infinity are not allowed)"
 _NOT_FINITE_WORDS = frozenset({"nan", "snan", "qnan", "inf", "infinity"})
-# Minus signs spreadsheets and CLDR write (Babel's own parser knows only "-"), and the
-# invisible direction marks some locales put before them.
-_MINUS = ("-", "\u2212", "\u2012", "\u2013")
+# The minus signs spreadsheets and CLDR write (Babel's own parser knows only "-"), and
+# the invisible direction marks some locales put before them.
+_MINUS = ("-", "\u2212")
 _DIRECTION_MARKS = dict.fromkeys(map(ord, "\u200e\u200f\u061c"))
 _SPACES = frozenset(" \u00a0\u202f\u2009")
 _EXPONENT = re.compile(r"(?P<mantissa>.+?)[eE](?P<exponent>[+-]?[0-9]+)")
@@ -115,7 +115,6 @@ def decimal_mark(locale: str) -> str:
     return _symbols(locale).decimal
 
 
-@functools.cache
 def normalise_locale(identifier: str) -> str:
     """``de-DE``/``de_de`` → ``de_DE``; ValueError naming the problem for an unknown one."""
     text = (identifier or "").strip().replace("-", "_")
