@@ -8,11 +8,12 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from accounts.imports.reading import LOCALE_BY_DELIMITER, NUMBER_LOCALES
 from accounts.imports.registry import choices as import_kind_choices
 from accounts.imports.registry import kind_spec
 from accounts.models import ApiToken, Feedback, HealthBand, ImportJob, LifecycleStage, User
 from accounts.selectors.portfolio import SORT_KEYS, PortfolioQuery
-from chs_site.parsing import is_in_future
+from chs_site.parsing import REFERENCE_LOCALE, is_in_future, number_example, number_locale_label
 
 
 class LoginForm(AuthenticationForm):
@@ -215,6 +216,26 @@ class OwnerForm(forms.Form):
         field.queryset = choices
 
 
+NUMBER_FORMAT_HELP = (
+    "The locale the file's numbers are written in, for every number column. A number "
+    "written another way, or one English would read differently (1,234 in a decimal-comma "
+    "locale), is a row error, never a guess."
+)
+
+
+def number_locale_choices(current: str | None = None) -> list[tuple[str, str]]:
+    offered = [*NUMBER_LOCALES, *([current] if current and current not in NUMBER_LOCALES else [])]
+    return [(locale, number_locale_label(locale)) for locale in offered]
+
+
+def _guess_label() -> str:
+    semicolon = LOCALE_BY_DELIMITER[";"]
+    return (
+        f"From the delimiter: “;” files as {semicolon} ({number_example(semicolon)}), "
+        f"others as {REFERENCE_LOCALE} ({number_example(REFERENCE_LOCALE)})"
+    )
+
+
 class ImportUploadForm(forms.Form):
     kind = forms.ChoiceField(label="What the file holds", choices=import_kind_choices)
     file = forms.FileField(
@@ -222,6 +243,18 @@ class ImportUploadForm(forms.Form):
         help_text="UTF-8 CSV with a header row; commas or semicolons. Any size: it is streamed.",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )
+    number_locale = forms.ChoiceField(
+        label="Numbers are written like",
+        required=False,
+        help_text=NUMBER_FORMAT_HELP,
+        widget=forms.Select(attrs={"aria-describedby": "number-format-help"}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["number_locale"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", _guess_label()), *number_locale_choices()]
 
 
 class ImportMappingForm(forms.Form):
@@ -236,6 +269,14 @@ class ImportMappingForm(forms.Form):
         self.extra_key = kind.extra_columns
         mapping = job.mapping or {}
         fields = mapping.get("fields") or {}
+        self.fields["number_locale"] = forms.ChoiceField(
+            label="Numbers are written like",
+            choices=number_locale_choices(job.number_locale),
+            initial=job.number_locale,
+            required=False,  # left out: the job keeps its locale
+            help_text=NUMBER_FORMAT_HELP,
+            widget=forms.Select(attrs={"aria-describedby": "number-format-help"}),
+        )
         columns = [("", "— not in the file —"), *[(c, c) for c in job.header]]
         for spec in kind.fields:
             label = f"{spec.label}{' (required)' if spec.required else ''}"

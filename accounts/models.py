@@ -11,6 +11,7 @@ from django.db.models.functions import NullIf
 from django.urls import reverse
 
 from accounts.imports.registry import kind_spec
+from chs_site.parsing import number_locale_label
 
 
 class Role(models.TextChoices):
@@ -456,6 +457,12 @@ class ImportJob(models.Model):
     original_name = models.CharField(max_length=255)
     header = models.JSONField(default=list, blank=True)
     mapping = models.JSONField(default=dict, blank=True)
+    # Jobs from before locales were chosen were read the English way, hence the default.
+    number_locale = models.CharField(
+        max_length=16,
+        default="en",
+        help_text="The locale the file's numbers are read in (a Babel identifier: en, de, fr…).",
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED)
     rows_total = models.PositiveIntegerField(default=0)
     rows_validated = models.PositiveIntegerField(default=0)
@@ -491,6 +498,10 @@ class ImportJob(models.Model):
     @property
     def kind_label(self) -> str:
         return kind_spec(self.kind).label
+
+    @property
+    def number_format_label(self) -> str:
+        return number_locale_label(self.number_locale)
 
 
 class ImportMapping(models.Model):

@@ -667,7 +667,10 @@ def imports(request: AuthedRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             job = import_jobs.create_import_job(
-                user=user, kind=form.cleaned_data["kind"], upload=form.cleaned_data["file"]
+                user=user,
+                kind=form.cleaned_data["kind"],
+                upload=form.cleaned_data["file"],
+                number_locale=form.cleaned_data["number_locale"] or None,
             )
         except ApplicationError as exc:
             form.add_error("file", exc.message)
@@ -694,7 +697,11 @@ def import_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     if job.status == ImportJob.Status.UPLOADED:
         form = ImportMappingForm(request.POST or None, job=job, extra_keys=extra_keys)
         if request.method == "POST" and form.is_valid():
-            import_jobs.update_mapping(job=job, mapping=form.mapping())
+            import_jobs.update_mapping(
+                job=job,
+                mapping=form.mapping(),
+                number_locale=form.cleaned_data["number_locale"] or None,
+            )
             if "run" in request.POST:
                 try:
                     import_jobs.start_import(job=job, user=user)

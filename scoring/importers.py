@@ -6,6 +6,7 @@ registered when the scoring app loads, and write through the same services as th
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -16,8 +17,7 @@ from accounts.models import Account
 from chs_site.parsing import (
     FUTURE_TOLERANCE,
     check_not_future,
-    parse_decimal,
-    parse_number,
+    decimal_mark,
     parse_observed_at,
 )
 from scoring.contracts import METRIC_VALUE_LIMIT, MetricValueIn, check_metric_value
@@ -49,6 +49,11 @@ METRICS_LONG_FIELDS = (
     FieldSpec("value", "Value", True, ("val", "amount")),
     _OBSERVED_AT,
 )
+# Values every locale reads as ``float()`` does, so the fast path may skip the locale
+# parser: digits, and a decimal point where the locale's decimal mark is the point. (Far
+# below the parser's digit limit; anything else takes the careful way.)
+_PLAIN_INTEGER = re.compile(r"[+-]?[0-9]{1,15}")
+_PLAIN_DECIMAL = re.compile(r"[+-]?[0-9]{1,15}(?:\.[0-9]{1,15})?")
 METRICS_WIDE_FIELDS = (_ACCOUNT, _OBSERVED_AT)
 OUTCOMES_FIELDS = (
     FieldSpec("account", "Account (external id)", True, ("external_id", "account_id")),
@@ -73,6 +78,9 @@ class MetricsLongImporter(Importer):
         self.metrics = metric_ids()
         self.latest_allowed = self.now + FUTURE_TOLERANCE
         self.value_in = MetricValueIn
+        self.plain_number = (
+            _PLAIN_DECIMAL if decimal_mark(self.number_locale) == "." else _PLAIN_INTEGER
+        ).fullmatch
 
     def metric_value(
         self,
@@ -86,7 +94,7 @@ class MetricsLongImporter(Importer):
         observed_at: dt.datetime | None,
     ) -> Any:
         try:
-            value = check_metric_value(parse_number(raw, allow_text=True))
+            value = check_metric_value(float(self.number(raw)))
         except ValueError as exc:
             errors.append((column, str(exc)))
             return None
@@ -111,7 +119,10 @@ class MetricsLongImporter(Importer):
         try:
             account_id = self.accounts[cells[self.columns["account"]].strip()]
             metric_id = self.metrics[cells[self.columns["metric"]].strip()]
-            value = float(cells[self.columns["value"]])
+            text = cells[self.columns["value"]]
+            if not self.plain_number(text):
+                raise ValueError(text)
+            value = float(text)
             when = dt.datetime.fromisoformat(cells[self.columns["observed_at"]].strip())
         except (KeyError, IndexError, ValueError):
             pass
@@ -248,7 +259,7 @@ class OutcomesImporter(Importer):
         raw_change = self.cell(cells, "arr_change")
         if raw_change:
             try:
-                change = parse_decimal(raw_change)
+                change = self.number(raw_change, amount=True)
                 if abs(change) >= Decimal("1e12"):
                     raise ValueError(f"{raw_change!r} is too large")
             except ValueError as exc:

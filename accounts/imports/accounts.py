@@ -11,7 +11,6 @@ from accounts.imports.importer import CellErrors, Importer
 from accounts.imports.registry import FieldSpec, ImportKindSpec, register
 from accounts.models import Account, LifecycleStage, User, owner_sort_name
 from accounts.selectors.access import visible_users
-from chs_site.parsing import parse_decimal
 
 ACCOUNTS = "accounts"
 
@@ -137,7 +136,7 @@ class AccountsImporter(Importer):
         if "arr" in self.columns:
             raw = self.cell(cells, "arr")
             try:
-                arr = parse_decimal(raw) if raw else Decimal(0)
+                arr = self.number(raw, amount=True) if raw else Decimal(0)
                 if arr < 0 or arr >= Decimal("1e12"):
                     raise ValueError(f"{raw!r} must be between 0 and 10^12")
                 values["arr"] = arr.quantize(Decimal("0.01"))

@@ -2,12 +2,14 @@
 
 ``prepare`` loads lookups once; ``parse`` turns a row into an item or cell errors (the
 same rows are parsed in the validation pass and again in the write pass); ``write``
-stores a chunk of items inside the caller's transaction and returns counts. An importer
+stores a chunk of items inside the caller's transaction and returns counts. Numbers are
+read in the job's locale (``number``), never guessed per cell. An importer
 that maps columns beyond its fields (wide metric files: one column per metric) names the
 mapping key in ``extra_columns`` and implements the two ``*_extra_columns`` hooks."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet
@@ -15,6 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Account, User
 from accounts.selectors.access import visible_accounts
+from chs_site.parsing import parse_decimal
 
 CellErrors = list[tuple[str, str]]  # (column, reason)
 
@@ -23,9 +26,16 @@ class Importer:
     extra_columns: str | None = None
 
     def __init__(
-        self, *, kind: str, user: User | None, header: list[str], mapping: dict[str, Any]
+        self,
+        *,
+        kind: str,
+        user: User | None,
+        header: list[str],
+        mapping: dict[str, Any],
+        number_locale: str,
     ) -> None:
         self.kind = kind
+        self.number_locale = number_locale
         self.user = user
         self.header = header
         self.mapping = mapping
@@ -55,6 +65,11 @@ class Importer:
         if index is None or index >= len(cells):
             return ""
         return cells[index].strip()
+
+    def number(self, raw: str, *, amount: bool = False) -> Decimal:
+        """A cell's number read in the job's locale; ValueError says why it is refused.
+        ``amount``: a currency sign beside it is allowed (amounts carry no currency)."""
+        return parse_decimal(raw, locale=self.number_locale, amount=amount)
 
     def prepare(self) -> None:
         self.accounts: dict[str, int] = dict(

@@ -17,13 +17,19 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.imports.importer import CellErrors, Importer
-from accounts.imports.reading import iter_rows, normalise_header, read_header
+from accounts.imports.reading import (
+    default_number_locale,
+    iter_rows,
+    normalise_header,
+    read_header,
+)
 from accounts.imports.registry import kind_spec
 from accounts.models import ImportJob, ImportMapping, User
 from accounts.selectors.access import can_import, visible_import_jobs
 from chs_site.celery import send_on_commit
 from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.formatting import neutralise_csv_cell
+from chs_site.parsing import normalise_locale
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +93,11 @@ def check_mapping(kind: str, header: list[str], mapping: dict[str, Any]) -> list
 
 def importer_for(job: ImportJob, user: User | None) -> Importer:
     importer = kind_spec(job.kind).importer(
-        kind=job.kind, user=user, header=job.header, mapping=job.mapping
+        kind=job.kind,
+        user=user,
+        header=job.header,
+        mapping=job.mapping,
+        number_locale=job.number_locale,
     )
     importer.prepare()
     return importer
@@ -104,28 +114,53 @@ def _parse(importer: Importer, line: int, cells: list[str]) -> tuple[Any, CellEr
     return importer.parse(cells)
 
 
+def _number_locale(identifier: str) -> str:
+    try:
+        return normalise_locale(identifier)
+    except ValueError as exc:
+        raise ApplicationError(f"Number format: {exc}.") from None
+
+
 @transaction.atomic
 def create_import_job(
-    *, user: User | None, kind: str, upload: File, name: str | None = None
+    *,
+    user: User | None,
+    kind: str,
+    upload: File,
+    name: str | None = None,
+    number_locale: str | None = None,
 ) -> ImportJob:
-    """Store an uploaded file as a job waiting for its column mapping (suggested now)."""
+    """Store an uploaded file as a job waiting for its column mapping (suggested now).
+    ``number_locale``: the locale its numbers are written in; None: the delimiter's."""
     kind_spec(kind)  # an unknown kind is refused before anything is stored
     if user is not None and not can_import(user):
         raise ApplicationError("Only admins and managers may import files.")
+    locale = _number_locale(number_locale) if number_locale else None
     upload.seek(0)
     header, delimiter = read_header(upload)  # type: ignore[arg-type]
     upload.seek(0)
     original = (name or upload.name or "upload.csv").rsplit("/", 1)[-1][:255]
-    job = ImportJob(kind=kind, original_name=original, header=header, created_by=user)
+    job = ImportJob(
+        kind=kind,
+        original_name=original,
+        header=header,
+        created_by=user,
+        number_locale=locale or default_number_locale(delimiter),
+    )
     job.mapping = {**suggest_mapping(kind, header), "delimiter": delimiter}
     job.file.save(original, upload, save=False)
     job.save()
     return job
 
 
-def update_mapping(*, job: ImportJob, mapping: dict[str, Any]) -> ImportJob:
+def update_mapping(
+    *, job: ImportJob, mapping: dict[str, Any], number_locale: str | None = None
+) -> ImportJob:
+    """The columns' mapping and (when given) the locale the numbers are read in."""
     if job.status != ImportJob.Status.UPLOADED:
         raise ApplicationError("This import has already started; its mapping cannot change.")
+    if number_locale:
+        job.number_locale = _number_locale(number_locale)
     job.mapping = {
         "fields": {k: v for k, v in (mapping.get("fields") or {}).items() if v},
         "delimiter": (job.mapping or {}).get("delimiter", ","),
@@ -133,7 +168,7 @@ def update_mapping(*, job: ImportJob, mapping: dict[str, Any]) -> ImportJob:
     extra = kind_spec(job.kind).extra_columns
     if extra:
         job.mapping[extra] = {k: v for k, v in (mapping.get(extra) or {}).items() if v}
-    job.save(update_fields=["mapping"])
+    job.save(update_fields=["mapping", "number_locale"])
     return job
 
 

@@ -10,6 +10,14 @@ from typing import IO
 
 from accounts.models import ImportJob
 from chs_site.errors import ApplicationError
+from chs_site.parsing import REFERENCE_LOCALE
+
+# A spreadsheet saves CSV with ";" where the comma is the decimal mark (de, fr, es, it,
+# nl, pt…): a ";"-delimited file's numbers are read the German way unless the importer
+# chooses otherwise; every other file's the English way, as they always were.
+LOCALE_BY_DELIMITER = {";": "de"}
+# Offered on the imports pages (the command takes any locale Babel knows).
+NUMBER_LOCALES = ("en", "en_IN", "de", "de_CH", "es", "fr", "it", "nl", "pl", "pt_BR", "sv")
 
 
 def normalise_header(text: str) -> str:
@@ -25,6 +33,10 @@ def sniff_delimiter(sample: str) -> str:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:
         return ","
+
+
+def default_number_locale(delimiter: str) -> str:
+    return LOCALE_BY_DELIMITER.get(delimiter, REFERENCE_LOCALE)
 
 
 def read_header(fileobj: IO[bytes]) -> tuple[list[str], str]:

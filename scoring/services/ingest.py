@@ -129,7 +129,7 @@ def validate_metric_items(*, user: User, items: object, now: dt.datetime | None 
                 )
                 ok = False
         try:
-            value = check_metric_value(parse_number(item.get("value"), allow_text=False))
+            value = check_metric_value(parse_number(item.get("value")))
         except ValueError as exc:
             errors.append({"index": index, "field": "value", "reason": str(exc)})
             ok = False

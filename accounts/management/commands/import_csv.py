@@ -1,10 +1,12 @@
-"""``python manage.py import_csv KIND FILE [--mapping JSON] [--as USERNAME]``
+"""``python manage.py import_csv KIND FILE [--mapping JSON] [--locale LOCALE] [--as USERNAME]``
 
 Runs the same importer as the /imports/ page, in this process: validates every row, then
 writes all of them in one transaction, or nothing. KIND is accounts, metrics_long,
 metrics_wide or outcomes. Without ``--mapping`` the columns are matched by name (or the
 mapping last used for KIND). ``--mapping`` is JSON, e.g.
 ``'{"fields": {"account": "Customer", "observed_at": "Day"}, "metrics": {"Logins": "logins"}}'``.
+``--locale`` is the locale the file's numbers are written in (en, de, fr, pt_BR…; any
+locale Babel knows); without it, ";"-delimited files are read as de, others as en.
 Without ``--as`` the import runs with an admin's scope (every account)."""
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ class Command(BaseCommand):
         parser.add_argument("kind", choices=[k.kind for k in kinds()])
         parser.add_argument("file", type=Path)
         parser.add_argument("--mapping", help="Column mapping as JSON (see the help above).")
+        parser.add_argument(
+            "--locale",
+            dest="number_locale",
+            help="The locale the numbers are written in (en: 1,234.5; de: 1.234,5; fr: "
+            "1 234,5). Default: de for ';'-delimited files, else en.",
+        )
         parser.add_argument("--as", dest="username", help="Import with this user's scope.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -49,7 +57,10 @@ class Command(BaseCommand):
         try:
             with path.open("rb") as fh:
                 job = jobs.create_import_job(
-                    user=user, kind=options["kind"], upload=File(fh, name=path.name)
+                    user=user,
+                    kind=options["kind"],
+                    upload=File(fh, name=path.name),
+                    number_locale=options["number_locale"],
                 )
             if mapping is not None:
                 merged = {"fields": {**job.mapping.get("fields", {}), **mapping.get("fields", {})}}
@@ -79,5 +90,8 @@ class Command(BaseCommand):
             raise CommandError(finished.message)
         summary = ", ".join(f"{k} {v}" for k, v in finished.result.items())
         self.stdout.write(
-            self.style.SUCCESS(f"Imported {finished.original_name} (job {finished.pk}): {summary}.")
+            self.style.SUCCESS(
+                f"Imported {finished.original_name} (job {finished.pk}, numbers read as "
+                f"{finished.number_locale}): {summary}."
+            )
         )
