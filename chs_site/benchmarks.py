@@ -1,6 +1,6 @@
 """What benchmarks and tests share: percentiles, peak memory, cleaning up committed bench
-rows, putting PostgreSQL in the state a quiet evening would leave it, and real Celery
-worker and beat processes. Nothing the web or worker processes load imports this (``make
+rows, putting PostgreSQL in the state a quiet evening would leave it, real Celery
+worker and beat processes, and a real gunicorn. Nothing the web or worker processes load imports this (``make
 lint`` and tests/test_processes.py check it); it imports no app, so every app's benches
 and tests/conftest.py can use it."""
 
@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import resource
+import secrets
 import signal
 import statistics
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +32,16 @@ from chs_site.celery import app as celery_app
 # --- figures ---------------------------------------------------------------------------
 
 
-def p95(times: list[float]) -> float:
-    """The 95th percentile (linear interpolation between the two nearest runs)."""
+def percentile(times: list[float], pct: int) -> float:
+    """The ``pct``-th percentile, 1-99 (linear interpolation between the two nearest runs)."""
     if len(times) < 2:
         return times[0]
-    return statistics.quantiles(times, n=20, method="inclusive")[18]
+    return statistics.quantiles(times, n=100, method="inclusive")[pct - 1]
+
+
+def p95(times: list[float]) -> float:
+    """The 95th percentile (linear interpolation between the two nearest runs)."""
+    return percentile(times, 95)
 
 
 def peak_rss_mb() -> float:
@@ -254,6 +263,123 @@ def start_celery_beat(
         log_path=log_path,
     )
     return CeleryProcess(process=process, log_path=log_path, node=None)
+
+
+# --- a real web server -----------------------------------------------------------------
+
+
+def web_env(*, queue: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a production web process on loopback: ``DEBUG=0`` (WhiteNoise,
+    the static manifest), tasks sent to ``queue``, cookies without ``Secure`` (plain HTTP),
+    a throwaway secret key unless one is set; ``env`` on top."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "chs_site.settings",
+        "DEBUG": "0",
+        "SECURE_COOKIES": "0",
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
+        **(env or {}),
+        "CELERY_QUEUE": queue,
+    }
+
+
+@dataclass
+class WebProcess:
+    """A gunicorn master (and its workers) this process started, in a process group of its
+    own, serving ``url`` on loopback."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    url: str = ""
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except FileNotFoundError:
+            return ""
+
+    def wait_until_ready(self, timeout: float = 60.0) -> None:
+        """Until gunicorn says which port it got and /healthz answers 200 there;
+        RuntimeError with the log's tail if it exits or takes longer than ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"gunicorn exited early (code {self.process.returncode}); "
+                    f"see {self.log_path}:\n{self.log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"gunicorn was not ready in {timeout:g} s; "
+                    f"see {self.log_path}:\n{self.log_tail()}"
+                )
+            if not self.url:
+                found = re.search(r"Listening at: (http://[\d.]+:\d+)", self.log_tail(100_000))
+                self.url = found.group(1) if found else ""
+            if self.url and self._healthy():
+                return
+            time.sleep(0.1)
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
+                return bool(response.status == 200)
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM (gunicorn's graceful shutdown: requests in flight finish), then SIGKILL
+        to the whole group after ``timeout`` seconds. Returns the master's exit code."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                return self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        return self.process.wait()
+
+
+def start_gunicorn(
+    *, env: Mapping[str, str], log_path: Path, workers: int = 2, threads: int = 4
+) -> WebProcess:
+    """``gunicorn chs_site.wsgi`` on a free loopback port (the kernel picks it: no race
+    with other processes) with ``workers`` processes of ``threads`` threads each, in the
+    environment ``env`` (see ``web_env``); first ``collectstatic``, which a ``DEBUG=0``
+    process needs for its static manifest. Call ``wait_until_ready``, then use ``url``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity=0"],
+        cwd=settings.BASE_DIR,
+        env=dict(env),
+        check=True,
+    )
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "chs_site.wsgi:application",
+                "--bind=127.0.0.1:0",
+                f"--workers={workers}",
+                f"--threads={threads}",
+                "--worker-class=gthread",
+                "--error-logfile=-",
+            ],
+            cwd=settings.BASE_DIR,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return WebProcess(process=process, log_path=log_path)
 
 
 @contextlib.contextmanager
