@@ -60,6 +60,9 @@ from chs_site.bench_pages import (
 )
 from chs_site.benchmarks import (
     accounts_option,
+    cpu_snapshot,
+    cpu_used,
+    machine_busy_cpu_seconds,
     percentile,
     start_celery_beat,
     start_celery_worker,
@@ -320,8 +323,38 @@ class IngestClient:
 # --- the bench -------------------------------------------------------------------------
 
 
-def _figures(kind: str, times: list[float], errors: int) -> dict[str, Any]:
-    return {
+def page_kind(path: str) -> str:
+    """Which figure a request counts in, by its path (the client's URL or the access log's)."""
+    path = path.split("?")[0]
+    if path.startswith("/accounts/"):
+        # /accounts/<id>/ is the page; what it loads lies below it.
+        return "account" if path.count("/") == 3 and path.endswith("/") else "account_parts"
+    for prefix, kind in (
+        ("/portfolio/", "portfolio"),
+        ("/tasks/", "tasks"),
+        ("/api/v1/metrics/", "api_ingest"),
+        ("/login/", "login"),
+        ("/logout/", "logout"),
+    ):
+        if path.startswith(prefix):
+            return kind
+    return "other"
+
+
+def server_times(access_log: Path) -> dict[str, list[float]]:
+    """Milliseconds gunicorn spent on each request, by page kind (its access log)."""
+    out: dict[str, list[float]] = {}
+    for line in access_log.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[3].isdigit():
+            out.setdefault(page_kind(parts[1]), []).append(int(parts[3]) / 1000)
+    return out
+
+
+def _figures(
+    kind: str, times: list[float], errors: int, server: list[float] | None
+) -> dict[str, Any]:
+    figures = {
         "bench": "load",
         "page": kind,
         "requests": len(times),
@@ -331,6 +364,11 @@ def _figures(kind: str, times: list[float], errors: int) -> dict[str, Any]:
         "p99_ms": round(percentile(times, 99), 1),
         "max_ms": round(max(times), 1),
     }
+    if server:
+        # The server's own time (gunicorn's access log); the rest is waiting for a thread.
+        figures["server_p50_ms"] = round(percentile(server, 50), 1)
+        figures["server_p95_ms"] = round(percentile(server, 95), 1)
+    return figures
 
 
 def _metric_ranges() -> list[tuple[str, float, float]]:
@@ -371,12 +409,18 @@ def bench_load(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
 bench_load.commits = True  # type: ignore[attr-defined]
 
 
+def _option(options: dict[str, Any], name: str, default: float) -> float:
+    """An option's value; 0 counts (no API clients, no think time), absent is the default."""
+    value = options.get(name)
+    return default if value is None else float(value)
+
+
 def _bench_load(options: dict[str, Any], queue: str) -> Iterator[dict[str, Any]]:
     n_accounts = accounts_option(options, [LOAD_ACCOUNTS])[-1]
-    seconds = float(options.get("seconds") or LOAD_SECONDS)
-    n_sessions = int(options.get("sessions") or LOAD_SESSIONS)
-    n_clients = int(options.get("api_clients") or LOAD_API_CLIENTS)
-    think = THINK_SECONDS if options.get("think_time") is None else float(options["think_time"])
+    seconds = _option(options, "seconds", LOAD_SECONDS)
+    n_sessions = int(_option(options, "sessions", LOAD_SESSIONS))
+    n_clients = int(_option(options, "api_clients", LOAD_API_CLIENTS))
+    think = _option(options, "think_time", THINK_SECONDS)
     workers = int(options.get("workers") or os.cpu_count() or 2)
 
     setup_start = time.perf_counter()
@@ -415,9 +459,14 @@ def _bench_load(options: dict[str, Any], queue: str) -> Iterator[dict[str, Any]]
     )
     beat = start_celery_beat(queue=queue, schedule_dir=tmp, env=env)
     web = start_gunicorn(
-        env=env, log_path=tmp / "gunicorn.log", workers=WEB_WORKERS, threads=WEB_THREADS
+        env=env,
+        log_path=tmp / "gunicorn.log",
+        workers=WEB_WORKERS,
+        threads=WEB_THREADS,
+        access_log_path=tmp / "access.log",
     )
     sessions: list[BrowsingSession] = []
+    clients: list[IngestClient] = []
     try:
         worker.wait_until_ready(timeout=120)
         beat.wait_until_ready(timeout=60)
@@ -448,12 +497,19 @@ def _bench_load(options: dict[str, Any], queue: str) -> Iterator[dict[str, Any]]
             "celery": f"prefork x {workers} + beat",
             "cpus": os.cpu_count(),
             "loadavg_1m_before": round(os.getloadavg()[0], 2),
+            "logs": str(tmp),
             "seconds": round(time.perf_counter() - setup_start, 1),
         }
 
         stop = threading.Event()
         timer = threading.Timer(seconds, stop.set)
-        cpu_before = os.times()
+        groups = {"web": web.pid, "celery_worker": worker.pid, "celery_beat": beat.pid}
+        database = str(settings.DATABASES["default"]["NAME"])
+        cpu_before = (
+            os.times(),
+            cpu_snapshot(groups, database=database),
+            machine_busy_cpu_seconds(),
+        )
         load_start = time.perf_counter()
         timer.start()
         _in_threads(
@@ -462,7 +518,11 @@ def _bench_load(options: dict[str, Any], queue: str) -> Iterator[dict[str, Any]]
         )
         load_seconds = time.perf_counter() - load_start
         load_end = timezone.now()
-        cpu_after = os.times()
+        cpu_after = (
+            os.times(),
+            cpu_snapshot(groups, database=database),
+            machine_busy_cpu_seconds(),
+        )
         loadavg = os.getloadavg()[0]
         dirty_at_end = DirtyAccount.objects.count()
         rescore = _wait_for_rescores(clients)
@@ -474,11 +534,12 @@ def _bench_load(options: dict[str, Any], queue: str) -> Iterator[dict[str, Any]]
         worker.stop(timeout=60)
 
     total = Timings()
-    for part in [*sessions, *clients]:
-        total.merge(part.timings)
+    for timings in [*(s.timings for s in sessions), *(c.timings for c in clients)]:
+        total.merge(timings)
+    server = server_times(tmp / "access.log")
     for kind in ("portfolio", "account", "account_parts", "tasks", "api_ingest", "login"):
         if total.ms.get(kind):
-            yield _figures(kind, total.ms[kind], total.error_kinds[kind])
+            yield _figures(kind, total.ms[kind], total.error_kinds[kind], server.get(kind))
     timed = [k for k in total.ms if k not in ("login", "logout")]
     requests_timed = sum(len(total.ms[k]) for k in timed)
     yield {
@@ -490,9 +551,7 @@ def _bench_load(options: dict[str, Any], queue: str) -> Iterator[dict[str, Any]]
         "errors": sum(total.errors.values()),
         "errors_by_status": dict(total.errors),
         "loadavg_1m_at_end": round(loadavg, 2),
-        "bench_process_cpu_s": round(
-            (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system), 1
-        ),
+        **_cpu_figures(cpu_before, cpu_after, load_seconds),
     }
     accepted = sum(c.values_accepted for c in clients)
     stored = MetricValue.objects.filter(account__in=accounts).count() - values_before
@@ -516,6 +575,19 @@ def _bench_load(options: dict[str, Any], queue: str) -> Iterator[dict[str, Any]]
     }
 
 
+def _cpu_figures(before: Any, after: Any, seconds: float) -> dict[str, Any]:
+    """Where the cores went during the load: our processes, PostgreSQL's backends for our
+    database, and everything else on the machine (other people's work: the noise)."""
+    (times0, procs0, busy0), (times1, procs1, busy1) = before, after
+    used = cpu_used(procs0, procs1)
+    used["bench_clients"] = (times1.user + times1.system) - (times0.user + times0.system)
+    used["others"] = (busy1 - busy0) - sum(used.values())
+    return {
+        "cpu_s_available": round((os.cpu_count() or 1) * seconds, 1),
+        "cpu_s": {name: round(value, 1) for name, value in used.items()},
+    }
+
+
 def _wait_for_rescores(clients: list[IngestClient]) -> dict[str, Any]:
     """Until the dirty table is empty and every ingested account's score was computed after
     its last batch was sent (or RESCORE_TIMEOUT)."""
@@ -535,7 +607,7 @@ def _wait_for_rescores(clients: list[IngestClient]) -> dict[str, Any]:
             stale = sum(
                 1
                 for external_id, sent in last_sent.items()
-                if computed.get(external_id) is None or computed[external_id] < sent
+                if (at := computed.get(external_id)) is None or at < sent
             )
             if stale == 0:
                 return {"done": True, "accounts": len(last_sent), "dirty": 0, "stale": 0}

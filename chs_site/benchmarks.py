@@ -63,6 +63,67 @@ def accounts_option(options: dict[str, Any], default: list[int]) -> list[int]:
     return [int(x) for x in str(raw).split(",") if x.strip()]
 
 
+def _proc_stat_fields(pid: str) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # gone meanwhile
+        return None
+    # The command name may hold spaces: the fields after it start after its ")".
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+CpuSnapshot = dict[int, tuple[str, float]]  # pid → (its group's name, CPU seconds so far)
+
+
+def cpu_snapshot(pgids: Mapping[str, int], *, database: str | None = None) -> CpuSnapshot:
+    """CPU seconds (user + system, all threads) used so far by each process of the named
+    process groups, and by each PostgreSQL backend serving ``database`` (named
+    ``"postgres"``). Linux only ({} elsewhere). ``cpu_used`` subtracts two of them."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    names = {pgid: name for name, pgid in pgids.items()}
+    out: CpuSnapshot = {}
+    proc = Path("/proc")
+    for entry in proc.iterdir() if proc.exists() else ():
+        if not entry.name.isdigit():
+            continue
+        fields = _proc_stat_fields(entry.name)
+        if fields is None:
+            continue
+        # After the name: state, ppid, pgrp, ..., utime (12th) and stime (13th).
+        used = (int(fields[11]) + int(fields[12])) / tick
+        name = names.get(int(fields[2]))
+        if name is None and database:
+            # A backend's title: "postgres: 15/main: USER DATABASE HOST(PORT) STATE".
+            with contextlib.suppress(OSError):
+                title = (entry / "cmdline").read_bytes().decode(errors="replace").split()
+                if title[:1] == ["postgres:"] and database in title[2:4]:
+                    name = "postgres"
+        if name is not None:
+            out[int(entry.name)] = (name, used)
+    return out
+
+
+def cpu_used(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
+    """CPU seconds each group used between two snapshots (per process, so a process that
+    started or ended meanwhile counts what it used while both saw it, never less than 0)."""
+    totals: dict[str, float] = {}
+    for pid, (name, used) in after.items():
+        earlier = before.get(pid)
+        totals[name] = totals.get(name, 0.0) + used - (earlier[1] if earlier else 0.0)
+    return totals
+
+
+def machine_busy_cpu_seconds() -> float:
+    """CPU seconds all cores spent on anything but idling or waiting for I/O since boot
+    (every process on the machine, other people's included). 0 where /proc is missing."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except OSError:
+        return 0.0
+    ticks = [int(x) for x in first[1:9]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 # --- the database ----------------------------------------------------------------------
 
 
@@ -290,6 +351,7 @@ class WebProcess:
 
     process: subprocess.Popen[bytes]
     log_path: Path
+    access_log_path: Path | None = None
     url: str = ""
 
     @property
@@ -346,13 +408,24 @@ class WebProcess:
         return self.process.wait()
 
 
+# One line per request: method, path, status and the time gunicorn spent on it in µs (from
+# the moment a worker thread took it: the server's own time, without the wait for a thread).
+ACCESS_LOG_FORMAT = "%(m)s %(U)s %(s)s %(D)s"
+
+
 def start_gunicorn(
-    *, env: Mapping[str, str], log_path: Path, workers: int = 2, threads: int = 4
+    *,
+    env: Mapping[str, str],
+    log_path: Path,
+    workers: int = 2,
+    threads: int = 4,
+    access_log_path: Path | None = None,
 ) -> WebProcess:
     """``gunicorn chs_site.wsgi`` on a free loopback port (the kernel picks it: no race
     with other processes) with ``workers`` processes of ``threads`` threads each, in the
     environment ``env`` (see ``web_env``); first ``collectstatic``, which a ``DEBUG=0``
-    process needs for its static manifest. Call ``wait_until_ready``, then use ``url``."""
+    process needs for its static manifest. With ``access_log_path``, each request's line
+    in ``ACCESS_LOG_FORMAT``. Call ``wait_until_ready``, then use ``url``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity=0"],
@@ -372,6 +445,14 @@ def start_gunicorn(
                 f"--threads={threads}",
                 "--worker-class=gthread",
                 "--error-logfile=-",
+                *(
+                    [
+                        f"--access-logfile={access_log_path}",
+                        f"--access-logformat={ACCESS_LOG_FORMAT}",
+                    ]
+                    if access_log_path
+                    else []
+                ),
             ],
             cwd=settings.BASE_DIR,
             env=dict(env),
@@ -379,7 +460,7 @@ def start_gunicorn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return WebProcess(process=process, log_path=log_path)
+    return WebProcess(process=process, log_path=log_path, access_log_path=access_log_path)
 
 
 @contextlib.contextmanager
