@@ -98,7 +98,7 @@ def _band_sql(score: str, card: Scorecard) -> str:
     )
 
 
-def _build_pages_data(n_accounts: int) -> dict[str, Any]:
+def build_pages_data(n_accounts: int) -> dict[str, Any]:
     """100 000 accounts over 3 teams of 4 CSMs, 26 weekly score rows each (2.6 M rows), an open
     task on every fifth account, daily metric values and a timeline for the sampled accounts.
     Written with INSERT … SELECT generate_series so the set-up takes seconds, not hours."""
@@ -282,17 +282,17 @@ def bench_pages(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         return
     committed = connection.get_autocommit()
     if committed:
-        _delete_pages_data()
+        delete_pages_data()
     try:
         yield from _bench_pages(options)
     finally:
         if committed:
-            _delete_pages_data()
+            delete_pages_data()
 
 
 bench_pages.commits = True  # type: ignore[attr-defined]
 
-_PAGES_TABLES = (
+PAGES_TABLES = (
     "accounts_account",
     "scoring_score",
     "scoring_scoreevent",
@@ -302,10 +302,10 @@ _PAGES_TABLES = (
 )
 
 
-def _delete_pages_data() -> None:
+def delete_pages_data() -> None:
     accounts = Account.objects.filter(external_id__startswith=PAGES_PREFIX)
     with transaction.atomic():
-        if delete_account_rows(accounts, *_PAGES_TABLES[1:]):
+        if delete_account_rows(accounts, *PAGES_TABLES[1:]):
             accounts.delete()
         Scorecard.objects.filter(name=PAGES_SCORECARD, segment="").delete()
         Team.objects.filter(name__startswith=PAGES_TEAM_PREFIX).delete()
@@ -320,8 +320,8 @@ def _bench_pages(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     n = int(PAGES_ACCOUNTS * float(options.get("scale") or 1.0))
     start = time.perf_counter()
     with transaction.atomic():
-        data = _build_pages_data(n)
-    vacuum_tables(*_PAGES_TABLES)
+        data = build_pages_data(n)
+    vacuum_tables(*PAGES_TABLES)
     yield {
         "bench": "pages",
         "case": "setup",

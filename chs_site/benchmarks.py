@@ -1,6 +1,6 @@
 """What benchmarks and tests share: percentiles, peak memory, cleaning up committed bench
-rows, putting PostgreSQL in the state a quiet evening would leave it, and real Celery
-worker and beat processes. Nothing the web or worker processes load imports this (``make
+rows, putting PostgreSQL in the state a quiet evening would leave it, real Celery
+worker and beat processes, and a real gunicorn. Nothing the web or worker processes load imports this (``make
 lint`` and tests/test_processes.py check it); it imports no app, so every app's benches
 and tests/conftest.py can use it."""
 
@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import resource
+import secrets
 import signal
 import statistics
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +32,16 @@ from chs_site.celery import app as celery_app
 # --- figures ---------------------------------------------------------------------------
 
 
-def p95(times: list[float]) -> float:
-    """The 95th percentile (linear interpolation between the two nearest runs)."""
+def percentile(times: list[float], pct: int) -> float:
+    """The ``pct``-th percentile, 1-99 (linear interpolation between the two nearest runs)."""
     if len(times) < 2:
         return times[0]
-    return statistics.quantiles(times, n=20, method="inclusive")[18]
+    return statistics.quantiles(times, n=100, method="inclusive")[pct - 1]
+
+
+def p95(times: list[float]) -> float:
+    """The 95th percentile (linear interpolation between the two nearest runs)."""
+    return percentile(times, 95)
 
 
 def peak_rss_mb() -> float:
@@ -52,6 +61,67 @@ def accounts_option(options: dict[str, Any], default: list[int]) -> list[int]:
     if not raw:
         return default
     return [int(x) for x in str(raw).split(",") if x.strip()]
+
+
+def _proc_stat_fields(pid: str) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # gone meanwhile
+        return None
+    # The command name may hold spaces: the fields after it start after its ")".
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+CpuSnapshot = dict[int, tuple[str, float]]  # pid → (its group's name, CPU seconds so far)
+
+
+def cpu_snapshot(pgids: Mapping[str, int], *, database: str | None = None) -> CpuSnapshot:
+    """CPU seconds (user + system, all threads) used so far by each process of the named
+    process groups, and by each PostgreSQL backend serving ``database`` (named
+    ``"postgres"``). Linux only ({} elsewhere). ``cpu_used`` subtracts two of them."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    names = {pgid: name for name, pgid in pgids.items()}
+    out: CpuSnapshot = {}
+    proc = Path("/proc")
+    for entry in proc.iterdir() if proc.exists() else ():
+        if not entry.name.isdigit():
+            continue
+        fields = _proc_stat_fields(entry.name)
+        if fields is None:
+            continue
+        # After the name: state, ppid, pgrp, ..., utime (12th) and stime (13th).
+        used = (int(fields[11]) + int(fields[12])) / tick
+        name = names.get(int(fields[2]))
+        if name is None and database:
+            # A backend's title: "postgres: 15/main: USER DATABASE HOST(PORT) STATE".
+            with contextlib.suppress(OSError):
+                title = (entry / "cmdline").read_bytes().decode(errors="replace").split()
+                if title[:1] == ["postgres:"] and database in title[2:4]:
+                    name = "postgres"
+        if name is not None:
+            out[int(entry.name)] = (name, used)
+    return out
+
+
+def cpu_used(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
+    """CPU seconds each group used between two snapshots (per process, so a process that
+    started or ended meanwhile counts what it used while both saw it, never less than 0)."""
+    totals: dict[str, float] = {}
+    for pid, (name, used) in after.items():
+        earlier = before.get(pid)
+        totals[name] = totals.get(name, 0.0) + used - (earlier[1] if earlier else 0.0)
+    return totals
+
+
+def machine_busy_cpu_seconds() -> float:
+    """CPU seconds all cores spent on anything but idling or waiting for I/O since boot
+    (every process on the machine, other people's included). 0 where /proc is missing."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except OSError:
+        return 0.0
+    ticks = [int(x) for x in first[1:9]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 # --- the database ----------------------------------------------------------------------
@@ -254,6 +324,143 @@ def start_celery_beat(
         log_path=log_path,
     )
     return CeleryProcess(process=process, log_path=log_path, node=None)
+
+
+# --- a real web server -----------------------------------------------------------------
+
+
+def web_env(*, queue: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a production web process on loopback: ``DEBUG=0`` (WhiteNoise,
+    the static manifest), tasks sent to ``queue``, cookies without ``Secure`` (plain HTTP),
+    a throwaway secret key unless one is set; ``env`` on top."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "chs_site.settings",
+        "DEBUG": "0",
+        "SECURE_COOKIES": "0",
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
+        **(env or {}),
+        "CELERY_QUEUE": queue,
+    }
+
+
+@dataclass
+class WebProcess:
+    """A gunicorn master (and its workers) this process started, in a process group of its
+    own, serving ``url`` on loopback."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    access_log_path: Path | None = None
+    url: str = ""
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except FileNotFoundError:
+            return ""
+
+    def wait_until_ready(self, timeout: float = 60.0) -> None:
+        """Until gunicorn says which port it got and /healthz answers 200 there;
+        RuntimeError with the log's tail if it exits or takes longer than ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"gunicorn exited early (code {self.process.returncode}); "
+                    f"see {self.log_path}:\n{self.log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"gunicorn was not ready in {timeout:g} s; "
+                    f"see {self.log_path}:\n{self.log_tail()}"
+                )
+            if not self.url:
+                found = re.search(r"Listening at: (http://[\d.]+:\d+)", self.log_tail(100_000))
+                self.url = found.group(1) if found else ""
+            if self.url and self._healthy():
+                return
+            time.sleep(0.1)
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
+                return bool(response.status == 200)
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM (gunicorn's graceful shutdown: requests in flight finish), then SIGKILL
+        to the whole group after ``timeout`` seconds. Returns the master's exit code."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                return self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        return self.process.wait()
+
+
+# One line per request: method, path, status and the time gunicorn spent on it in µs (from
+# the moment a worker thread took it: the server's own time, without the wait for a thread).
+ACCESS_LOG_FORMAT = "%(m)s %(U)s %(s)s %(D)s"
+
+
+def start_gunicorn(
+    *,
+    env: Mapping[str, str],
+    log_path: Path,
+    workers: int = 2,
+    threads: int = 4,
+    access_log_path: Path | None = None,
+) -> WebProcess:
+    """``gunicorn chs_site.wsgi`` on a free loopback port (the kernel picks it: no race
+    with other processes) with ``workers`` processes of ``threads`` threads each, in the
+    environment ``env`` (see ``web_env``); first ``collectstatic``, which a ``DEBUG=0``
+    process needs for its static manifest. With ``access_log_path``, each request's line
+    in ``ACCESS_LOG_FORMAT``. Call ``wait_until_ready``, then use ``url``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity=0"],
+        cwd=settings.BASE_DIR,
+        env=dict(env),
+        check=True,
+    )
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "chs_site.wsgi:application",
+                "--bind=127.0.0.1:0",
+                f"--workers={workers}",
+                f"--threads={threads}",
+                "--worker-class=gthread",
+                "--error-logfile=-",
+                *(
+                    [
+                        f"--access-logfile={access_log_path}",
+                        f"--access-logformat={ACCESS_LOG_FORMAT}",
+                    ]
+                    if access_log_path
+                    else []
+                ),
+            ],
+            cwd=settings.BASE_DIR,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return WebProcess(process=process, log_path=log_path, access_log_path=access_log_path)
 
 
 @contextlib.contextmanager

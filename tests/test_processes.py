@@ -39,7 +39,7 @@ def is_offline_module(name: str) -> bool:
     return (
         name.endswith(".bench")
         or ".bench." in name
-        or name in ("chs_site.benchmarks", "chs_site.bench_pages")
+        or name in ("chs_site.benchmarks", "chs_site.bench_pages", "chs_site.bench_load")
         or name.endswith((".demo", ".demo_outcomes", ".synthetic"))
     )
 
@@ -82,6 +82,7 @@ def test_the_offline_module_names_cover_every_bench_demo_and_synthetic_module() 
             "playbooks.bench",
             "chs_site.benchmarks",
             "chs_site.bench_pages",
+            "chs_site.bench_load",
             "accounts.demo",
             "scoring.demo_outcomes",
             "scoring.synthetic",

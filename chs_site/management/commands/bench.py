@@ -2,7 +2,8 @@
 
 Each bench module has ``BENCHMARKS``: a list of functions that take the command's options
 and yield dicts ({"bench": name, ...figures}): the pages (``chs_site.bench_pages``, they
-read every app), ``scoring.bench`` and ``playbooks.bench``. The command lives in chs_site,
+read every app), ``scoring.bench``, ``playbooks.bench`` and the whole stack under load
+(``chs_site.bench_load``). The command lives in chs_site,
 above the apps, because it runs all of them. Benchmarks build their own data inside a
 transaction that is rolled back, so they can run against any database without leaving
 anything behind; those marked ``commits`` (real workers read committed rows) delete their
@@ -20,11 +21,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
-from chs_site import bench_pages
+from chs_site import bench_load, bench_pages
 from playbooks import bench as playbooks_bench
 from scoring import bench as scoring_bench
 
-BENCH_MODULES = (bench_pages, scoring_bench, playbooks_bench)
+BENCH_MODULES = (bench_pages, scoring_bench, playbooks_bench, bench_load)
 
 Benchmark = Callable[[dict[str, Any]], Iterable[dict[str, Any]]]
 
@@ -57,6 +58,18 @@ class Command(BaseCommand):
             "--accounts", help="Account counts for benchmarks that take them, e.g. 10000,50000."
         )
         parser.add_argument("--runs", type=int, help="Requests per timed case (pages; default 40).")
+        parser.add_argument(
+            "--seconds", type=float, help="How long the load runs (load; default 60)."
+        )
+        parser.add_argument("--sessions", type=int, help="Browsing sessions (load; default 50).")
+        parser.add_argument(
+            "--api-clients", type=int, help="Ingesting API clients (load; default 5)."
+        )
+        parser.add_argument(
+            "--think-time",
+            type=float,
+            help="Seconds a session pauses between actions (load; default 1, 0 = flat out).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         benchmarks = collect()
