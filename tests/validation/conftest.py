@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.utils import timezone
 
 from accounts.models import User
 from scoring import synthetic
 from scoring.models import Scorecard
-from scoring.selectors.preview import clear_cache
-
-
-@pytest.fixture(autouse=True)
-def _fresh_preview_cache() -> Iterator[None]:
-    """The preview's per-process cache must not carry one test's data into the next."""
-    clear_cache()
-    yield
-    clear_cache()
 
 
 @pytest.fixture

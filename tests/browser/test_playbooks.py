@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Account, Activity, User
 from playbooks.models import Task
-from tests.conftest import browser_login
+from tests.browser.conftest import browser_login
 from tests.playbooks.factories import TaskFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
