@@ -186,6 +186,30 @@ def other_csm_client(other_csm: User) -> Client:
     return client_for(other_csm)
 
 
+# --- two plain metrics, and uploads ------------------------------------------------------
+
+
+@pytest.fixture
+def logins(db: None) -> MetricDefinition:
+    return MetricDefinition.objects.create(key="logins", name="Logins")
+
+
+@pytest.fixture
+def tickets(db: None) -> MetricDefinition:
+    return MetricDefinition.objects.create(key="tickets", name="Open tickets")
+
+
+@pytest.fixture
+def media_in_tmp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
+    """Uploaded files go to a temporary MEDIA_ROOT, except where a separate worker process
+    must read them (it knows only the configured one)."""
+    if request.node.get_closest_marker("worker") is not None:
+        yield
+        return
+    request.getfixturevalue("settings").MEDIA_ROOT = tmp_path / "media"
+    yield
+
+
 # --- the workspace's published scorecard (accounts' pages and the browser use it) -------
 
 
