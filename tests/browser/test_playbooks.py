@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import Account, Activity, User
 from playbooks.models import Task
 from tests.browser.conftest import browser_login
-from tests.playbooks.factories import TaskFactory
+from tests.factories import TaskFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

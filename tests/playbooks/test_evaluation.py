@@ -29,10 +29,12 @@ from playbooks.services.firing import (
     run_playbook_now,
 )
 from playbooks.services.tasks import cancel_task, complete_task
-from tests.factories import AccountFactory, FeedbackFactory, UserFactory
-from tests.playbooks.factories import (
+from tests.factories import (
+    AccountFactory,
+    FeedbackFactory,
     MetricFactory,
     PlaybookFactory,
+    UserFactory,
     change,
     metric_value,
     record_score,
@@ -372,7 +374,7 @@ def test_assignee_round_robin_in_the_owners_team(csm: User, teammate: User) -> N
 def test_assignee_fewest_open_tasks_in_the_owners_team(
     csm: User, teammate: User, account: Account, teammate_account: Account
 ) -> None:
-    from tests.playbooks.factories import TaskFactory
+    from tests.factories import TaskFactory
 
     TaskFactory.create_batch(2, account=account, assignee=csm)
     TaskFactory.create(account=teammate_account, assignee=teammate)

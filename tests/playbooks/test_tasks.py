@@ -25,8 +25,7 @@ from playbooks.services.tasks import (
     transition_task,
     update_task,
 )
-from tests.factories import AccountFactory
-from tests.playbooks.factories import PlaybookFactory, TaskFactory, change
+from tests.factories import AccountFactory, PlaybookFactory, TaskFactory, change
 
 pytestmark = pytest.mark.django_db
 

@@ -22,8 +22,8 @@ from playbooks.models import (
     TemplateMilestone,
     TemplateObjective,
 )
-from tests.factories import AccountFactory
-from tests.playbooks.factories import (
+from tests.factories import (
+    AccountFactory,
     MetricFactory,
     PlaybookFactory,
     TaskFactory,
