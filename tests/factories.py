@@ -14,6 +14,7 @@ from accounts.models import Account, Contact, Feedback, Role, Team, User, owner_
 from playbooks.models import Playbook, PlaybookAction, Task, TaskStatus, TriggerType
 from playbooks.services.tasks import adjust_open_task_counts
 from scoring.contracts import ScoreChange
+from scoring.engine import DEFAULT_GREEN_AT, DEFAULT_RED_BELOW, band_for
 from scoring.models import MetricDefinition, MetricValue, Score, Scorecard
 
 
@@ -39,9 +40,25 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
     password = factory.django.Password("pw")
 
 
+def _default_band(score: float | None) -> str:
+    """The band the engine's default thresholds give ``score`` ("" for no score)."""
+    return band_for(score, red_below=DEFAULT_RED_BELOW, green_at=DEFAULT_GREEN_AT)
+
+
 class AccountFactory(factory.django.DjangoModelFactory[Account]):
+    """An account; ``score=…`` (or the ``red``/``yellow``/``green`` traits) sets its shown and
+    computed score and band together, as a recompute under the default thresholds would:
+    ``AccountFactory.create(score=30)``, ``AccountFactory.create(red=True)``. A test that means
+    them to differ (an override) still passes the fields itself."""
+
     class Meta:
         model = Account
+
+    class Params:
+        score: float | None = None
+        red = factory.Trait(score=20.0)
+        yellow = factory.Trait(score=55.0)
+        green = factory.Trait(score=88.0)
 
     external_id = factory.Sequence(lambda n: f"EXT-{n:05d}")
     name = factory.Faker("company")
@@ -51,6 +68,10 @@ class AccountFactory(factory.django.DjangoModelFactory[Account]):
     owner_sort_name = factory.LazyAttribute(lambda a: owner_sort_name(a.owner))
     arr = Decimal("12000.00")
     renewal_date = factory.LazyFunction(lambda: timezone.localdate() + dt.timedelta(days=120))
+    health_score = factory.SelfAttribute("score")
+    computed_score = factory.SelfAttribute("score")
+    health_band = factory.LazyAttribute(lambda a: _default_band(a.score))
+    computed_band = factory.LazyAttribute(lambda a: _default_band(a.score))
 
 
 class ContactFactory(factory.django.DjangoModelFactory[Contact]):
