@@ -9,6 +9,7 @@ they are skipped, and with ``CHS_REQUIRE_SERVICES=1`` (CI) they fail instead.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import time
@@ -17,12 +18,18 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import connection
 from django.test import Client
 
 from accounts.models import Account, Role, Team, User
 from chs_site.benchmarks import CeleryProcess, start_celery_worker
 from chs_site.celery import app as celery_app
+from scoring.contracts import MetricValueIn
+from scoring.models import Measure, MetricDefinition, Scorecard
+from scoring.selectors.preview import clear_cache as clear_preview_cache
+from scoring.services.values import record_metric_values
 from tests.factories import AccountFactory, TeamFactory, UserFactory
 
 REQUIRE_SERVICES = os.environ.get("CHS_REQUIRE_SERVICES") == "1"
@@ -79,6 +86,21 @@ def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
     celery_app.conf.task_always_eager = eager
     yield
     celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _fresh_in_process_caches() -> Iterator[None]:
+    """What one test leaves in a per-process cache must not reach the next: the scorecard
+    preview's results, and the local-memory cache's per-user segment counts, team history and
+    API throttle counts (SQLite reuses ids after a rollback, so another test's user or token
+    would find them). The Redis cache of a PostgreSQL run is left alone: PostgreSQL never
+    reuses an id, its keys carry this run's prefix, and clearing it would flush the broker's
+    queues under a running worker."""
+    clear_preview_cache()
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
+    yield
+    clear_preview_cache()
 
 
 # --- personas --------------------------------------------------------------------------
@@ -164,6 +186,78 @@ def other_csm_client(other_csm: User) -> Client:
     return client_for(other_csm)
 
 
+# --- two plain metrics, and uploads ------------------------------------------------------
+
+
+@pytest.fixture
+def logins(db: None) -> MetricDefinition:
+    return MetricDefinition.objects.create(key="logins", name="Logins")
+
+
+@pytest.fixture
+def tickets(db: None) -> MetricDefinition:
+    return MetricDefinition.objects.create(key="tickets", name="Open tickets")
+
+
+@pytest.fixture
+def media_in_tmp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
+    """Uploaded files go to a temporary MEDIA_ROOT, except where a separate worker process
+    must read them (it knows only the configured one)."""
+    if request.node.get_closest_marker("worker") is not None:
+        yield
+        return
+    request.getfixturevalue("settings").MEDIA_ROOT = tmp_path / "media"
+    yield
+
+
+# --- the workspace's published scorecard (accounts' pages and the browser use it) -------
+
+
+@pytest.fixture
+def scorecard(db: None) -> Scorecard:
+    """The active default scorecard: NPS (weight 2), CSAT and average weekly logins;
+    red below 40, green at 70."""
+    nps, _ = MetricDefinition.objects.get_or_create(
+        key="nps", defaults={"name": "NPS", "unit": "0–10"}
+    )
+    csat, _ = MetricDefinition.objects.get_or_create(
+        key="csat", defaults={"name": "CSAT", "unit": "1–5"}
+    )
+    logins, _ = MetricDefinition.objects.get_or_create(
+        key="logins", defaults={"name": "Weekly logins", "unit": "logins"}
+    )
+    card = Scorecard.objects.create(
+        name="Default", segment="", status=Scorecard.Status.ACTIVE, red_below=40, green_at=70
+    )
+    Measure.objects.create(
+        scorecard=card, metric=nps, weight=2, aggregation="latest", window_days=90, bad=0, good=10
+    )
+    Measure.objects.create(
+        scorecard=card, metric=csat, weight=1, aggregation="latest", window_days=90, bad=1, good=5
+    )
+    Measure.objects.create(
+        scorecard=card,
+        metric=logins,
+        weight=1,
+        aggregation="avg",
+        window_days=30,
+        bad=0,
+        good=50,
+        position=2,
+    )
+    return card
+
+
+def record(account: Account, metric: str, value: float, at: dt.datetime) -> None:
+    """Record one value of ``metric`` for ``account`` through the scoring service."""
+    metric_id = MetricDefinition.objects.get(key=metric).pk
+    record_metric_values(
+        values=[
+            MetricValueIn(account_id=account.pk, metric_id=metric_id, value=value, observed_at=at)
+        ]
+    )
+
+
 # --- a real Celery worker ---------------------------------------------------------------
 
 
@@ -215,49 +309,3 @@ def wait_for(predicate: object, *, timeout: float = 15.0, interval: float = 0.05
             return True
         time.sleep(interval)
     return bool(predicate())  # type: ignore[operator]
-
-
-# --- a real browser ---------------------------------------------------------------------
-
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    """Debian's Chromium driven by Playwright (never ``playwright install``)."""
-    executable = chromium_path()
-    require(executable is not None, "this test needs Chromium (apt-get install chromium)")
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls the tests make
-    # around it are still synchronous, so Django's async guard must stand aside.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: object, live_server: object) -> Iterator[object]:
-    context = browser.new_context(base_url=live_server.url)  # type: ignore[attr-defined]
-    context.set_default_timeout(15_000)
-    pg = context.new_page()
-    yield pg
-    context.close()
-
-
-def browser_login(page: object, username: str, password: str = "chs-demo") -> None:
-    page.goto("/login/")  # type: ignore[attr-defined]
-    page.get_by_label("Username").fill(username)  # type: ignore[attr-defined]
-    page.get_by_label("Password").fill(password)  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Log in").click()  # type: ignore[attr-defined]

@@ -1,67 +1,17 @@
-"""Fixtures for the CSM workspace: a published scorecard with NPS and CSAT measures and an
-account with real score history (computed by the scoring services, not written by hand)."""
+"""Fixtures for the CSM workspace: an account with real score history (computed by the
+scoring services over ``scorecard``, not written by hand)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import Account
-from scoring.contracts import MetricValueIn
-from scoring.models import Measure, MetricDefinition, Scorecard
+from scoring.models import Scorecard
 from scoring.services.recompute import recompute_dirty_accounts, recompute_scores
-from scoring.services.values import record_metric_values
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
-    """The portfolio caches each user's segment counts briefly; tests reuse user ids."""
-    cache.clear()
-
-
-@pytest.fixture
-def scorecard(db: None) -> Scorecard:
-    nps, _ = MetricDefinition.objects.get_or_create(
-        key="nps", defaults={"name": "NPS", "unit": "0–10"}
-    )
-    csat, _ = MetricDefinition.objects.get_or_create(
-        key="csat", defaults={"name": "CSAT", "unit": "1–5"}
-    )
-    logins, _ = MetricDefinition.objects.get_or_create(
-        key="logins", defaults={"name": "Weekly logins", "unit": "logins"}
-    )
-    card = Scorecard.objects.create(
-        name="Default", segment="", status=Scorecard.Status.ACTIVE, red_below=40, green_at=70
-    )
-    Measure.objects.create(
-        scorecard=card, metric=nps, weight=2, aggregation="latest", window_days=90, bad=0, good=10
-    )
-    Measure.objects.create(
-        scorecard=card, metric=csat, weight=1, aggregation="latest", window_days=90, bad=1, good=5
-    )
-    Measure.objects.create(
-        scorecard=card,
-        metric=logins,
-        weight=1,
-        aggregation="avg",
-        window_days=30,
-        bad=0,
-        good=50,
-        position=2,
-    )
-    return card
-
-
-def record(account: Account, metric: str, value: float, at: dt.datetime) -> None:
-    metric_id = MetricDefinition.objects.get(key=metric).pk
-    record_metric_values(
-        values=[
-            MetricValueIn(account_id=account.pk, metric_id=metric_id, value=value, observed_at=at)
-        ]
-    )
+from tests.conftest import record
 
 
 @pytest.fixture

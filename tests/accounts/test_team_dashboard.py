@@ -43,10 +43,7 @@ def team_book(
     red_new = AccountFactory.create(
         owner=csm,
         name="Fell Red",
-        health_score=30,
-        health_band="red",
-        computed_score=30,
-        computed_band="red",
+        score=30,
         arr=Decimal("100000"),
         renewal_date=today + dt.timedelta(days=10),
     )
@@ -54,10 +51,7 @@ def team_book(
     red_old = AccountFactory.create(
         owner=teammate,
         name="Long Red",
-        health_score=20,
-        health_band="red",
-        computed_score=20,
-        computed_band="red",
+        score=20,
         arr=Decimal("50000"),
         renewal_date=today + dt.timedelta(days=120),
     )
@@ -65,10 +59,7 @@ def team_book(
     yellow = AccountFactory.create(
         owner=teammate,
         name="Yellow One",
-        health_score=50,
-        health_band="yellow",
-        computed_score=50,
-        computed_band="yellow",
+        score=50,
         arr=Decimal("30000"),
         renewal_date=today + dt.timedelta(days=15),
     )
@@ -76,15 +67,12 @@ def team_book(
     green = AccountFactory.create(
         owner=csm,
         name="Green One",
-        health_score=90,
-        health_band="green",
-        computed_score=90,
-        computed_band="green",
+        score=90,
         arr=Decimal("999999"),
     )
     history(green, scorecard, (50, 90, "green"))
     outsider = AccountFactory.create(
-        owner=other_csm, name="Outsider Red", health_score=10, health_band="red", arr=Decimal("7")
+        owner=other_csm, name="Outsider Red", score=10, arr=Decimal("7")
     )
     history(outsider, scorecard, (1, 10, "red"))
     return {"red_new": red_new, "red_old": red_old, "yellow": yellow, "green": green}
@@ -152,7 +140,7 @@ def test_team_dashboard_query_count_is_fixed(
     django_assert_max_num_queries: Any,
 ) -> None:
     for owner in (csm, teammate):
-        for account in AccountFactory.create_batch(25, owner=owner, health_band="red"):
+        for account in AccountFactory.create_batch(25, owner=owner, red=True):
             history(account, scorecard, (3, 30, "red"), (40, 60, "yellow"))
     with django_assert_max_num_queries(14):
         assert manager_client.get("/team/").status_code == 200

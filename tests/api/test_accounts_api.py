@@ -58,19 +58,19 @@ def test_account_read_shows_health(csm: User, account: Account) -> None:
 
 def test_filters_on_band_segment_owner_and_renewal(admin: User, csm: User, teammate: User) -> None:
     today = dt.date(2026, 6, 1)
-    AccountFactory(external_id="A", owner=csm, segment="SMB", health_band="red", renewal_date=today)
+    AccountFactory(external_id="A", owner=csm, segment="SMB", red=True, renewal_date=today)
     AccountFactory(
         external_id="B",
         owner=teammate,
         segment="Enterprise",
-        health_band="green",
+        green=True,
         renewal_date=today + dt.timedelta(days=60),
     )
     AccountFactory(
         external_id="C",
         owner=csm,
         segment="Enterprise",
-        health_band="red",
+        red=True,
         renewal_date=today + dt.timedelta(days=200),
     )
     api = api_for(admin, "read")

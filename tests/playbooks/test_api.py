@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Account, Activity, User
 from playbooks.models import Task
-from tests.playbooks.factories import PlaybookFactory, TaskFactory
+from tests.factories import PlaybookFactory, TaskFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -29,10 +29,12 @@ from playbooks.services.firing import (
     run_playbook_now,
 )
 from playbooks.services.tasks import cancel_task, complete_task
-from tests.factories import AccountFactory, FeedbackFactory, UserFactory
-from tests.playbooks.factories import (
+from tests.factories import (
+    AccountFactory,
+    FeedbackFactory,
     MetricFactory,
     PlaybookFactory,
+    UserFactory,
     change,
     metric_value,
     record_score,
@@ -256,8 +258,8 @@ def test_renewal_within_n_days_while_not_green_fires_on_the_sweep_for_the_manage
     )
     renewing = timezone.localdate() + dt.timedelta(days=40)
     Account.objects.filter(pk=account.pk).update(renewal_date=renewing, health_band="yellow")
-    green = AccountFactory.create(owner=csm, renewal_date=renewing, health_band="green")
-    far = AccountFactory.create(owner=csm, health_band="red")  # renews in 120 days
+    green = AccountFactory.create(owner=csm, renewal_date=renewing, green=True)
+    far = AccountFactory.create(owner=csm, red=True)  # renews in 120 days
     assert evaluate_time_triggers() == 1
     [task] = open_tasks(playbook)
     assert task.account == account and task.assignee == manager
@@ -372,7 +374,7 @@ def test_assignee_round_robin_in_the_owners_team(csm: User, teammate: User) -> N
 def test_assignee_fewest_open_tasks_in_the_owners_team(
     csm: User, teammate: User, account: Account, teammate_account: Account
 ) -> None:
-    from tests.playbooks.factories import TaskFactory
+    from tests.factories import TaskFactory
 
     TaskFactory.create_batch(2, account=account, assignee=csm)
     TaskFactory.create(account=teammate_account, assignee=teammate)
@@ -429,7 +431,7 @@ def test_preview_lists_accounts_tasks_and_people_and_creates_nothing(
 ) -> None:
     playbook = PlaybookFactory.create(enabled=False)
     Account.objects.filter(pk__in=[account.pk, teammate_account.pk]).update(health_band="red")
-    AccountFactory.create(owner=csm, health_band="green")
+    AccountFactory.create(owner=csm, green=True)
     counts = (Task.objects.count(), PlaybookRun.objects.count(), Activity.objects.count())
     preview = preview_playbook(playbook, now=timezone.now())
     assert preview.matched == 2 and preview.blocked == 0

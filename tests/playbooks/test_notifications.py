@@ -22,7 +22,7 @@ from playbooks.services.notifications import (
     retry_failed_notifications,
     send_digests,
 )
-from tests.playbooks.factories import PlaybookFactory, change
+from tests.factories import PlaybookFactory, change
 
 pytestmark = pytest.mark.django_db
 

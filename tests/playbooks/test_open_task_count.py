@@ -29,8 +29,7 @@ from playbooks.services.tasks import (
     transition_task,
     update_task,
 )
-from tests.factories import AccountFactory
-from tests.playbooks.factories import PlaybookFactory, TaskFactory, change
+from tests.factories import AccountFactory, PlaybookFactory, TaskFactory, change
 
 pytestmark = pytest.mark.django_db
 
@@ -127,7 +126,7 @@ def test_snoozed_tasks_waking_up_are_counted_with_one_update(csm: User) -> None:
 def test_bulk_outreach_counts_each_accounts_task_in_one_update(
     manager: User, csm: User, teammate: User, n_accounts: int
 ) -> None:
-    accounts = AccountFactory.create_batch(n_accounts, owner=csm, health_band="red")
+    accounts = AccountFactory.create_batch(n_accounts, owner=csm, red=True)
     TaskFactory.create(account=accounts[0])  # an account that already has one
     with CaptureQueriesContext(connection) as captured:
         tasks = create_outreach(actor=manager, spec=OutreachSpec(title="Check in"))

@@ -37,8 +37,8 @@ from scoring.services import dirty, events
 from scoring.services.recompute import recompute_dirty_accounts
 from scoring.services.values import record_metric_values
 from tests.conftest import ROOT, database_url_for_current_test_db, wait_for
+from tests.factories import PlaybookFactory
 from tests.faults import Processes
-from tests.playbooks.factories import PlaybookFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -13,7 +13,7 @@ from accounts.models import Account, User
 from chs_site.celery import app
 from playbooks import tasks
 from playbooks.models import Task, TriggerType
-from tests.playbooks.factories import PlaybookFactory, TaskFactory
+from tests.factories import PlaybookFactory, TaskFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -25,8 +25,7 @@ from playbooks.services.tasks import (
     transition_task,
     update_task,
 )
-from tests.factories import AccountFactory
-from tests.playbooks.factories import PlaybookFactory, TaskFactory, change
+from tests.factories import AccountFactory, PlaybookFactory, TaskFactory, change
 
 pytestmark = pytest.mark.django_db
 
@@ -167,10 +166,10 @@ def test_edits_are_recorded(csm: User, account: Account) -> None:
 def test_bulk_outreach_preview_creates_nothing_then_creation_matches_it(
     manager: User, csm: User, teammate: User, other_csm: User
 ) -> None:
-    red_a = AccountFactory.create(owner=csm, health_band="red", segment="SMB", name="A red")
-    red_b = AccountFactory.create(owner=teammate, health_band="red", segment="SMB", name="B red")
-    AccountFactory.create(owner=csm, health_band="green", segment="SMB")
-    AccountFactory.create(owner=other_csm, health_band="red", segment="SMB")  # another team
+    red_a = AccountFactory.create(owner=csm, red=True, segment="SMB", name="A red")
+    red_b = AccountFactory.create(owner=teammate, red=True, segment="SMB", name="B red")
+    AccountFactory.create(owner=csm, green=True, segment="SMB")
+    AccountFactory.create(owner=other_csm, red=True, segment="SMB")  # another team
     spec = OutreachSpec(
         title="Check in with {account_name}", band="red", segment="SMB", due_in_days=5
     )

@@ -22,8 +22,8 @@ from playbooks.models import (
     TemplateMilestone,
     TemplateObjective,
 )
-from tests.factories import AccountFactory
-from tests.playbooks.factories import (
+from tests.factories import (
+    AccountFactory,
     MetricFactory,
     PlaybookFactory,
     TaskFactory,
@@ -205,8 +205,8 @@ def test_manager_reassigns_inline_csm_cannot(
 
 
 def test_outreach_preview_then_create(manager_client: Client, csm: User, teammate: User) -> None:
-    AccountFactory.create(owner=csm, health_band="red", name="Red One")
-    AccountFactory.create(owner=teammate, health_band="green", name="Green One")
+    AccountFactory.create(owner=csm, red=True, name="Red One")
+    AccountFactory.create(owner=teammate, green=True, name="Green One")
     form = {"band": "red", "title": "Call {account_name}", "due_in_days": 2, "priority": "high"}
     response = manager_client.post("/tasks/outreach/", {**form, "action": "preview"}, headers=HX)
     html = response.content.decode()

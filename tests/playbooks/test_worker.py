@@ -18,7 +18,7 @@ from playbooks.models import PlaybookRun, Task
 from scoring.models import DirtyAccount, Measure, MetricDefinition, Scorecard, ScoreEvent
 from tests.api.helpers import api_for
 from tests.conftest import wait_for
-from tests.playbooks.factories import PlaybookFactory
+from tests.factories import PlaybookFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

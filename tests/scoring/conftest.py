@@ -1,4 +1,5 @@
-"""Scoring fixtures: two metrics and an active default scorecard over them."""
+"""Scoring fixtures: two metrics and an active default scorecard over them; for validation,
+synthetic accounts whose churn follows a known hidden rule and scorecards to test on them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from collections.abc import Callable
 import pytest
 from django.utils import timezone
 
-from accounts.models import Account
+from accounts.models import Account, User
+from scoring import synthetic
 from scoring.contracts import MetricValueIn
 from scoring.models import Measure, MetricDefinition, Scorecard
 from scoring.services.values import record_metric_values
@@ -52,3 +54,42 @@ def ingest(django_capture_on_commit_callbacks: object) -> Ingest:
             )
 
     return _ingest
+
+
+# --- validation: synthetic accounts with a known hidden rule ------------------------------
+
+
+@pytest.fixture
+def synth(csm: User) -> synthetic.Synthetic:
+    """240 accounts (the csm's book), a value every 3 days for 180 days, one outcome each."""
+    return synthetic.generate(
+        accounts=240, every_days=3, today=timezone.localdate(), owner=csm, segment="SMB"
+    )
+
+
+@pytest.fixture
+def true_card(synth: synthetic.Synthetic) -> Scorecard:
+    return synthetic.make_scorecard(
+        metrics=synth.metrics, keys=synthetic.SIGNAL, name="True rule", version=1
+    )
+
+
+@pytest.fixture
+def wrong_card(synth: synthetic.Synthetic, true_card: Scorecard) -> Scorecard:
+    return synthetic.make_scorecard(
+        metrics=synth.metrics,
+        keys=synthetic.NOISE,
+        name="Wrong",
+        status=Scorecard.Status.RETIRED,
+    )
+
+
+@pytest.fixture
+def mixed_card(synth: synthetic.Synthetic, true_card: Scorecard) -> Scorecard:
+    """All four metrics with equal weights: a draft to tune."""
+    return synthetic.make_scorecard(
+        metrics=synth.metrics,
+        keys=synthetic.NOISE + synthetic.SIGNAL,
+        name="Mixed",
+        status=Scorecard.Status.DRAFT,
+    )

@@ -4,49 +4,24 @@ locale; the metric files' fast path accepts exactly what the locale parser accep
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from django.core.files.base import ContentFile
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from accounts.imports.jobs import create_import_job, importer_for, run_import, start_import
+from accounts.imports.jobs import importer_for
 from accounts.models import Account, ImportJob, User
 from scoring.importers import MetricsLongImporter
 from scoring.models import MetricDefinition, MetricValue, Outcome
+from tests.accounts.imports.helpers import run, upload
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _media_in_tmp(settings: object, tmp_path: Path) -> Iterator[None]:
-    settings.MEDIA_ROOT = tmp_path / "media"  # type: ignore[attr-defined]
-    yield
-
-
-@pytest.fixture
-def logins(db: None) -> MetricDefinition:
-    return MetricDefinition.objects.create(key="logins", name="Logins")
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
 
 
 @pytest.fixture
 def seats(db: None) -> MetricDefinition:
     return MetricDefinition.objects.create(key="seats", name="Seats")
-
-
-def upload(user: User | None, kind: str, text: str, **kwargs: str) -> ImportJob:
-    content = ContentFile(text.encode(), name=f"{kind}.csv")
-    return create_import_job(user=user, kind=kind, upload=content, **kwargs)
-
-
-def run(job: ImportJob, user: User | None) -> ImportJob:
-    start_import(job=job, user=user)
-    run_import(job_id=job.pk)  # eager delay_on_commit does not fire inside a test transaction
-    job.refresh_from_db()
-    return job
 
 
 def stored_values() -> list[float]:

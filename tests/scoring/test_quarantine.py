@@ -25,9 +25,9 @@ from scoring.services import quarantine
 from scoring.services.dirty import mark_accounts_dirty
 from scoring.services.recompute import recompute_dirty_accounts, recompute_scores
 from scoring.services.values import record_metric_values
+from tests.accounts.imports.helpers import upload
 from tests.api.helpers import api_for
 from tests.factories import AccountFactory
-from tests.imports.conftest import upload
 
 
 def _poison(account: Account, metric: MetricDefinition) -> None:

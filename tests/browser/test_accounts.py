@@ -7,7 +7,7 @@ import re
 import pytest
 
 from accounts.models import Account, User
-from tests.conftest import browser_login
+from tests.browser.conftest import browser_login
 from tests.factories import AccountFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

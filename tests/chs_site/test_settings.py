@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from chs_site.settings import database_from_url, env_bool, env_int, env_list
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_settings(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -24,8 +24,8 @@ from accounts.models import Account, User
 from playbooks.models import Task
 from scoring.models import Scorecard
 from scoring.services.recompute import recompute_dirty_accounts
-from tests.accounts.conftest import record
-from tests.conftest import ROOT, browser_login
+from tests.browser.conftest import browser_login
+from tests.conftest import ROOT, record
 from tests.factories import AccountFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

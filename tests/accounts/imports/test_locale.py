@@ -4,44 +4,25 @@ importer's ARR read in it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 
-from accounts.imports.jobs import create_import_job, run_import, start_import, update_mapping
+from accounts.imports.jobs import run_import, update_mapping
 from accounts.models import Account, ImportJob, User
 from chs_site.errors import ApplicationError
+from tests.accounts.imports.helpers import run, upload
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
 
 ACCOUNTS_EN = 'external_id,name,owner,arr\nA-1,Alpha,csm,"1,234.50"\nA-2,Beta,csm,1.5\n'
 ACCOUNTS_DE = "external_id;name;owner;arr\nA-1;Alpha;csm;1.234,50\nA-2;Beta;csm;1,5\n"
-
-
-@pytest.fixture(autouse=True)
-def _media_in_tmp(settings: object, tmp_path: Path) -> Iterator[None]:
-    settings.MEDIA_ROOT = tmp_path / "media"  # type: ignore[attr-defined]
-    yield
-
-
-def upload(user: User | None, text: str, **kwargs: str) -> ImportJob:
-    content = ContentFile(text.encode(), name="accounts.csv")
-    return create_import_job(user=user, kind="accounts", upload=content, **kwargs)
-
-
-def run(job: ImportJob, user: User | None) -> ImportJob:
-    start_import(job=job, user=user)
-    run_import(job_id=job.pk)  # eager delay_on_commit does not fire inside a test transaction
-    job.refresh_from_db()
-    return job
 
 
 def arr_of(external_id: str) -> Decimal:
@@ -49,27 +30,27 @@ def arr_of(external_id: str) -> Decimal:
 
 
 def test_comma_files_are_read_the_english_way_as_before(admin: User, csm: User) -> None:
-    job = run(upload(admin, ACCOUNTS_EN), admin)
+    job = run(upload(admin, "accounts", ACCOUNTS_EN), admin)
     assert (job.status, job.number_locale) == ("succeeded", "en")
     assert (arr_of("A-1"), arr_of("A-2")) == (Decimal("1234.50"), Decimal("1.50"))
 
 
 def test_semicolon_files_default_to_a_decimal_comma(admin: User, csm: User) -> None:
-    job = run(upload(admin, ACCOUNTS_DE), admin)
+    job = run(upload(admin, "accounts", ACCOUNTS_DE), admin)
     assert (job.status, job.number_locale) == ("succeeded", "de")
     assert (arr_of("A-1"), arr_of("A-2")) == (Decimal("1234.50"), Decimal("1.50"))
 
 
 def test_a_chosen_locale_beats_the_delimiters_default(admin: User, csm: User) -> None:
     text = "external_id;name;owner;arr\nA-1;Alpha;csm;1 234,50\n"
-    job = run(upload(admin, text, number_locale="fr"), admin)
+    job = run(upload(admin, "accounts", text, number_locale="fr"), admin)
     assert (job.status, job.number_locale) == ("succeeded", "fr")
     assert arr_of("A-1") == Decimal("1234.50")
 
 
 def test_an_ambiguous_arr_is_a_row_error_naming_line_column_and_why(admin: User, csm: User) -> None:
     text = "external_id;name;owner;arr\nA-1;Alpha;csm;12,50\nA-2;Beta;csm;1,234\n"
-    job = run(upload(admin, text), admin)
+    job = run(upload(admin, "accounts", text), admin)
     assert job.status == "failed"
     assert job.errors == [
         {
@@ -86,7 +67,7 @@ def test_an_ambiguous_arr_is_a_row_error_naming_line_column_and_why(admin: User,
 def test_a_number_written_for_another_locale_is_refused_not_misread(admin: User, csm: User) -> None:
     # Before locales, '1.234,5' lost its comma and became 1.2345 without a word.
     text = 'external_id,name,owner,arr\nA-1,Alpha,csm,"1.234,5"\n'
-    job = run(upload(admin, text), admin)
+    job = run(upload(admin, "accounts", text), admin)
     assert job.errors == [
         {
             "line": 2,
@@ -98,19 +79,19 @@ def test_a_number_written_for_another_locale_is_refused_not_misread(admin: User,
 
 def test_arr_may_carry_a_currency_sign(admin: User, csm: User) -> None:
     text = 'external_id;name;owner;arr\nA-1;Alpha;csm;1.200,00 €\nA-2;Beta;csm;"$7,5"\n'
-    job = run(upload(admin, text), admin)
+    job = run(upload(admin, "accounts", text), admin)
     assert job.status == "succeeded", job.errors
     assert (arr_of("A-1"), arr_of("A-2")) == (Decimal("1200.00"), Decimal("7.50"))
 
 
 def test_an_unknown_locale_is_refused_before_anything_is_stored(admin: User) -> None:
     with pytest.raises(ApplicationError, match="'xx' is not a locale"):
-        upload(admin, ACCOUNTS_EN, number_locale="xx")
+        upload(admin, "accounts", ACCOUNTS_EN, number_locale="xx")
     assert not ImportJob.objects.exists()
 
 
 def test_the_locale_changes_with_the_mapping_until_the_job_starts(admin: User, csm: User) -> None:
-    job = upload(admin, ACCOUNTS_EN)
+    job = upload(admin, "accounts", ACCOUNTS_EN)
     update_mapping(job=job, mapping=job.mapping, number_locale="de-CH")
     job.refresh_from_db()
     assert job.number_locale == "de_CH"
@@ -175,7 +156,7 @@ def test_the_mapping_page_changes_the_locale_and_the_preview_follows(
     admin_client: Client, admin: User, csm: User
 ) -> None:
     text = "external_id;name;owner;arr\nA-1;Alpha;csm;1.234,5\n"
-    job = upload(admin, text, number_locale="en")
+    job = upload(admin, "accounts", text, number_locale="en")
     page = admin_client.get(f"/imports/{job.pk}/")
     assert page.context["preview_rows"][0].errors == [
         ("arr", "'1.234,5' is not a number in en (it writes numbers like 1,234,567.89)")

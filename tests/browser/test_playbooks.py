@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from accounts.models import Account, Activity, User
 from playbooks.models import Task
-from tests.conftest import browser_login
-from tests.playbooks.factories import TaskFactory
+from tests.browser.conftest import browser_login
+from tests.factories import TaskFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

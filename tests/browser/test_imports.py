@@ -10,7 +10,7 @@ import pytest
 from accounts.models import Account, ImportJob, User
 from chs_site.benchmarks import CeleryProcess
 from scoring.models import MetricDefinition, MetricValue
-from tests.conftest import browser_login
+from tests.browser.conftest import browser_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

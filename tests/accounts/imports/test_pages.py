@@ -9,8 +9,8 @@ from django.test import Client
 from accounts.imports.jobs import run_import
 from accounts.models import Account, ImportJob, User
 from scoring.models import MetricDefinition, MetricValue
+from tests.accounts.imports.helpers import upload
 from tests.conftest import client_for
-from tests.imports.conftest import upload
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from accounts.models import User
 from scoring import synthetic
 from scoring.models import Scorecard
 from scoring.services.recompute import recompute_scores
-from tests.conftest import browser_login
+from tests.browser.conftest import browser_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

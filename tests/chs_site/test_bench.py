@@ -1,0 +1,45 @@
+"""``manage.py bench`` (chs_site's command): figures as JSON lines, and no data left behind."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from accounts.models import Account, Team, User
+
+pytestmark = pytest.mark.django_db
+
+
+def test_bench_prints_json_lines_and_leaves_no_data(db: None) -> None:
+    out = StringIO()
+    call_command("bench", "portfolio_page", stdout=out)
+    figures = [json.loads(line) for line in out.getvalue().splitlines()]
+    portfolio = [f for f in figures if f["bench"] == "portfolio_page"]
+    assert {f["role"] for f in portfolio} == {"csm", "manager", "admin"}
+    assert all(f["ms_per_request"] > 0 and f["queries_per_request"] <= 8 for f in portfolio)
+    assert Account.objects.count() == 0  # the benchmark's data was rolled back
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_bench_pages_commits_its_data_then_deletes_only_that(account: Account) -> None:
+    """The pages bench measures committed, vacuumed tables (as in production) and leaves
+    the database as it found it."""
+    from scoring.models import MetricDefinition, Score
+
+    users, teams = User.objects.count(), Team.objects.count()
+    metrics = MetricDefinition.objects.count()
+    out = StringIO()
+    call_command("bench", "pages", "--scale", "0.001", "--runs", "2", stdout=out)
+    figures = [json.loads(line) for line in out.getvalue().splitlines()]
+    timed = [f for f in figures if f.get("page") in ("portfolio", "account")]
+    assert {f["role"] for f in timed} == {"csm", "manager", "admin"}
+    assert all(f.get("status", 200) == 200 and f["p95_ms"] >= f["p50_ms"] > 0 for f in timed)
+    assert max(f["max_queries"] for f in timed if f["page"] == "portfolio") <= 10
+    assert list(Account.objects.values_list("pk", flat=True)) == [account.pk]
+    assert (User.objects.count(), Team.objects.count()) == (users, teams)
+    assert MetricDefinition.objects.count() == metrics
+    assert not Score.objects.exists()

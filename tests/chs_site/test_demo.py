@@ -1,0 +1,159 @@
+"""The demo company (``manage.py seed_demo``): people, books, scores, outcomes and playbooks;
+believable, deterministic, and idempotent (a second seed changes nothing).
+
+Seeding the whole demo writes over 400 000 metric values, so these tests share one seeded
+database: ``seeded_demo`` runs the command once for the module and commits it, each test
+runs in its own transaction on top (rolled back after it, so a test that re-seeds or deletes
+leaves the next one the same demo), and the module's teardown flushes the database so the
+tests that run later find it empty, as they would after a transactional test. A test that
+changes the demo before seeding a part of it (tests/playbooks/test_demo.py) seeds its own."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Count
+from django.utils import timezone
+
+from accounts.models import Account, Contact, Role, Team, User
+from chs_site.celery import app as celery_app
+from scoring import demo, demo_outcomes, validation
+from scoring.models import ChurnModel, MetricValue, Outcome, Score, Scorecard
+
+pytestmark = pytest.mark.django_db
+
+Created = dict[str, dict[str, int]]
+
+
+@pytest.fixture(scope="module")
+def seeded_demo(
+    django_db_setup: None, django_db_blocker: pytest.FixtureRequest
+) -> Iterator[Created]:
+    """``seed_demo`` run once (committed) for this module; what each step created, by step
+    name, as the command prints it. Its tasks run in-process, as in every non-worker test, so
+    nothing reaches a broker or a worker still running from an earlier test."""
+    out = StringIO()
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    try:
+        with django_db_blocker.unblock():  # type: ignore[attr-defined]
+            call_command("seed_demo", "--quiet-logins", stdout=out)
+    finally:
+        celery_app.conf.task_always_eager = eager
+    created: Created = {}
+    for line in out.getvalue().splitlines():
+        step, _, counts = line.partition(": ")
+        created[step] = json.loads(counts)
+    try:
+        yield created
+    finally:
+        with django_db_blocker.unblock():  # type: ignore[attr-defined]
+            call_command("flush", interactive=False, verbosity=0)
+            assert not Account.objects.exists() and not MetricValue.objects.exists()
+
+
+def _accounts() -> list[tuple[object, ...]]:
+    return list(
+        Account.objects.order_by("external_id").values_list(
+            "external_id", "name", "owner__username", "arr"
+        )
+    )
+
+
+def test_seed_demo_builds_the_company_and_is_idempotent(seeded_demo: Created) -> None:
+    users = User.objects.count()
+    accounts = _accounts()
+    contacts = Contact.objects.count()
+
+    assert User.objects.filter(role=Role.ADMIN).count() == 1
+    assert User.objects.filter(role=Role.MANAGER).count() == 3
+    assert User.objects.filter(role=Role.CSM).count() == 12
+    assert Team.objects.count() == 3
+    assert all(t.members.count() == 4 and t.manager for t in Team.objects.all())
+    assert len(accounts) == 600
+    assert set(Account.objects.values_list("segment", flat=True)) == {
+        "SMB",
+        "Mid-Market",
+        "Enterprise",
+    }
+    assert contacts >= 600
+    assert User.objects.get(username="csm1").check_password("chs-demo")
+
+    call_command("seed_demo", "--quiet-logins", stdout=StringIO())
+    assert User.objects.count() == users
+    assert Contact.objects.count() == contacts
+    assert _accounts() == accounts
+
+
+def test_demo_books_are_spread_over_the_csms(seeded_demo: Created) -> None:
+    sizes = [u.owned_accounts.count() for u in User.objects.filter(role=Role.CSM)]
+    assert min(sizes) == max(sizes) == 50
+
+
+def _snapshot() -> tuple[object, ...]:
+    return (
+        MetricValue.objects.count(),
+        Score.objects.count(),
+        Scorecard.objects.count(),
+        list(
+            Account.objects.order_by("pk").values_list("computed_score", "health_band", "top_mover")
+        ),
+    )
+
+
+def test_demo_is_believable_deterministic_and_idempotent(seeded_demo: Created) -> None:
+    today = timezone.localdate()
+    first = seeded_demo["scoring.demo"]
+    assert first["metric_definitions"] >= 8 and first["scorecards"] == 2
+    assert first["metric_values"] > 400_000  # 180 days of daily values for 600 accounts
+    before = _snapshot()
+    again = demo.seed(today=today)
+    assert again == {"metric_definitions": 0, "scorecards": 0, "metric_values": 0, "scores": 0}
+    assert _snapshot() == before
+
+    bands = dict(Account.objects.values_list("health_band").annotate(n=Count("id")))
+    assert set(bands) == {"red", "yellow", "green"}
+    assert bands["green"] > bands["red"]  # most accounts are healthy
+    assert Account.objects.filter(score_change_30d__lt=-10).count() > 20  # some decline
+    assert Account.objects.filter(score_change_30d__gt=10).count() > 10  # some recover
+    assert Account.objects.exclude(top_mover="").count() > 300
+    enterprise = Account.objects.filter(segment="Enterprise").first()
+    assert enterprise is not None
+    assert Score.objects.filter(account=enterprise).first().scorecard.segment == "Enterprise"  # type: ignore[union-attr]
+    # Weekly history over ~180 days.
+    assert Score.objects.filter(account=enterprise).count() >= 20
+    # Some churn-bound accounts stopped reporting usage: stale in their breakdown.
+    latest = Score.objects.order_by("account_id", "-computed_at")
+    assert any(
+        row["stale"]
+        for s in latest[:2000]
+        for row in s.breakdown
+        if row["metric"] == "active_users"
+    )
+
+
+@pytest.mark.postgres
+def test_demo_outcomes_make_the_backtest_meaningful_and_seed_once(seeded_demo: Created) -> None:
+    today = timezone.localdate()
+    created = seeded_demo["scoring.demo_outcomes"]
+    assert created["outcomes"] == Outcome.objects.count() > 0
+    assert created["churn_models"] == 1
+    default = Scorecard.objects.get(segment="", status=Scorecard.Status.ACTIVE)
+    backtest = validation.run_backtest(scorecard=default)
+    assert backtest.metrics.enough  # ≥ 30 churned and ≥ 30 retained
+    assert backtest.metrics.auc is not None and backtest.metrics.auc > 0.7
+    suggestion = validation.run_suggestion(scorecard=default)
+    assert suggestion.auc_suggested is not None
+    kinds = dict(Outcome.objects.values_list("account__external_id", "kind"))
+
+    again = demo_outcomes.seed(today=today)
+    assert again == {"outcomes": 0, "churn_models": 0}
+    assert ChurnModel.objects.count() == 1
+    # Deterministic: the plan gives the same outcomes when asked again.
+    Outcome.objects.all().delete()
+    demo_outcomes.seed(today=today)
+    assert dict(Outcome.objects.values_list("account__external_id", "kind")) == kinds
