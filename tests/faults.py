@@ -12,7 +12,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,8 +22,15 @@ from typing import Any
 import redis
 from django.conf import settings
 
-from chs_site.benchmarks import CeleryProcess, start_celery_beat, start_celery_worker
-from tests.conftest import ROOT, database_url_for_current_test_db, wait_for
+from chs_site.benchmarks import (
+    CeleryProcess,
+    WebProcess,
+    start_celery_beat,
+    start_celery_worker,
+    start_gunicorn,
+    web_env,
+)
+from tests.conftest import database_url_for_current_test_db, wait_for
 
 
 def free_port() -> int:
@@ -80,37 +86,28 @@ class RedisServer:
         self.process = None
 
 
-class Gunicorn:
-    """``gunicorn chs_site.wsgi`` on a free loopback port, as ``make serve`` runs it."""
+class _KeepRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer to check (a page sending a signed-out user to log in), not
+    something to follow."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        with log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "chs_site.wsgi:application",
-                    "--bind",
-                    f"127.0.0.1:{self.port}",
-                    "--workers",
-                    "1",
-                    "--threads",
-                    "4",
-                    "--timeout",
-                    "60",
-                ],
-                cwd=ROOT,
-                env={**os.environ, **env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        ok = wait_for(lambda: self.request("GET", "/login/")[0] == 200, timeout=60, interval=0.2)
-        assert ok, f"gunicorn did not answer:\n{self.log_tail()}"
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_KeepRedirects)
+
+
+class Web:
+    """A production web process (``chs_site.benchmarks.start_gunicorn``: ``DEBUG=0``,
+    collectstatic, gunicorn on a free loopback port) and a small HTTP client for it."""
+
+    def __init__(self, env: dict[str, str], queue: str, log_path: Path) -> None:
+        # The test's secret key, so a session the test signs in is valid there too.
+        env = {"SECRET_KEY": settings.SECRET_KEY, **env}
+        self.process: WebProcess = start_gunicorn(
+            env=web_env(queue=queue, env=env), log_path=log_path, workers=1, threads=4
+        )
+        self.process.wait_until_ready(timeout=90)
 
     def request(
         self,
@@ -124,13 +121,13 @@ class Gunicorn:
         """(status, body); status 0 when the connection itself failed."""
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
-            self.base + path,
+            self.process.url + path,
             data=data,
             method=method,
             headers={"Content-Type": "application/json", **(headers or {})},
         )
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with _NO_REDIRECTS.open(request, timeout=timeout) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
@@ -138,17 +135,10 @@ class Gunicorn:
             return 0, b""
 
     def log_tail(self, chars: int = 4000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:]
+        return self.process.log_tail(chars)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, 9)
-                self.process.wait()
+        self.process.stop(timeout=15)
 
 
 class Processes:
@@ -160,7 +150,7 @@ class Processes:
         self.tmp_path = tmp_path
         self.broker_url = broker_url or settings.CELERY_BROKER_URL
         self.started: list[CeleryProcess] = []
-        self.web: list[Gunicorn] = []
+        self.web: list[Web] = []
         self.env = {
             "DATABASE_URL": database_url_for_current_test_db(),
             "CELERY_BROKER_URL": self.broker_url,
@@ -193,8 +183,8 @@ class Processes:
         beat.wait_until_ready(timeout=60)
         return beat
 
-    def gunicorn(self) -> Gunicorn:
-        web = Gunicorn({**self.env, "DEBUG": "1"}, self.tmp_path / "gunicorn.log")
+    def gunicorn(self) -> Web:
+        web = Web(self.env, self.queue, self.tmp_path / "gunicorn.log")
         self.web.append(web)
         return web
 

@@ -13,7 +13,13 @@ from scoring.models import QuarantinedAccount
 pytestmark = pytest.mark.django_db
 
 
-def test_healthz_is_ok_when_database_and_broker_answer(client: Client) -> None:
+@pytest.fixture
+def worker_alive(db: None) -> None:
+    """A worker recorded beat's heartbeat a moment ago (with a broker, /healthz checks it)."""
+    WorkerHeartbeat.objects.create(hostname="w1", seen_at=timezone.now())
+
+
+def test_healthz_is_ok_when_database_and_broker_answer(client: Client, worker_alive: None) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.json()
@@ -31,19 +37,21 @@ def test_healthz_names_a_failing_database(client: Client) -> None:
     assert "db down" in body["checks"]["database"]["error"]
 
 
-def test_healthz_names_an_unreachable_broker(client: Client, settings: object) -> None:
+def test_healthz_names_an_unreachable_broker(
+    client: Client, settings: object, worker_alive: None
+) -> None:
     settings.CELERY_TASK_ALWAYS_EAGER = False  # type: ignore[attr-defined]
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # type: ignore[attr-defined]  # nothing listens on port 1
-    WorkerHeartbeat.objects.create(hostname="w1", seen_at=timezone.now())
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["failing"] == ["broker"]
 
 
 @pytest.mark.redis
-def test_healthz_reaches_the_real_broker(client: Client, settings: object) -> None:
+def test_healthz_reaches_the_real_broker(
+    client: Client, settings: object, worker_alive: None
+) -> None:
     settings.CELERY_TASK_ALWAYS_EAGER = False  # type: ignore[attr-defined]
-    WorkerHeartbeat.objects.create(hostname="w1", seen_at=timezone.now())
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["checks"]["broker"]["mode"] == "workers"
@@ -70,7 +78,7 @@ def test_healthz_fails_when_no_worker_has_beaten_recently(client: Client, settin
 
 
 def test_healthz_reports_quarantined_accounts_without_failing(
-    client: Client, account: Account
+    client: Client, account: Account, worker_alive: None
 ) -> None:
     QuarantinedAccount.objects.create(
         account=account, reason="DataError: x", quarantined_at=timezone.now()

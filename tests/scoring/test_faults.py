@@ -208,13 +208,14 @@ def test_a_nightly_chunk_killed_with_its_worker_is_swept_after_its_lease(
             lock.execute(
                 "SELECT 1 FROM accounts_account WHERE id = %s FOR NO KEY UPDATE", [blocker.pk]
             )
+            # Ready first: a solo worker blocked in a chunk cannot answer the readiness ping.
+            doomed = processes.worker("doomed")
             # What the nightly task does: lease every account, then send the chunks.
             assert lease_nightly_chunks() == 30
             with app.connection_for_write() as conn:
                 group(recompute_chunk.s(a, b) for a, b in chunks).apply_async(
                     connection=conn, queue=processes.queue
                 )
-            doomed = processes.worker("doomed")
             first = [a.pk for a in accounts[:10]]
             assert wait_for(
                 lambda: not Account.objects.filter(pk__in=first, computed_score=None).exists(),
