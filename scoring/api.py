@@ -235,6 +235,20 @@ class MeasureSerializer(serializers.Serializer):
             }
         return super().to_representation(instance)
 
+    def to_internal_value(self, data: Any) -> Any:
+        # A measure is always sent whole, also inside a PATCH of its scorecard: DRF's partial
+        # update would otherwise skip a missing field of a nested item (``weight``) and leave
+        # the service a measure it cannot build.
+        if isinstance(data, dict):
+            missing = {
+                name: [serializers.Field.default_error_messages["required"]]
+                for name, field in self.fields.items()
+                if field.required and name not in data
+            }
+            if missing:
+                raise serializers.ValidationError(missing)
+        return super().to_internal_value(data)
+
 
 class ScorecardSerializer(serializers.ModelSerializer):
     measures = MeasureSerializer(many=True, required=False)
