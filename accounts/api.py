@@ -15,8 +15,9 @@ from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+import chs_site.converters  # noqa: F401  (registers <account_id:…>)
 from accounts.authentication import api_user
-from accounts.models import Account, Feedback, HealthBand, User
+from accounts.models import Account, Feedback, HealthBand, User, validate_external_id
 from accounts.selectors.access import get_account_for_user, visible_accounts
 from accounts.services.accounts import create_account, update_account
 from chs_site.api_docs import error_responses
@@ -89,7 +90,10 @@ class AccountSerializer(serializers.ModelSerializer):
             "health",
         ]
         # Uniqueness is checked by the service, which names the clash in words.
-        extra_kwargs = {"external_id": {"validators": []}, "arr": {"min_value": 0}}
+        extra_kwargs = {
+            "external_id": {"validators": [validate_external_id]},
+            "arr": {"min_value": 0},
+        }
 
 
 class AccountDetailSerializer(AccountSerializer):
@@ -277,6 +281,6 @@ class FeedbackCreate(generics.GenericAPIView):
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("accounts/", AccountList.as_view(), name="api-accounts"),
-    path("accounts/<str:external_id>/", AccountDetail.as_view(), name="api-account"),
+    path("accounts/<account_id:external_id>/", AccountDetail.as_view(), name="api-account"),
     path("feedback/", FeedbackCreate.as_view(), name="api-feedback"),
 ]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import NullIf
 from django.urls import reverse
+from django.utils.deconstruct import deconstructible
 
 from accounts.imports.registry import kind_spec
 
@@ -114,12 +118,49 @@ def owner_sort_name(owner: User | None) -> str:
     return owner.display_name.casefold()[:150] if owner is not None else ""
 
 
+# An account's external_id is its address in URLs, CSV files and API bodies, so it holds
+# only characters that mean the same everywhere: CRM ids such as Salesforce's
+# "0015g00000XyZ", Stripe's "cus_ABC", HubSpot's numbers, or a domain ("acme.com"). It
+# starts with a letter or digit, so "." and ".." (which browsers fold out of a path) are
+# not ids. The database holds the same rule (migration 0003).
+EXTERNAL_ID_MAX_LENGTH = 100
+# "$", not "\\Z": the pattern is also the OpenAPI schema's and PostgreSQL's, which know
+# only "$"; ExternalIdValidator refuses the final newline Python's "$" would let through.
+EXTERNAL_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._:@+-]{{0,{EXTERNAL_ID_MAX_LENGTH - 1}}}$"
+EXTERNAL_ID_RULE = (
+    f"1 to {EXTERNAL_ID_MAX_LENGTH} characters: letters A-Z and a-z, digits and . _ - : @ +, "
+    "starting with a letter or digit"
+)
+
+
+def is_valid_external_id(value: str) -> bool:
+    return re.fullmatch(EXTERNAL_ID_PATTERN[1:-1], value) is not None
+
+
+@deconstructible
+class ExternalIdValidator(RegexValidator):
+    def __init__(self) -> None:
+        super().__init__(
+            EXTERNAL_ID_PATTERN, message=f"must be {EXTERNAL_ID_RULE}", code="invalid_external_id"
+        )
+
+    def __call__(self, value: object) -> None:
+        if not is_valid_external_id(str(value)):
+            raise ValidationError(self.message, code=self.code, params={"value": value})
+
+
+validate_external_id = ExternalIdValidator()
+
+
 class Account(models.Model):
     """A customer account. Its current health is denormalised here by the scoring
     services so the portfolio can filter and sort 100 000 rows from one table."""
 
     external_id = models.CharField(
-        max_length=100, unique=True, help_text="The account's id in the customer's CRM."
+        max_length=EXTERNAL_ID_MAX_LENGTH,
+        unique=True,
+        validators=[validate_external_id],
+        help_text="The account's id in the customer's CRM: " + EXTERNAL_ID_RULE + ".",
     )
     name = models.CharField(max_length=200)
     domain = models.CharField(max_length=200, blank=True)

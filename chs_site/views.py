@@ -71,7 +71,9 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith("/api/"):
         if too_big:
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-            message = f"The request body is larger than the {limit} bytes allowed; send it in parts."
+            message = (
+                f"The request body is larger than the {limit} bytes allowed; send it in parts."
+            )
             details = [{"field": "body", "reason": f"more than {limit} bytes"}]
         elif isinstance(exception, TooManyFieldsSent):
             limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+import chs_site.converters  # noqa: F401  (registers <account_id:…>)
 from playbooks import views
 
 app_name = "playbooks"
@@ -22,7 +23,9 @@ urlpatterns = [
     path("playbooks/<int:pk>/preview/", views.playbook_preview, name="playbook_preview"),
     path("playbooks/<int:pk>/toggle/", views.playbook_toggle, name="playbook_toggle"),
     path("playbooks/<int:pk>/run/", views.playbook_run, name="playbook_run"),
-    path("accounts/<str:external_id>/success-plan/", views.success_plan, name="success_plan"),
-    path("accounts/<str:external_id>/tasks/", views.account_tasks, name="account_tasks"),
+    path(
+        "accounts/<account_id:external_id>/success-plan/", views.success_plan, name="success_plan"
+    ),
+    path("accounts/<account_id:external_id>/tasks/", views.account_tasks, name="account_tasks"),
     path("notifications/", views.notifications, name="notifications"),
 ]

@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+import chs_site.converters  # noqa: F401  (registers <account_id:…>)
 from accounts.authentication import api_user
 from accounts.selectors.access import get_account_for_user
 from chs_site.api_docs import error_responses
@@ -591,5 +592,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("scorecards/<int:pk>/", ScorecardDetail.as_view(), name="api-scorecard"),
     path("scorecards/<int:pk>/publish/", ScorecardPublish.as_view(), name="api-scorecard-publish"),
     path("outcomes/", OutcomeCreate.as_view(), name="api-outcomes"),
-    path("accounts/<str:external_id>/scores/", AccountScores.as_view(), name="api-account-scores"),
+    path(
+        "accounts/<account_id:external_id>/scores/",
+        AccountScores.as_view(),
+        name="api-account-scores",
+    ),
 ]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
+import chs_site.converters  # noqa: F401  (registers <account_id:…>)
 from scoring import views
 
 app_name = "scoring"
@@ -20,5 +21,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("scoring/<int:pk>/backfill/", views.scorecard_backfill, name="backfill"),
     path("scoring/<int:pk>/suggest/", views.scorecard_suggest, name="suggest"),
     path("scoring/backfills/<int:pk>/", views.backfill_job, name="backfill_job"),
-    path("accounts/<str:external_id>/outcomes/", views.record_outcome, name="record_outcome"),
+    path(
+        "accounts/<account_id:external_id>/outcomes/", views.record_outcome, name="record_outcome"
+    ),
 ]

@@ -9,7 +9,14 @@ from typing import Any
 
 from accounts.imports.importer import CellErrors, Importer
 from accounts.imports.registry import FieldSpec, ImportKindSpec, register
-from accounts.models import Account, LifecycleStage, User, owner_sort_name
+from accounts.models import (
+    Account,
+    LifecycleStage,
+    User,
+    is_valid_external_id,
+    owner_sort_name,
+    validate_external_id,
+)
 from accounts.selectors.access import visible_users
 from chs_site.parsing import parse_decimal
 
@@ -87,8 +94,8 @@ class AccountsImporter(Importer):
         ext = self.cell(cells, "external_id")
         if not ext:
             errors.append((self.labels["external_id"], "is empty"))
-        elif len(ext) > 100:
-            errors.append((self.labels["external_id"], "is longer than 100 characters"))
+        elif not is_valid_external_id(ext):
+            errors.append((self.labels["external_id"], f"{ext!r} {validate_external_id.message}"))
         elif ext in self.seen:
             errors.append(
                 (
