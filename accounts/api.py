@@ -16,11 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 import chs_site.converters  # noqa: F401  (registers <account_id:…>)
-from accounts.authentication import api_user
+from accounts.authentication import api_user, is_ingest_key
 from accounts.models import Account, Feedback, HealthBand, User, validate_external_id
-from accounts.selectors.access import get_account_for_user, visible_accounts
+from accounts.selectors.access import assignable_owner, get_account_for_user, visible_accounts
 from accounts.services.accounts import create_account, update_account
-from chs_site.api_docs import error_responses
+from chs_site.api_docs import INGEST_NO_CONTENT, error_responses
 from scoring.serializers import ChurnRiskSerializer, churn_risk_payload
 from scoring.services.feedback import log_feedback
 
@@ -67,12 +67,16 @@ class HealthSerializer(serializers.Serializer):
 
 
 class AccountSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(
-        slug_field="username",
-        queryset=User.objects.filter(is_active=True),
+    owner = serializers.CharField(
+        source="owner.username",
         allow_null=True,
         required=False,
-        help_text="The owning CSM's username. Defaults to you (admins: nobody).",
+        max_length=150,
+        help_text=(
+            "The owning CSM's username: yourself, someone in your team (managers) or anyone "
+            "(admins). Defaults to you (admins: nobody). Anyone else answers 409 with the "
+            "same message whether the user exists or not."
+        ),
     )
     health = HealthSerializer(source="*", read_only=True)
 
@@ -115,6 +119,15 @@ class AccountDetailSerializer(AccountSerializer):
 class AccountUpdateSerializer(AccountSerializer):
     class Meta(AccountSerializer.Meta):
         read_only_fields = ["external_id"]
+
+
+def _with_owner(user: User, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the owner's username replaced by the user, if ``user`` may assign
+    them (``None`` stays: the service decides who may leave an account unowned)."""
+    if "owner" not in data:
+        return dict(data)
+    username = (data["owner"] or {}).get("username")
+    return {**data, "owner": None if username is None else assignable_owner(user, username)}
 
 
 class AccountFilter(django_filters.FilterSet):
@@ -160,13 +173,16 @@ class AccountList(generics.ListAPIView):
     @extend_schema(
         summary="Create an account",
         request=AccountSerializer,
-        responses={201: AccountSerializer, **error_responses(400)},
+        responses={201: AccountSerializer, **INGEST_NO_CONTENT, **error_responses(400, 409)},
         examples=[OpenApiExample("new account", value=ACCOUNT_EXAMPLE, request_only=True)],
     )
     def post(self, request: Request) -> Response:
         serializer = AccountSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        account = create_account(user=api_user(request), data=serializer.validated_data)
+        user = api_user(request)
+        account = create_account(user=user, data=_with_owner(user, serializer.validated_data))
+        if is_ingest_key(request):
+            return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(AccountSerializer(account).data, status=status.HTTP_201_CREATED)
 
 
@@ -188,7 +204,7 @@ class AccountDetail(generics.GenericAPIView):
     @extend_schema(
         summary="Update an account",
         request=AccountUpdateSerializer,
-        responses={200: AccountSerializer, **error_responses(400, 404)},
+        responses={200: AccountSerializer, **INGEST_NO_CONTENT, **error_responses(400, 404, 409)},
         examples=[
             OpenApiExample(
                 "new renewal date", value={"renewal_date": "2027-06-30"}, request_only=True
@@ -199,11 +215,12 @@ class AccountDetail(generics.GenericAPIView):
         account = get_account_for_user(api_user(request), external_id)
         serializer = AccountUpdateSerializer(account, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
+        user = api_user(request)
         account = update_account(
-            user=api_user(request),
-            account=account,
-            data=serializer.validated_data,
+            user=user, account=account, data=_with_owner(user, serializer.validated_data)
         )
+        if is_ingest_key(request):
+            return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(AccountSerializer(account).data)
 
 
@@ -246,7 +263,7 @@ class FeedbackCreate(generics.GenericAPIView):
             "becomes the `sentiment` metric (positive 100, neutral 50, negative 0), so the "
             "account's score is recomputed."
         ),
-        responses={201: FeedbackSerializer, **error_responses(400, 404)},
+        responses={201: FeedbackSerializer, **INGEST_NO_CONTENT, **error_responses(400, 404)},
         examples=[
             OpenApiExample(
                 "NPS answer",
@@ -276,6 +293,8 @@ class FeedbackCreate(generics.GenericAPIView):
             text=data.get("text", ""),
             occurred_at=data.get("occurred_at"),
         )
+        if is_ingest_key(request):
+            return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(FeedbackSerializer(feedback).data, status=status.HTTP_201_CREATED)
 
 

@@ -20,9 +20,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 import chs_site.converters  # noqa: F401  (registers <account_id:…>)
-from accounts.authentication import api_user
+from accounts.authentication import api_user, is_ingest_key
 from accounts.selectors.access import get_account_for_user
-from chs_site.api_docs import error_responses
+from chs_site.api_docs import INGEST_NO_CONTENT, error_responses
 from chs_site.errors import ValidationFailed
 from scoring.models import Measure, MetricDefinition, Outcome, Score, Scorecard
 from scoring.services import ingest
@@ -458,7 +458,12 @@ class OutcomeCreate(generics.GenericAPIView):
     @extend_schema(
         summary="Record an outcome (renewed, churned, expanded, contracted)",
         description="Idempotent on (account, kind, occurred_at): 201 when new, 200 when it was already recorded (updated if the ARR change or note differ).",
-        responses={201: OutcomeSerializer, 200: OutcomeSerializer, **error_responses(400, 404)},
+        responses={
+            201: OutcomeSerializer,
+            200: OutcomeSerializer,
+            **INGEST_NO_CONTENT,
+            **error_responses(400, 404),
+        },
         examples=[
             OpenApiExample(
                 "renewal",
@@ -490,6 +495,8 @@ class OutcomeCreate(generics.GenericAPIView):
             note=data.get("note", ""),
         )
         code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+        if is_ingest_key(request):
+            return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(OutcomeSerializer(outcome).data, status=code)
 
 
