@@ -21,6 +21,12 @@ from accounts.models import Account, Feedback, HealthBand, User, validate_extern
 from accounts.selectors.access import assignable_owner, get_account_for_user, visible_accounts
 from accounts.services.accounts import create_account, update_account
 from chs_site.api_docs import INGEST_NO_CONTENT, error_responses
+from chs_site.api_fields import (
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictModelSerializer,
+)
 from scoring.serializers import ChurnRiskSerializer, churn_risk_payload
 from scoring.services.feedback import log_feedback
 
@@ -47,27 +53,27 @@ ACCOUNT_OUT = {
 
 
 class HealthSerializer(serializers.Serializer):
-    score = serializers.FloatField(
+    score = StrictFloatField(
         source="health_score",
         allow_null=True,
         help_text="What people see (an active override wins).",
     )
-    band = serializers.CharField(
+    band = StrictCharField(
         source="health_band",
         allow_blank=True,
         help_text="red, yellow, green, or blank for no data.",
     )
-    computed_score = serializers.FloatField(allow_null=True)
+    computed_score = StrictFloatField(allow_null=True)
     computed_at = serializers.DateTimeField(allow_null=True)
-    trend_30d = serializers.FloatField(
+    trend_30d = StrictFloatField(
         source="score_change_30d",
         allow_null=True,
         help_text="Computed score now minus 30 days ago.",
     )
 
 
-class AccountSerializer(serializers.ModelSerializer):
-    owner = serializers.CharField(
+class AccountSerializer(StrictModelSerializer):
+    owner = StrictCharField(
         source="owner.username",
         allow_null=True,
         required=False,
@@ -224,14 +230,14 @@ class AccountDetail(generics.GenericAPIView):
         return Response(AccountSerializer(account).data)
 
 
-class FeedbackSerializer(serializers.ModelSerializer):
-    account = serializers.CharField(
+class FeedbackSerializer(StrictModelSerializer):
+    account = StrictCharField(
         max_length=100, help_text="The account's external_id.", source="account.external_id"
     )
     author: serializers.SlugRelatedField = serializers.SlugRelatedField(
         slug_field="username", read_only=True
     )
-    score = serializers.IntegerField(
+    score = StrictIntegerField(
         required=False, allow_null=True, help_text="NPS 0–10 or CSAT 1–5; only for those kinds."
     )
     occurred_at = serializers.DateTimeField(required=False, help_text="Defaults to now.")

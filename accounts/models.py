@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.deconstruct import deconstructible
 
 from accounts.imports.registry import kind_spec
+from chs_site.identifiers import EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_PATTERN, EXTERNAL_ID_RULE
 
 
 class Role(models.TextChoices):
@@ -116,21 +117,6 @@ def owner_sort_name(owner: User | None) -> str:
     full name or else the username), case-insensitively. Stored on ``Account`` so the sort
     reads an index instead of joining users; blank for an unowned account (sorted last)."""
     return owner.display_name.casefold()[:150] if owner is not None else ""
-
-
-# An account's external_id is its address in URLs, CSV files and API bodies, so it holds
-# only characters that mean the same everywhere: CRM ids such as Salesforce's
-# "0015g00000XyZ", Stripe's "cus_ABC", HubSpot's numbers, or a domain ("acme.com"). It
-# starts with a letter or digit, so "." and ".." (which browsers fold out of a path) are
-# not ids. The database holds the same rule (migration 0003).
-EXTERNAL_ID_MAX_LENGTH = 100
-# "$", not "\\Z": the pattern is also the OpenAPI schema's and PostgreSQL's, which know
-# only "$"; ExternalIdValidator refuses the final newline Python's "$" would let through.
-EXTERNAL_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._:@+-]{{0,{EXTERNAL_ID_MAX_LENGTH - 1}}}$"
-EXTERNAL_ID_RULE = (
-    f"1 to {EXTERNAL_ID_MAX_LENGTH} characters: letters A-Z and a-z, digits and . _ - : @ +, "
-    "starting with a letter or digit"
-)
 
 
 def is_valid_external_id(value: str) -> bool:

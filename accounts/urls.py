@@ -51,9 +51,9 @@ urlpatterns = [
     ),
     path("accounts/<account_id:external_id>/owner/", views.change_owner, name="change_owner"),
     path("imports/", views.imports, name="imports"),
-    path("imports/<int:pk>/", views.import_detail, name="import_detail"),
-    path("imports/<int:pk>/progress/", views.import_progress, name="import_progress"),
-    path("imports/<int:pk>/errors.csv", views.import_errors_csv, name="import_errors_csv"),
+    path("imports/<id:pk>/", views.import_detail, name="import_detail"),
+    path("imports/<id:pk>/progress/", views.import_progress, name="import_progress"),
+    path("imports/<id:pk>/errors.csv", views.import_errors_csv, name="import_errors_csv"),
     path("api-tokens/", views.api_tokens, name="api_tokens"),
-    path("api-tokens/<int:pk>/revoke/", views.revoke_api_token, name="revoke_api_token"),
+    path("api-tokens/<id:pk>/revoke/", views.revoke_api_token, name="revoke_api_token"),
 ]

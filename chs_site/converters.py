@@ -28,4 +28,26 @@ class AccountIdConverter:
         return quote(str(value), safe=_SAFE)
 
 
+# The largest id a 64-bit integer column holds (SQLite's and PostgreSQL's bigint).
+MAX_ID = 2**63 - 1
+
+
+class IdConverter:
+    """A row id: ``<int:…>`` matches any run of digits, and a lookup beyond the database's
+    integer range raises (OverflowError on SQLite, "out of range" on PostgreSQL) instead
+    of finding nothing. Beyond ``MAX_ID`` the URL simply does not match: a 404."""
+
+    regex = "[0-9]+"
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if number > MAX_ID:
+            raise ValueError("beyond the largest id")
+        return number
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
 register_converter(AccountIdConverter, "account_id")
+register_converter(IdConverter, "id")

@@ -4,7 +4,6 @@ ingest, metric definitions, scorecards (drafts, publishing), outcomes, score his
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import django_filters
@@ -23,6 +22,14 @@ import chs_site.converters  # noqa: F401  (registers <account_id:…>)
 from accounts.authentication import api_user, is_ingest_key
 from accounts.selectors.access import get_account_for_user
 from chs_site.api_docs import INGEST_NO_CONTENT, error_responses
+from chs_site.api_fields import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictDecimalField,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictModelSerializer,
+)
 from chs_site.errors import ValidationFailed
 from scoring.models import Measure, MetricDefinition, Outcome, Score, Scorecard
 from scoring.services import ingest
@@ -46,14 +53,6 @@ class AdminWritesPermission(permissions.BasePermission):
         )
 
 
-class FiniteFloatField(serializers.FloatField):
-    def to_internal_value(self, data: Any) -> float:
-        value = super().to_internal_value(data)
-        if math.isnan(value) or math.isinf(value):
-            raise serializers.ValidationError("must be a finite number")
-        return value
-
-
 # --- metrics ingest ----------------------------------------------------------------------
 
 
@@ -75,9 +74,9 @@ class LenientJSONParser(JSONParser):
 
 
 class MetricItemSerializer(serializers.Serializer):
-    account = serializers.CharField(help_text="The account's external_id.")
-    metric = serializers.CharField(help_text="A metric definition's key.")
-    value = serializers.FloatField(help_text="A finite number.")
+    account = StrictCharField(help_text="The account's external_id.")
+    metric = StrictCharField(help_text="A metric definition's key.")
+    value = StrictFloatField(help_text="A finite number.")
     observed_at = serializers.DateTimeField(
         help_text="ISO 8601; no time zone means UTC; at most 5 minutes in the future."
     )
@@ -88,7 +87,7 @@ class MetricsIngestSerializer(serializers.Serializer):
 
 
 class AcceptedSerializer(serializers.Serializer):
-    accepted = serializers.IntegerField()
+    accepted = StrictIntegerField()
 
 
 class MetricsIngest(APIView):
@@ -153,7 +152,7 @@ class MetricsIngest(APIView):
 # --- metric definitions ------------------------------------------------------------------
 
 
-class MetricDefinitionSerializer(serializers.ModelSerializer):
+class MetricDefinitionSerializer(StrictModelSerializer):
     class Meta:
         model = MetricDefinition
         fields = ["key", "name", "unit", "description", "direction"]
@@ -217,12 +216,12 @@ class MetricDefinitionList(generics.ListAPIView):
 
 
 class MeasureSerializer(serializers.Serializer):
-    metric = serializers.CharField(help_text="Metric key.")
-    weight = FiniteFloatField(min_value=0, help_text="Above 0.")
+    metric = StrictCharField(help_text="Metric key.")
+    weight = StrictFloatField(min_value=0, help_text="Above 0.")
     aggregation = serializers.ChoiceField(choices=Measure.Aggregation.choices, default="latest")
-    window_days = serializers.IntegerField(min_value=1, max_value=3650, default=30)
-    bad = FiniteFloatField(help_text="Value worth 0 points.")
-    good = FiniteFloatField(help_text="Value worth 100 points (below `bad`: lower is better).")
+    window_days = StrictIntegerField(min_value=1, max_value=3650, default=30)
+    bad = StrictFloatField(help_text="Value worth 0 points.")
+    good = StrictFloatField(help_text="Value worth 100 points (below `bad`: lower is better).")
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         if isinstance(instance, Measure):
@@ -251,10 +250,10 @@ class MeasureSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class ScorecardSerializer(serializers.ModelSerializer):
+class ScorecardSerializer(StrictModelSerializer):
     measures = MeasureSerializer(many=True, required=False)
-    red_below = FiniteFloatField(min_value=0, max_value=100, required=False)
-    green_at = FiniteFloatField(min_value=0, max_value=100, required=False)
+    red_below = StrictFloatField(min_value=0, max_value=100, required=False)
+    green_at = StrictFloatField(min_value=0, max_value=100, required=False)
 
     class Meta:
         model = Scorecard
@@ -436,11 +435,11 @@ class ScorecardPublish(APIView):
 # --- outcomes ----------------------------------------------------------------------------
 
 
-class OutcomeSerializer(serializers.ModelSerializer):
-    account = serializers.CharField(
+class OutcomeSerializer(StrictModelSerializer):
+    account = StrictCharField(
         source="account.external_id", max_length=100, help_text="The account's external_id."
     )
-    arr_change = serializers.DecimalField(
+    arr_change = StrictDecimalField(
         max_digits=14, decimal_places=2, help_text="ARR gained (+) or lost (−)."
     )
 
@@ -504,19 +503,19 @@ class OutcomeCreate(generics.GenericAPIView):
 
 
 class BreakdownSerializer(serializers.Serializer):
-    metric = serializers.CharField()
-    name = serializers.CharField()
-    aggregation = serializers.CharField()
-    window_days = serializers.IntegerField()
-    value = serializers.FloatField(allow_null=True)
-    points = serializers.FloatField(allow_null=True)
-    weight = serializers.FloatField()
-    contribution = serializers.FloatField()
-    stale = serializers.BooleanField()
+    metric = StrictCharField()
+    name = StrictCharField()
+    aggregation = StrictCharField()
+    window_days = StrictIntegerField()
+    value = StrictFloatField(allow_null=True)
+    points = StrictFloatField(allow_null=True)
+    weight = StrictFloatField()
+    contribution = StrictFloatField()
+    stale = StrictBooleanField()
 
 
-class ScoreSerializer(serializers.ModelSerializer):
-    scorecard_version = serializers.IntegerField(source="scorecard.version", read_only=True)
+class ScoreSerializer(StrictModelSerializer):
+    scorecard_version = StrictIntegerField(source="scorecard.version", read_only=True)
     breakdown = BreakdownSerializer(many=True, read_only=True)
 
     class Meta:
@@ -596,8 +595,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("metrics/", MetricsIngest.as_view(), name="api-metrics"),
     path("metric-definitions/", MetricDefinitionList.as_view(), name="api-metric-definitions"),
     path("scorecards/", ScorecardList.as_view(), name="api-scorecards"),
-    path("scorecards/<int:pk>/", ScorecardDetail.as_view(), name="api-scorecard"),
-    path("scorecards/<int:pk>/publish/", ScorecardPublish.as_view(), name="api-scorecard-publish"),
+    path("scorecards/<id:pk>/", ScorecardDetail.as_view(), name="api-scorecard"),
+    path("scorecards/<id:pk>/publish/", ScorecardPublish.as_view(), name="api-scorecard-publish"),
     path("outcomes/", OutcomeCreate.as_view(), name="api-outcomes"),
     path(
         "accounts/<account_id:external_id>/scores/",

@@ -117,7 +117,7 @@ def url_for(route: str, ids: dict[str, str]) -> str:
     url = (
         route.replace("<account_id:external_id>", ids["external_id"])
         .replace("<slug:metric>", ids["metric"])
-        .replace("<int:pk>", ids[kind])
+        .replace("<id:pk>", ids[kind])
     )
     return "/" + url
 
@@ -177,14 +177,14 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "PATCH": "401 | 403 403 405 | 403 403 405 | 403 403",
         "DELETE": "401 | 403 403 405 | 403 403 405 | 403 403",
     },
-    "api/v1/scorecards/<int:pk>/": {
+    "api/v1/scorecards/<id:pk>/": {
         "GET": "401 | 200 200 200 | 200 403 200 | 403 200",
         "POST": "401 | 403 403 405 | 403 403 405 | 403 403",
         "PUT": "401 | 403 403 405 | 403 403 405 | 403 403",
         "PATCH": "401 | 403 403 400 | 403 403 400 | 403 403",
         "DELETE": "401 | 403 403 405 | 403 403 405 | 403 403",
     },
-    "api/v1/scorecards/<int:pk>/publish/": {
+    "api/v1/scorecards/<id:pk>/publish/": {
         "GET": "401 | 405 405 405 | 405 403 405 | 403 405",
         "POST": "401 | 403 403 400 | 403 403 400 | 403 403",
         "PUT": "401 | 403 403 405 | 403 403 405 | 403 403",
@@ -205,14 +205,14 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "PATCH": "401 | 405 405 405 | 403 403 405 | 403 405",
         "DELETE": "401 | 405 405 405 | 403 403 405 | 403 405",
     },
-    "api/v1/scorecards/<int:pk>/backtest/": {
+    "api/v1/scorecards/<id:pk>/backtest/": {
         "GET": "401 | 200 200 200 | 200 403 200 | 403 200",
         "POST": "401 | 405 405 405 | 403 403 405 | 403 405",
         "PUT": "401 | 405 405 405 | 403 403 405 | 403 405",
         "PATCH": "401 | 405 405 405 | 403 403 405 | 403 405",
         "DELETE": "401 | 405 405 405 | 403 403 405 | 403 405",
     },
-    "api/v1/scorecards/<int:pk>/suggest-weights/": {
+    "api/v1/scorecards/<id:pk>/suggest-weights/": {
         "GET": "401 | 405 405 405 | 405 403 405 | 403 405",
         "POST": "401 | 403 403 200 | 403 403 200 | 403 403",
         "PUT": "401 | 405 405 405 | 403 403 405 | 403 405",
@@ -226,7 +226,7 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "PATCH": "401 | 405 405 405 | 403 403 405 | 403 405",
         "DELETE": "401 | 405 405 405 | 403 403 405 | 403 405",
     },
-    "api/v1/tasks/<int:pk>/": {
+    "api/v1/tasks/<id:pk>/": {
         "GET": "401 | 404 404 200 | 200 403 200 | 403 404",
         "POST": "401 | 405 405 405 | 403 403 405 | 403 405",
         "PUT": "401 | 405 405 405 | 403 403 405 | 403 405",
@@ -294,23 +294,23 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "DELETE": "L 405 405 405",
     },
     "imports/": {"GET": "L 404 200 200", "POST": "L 404 200 200", "DELETE": "L 405 405 405"},
-    "imports/<int:pk>/": {
+    "imports/<id:pk>/": {
         "GET": "L 404 404 200",
         "POST": "L 404 404 200",
         "DELETE": "L 405 405 405",
     },
-    "imports/<int:pk>/progress/": {
+    "imports/<id:pk>/progress/": {
         "GET": "L 404 404 302",
         "POST": "L 405 405 405",
         "DELETE": "L 405 405 405",
     },
-    "imports/<int:pk>/errors.csv": {
+    "imports/<id:pk>/errors.csv": {
         "GET": "L 404 404 404",
         "POST": "L 405 405 405",
         "DELETE": "L 405 405 405",
     },
     "api-tokens/": {"GET": "L 404 404 200", "POST": "L 404 404 200", "DELETE": "L 405 405 405"},
-    "api-tokens/<int:pk>/revoke/": {
+    "api-tokens/<id:pk>/revoke/": {
         "GET": "L 405 405 405",
         "POST": "L 404 404 302",
         "DELETE": "L 405 405 405",
@@ -331,47 +331,47 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "POST": "L 403 403 302",
         "DELETE": "L 405 405 405",
     },
-    "scoring/<int:pk>/": {
+    "scoring/<id:pk>/": {
         "GET": "L 200 200 200",
         "POST": "L 405 405 405",
         "DELETE": "L 405 405 405",
     },
-    "scoring/<int:pk>/new-draft/": {
+    "scoring/<id:pk>/new-draft/": {
         "GET": "L 405 405 405",
         "POST": "L 403 403 302",
         "DELETE": "L 405 405 405",
     },
-    "scoring/<int:pk>/edit/": {
+    "scoring/<id:pk>/edit/": {
         "GET": "L 200 200 200",
         "POST": "L 403 403 400",
         "DELETE": "L 405 405 405",
     },
-    "scoring/<int:pk>/preview/": {
+    "scoring/<id:pk>/preview/": {
         "GET": "L 302 302 302",
         "POST": "L 200 200 200",
         "DELETE": "L 405 405 405",
     },
-    "scoring/<int:pk>/publish/": {
+    "scoring/<id:pk>/publish/": {
         "GET": "L 405 405 405",
         "POST": "L 403 403 302",
         "DELETE": "L 405 405 405",
     },
-    "scoring/<int:pk>/rollback/": {
+    "scoring/<id:pk>/rollback/": {
         "GET": "L 405 405 405",
         "POST": "L 403 403 302",
         "DELETE": "L 405 405 405",
     },
-    "scoring/<int:pk>/backfill/": {
+    "scoring/<id:pk>/backfill/": {
         "GET": "L 405 405 405",
         "POST": "L 403 403 302",
         "DELETE": "L 405 405 405",
     },
-    "scoring/<int:pk>/suggest/": {
+    "scoring/<id:pk>/suggest/": {
         "GET": "L 405 405 405",
         "POST": "L 403 403 302",
         "DELETE": "L 405 405 405",
     },
-    "scoring/backfills/<int:pk>/": {
+    "scoring/backfills/<id:pk>/": {
         "GET": "L 200 200 200",
         "POST": "L 405 405 405",
         "DELETE": "L 405 405 405",
@@ -383,55 +383,55 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     },
     "tasks/": {"GET": "L 200 200 200", "POST": "L 405 405 405", "DELETE": "L 405 405 405"},
     "tasks/outreach/": {"GET": "L 404 200 200", "POST": "L 404 200 200", "DELETE": "L 405 405 405"},
-    "tasks/<int:pk>/": {"GET": "L 404 404 200", "POST": "L 404 404 200", "DELETE": "L 405 405 405"},
-    "tasks/<int:pk>/complete/": {
+    "tasks/<id:pk>/": {"GET": "L 404 404 200", "POST": "L 404 404 200", "DELETE": "L 405 405 405"},
+    "tasks/<id:pk>/complete/": {
         "GET": "L 405 405 405",
         "POST": "L 404 404 302",
         "DELETE": "L 405 405 405",
     },
-    "tasks/<int:pk>/snooze/": {
+    "tasks/<id:pk>/snooze/": {
         "GET": "L 405 405 405",
         "POST": "L 404 404 302",
         "DELETE": "L 405 405 405",
     },
-    "tasks/<int:pk>/cancel/": {
+    "tasks/<id:pk>/cancel/": {
         "GET": "L 405 405 405",
         "POST": "L 404 404 302",
         "DELETE": "L 405 405 405",
     },
-    "tasks/<int:pk>/reopen/": {
+    "tasks/<id:pk>/reopen/": {
         "GET": "L 405 405 405",
         "POST": "L 404 404 302",
         "DELETE": "L 405 405 405",
     },
-    "tasks/<int:pk>/reassign/": {
+    "tasks/<id:pk>/reassign/": {
         "GET": "L 405 405 405",
         "POST": "L 404 404 302",
         "DELETE": "L 405 405 405",
     },
     "playbooks/": {"GET": "L 404 200 200", "POST": "L 405 405 405", "DELETE": "L 405 405 405"},
     "playbooks/new/": {"GET": "L 404 404 200", "POST": "L 404 404 200", "DELETE": "L 405 405 405"},
-    "playbooks/<int:pk>/": {
+    "playbooks/<id:pk>/": {
         "GET": "L 404 200 200",
         "POST": "L 405 405 405",
         "DELETE": "L 405 405 405",
     },
-    "playbooks/<int:pk>/edit/": {
+    "playbooks/<id:pk>/edit/": {
         "GET": "L 404 404 200",
         "POST": "L 404 404 200",
         "DELETE": "L 405 405 405",
     },
-    "playbooks/<int:pk>/preview/": {
+    "playbooks/<id:pk>/preview/": {
         "GET": "L 404 200 200",
         "POST": "L 405 405 405",
         "DELETE": "L 405 405 405",
     },
-    "playbooks/<int:pk>/toggle/": {
+    "playbooks/<id:pk>/toggle/": {
         "GET": "L 405 405 405",
         "POST": "L 404 404 302",
         "DELETE": "L 405 405 405",
     },
-    "playbooks/<int:pk>/run/": {
+    "playbooks/<id:pk>/run/": {
         "GET": "L 405 405 405",
         "POST": "L 404 404 302",
         "DELETE": "L 405 405 405",
