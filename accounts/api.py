@@ -23,6 +23,7 @@ from accounts.services.accounts import create_account, update_account
 from chs_site.api_docs import INGEST_NO_CONTENT, error_responses
 from chs_site.api_fields import (
     StrictCharField,
+    StrictFilterSet,
     StrictFloatField,
     StrictIntegerField,
     StrictModelSerializer,
@@ -136,7 +137,7 @@ def _with_owner(user: User, data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "owner": None if username is None else assignable_owner(user, username)}
 
 
-class AccountFilter(django_filters.FilterSet):
+class AccountFilter(StrictFilterSet):
     band = django_filters.ChoiceFilter(field_name="health_band", choices=HealthBand.choices)
     segment = django_filters.CharFilter(field_name="segment")
     owner = django_filters.CharFilter(field_name="owner__username", help_text="Owner's username.")

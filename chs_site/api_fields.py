@@ -13,6 +13,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+import django_filters
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
@@ -35,6 +36,18 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictSlugField(StrictCharField, serializers.SlugField):
+    pass
+
+
+class StrictEmailField(StrictCharField, serializers.EmailField):
+    pass
+
+
+class StrictURLField(StrictCharField, serializers.URLField):
+    pass
+
+
 class StrictIntegerField(serializers.IntegerField):
     def to_internal_value(self, data: Any) -> int:
         if isinstance(data, bool) or not isinstance(data, int | float):
@@ -54,6 +67,23 @@ class StrictFloatField(serializers.FloatField):
         if math.isnan(value) or math.isinf(value):
             raise _type_error("a finite number")
         return value
+
+
+class PositiveFloatField(StrictFloatField):
+    """A finite number above 0 (a weight): the schema says ``exclusiveMinimum``."""
+
+    def to_internal_value(self, data: Any) -> float:
+        value = super().to_internal_value(data)
+        if value <= 0:
+            raise serializers.ValidationError("must be above 0")
+        return value
+
+
+class PositiveFloatFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = PositiveFloatField
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        return {"type": "number", "format": "double", "minimum": 0, "exclusiveMinimum": True}
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -106,6 +136,9 @@ class StrictModelSerializer(serializers.ModelSerializer):
             for model_field, field in serializers.ModelSerializer.serializer_field_mapping.items()
             for base, strict in (
                 (serializers.CharField, StrictCharField),
+                (serializers.SlugField, StrictSlugField),
+                (serializers.EmailField, StrictEmailField),
+                (serializers.URLField, StrictURLField),
                 (serializers.IntegerField, StrictIntegerField),
                 (serializers.FloatField, StrictFloatField),
                 (serializers.BooleanField, StrictBooleanField),
@@ -114,3 +147,17 @@ class StrictModelSerializer(serializers.ModelSerializer):
             if field is base
         },
     }
+
+
+class StrictFilterSet(django_filters.FilterSet):
+    """A FilterSet that refuses a blank date or number (``?renewal_before=``) instead of
+    ignoring it: the schema says the value is a date, and a blank one is none."""
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        for name, filter_ in self.filters.items():
+            typed = isinstance(filter_, django_filters.DateFilter | django_filters.NumberFilter)
+            if typed and name in self.data and not str(self.data.get(name, "")).strip():
+                self.form.add_error(name, "must not be blank; leave the parameter out instead")
+                valid = False
+        return valid

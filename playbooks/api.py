@@ -18,7 +18,8 @@ import django_filters
 from django.db import transaction
 from django.http import Http404
 from django.urls import URLPattern, URLResolver, path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -28,7 +29,7 @@ from accounts.authentication import api_user
 from accounts.models import User
 from accounts.selectors.access import get_account_for_user, visible_users
 from chs_site.api_docs import error_responses
-from chs_site.api_fields import StrictCharField, StrictModelSerializer
+from chs_site.api_fields import StrictCharField, StrictFilterSet, StrictModelSerializer
 from chs_site.converters import MAX_ID
 from chs_site.errors import Conflict
 from playbooks.models import Task, TaskPriority, TaskStatus
@@ -96,7 +97,7 @@ class TaskUpdateSerializer(serializers.Serializer):
     assignee = StrictCharField(required=False)
 
 
-class TaskFilter(django_filters.FilterSet):
+class TaskFilter(StrictFilterSet):
     assignee = django_filters.CharFilter(field_name="assignee__username")
     account = django_filters.CharFilter(field_name="account__external_id")
     status = django_filters.ChoiceFilter(choices=TaskStatus.choices)
@@ -108,8 +109,11 @@ class TaskFilter(django_filters.FilterSet):
         model = Task
         fields = ["assignee", "account", "status", "due_before", "playbook"]
 
+    @extend_schema_field(OpenApiTypes.INT)
     def _by_playbook(self, queryset: Any, name: str, value: Any) -> Any:
-        if value != int(value) or not 0 <= value <= MAX_ID:  # no such row can exist
+        if value != int(value):
+            raise serializers.ValidationError({"playbook": ["must be a playbook's id"]})
+        if not 0 <= value <= MAX_ID:  # no such row can exist
             return queryset.none()
         return queryset.filter(playbook_id=int(value))
 
@@ -149,7 +153,7 @@ class TaskList(generics.ListAPIView):
     @extend_schema(
         summary="Create a task on an account in your scope",
         request=TaskCreateSerializer,
-        responses={201: TaskSerializer, **error_responses(400)},
+        responses={201: TaskSerializer, **error_responses(400, 409)},
     )
     def post(self, request: Request) -> Response:
         data = TaskCreateSerializer(data=request.data)
@@ -193,7 +197,7 @@ class TaskDetail(generics.RetrieveAPIView):
     @extend_schema(
         summary="Edit, reassign or move a task along the allowed transitions",
         request=TaskUpdateSerializer,
-        responses={200: TaskSerializer, **error_responses(400, 404)},
+        responses={200: TaskSerializer, **error_responses(400, 404, 409)},
     )
     def patch(self, request: Request, pk: int) -> Response:
         task = self.get_object()

@@ -23,9 +23,11 @@ from accounts.authentication import api_user, is_ingest_key
 from accounts.selectors.access import get_account_for_user
 from chs_site.api_docs import INGEST_NO_CONTENT, error_responses
 from chs_site.api_fields import (
+    PositiveFloatField,
     StrictBooleanField,
     StrictCharField,
     StrictDecimalField,
+    StrictFilterSet,
     StrictFloatField,
     StrictIntegerField,
     StrictModelSerializer,
@@ -83,7 +85,12 @@ class MetricItemSerializer(serializers.Serializer):
 
 
 class MetricsIngestSerializer(serializers.Serializer):
-    values = MetricItemSerializer(many=True, help_text=f"1 to {ingest.MAX_ITEMS} items.")
+    values = serializers.ListField(
+        child=MetricItemSerializer(),
+        min_length=1,
+        max_length=ingest.MAX_ITEMS,
+        help_text=f"1 to {ingest.MAX_ITEMS} items.",
+    )
 
 
 class AcceptedSerializer(serializers.Serializer):
@@ -106,7 +113,7 @@ class MetricsIngest(APIView):
         request=MetricsIngestSerializer,
         responses={
             202: OpenApiResponse(AcceptedSerializer, description="All values stored."),
-            **error_responses(400),
+            **error_responses(400, 409),
         },
         examples=[
             OpenApiExample(
@@ -191,7 +198,7 @@ class MetricDefinitionList(generics.ListAPIView):
 
     @extend_schema(
         summary="Define a metric (admins)",
-        responses={201: MetricDefinitionSerializer, **error_responses(400)},
+        responses={201: MetricDefinitionSerializer, **error_responses(400, 409)},
         examples=[
             OpenApiExample(
                 "logins",
@@ -217,7 +224,7 @@ class MetricDefinitionList(generics.ListAPIView):
 
 class MeasureSerializer(serializers.Serializer):
     metric = StrictCharField(help_text="Metric key.")
-    weight = StrictFloatField(min_value=0, help_text="Above 0.")
+    weight = PositiveFloatField(help_text="Above 0.")
     aggregation = serializers.ChoiceField(choices=Measure.Aggregation.choices, default="latest")
     window_days = StrictIntegerField(min_value=1, max_value=3650, default=30)
     bad = StrictFloatField(help_text="Value worth 0 points.")
@@ -250,8 +257,15 @@ class MeasureSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class MeasureListField(serializers.ListField):
+    def to_representation(self, data: Any) -> list[Any]:
+        items = data.all() if hasattr(data, "all") else data  # a scorecard's measures
+        return super().to_representation(items)
+
+
 class ScorecardSerializer(StrictModelSerializer):
-    measures = MeasureSerializer(many=True, required=False)
+    # A list field (not many=True) so the schema says minItems 1; a PATCH may leave it out.
+    measures = MeasureListField(child=MeasureSerializer(), min_length=1)
     red_below = StrictFloatField(min_value=0, max_value=100, required=False)
     green_at = StrictFloatField(min_value=0, max_value=100, required=False)
 
@@ -319,7 +333,7 @@ def _scorecards() -> QuerySet[Scorecard]:
     return Scorecard.objects.prefetch_related("measures__metric").order_by("segment", "-version")
 
 
-class ScorecardFilter(django_filters.FilterSet):
+class ScorecardFilter(StrictFilterSet):
     status = django_filters.ChoiceFilter(choices=Scorecard.Status.choices)
     segment = django_filters.CharFilter()
 
@@ -355,7 +369,7 @@ class ScorecardList(generics.ListAPIView):
     @extend_schema(
         summary="Create a draft scorecard (admins)",
         description="A new version for the segment (blank = the default scorecard), as a draft; publish it to make it score accounts.",
-        responses={201: ScorecardSerializer, **error_responses(400)},
+        responses={201: ScorecardSerializer, **error_responses(400, 409)},
         examples=[OpenApiExample("draft", value=SCORECARD_EXAMPLE, request_only=True)],
     )
     def post(self, request: Request) -> Response:
@@ -394,7 +408,11 @@ class ScorecardDetail(generics.GenericAPIView):
             "`id`). `measures`, when sent, replaces the whole list; the segment is fixed."
         ),
         request=ScorecardSerializer,
-        responses={200: ScorecardSerializer, 201: ScorecardSerializer, **error_responses(400, 404)},
+        responses={
+            200: ScorecardSerializer,
+            201: ScorecardSerializer,
+            **error_responses(400, 404, 409),
+        },
         examples=[
             OpenApiExample("raise the red threshold", value={"red_below": 45}, request_only=True)
         ],

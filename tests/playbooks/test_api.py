@@ -142,7 +142,7 @@ def test_patch_completes_with_an_outcome_note(
     assert response.status_code == 200 and response.json()["status"] == "done"
     assert Activity.objects.filter(account=account, kind="task_completed").exists()
     response = csm_client.patch(url, {"status": "open"}, content_type="application/json")
-    assert response.status_code == 400 and "cannot become open" in str(response.json())
+    assert response.status_code == 409 and "cannot become open" in str(response.json())
 
 
 def test_patch_snooze_and_edit(csm_client: Client, tasks: dict[str, Task]) -> None:
