@@ -74,8 +74,10 @@ def world(csm: User, manager: User, admin: User, other_csm: User, other_account:
         created_at=timezone.now(),
     )
     adjust_open_task_counts(changes=[(other_account.pk, 1)])  # as opening a task does
-    job = ImportJob.objects.create(
-        kind="accounts", original_name="a.csv", created_by=other_account.owner.team.manager
+    job = ImportJob.objects.create(  # run by the other team's manager
+        kind="accounts",
+        original_name="a.csv",
+        created_by=User.objects.get(username="other_manager"),
     )
     backfill = BackfillJob.objects.create(scorecard=card, days=7, created_by=admin)
     token = create_api_token(user=other_csm, scope="read").token

@@ -71,7 +71,8 @@ def _breaks_a_documented_rule(path: str, method: str, body: dict[str, Any]) -> b
     if path in ("/api/v1/feedback/", "/api/v1/outcomes/") and _in_future(body.get("occurred_at")):
         return True  # what happened cannot be in the future
     if path == "/api/v1/metrics/":
-        items = body.get("values") if isinstance(body.get("values"), list) else []
+        values = body.get("values")
+        items = values if isinstance(values, list) else []
         if any(isinstance(i, dict) and _in_future(i.get("observed_at")) for i in items):
             return True  # at most 5 minutes ahead
     if path.startswith("/api/v1/tasks/"):
@@ -159,8 +160,10 @@ def test_schemathesis_over_the_whole_schema_finds_nothing(
                     if check.failure_info is not None:
                         key_ = (recorder.label, check.name, check.failure_info.failure.title)
                         failures.setdefault(key_, _describe(recorder, case_id, check))
-        elif isinstance(event, events.NonFatalError | events.FatalError):
-            errors.append(f"{getattr(event, 'label', '')}: {event.info.format()[:600]}")
+        elif isinstance(event, events.NonFatalError):
+            errors.append(f"{event.label}: {event.info.format()[:600]}")
+        elif isinstance(event, events.FatalError):
+            errors.append(f"fatal: {event.exception!r}"[:600])
     elapsed = time.monotonic() - started
     print(f"schemathesis: {len(failures)} failures, {len(errors)} errors, {elapsed:.1f} s")
     report = "\n".join([*failures.values(), *errors])
