@@ -106,7 +106,7 @@ class AccountsImporter(Importer):
         found = self.existing.get(ext)
         if found is not None and not found[1]:
             errors.append(
-                (self.labels["external_id"], f"{ext!r} belongs to an account outside your scope")
+                (self.labels["external_id"], f"{ext!r} cannot be used; choose another id")
             )
         values: dict[str, Any] = {"external_id": ext}
         name = self.cell(cells, "name")

@@ -5,12 +5,15 @@ that got around it anyway cannot make a page answer 500."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
 from django.test import Client
 
+from accounts.imports.jobs import create_import_job, run_import, start_import
 from accounts.models import EXTERNAL_ID_PATTERN, Account, User
 from tests.api.helpers import api_for
 from tests.conftest import client_for
@@ -113,3 +116,35 @@ def test_a_stored_bad_id_never_makes_a_page_answer_500(
     for suffix in ["health/", "timeline/", "trend.svg", "tasks/", "success-plan/"]:
         response = client.get(f"{links[0]}{suffix}", headers={"HX-Request": "true"})
         assert response.status_code == 200, (suffix, response.status_code)
+
+
+@pytest.mark.parametrize("bad", ["a/b", "x y", ".."])
+def test_the_csv_import_refuses_an_id_outside_the_set(
+    admin: User, csm: User, settings: Any, tmp_path: Any, bad: str
+) -> None:
+    settings.MEDIA_ROOT = tmp_path
+    text = f"external_id,name,owner\nGOOD-1,Good,csm\n{bad},Bad,csm\n"
+    job = create_import_job(
+        user=admin, kind="accounts", upload=ContentFile(text.encode(), name="a.csv")
+    )
+    start_import(job=job, user=admin)
+    run_import(job_id=job.pk)  # eager delay_on_commit does not fire inside a test transaction
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert [(e["line"], e["column"]) for e in job.errors] == [(3, "external_id")]
+    assert "letters A-Z and a-z, digits and" in job.errors[0]["reason"]
+    assert not Account.objects.exists()
+
+
+def test_the_csv_import_says_only_that_an_id_outside_scope_cannot_be_used(
+    manager: User, csm: User, other_account: Account, settings: Any, tmp_path: Any
+) -> None:
+    settings.MEDIA_ROOT = tmp_path
+    text = "external_id,name,owner\nOTHER-1,Hijack,csm\n"
+    job = create_import_job(
+        user=manager, kind="accounts", upload=ContentFile(text.encode(), name="a.csv")
+    )
+    start_import(job=job, user=manager)
+    run_import(job_id=job.pk)
+    job.refresh_from_db()
+    assert [e["reason"] for e in job.errors] == ["'OTHER-1' cannot be used; choose another id"]
