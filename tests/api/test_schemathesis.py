@@ -3,7 +3,8 @@
 and the stateful phase, against a live server (the real HTTP path, body limits included).
 
 Bounded and deterministic for CI: a fixed seed, ``deterministic`` generation and a small
-``max-examples`` (about a minute on the 2-core machine)."""
+``max-examples`` (75-90 s on the shared 2-core machine). Bounded by the number of examples,
+not by a clock, so a slow day cannot change what is tested."""
 
 from __future__ import annotations
 
@@ -104,9 +105,6 @@ def filter_body(context: Any, body: Any) -> bool:
     return not _breaks_a_documented_rule(operation.path, operation.method.upper(), body)
 
 
-TIME_LIMIT_S = 150  # the run's own bound; well above its usual minute
-
-
 def _describe(recorder: Any, case_id: str, check: Any) -> str:
     interaction = recorder.interactions.get(case_id)
     request = interaction.request if interaction else None
@@ -168,4 +166,3 @@ def test_schemathesis_over_the_whole_schema_finds_nothing(
     print(f"schemathesis: {len(failures)} failures, {len(errors)} errors, {elapsed:.1f} s")
     report = "\n".join([*failures.values(), *errors])
     assert not failures and not errors, report
-    assert elapsed < TIME_LIMIT_S
