@@ -26,9 +26,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 MAX_EXAMPLES = 10
 
-# Rules between fields, or against the clock, that OpenAPI 3.0 cannot state: each is in
-# its operation's description (and the README), and the server answers 400 naming the
-# field. A generated body that breaks one is left out, so the checks judge everything else.
+# Rules between fields, or against the clock, that OpenAPI 3.0 cannot state; the server
+# answers 400 naming the field. A generated body that breaks one is left out (and a 400 for
+# one is not counted), so the checks judge everything else. Keep this list to such rules.
 _FAR_PAST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 
 
