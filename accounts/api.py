@@ -15,11 +15,19 @@ from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.authentication import api_user
-from accounts.models import Account, Feedback, HealthBand, User
-from accounts.selectors.access import get_account_for_user, visible_accounts
+import chs_site.converters  # noqa: F401  (registers <account_id:…>)
+from accounts.authentication import api_user, is_ingest_key
+from accounts.models import Account, Feedback, HealthBand, User, validate_external_id
+from accounts.selectors.access import assignable_owner, get_account_for_user, visible_accounts
 from accounts.services.accounts import create_account, update_account
-from chs_site.api_docs import error_responses
+from chs_site.api_docs import INGEST_NO_CONTENT, error_responses
+from chs_site.api_fields import (
+    StrictCharField,
+    StrictFilterSet,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictModelSerializer,
+)
 from scoring.serializers import ChurnRiskSerializer, churn_risk_payload
 from scoring.services.feedback import log_feedback
 
@@ -46,32 +54,36 @@ ACCOUNT_OUT = {
 
 
 class HealthSerializer(serializers.Serializer):
-    score = serializers.FloatField(
+    score = StrictFloatField(
         source="health_score",
         allow_null=True,
         help_text="What people see (an active override wins).",
     )
-    band = serializers.CharField(
+    band = StrictCharField(
         source="health_band",
         allow_blank=True,
         help_text="red, yellow, green, or blank for no data.",
     )
-    computed_score = serializers.FloatField(allow_null=True)
+    computed_score = StrictFloatField(allow_null=True)
     computed_at = serializers.DateTimeField(allow_null=True)
-    trend_30d = serializers.FloatField(
+    trend_30d = StrictFloatField(
         source="score_change_30d",
         allow_null=True,
         help_text="Computed score now minus 30 days ago.",
     )
 
 
-class AccountSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(
-        slug_field="username",
-        queryset=User.objects.filter(is_active=True),
+class AccountSerializer(StrictModelSerializer):
+    owner = StrictCharField(
+        source="owner.username",
         allow_null=True,
         required=False,
-        help_text="The owning CSM's username. Defaults to you (admins: nobody).",
+        max_length=150,
+        help_text=(
+            "The owning CSM's username: yourself, someone in your team (managers) or anyone "
+            "(admins). Defaults to you (admins: nobody). Anyone else answers 409 with the "
+            "same message whether the user exists or not."
+        ),
     )
     health = HealthSerializer(source="*", read_only=True)
 
@@ -89,7 +101,10 @@ class AccountSerializer(serializers.ModelSerializer):
             "health",
         ]
         # Uniqueness is checked by the service, which names the clash in words.
-        extra_kwargs = {"external_id": {"validators": []}, "arr": {"min_value": 0}}
+        extra_kwargs = {
+            "external_id": {"validators": [validate_external_id]},
+            "arr": {"min_value": 0},
+        }
 
 
 class AccountDetailSerializer(AccountSerializer):
@@ -113,7 +128,16 @@ class AccountUpdateSerializer(AccountSerializer):
         read_only_fields = ["external_id"]
 
 
-class AccountFilter(django_filters.FilterSet):
+def _with_owner(user: User, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the owner's username replaced by the user, if ``user`` may assign
+    them (``None`` stays: the service decides who may leave an account unowned)."""
+    if "owner" not in data:
+        return dict(data)
+    username = (data["owner"] or {}).get("username")
+    return {**data, "owner": None if username is None else assignable_owner(user, username)}
+
+
+class AccountFilter(StrictFilterSet):
     band = django_filters.ChoiceFilter(field_name="health_band", choices=HealthBand.choices)
     segment = django_filters.CharFilter(field_name="segment")
     owner = django_filters.CharFilter(field_name="owner__username", help_text="Owner's username.")
@@ -156,13 +180,16 @@ class AccountList(generics.ListAPIView):
     @extend_schema(
         summary="Create an account",
         request=AccountSerializer,
-        responses={201: AccountSerializer, **error_responses(400)},
+        responses={201: AccountSerializer, **INGEST_NO_CONTENT, **error_responses(400, 409)},
         examples=[OpenApiExample("new account", value=ACCOUNT_EXAMPLE, request_only=True)],
     )
     def post(self, request: Request) -> Response:
         serializer = AccountSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        account = create_account(user=api_user(request), data=serializer.validated_data)
+        user = api_user(request)
+        account = create_account(user=user, data=_with_owner(user, serializer.validated_data))
+        if is_ingest_key(request):
+            return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(AccountSerializer(account).data, status=status.HTTP_201_CREATED)
 
 
@@ -184,7 +211,7 @@ class AccountDetail(generics.GenericAPIView):
     @extend_schema(
         summary="Update an account",
         request=AccountUpdateSerializer,
-        responses={200: AccountSerializer, **error_responses(400, 404)},
+        responses={200: AccountSerializer, **INGEST_NO_CONTENT, **error_responses(400, 404, 409)},
         examples=[
             OpenApiExample(
                 "new renewal date", value={"renewal_date": "2027-06-30"}, request_only=True
@@ -195,22 +222,23 @@ class AccountDetail(generics.GenericAPIView):
         account = get_account_for_user(api_user(request), external_id)
         serializer = AccountUpdateSerializer(account, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
+        user = api_user(request)
         account = update_account(
-            user=api_user(request),
-            account=account,
-            data=serializer.validated_data,
+            user=user, account=account, data=_with_owner(user, serializer.validated_data)
         )
+        if is_ingest_key(request):
+            return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(AccountSerializer(account).data)
 
 
-class FeedbackSerializer(serializers.ModelSerializer):
-    account = serializers.CharField(
+class FeedbackSerializer(StrictModelSerializer):
+    account = StrictCharField(
         max_length=100, help_text="The account's external_id.", source="account.external_id"
     )
     author: serializers.SlugRelatedField = serializers.SlugRelatedField(
         slug_field="username", read_only=True
     )
-    score = serializers.IntegerField(
+    score = StrictIntegerField(
         required=False, allow_null=True, help_text="NPS 0–10 or CSAT 1–5; only for those kinds."
     )
     occurred_at = serializers.DateTimeField(required=False, help_text="Defaults to now.")
@@ -242,7 +270,7 @@ class FeedbackCreate(generics.GenericAPIView):
             "becomes the `sentiment` metric (positive 100, neutral 50, negative 0), so the "
             "account's score is recomputed."
         ),
-        responses={201: FeedbackSerializer, **error_responses(400, 404)},
+        responses={201: FeedbackSerializer, **INGEST_NO_CONTENT, **error_responses(400, 404)},
         examples=[
             OpenApiExample(
                 "NPS answer",
@@ -272,11 +300,13 @@ class FeedbackCreate(generics.GenericAPIView):
             text=data.get("text", ""),
             occurred_at=data.get("occurred_at"),
         )
+        if is_ingest_key(request):
+            return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(FeedbackSerializer(feedback).data, status=status.HTTP_201_CREATED)
 
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("accounts/", AccountList.as_view(), name="api-accounts"),
-    path("accounts/<str:external_id>/", AccountDetail.as_view(), name="api-account"),
+    path("accounts/<account_id:external_id>/", AccountDetail.as_view(), name="api-account"),
     path("feedback/", FeedbackCreate.as_view(), name="api-feedback"),
 ]

@@ -5,7 +5,8 @@ by its scope:
 
 - ``read``: safe methods (GET, HEAD, OPTIONS) only;
 - ``ingest``: only the endpoints that take data in (views with ``ingest_endpoint = True``:
-  accounts, metrics, feedback, outcomes) and no reads;
+  accounts, metrics, feedback, outcomes) and no reads, not even of what it wrote: its
+  writes answer 204 without a body (``is_ingest_key``), the metrics ingest its count;
 - ``write``: everything its user's role allows.
 
 A browser session is not narrowed by a scope.
@@ -115,6 +116,13 @@ class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
                 "--scope ingest|read|write` or on the API tokens page (admins)."
             ),
         }
+
+
+def is_ingest_key(request: Request) -> bool:
+    """The request carries an ingest-scope key: a write answers 204 with no body, because
+    the resource it wrote (a score, an ARR, an owner) is a read the key may not make."""
+    token = request.auth
+    return isinstance(token, ApiToken) and token.scope == ApiToken.Scope.INGEST
 
 
 def api_user(request: Request) -> User:

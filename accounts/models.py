@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import NullIf
 from django.urls import reverse
+from django.utils.deconstruct import deconstructible
 
 from accounts.imports.registry import kind_spec
+from chs_site.identifiers import EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_PATTERN, EXTERNAL_ID_RULE
 from chs_site.parsing import number_locale_label
 
 
@@ -115,12 +120,34 @@ def owner_sort_name(owner: User | None) -> str:
     return owner.display_name.casefold()[:150] if owner is not None else ""
 
 
+def is_valid_external_id(value: str) -> bool:
+    return re.fullmatch(EXTERNAL_ID_PATTERN[1:-1], value) is not None
+
+
+@deconstructible
+class ExternalIdValidator(RegexValidator):
+    def __init__(self) -> None:
+        super().__init__(
+            EXTERNAL_ID_PATTERN, message=f"must be {EXTERNAL_ID_RULE}", code="invalid_external_id"
+        )
+
+    def __call__(self, value: object) -> None:
+        if not is_valid_external_id(str(value)):
+            raise ValidationError(self.message, code=self.code, params={"value": value})
+
+
+validate_external_id = ExternalIdValidator()
+
+
 class Account(models.Model):
     """A customer account. Its current health is denormalised here by the scoring
     services so the portfolio can filter and sort 100 000 rows from one table."""
 
     external_id = models.CharField(
-        max_length=100, unique=True, help_text="The account's id in the customer's CRM."
+        max_length=EXTERNAL_ID_MAX_LENGTH,
+        unique=True,
+        validators=[validate_external_id],
+        help_text="The account's id in the customer's CRM: " + EXTERNAL_ID_RULE + ".",
     )
     name = models.CharField(max_length=200)
     domain = models.CharField(max_length=200, blank=True)

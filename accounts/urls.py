@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+import chs_site.converters  # noqa: F401  (registers <account_id:…>)
 from accounts import views
 from accounts.forms import LoginForm
 
@@ -22,27 +23,37 @@ urlpatterns = [
     path("portfolio/", views.portfolio, name="portfolio"),
     path("portfolio/export.csv", views.portfolio_export, name="portfolio_export"),
     path("team/", views.team_dashboard, name="team_dashboard"),
-    path("accounts/<str:external_id>/", views.account_detail, name="account_detail"),
-    path("accounts/<str:external_id>/health/", views.account_health, name="account_health"),
-    path("accounts/<str:external_id>/timeline/", views.account_timeline, name="account_timeline"),
-    path("accounts/<str:external_id>/trend.svg", views.account_trend_svg, name="account_trend_svg"),
+    path("accounts/<account_id:external_id>/", views.account_detail, name="account_detail"),
+    path("accounts/<account_id:external_id>/health/", views.account_health, name="account_health"),
     path(
-        "accounts/<str:external_id>/metrics/<slug:metric>.svg",
+        "accounts/<account_id:external_id>/timeline/",
+        views.account_timeline,
+        name="account_timeline",
+    ),
+    path(
+        "accounts/<account_id:external_id>/trend.svg",
+        views.account_trend_svg,
+        name="account_trend_svg",
+    ),
+    path(
+        "accounts/<account_id:external_id>/metrics/<slug:metric>.svg",
         views.account_metric_svg,
         name="account_metric_svg",
     ),
-    path("accounts/<str:external_id>/feedback/", views.log_feedback, name="log_feedback"),
-    path("accounts/<str:external_id>/override/", views.override_score, name="override_score"),
+    path("accounts/<account_id:external_id>/feedback/", views.log_feedback, name="log_feedback"),
     path(
-        "accounts/<str:external_id>/override/revoke/",
+        "accounts/<account_id:external_id>/override/", views.override_score, name="override_score"
+    ),
+    path(
+        "accounts/<account_id:external_id>/override/revoke/",
         views.revoke_override,
         name="revoke_override",
     ),
-    path("accounts/<str:external_id>/owner/", views.change_owner, name="change_owner"),
+    path("accounts/<account_id:external_id>/owner/", views.change_owner, name="change_owner"),
     path("imports/", views.imports, name="imports"),
-    path("imports/<int:pk>/", views.import_detail, name="import_detail"),
-    path("imports/<int:pk>/progress/", views.import_progress, name="import_progress"),
-    path("imports/<int:pk>/errors.csv", views.import_errors_csv, name="import_errors_csv"),
+    path("imports/<id:pk>/", views.import_detail, name="import_detail"),
+    path("imports/<id:pk>/progress/", views.import_progress, name="import_progress"),
+    path("imports/<id:pk>/errors.csv", views.import_errors_csv, name="import_errors_csv"),
     path("api-tokens/", views.api_tokens, name="api_tokens"),
-    path("api-tokens/<int:pk>/revoke/", views.revoke_api_token, name="revoke_api_token"),
+    path("api-tokens/<id:pk>/revoke/", views.revoke_api_token, name="revoke_api_token"),
 ]

@@ -19,7 +19,7 @@ from django.http import FileResponse, Http404, HttpResponse, StreamingHttpRespon
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from accounts.forms import (
@@ -660,6 +660,7 @@ def _importer_only(user: User) -> None:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def imports(request: AuthedRequest) -> HttpResponse:
     user = request.user
     _importer_only(user)
@@ -689,6 +690,7 @@ def _job_for(user: User, pk: int) -> ImportJob:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def import_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     user = request.user
     job = _job_for(user, pk)
@@ -744,6 +746,7 @@ def import_detail(request: AuthedRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def import_progress(request: AuthedRequest, pk: int) -> HttpResponse:
     job = _job_for(request.user, pk)
     if not request.htmx:
@@ -759,6 +762,7 @@ def import_progress(request: AuthedRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def import_errors_csv(request: AuthedRequest, pk: int) -> FileResponse:
     job = _job_for(request.user, pk)
     if not job.errors_file:
@@ -780,6 +784,7 @@ def _admin_only(user: User) -> None:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def api_tokens(request: AuthedRequest) -> HttpResponse:
     _admin_only(request.user)
     form = ApiTokenForm(request.POST or None)

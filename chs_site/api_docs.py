@@ -13,6 +13,11 @@ _ERROR_TEXT = {
     401: "No API key, or an unknown or revoked one.",
     403: "Your role or your key's scope does not allow this.",
     404: "Not found, or outside your scope (the two look the same).",
+    409: (
+        "Well-formed, but it names something that does not exist or that you may not use "
+        "(an account, metric or user), or creates what already exists; see `details`."
+    ),
+    413: "The body is larger than the server accepts; send it in parts.",
     429: "Too many requests with this key; retry after `retry_after` seconds.",
 }
 
@@ -33,6 +38,16 @@ _ERROR_EXAMPLES = {
         "details": [],
     },
     404: {"error": "Not found (or outside your scope).", "details": []},
+    409: {
+        "error": "The owner cannot be used.",
+        "details": [
+            {"field": "owner", "reason": "'jdoe' is not someone you may assign accounts to"}
+        ],
+    },
+    413: {
+        "error": "The request body is larger than the 20971520 bytes allowed; send it in parts.",
+        "details": [{"field": "body", "reason": "more than 20971520 bytes"}],
+    },
     429: {
         "error": "Too many requests with this API key; retry in 12 seconds.",
         "details": [],
@@ -59,3 +74,13 @@ def error_responses(*codes: int) -> dict[int, Any]:
         )
         for code in wanted
     }
+
+
+INGEST_NO_CONTENT = {
+    204: OpenApiResponse(
+        description=(
+            "Stored, sent with an `ingest` key: such a key cannot read, so the answer has no "
+            "body (the same write with a `write` key answers the resource)."
+        )
+    )
+}

@@ -5,9 +5,12 @@ Every error response is ``{"error": "<what went wrong, in words>", "details": [.
 for the item of a list it concerns (metrics ingest) or ``"line"`` for a CSV row. A 429 adds
 ``"retry_after"`` (seconds), also sent as the ``Retry-After`` header.
 
-Status codes: 400 bad input (also malformed JSON and a wrong content type, so a client has
-one code to handle for "fix your request"), 401 missing or bad key, 403 role or key scope
-does not allow it, 404 unknown or outside your scope, 405, 409 conflict, 429 throttled.
+Status codes: 400 bad input (anything the schema refuses, also malformed JSON and a wrong
+content type, so a client has one code to handle for "fix your request"), 401 missing or bad
+key, 403 role or key scope does not allow it, 404 unknown or outside your scope, 405, 409
+well-formed input that names something that does not exist or that you may not use (an
+account, metric or user), or creates what exists (``chs_site.errors.Conflict``), 413 a body
+over the size limit, 429 throttled.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from chs_site.errors import ApplicationError, PermissionDenied, ValidationFailed
+from chs_site.errors import ApplicationError, Conflict, PermissionDenied, ValidationFailed
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -80,9 +83,10 @@ def normalise_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ValidationFailed):
-        return Response(
-            _error(exc.message, normalise_details(exc.errors)), status=status.HTTP_400_BAD_REQUEST
+        code = (
+            status.HTTP_409_CONFLICT if isinstance(exc, Conflict) else status.HTTP_400_BAD_REQUEST
         )
+        return Response(_error(exc.message, normalise_details(exc.errors)), status=code)
     if isinstance(exc, PermissionDenied):
         return Response(_error(exc.message), status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, ApplicationError):

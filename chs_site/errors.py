@@ -20,5 +20,12 @@ class ValidationFailed(ApplicationError):
         self.errors = errors or []
 
 
+class Conflict(ValidationFailed):
+    """Well-formed input that cannot be applied to the data as it stands: it names
+    something that does not exist or that the caller may not use (an account, a metric, a
+    user), or creates what already exists. The API answers 409, pages show it like any
+    other validation error."""
+
+
 class PermissionDenied(ApplicationError):
     pass

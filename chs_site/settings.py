@@ -16,6 +16,8 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from chs_site.identifiers import EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_PATTERN
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -346,6 +348,15 @@ if DEBUG:
     ]
 
 SPECTACULAR_SETTINGS = {
+    # chs_site.converters: a row id (64-bit) and an account's external_id in a path.
+    "PATH_CONVERTER_OVERRIDES": {
+        "id": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+        "account_id": {
+            "type": "string",
+            "pattern": EXTERNAL_ID_PATTERN,
+            "maxLength": EXTERNAL_ID_MAX_LENGTH,
+        },
+    },
     "TITLE": "CHS API",
     "DESCRIPTION": "Customer Health Score: accounts, metrics, scorecards, feedback, tasks, outcomes.",
     "VERSION": "1.0.0",

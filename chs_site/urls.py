@@ -19,5 +19,6 @@ urlpatterns = [
     path("", include("playbooks.urls")),
 ]
 
+handler400 = "chs_site.views.bad_request"
 handler404 = "chs_site.views.page_not_found"
 handler500 = "chs_site.views.server_error"

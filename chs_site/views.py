@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -95,6 +96,30 @@ def healthz(request: HttpRequest) -> JsonResponse:
     if failing:
         body["failing"] = failing
     return JsonResponse(body, status=503 if failing else 200)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's own refusals of a request it cannot read (a body over
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE``, more than ``DATA_UPLOAD_MAX_NUMBER_FIELDS`` fields, a
+    bad Host): the API answers them in its JSON error shape, a too-big body as 413."""
+    too_big = isinstance(exception, RequestDataTooBig)
+    code = 413 if too_big else 400
+    if request.path.startswith("/api/"):
+        if too_big:
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            message = (
+                f"The request body is larger than the {limit} bytes allowed; send it in parts."
+            )
+            details = [{"field": "body", "reason": f"more than {limit} bytes"}]
+        elif isinstance(exception, TooManyFieldsSent):
+            limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+            message = f"The request has more than {limit} parameters."
+            details = [{"field": "query", "reason": f"more than {limit} parameters"}]
+        else:
+            message = "The request could not be read."
+            details = []
+        return JsonResponse({"error": message, "details": details}, status=code)
+    return HttpResponse("Bad request: the request could not be read.", status=code)
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

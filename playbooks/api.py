@@ -18,7 +18,8 @@ import django_filters
 from django.db import transaction
 from django.http import Http404
 from django.urls import URLPattern, URLResolver, path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -26,14 +27,17 @@ from rest_framework.response import Response
 
 from accounts.authentication import api_user
 from accounts.models import User
-from accounts.selectors.access import get_account_for_user
+from accounts.selectors.access import get_account_for_user, visible_users
 from chs_site.api_docs import error_responses
-from playbooks.models import Playbook, Task, TaskPriority, TaskStatus
+from chs_site.api_fields import StrictCharField, StrictFilterSet, StrictModelSerializer
+from chs_site.converters import MAX_ID
+from chs_site.errors import Conflict
+from playbooks.models import Task, TaskPriority, TaskStatus
 from playbooks.selectors.tasks import get_task_for_user, visible_tasks
 from playbooks.services.tasks import create_task, reassign_task, transition_task, update_task
 
 
-class TaskSerializer(serializers.ModelSerializer):
+class TaskSerializer(StrictModelSerializer):
     account: serializers.SlugRelatedField = serializers.SlugRelatedField(
         slug_field="external_id", read_only=True
     )
@@ -43,7 +47,7 @@ class TaskSerializer(serializers.ModelSerializer):
     playbook: serializers.PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField(
         read_only=True, allow_null=True
     )
-    playbook_name = serializers.CharField(
+    playbook_name = StrictCharField(
         source="playbook.name", read_only=True, default=None, allow_null=True
     )
 
@@ -71,45 +75,58 @@ class TaskSerializer(serializers.ModelSerializer):
 
 
 class TaskCreateSerializer(serializers.Serializer):
-    account = serializers.CharField(max_length=100, help_text="The account's external_id.")
-    title = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    account = StrictCharField(max_length=100, help_text="The account's external_id.")
+    title = StrictCharField(max_length=200)
+    description = StrictCharField(required=False, allow_blank=True, default="")
     due_date = serializers.DateField(required=False, allow_null=True, default=None)
     priority = serializers.ChoiceField(choices=TaskPriority.choices, default=TaskPriority.NORMAL)
-    assignee = serializers.CharField(
+    assignee = StrictCharField(
         required=False, allow_blank=True, default="", help_text="Username; default: the owner."
     )
 
 
 class TaskUpdateSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=200, required=False)
-    description = serializers.CharField(required=False, allow_blank=True)
+    title = StrictCharField(max_length=200, required=False)
+    description = StrictCharField(required=False, allow_blank=True)
     due_date = serializers.DateField(required=False, allow_null=True)
     priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
     status = serializers.ChoiceField(choices=TaskStatus.choices, required=False)
-    outcome_note = serializers.CharField(required=False, allow_blank=True, default="")
+    outcome_note = StrictCharField(required=False, allow_blank=True, default="")
     snoozed_until = serializers.DateField(required=False, allow_null=True, default=None)
-    snooze_reason = serializers.CharField(required=False, allow_blank=True, default="")
-    assignee = serializers.CharField(required=False)
+    snooze_reason = StrictCharField(required=False, allow_blank=True, default="")
+    assignee = StrictCharField(required=False)
 
 
-class TaskFilter(django_filters.FilterSet):
+class TaskFilter(StrictFilterSet):
     assignee = django_filters.CharFilter(field_name="assignee__username")
     account = django_filters.CharFilter(field_name="account__external_id")
     status = django_filters.ChoiceFilter(choices=TaskStatus.choices)
     due_before = django_filters.DateFilter(field_name="due_date", lookup_expr="lt")
-    # A choice of existing playbooks: a malformed or unknown id is a 400, never a query.
-    playbook = django_filters.ModelChoiceFilter(queryset=Playbook.objects.all())
+    # A playbook id: an unknown one matches no task (as an unknown assignee does).
+    playbook = django_filters.NumberFilter(method="_by_playbook")
 
     class Meta:
         model = Task
         fields = ["assignee", "account", "status", "due_before", "playbook"]
 
+    @extend_schema_field(OpenApiTypes.INT)
+    def _by_playbook(self, queryset: Any, name: str, value: Any) -> Any:
+        if value != int(value):
+            raise serializers.ValidationError({"playbook": ["must be a playbook's id"]})
+        if not 0 <= value <= MAX_ID:  # no such row can exist
+            return queryset.none()
+        return queryset.filter(playbook_id=int(value))
+
 
 def _user(request: Request, username: str) -> User:
-    user = User.objects.filter(username=username, is_active=True).first()
+    """The assignee, if the caller may give them work; the same conflict whether the user
+    does not exist or is outside the caller's scope."""
+    user = visible_users(api_user(request)).filter(username=username).first()
     if user is None:
-        raise serializers.ValidationError({"assignee": [f"No active user named {username!r}."]})
+        raise Conflict(
+            "The assignee cannot be used.",
+            errors=[{"field": "assignee", "reason": f"{username!r} cannot be given this task"}],
+        )
     return user
 
 
@@ -136,7 +153,7 @@ class TaskList(generics.ListAPIView):
     @extend_schema(
         summary="Create a task on an account in your scope",
         request=TaskCreateSerializer,
-        responses={201: TaskSerializer, **error_responses(400)},
+        responses={201: TaskSerializer, **error_responses(400, 409)},
     )
     def post(self, request: Request) -> Response:
         data = TaskCreateSerializer(data=request.data)
@@ -145,8 +162,11 @@ class TaskList(generics.ListAPIView):
         try:
             account = get_account_for_user(api_user(request), v["account"])
         except Http404:
-            raise serializers.ValidationError(
-                {"account": [f"No account {v['account']!r} in your scope."]}
+            raise Conflict(
+                "The account cannot be used.",
+                errors=[
+                    {"field": "account", "reason": f"No account {v['account']!r} in your scope."}
+                ],
             ) from None
         assignee = _user(request, v["assignee"]) if v["assignee"] else None
         task = create_task(
@@ -177,7 +197,7 @@ class TaskDetail(generics.RetrieveAPIView):
     @extend_schema(
         summary="Edit, reassign or move a task along the allowed transitions",
         request=TaskUpdateSerializer,
-        responses={200: TaskSerializer, **error_responses(400, 404)},
+        responses={200: TaskSerializer, **error_responses(400, 404, 409)},
     )
     def patch(self, request: Request, pk: int) -> Response:
         task = self.get_object()
@@ -209,5 +229,5 @@ class TaskDetail(generics.RetrieveAPIView):
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("tasks/", TaskList.as_view(), name="api-tasks"),
-    path("tasks/<int:pk>/", TaskDetail.as_view(), name="api-task"),
+    path("tasks/<id:pk>/", TaskDetail.as_view(), name="api-task"),
 ]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+import chs_site.converters  # noqa: F401  (registers <account_id:…>)
 from playbooks import views
 
 app_name = "playbooks"
@@ -9,20 +10,22 @@ app_name = "playbooks"
 urlpatterns = [
     path("tasks/", views.task_queue, name="task_queue"),
     path("tasks/outreach/", views.outreach, name="outreach"),
-    path("tasks/<int:pk>/", views.task_detail, name="task_detail"),
-    path("tasks/<int:pk>/complete/", views.task_complete, name="task_complete"),
-    path("tasks/<int:pk>/snooze/", views.task_snooze, name="task_snooze"),
-    path("tasks/<int:pk>/cancel/", views.task_cancel, name="task_cancel"),
-    path("tasks/<int:pk>/reopen/", views.task_reopen, name="task_reopen"),
-    path("tasks/<int:pk>/reassign/", views.task_reassign, name="task_reassign"),
+    path("tasks/<id:pk>/", views.task_detail, name="task_detail"),
+    path("tasks/<id:pk>/complete/", views.task_complete, name="task_complete"),
+    path("tasks/<id:pk>/snooze/", views.task_snooze, name="task_snooze"),
+    path("tasks/<id:pk>/cancel/", views.task_cancel, name="task_cancel"),
+    path("tasks/<id:pk>/reopen/", views.task_reopen, name="task_reopen"),
+    path("tasks/<id:pk>/reassign/", views.task_reassign, name="task_reassign"),
     path("playbooks/", views.playbook_list, name="playbooks"),
     path("playbooks/new/", views.playbook_edit, name="playbook_new"),
-    path("playbooks/<int:pk>/", views.playbook_detail, name="playbook_detail"),
-    path("playbooks/<int:pk>/edit/", views.playbook_edit, name="playbook_edit"),
-    path("playbooks/<int:pk>/preview/", views.playbook_preview, name="playbook_preview"),
-    path("playbooks/<int:pk>/toggle/", views.playbook_toggle, name="playbook_toggle"),
-    path("playbooks/<int:pk>/run/", views.playbook_run, name="playbook_run"),
-    path("accounts/<str:external_id>/success-plan/", views.success_plan, name="success_plan"),
-    path("accounts/<str:external_id>/tasks/", views.account_tasks, name="account_tasks"),
+    path("playbooks/<id:pk>/", views.playbook_detail, name="playbook_detail"),
+    path("playbooks/<id:pk>/edit/", views.playbook_edit, name="playbook_edit"),
+    path("playbooks/<id:pk>/preview/", views.playbook_preview, name="playbook_preview"),
+    path("playbooks/<id:pk>/toggle/", views.playbook_toggle, name="playbook_toggle"),
+    path("playbooks/<id:pk>/run/", views.playbook_run, name="playbook_run"),
+    path(
+        "accounts/<account_id:external_id>/success-plan/", views.success_plan, name="success_plan"
+    ),
+    path("accounts/<account_id:external_id>/tasks/", views.account_tasks, name="account_tasks"),
     path("notifications/", views.notifications, name="notifications"),
 ]

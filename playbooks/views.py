@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
 from accounts.selectors.access import get_account_for_user, visible_users
@@ -127,6 +127,7 @@ def _row_context(request: AuthedRequest) -> dict[str, Any]:
 
 
 @login_required
+@require_GET
 def task_queue(request: AuthedRequest) -> HttpResponse:
     user = request.user
     today = timezone.localdate()
@@ -258,6 +259,7 @@ def task_reassign(request: AuthedRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def task_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     task = get_task_for_user(request.user, pk)
     return render(
@@ -315,6 +317,7 @@ def outreach(request: AuthedRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def playbook_list(request: AuthedRequest) -> HttpResponse:
     if not (request.user.is_admin or can_reassign(request.user)):
         raise Http404("No playbooks here.")
@@ -326,6 +329,7 @@ def playbook_list(request: AuthedRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def playbook_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     playbook = get_playbook_for_user(request.user, pk)
     now = timezone.now()
@@ -342,6 +346,7 @@ def playbook_detail(request: AuthedRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def playbook_preview(request: AuthedRequest, pk: int) -> HttpResponse:
     playbook = get_playbook_for_user(request.user, pk)
     preview = preview_playbook(playbook, now=timezone.now())

@@ -4,7 +4,6 @@ ingest, metric definitions, scorecards (drafts, publishing), outcomes, score his
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import django_filters
@@ -19,9 +18,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import api_user
+import chs_site.converters  # noqa: F401  (registers <account_id:…>)
+from accounts.authentication import api_user, is_ingest_key
 from accounts.selectors.access import get_account_for_user
-from chs_site.api_docs import error_responses
+from chs_site.api_docs import INGEST_NO_CONTENT, error_responses
+from chs_site.api_fields import (
+    PositiveFloatField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictDecimalField,
+    StrictFilterSet,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictModelSerializer,
+)
 from chs_site.errors import ValidationFailed
 from scoring.models import Measure, MetricDefinition, Outcome, Score, Scorecard
 from scoring.services import ingest
@@ -45,14 +55,6 @@ class AdminWritesPermission(permissions.BasePermission):
         )
 
 
-class FiniteFloatField(serializers.FloatField):
-    def to_internal_value(self, data: Any) -> float:
-        value = super().to_internal_value(data)
-        if math.isnan(value) or math.isinf(value):
-            raise serializers.ValidationError("must be a finite number")
-        return value
-
-
 # --- metrics ingest ----------------------------------------------------------------------
 
 
@@ -74,20 +76,25 @@ class LenientJSONParser(JSONParser):
 
 
 class MetricItemSerializer(serializers.Serializer):
-    account = serializers.CharField(help_text="The account's external_id.")
-    metric = serializers.CharField(help_text="A metric definition's key.")
-    value = serializers.FloatField(help_text="A finite number.")
+    account = StrictCharField(help_text="The account's external_id.")
+    metric = StrictCharField(help_text="A metric definition's key.")
+    value = StrictFloatField(help_text="A finite number.")
     observed_at = serializers.DateTimeField(
         help_text="ISO 8601; no time zone means UTC; at most 5 minutes in the future."
     )
 
 
 class MetricsIngestSerializer(serializers.Serializer):
-    values = MetricItemSerializer(many=True, help_text=f"1 to {ingest.MAX_ITEMS} items.")
+    values = serializers.ListField(
+        child=MetricItemSerializer(),
+        min_length=1,
+        max_length=ingest.MAX_ITEMS,
+        help_text=f"1 to {ingest.MAX_ITEMS} items.",
+    )
 
 
 class AcceptedSerializer(serializers.Serializer):
-    accepted = serializers.IntegerField()
+    accepted = StrictIntegerField()
 
 
 class MetricsIngest(APIView):
@@ -106,7 +113,7 @@ class MetricsIngest(APIView):
         request=MetricsIngestSerializer,
         responses={
             202: OpenApiResponse(AcceptedSerializer, description="All values stored."),
-            **error_responses(400),
+            **error_responses(400, 409),
         },
         examples=[
             OpenApiExample(
@@ -152,7 +159,7 @@ class MetricsIngest(APIView):
 # --- metric definitions ------------------------------------------------------------------
 
 
-class MetricDefinitionSerializer(serializers.ModelSerializer):
+class MetricDefinitionSerializer(StrictModelSerializer):
     class Meta:
         model = MetricDefinition
         fields = ["key", "name", "unit", "description", "direction"]
@@ -191,7 +198,7 @@ class MetricDefinitionList(generics.ListAPIView):
 
     @extend_schema(
         summary="Define a metric (admins)",
-        responses={201: MetricDefinitionSerializer, **error_responses(400)},
+        responses={201: MetricDefinitionSerializer, **error_responses(400, 409)},
         examples=[
             OpenApiExample(
                 "logins",
@@ -216,12 +223,12 @@ class MetricDefinitionList(generics.ListAPIView):
 
 
 class MeasureSerializer(serializers.Serializer):
-    metric = serializers.CharField(help_text="Metric key.")
-    weight = FiniteFloatField(min_value=0, help_text="Above 0.")
+    metric = StrictCharField(help_text="Metric key.")
+    weight = PositiveFloatField(help_text="Above 0.")
     aggregation = serializers.ChoiceField(choices=Measure.Aggregation.choices, default="latest")
-    window_days = serializers.IntegerField(min_value=1, max_value=3650, default=30)
-    bad = FiniteFloatField(help_text="Value worth 0 points.")
-    good = FiniteFloatField(help_text="Value worth 100 points (below `bad`: lower is better).")
+    window_days = StrictIntegerField(min_value=1, max_value=3650, default=30)
+    bad = StrictFloatField(help_text="Value worth 0 points.")
+    good = StrictFloatField(help_text="Value worth 100 points (below `bad`: lower is better).")
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         if isinstance(instance, Measure):
@@ -235,11 +242,32 @@ class MeasureSerializer(serializers.Serializer):
             }
         return super().to_representation(instance)
 
+    def to_internal_value(self, data: Any) -> Any:
+        # A measure is always sent whole, also inside a PATCH of its scorecard: DRF's partial
+        # update would otherwise skip a missing field of a nested item (``weight``) and leave
+        # the service a measure it cannot build.
+        if isinstance(data, dict):
+            missing = {
+                name: [serializers.Field.default_error_messages["required"]]
+                for name, field in self.fields.items()
+                if field.required and name not in data
+            }
+            if missing:
+                raise serializers.ValidationError(missing)
+        return super().to_internal_value(data)
 
-class ScorecardSerializer(serializers.ModelSerializer):
-    measures = MeasureSerializer(many=True, required=False)
-    red_below = FiniteFloatField(min_value=0, max_value=100, required=False)
-    green_at = FiniteFloatField(min_value=0, max_value=100, required=False)
+
+class MeasureListField(serializers.ListField):
+    def to_representation(self, data: Any) -> list[Any]:
+        items = data.all() if hasattr(data, "all") else data  # a scorecard's measures
+        return super().to_representation(items)
+
+
+class ScorecardSerializer(StrictModelSerializer):
+    # A list field (not many=True) so the schema says minItems 1; a PATCH may leave it out.
+    measures = MeasureListField(child=MeasureSerializer(), min_length=1)
+    red_below = StrictFloatField(min_value=0, max_value=100, required=False)
+    green_at = StrictFloatField(min_value=0, max_value=100, required=False)
 
     class Meta:
         model = Scorecard
@@ -305,7 +333,7 @@ def _scorecards() -> QuerySet[Scorecard]:
     return Scorecard.objects.prefetch_related("measures__metric").order_by("segment", "-version")
 
 
-class ScorecardFilter(django_filters.FilterSet):
+class ScorecardFilter(StrictFilterSet):
     status = django_filters.ChoiceFilter(choices=Scorecard.Status.choices)
     segment = django_filters.CharFilter()
 
@@ -341,7 +369,7 @@ class ScorecardList(generics.ListAPIView):
     @extend_schema(
         summary="Create a draft scorecard (admins)",
         description="A new version for the segment (blank = the default scorecard), as a draft; publish it to make it score accounts.",
-        responses={201: ScorecardSerializer, **error_responses(400)},
+        responses={201: ScorecardSerializer, **error_responses(400, 409)},
         examples=[OpenApiExample("draft", value=SCORECARD_EXAMPLE, request_only=True)],
     )
     def post(self, request: Request) -> Response:
@@ -380,7 +408,11 @@ class ScorecardDetail(generics.GenericAPIView):
             "`id`). `measures`, when sent, replaces the whole list; the segment is fixed."
         ),
         request=ScorecardSerializer,
-        responses={200: ScorecardSerializer, 201: ScorecardSerializer, **error_responses(400, 404)},
+        responses={
+            200: ScorecardSerializer,
+            201: ScorecardSerializer,
+            **error_responses(400, 404, 409),
+        },
         examples=[
             OpenApiExample("raise the red threshold", value={"red_below": 45}, request_only=True)
         ],
@@ -421,11 +453,11 @@ class ScorecardPublish(APIView):
 # --- outcomes ----------------------------------------------------------------------------
 
 
-class OutcomeSerializer(serializers.ModelSerializer):
-    account = serializers.CharField(
+class OutcomeSerializer(StrictModelSerializer):
+    account = StrictCharField(
         source="account.external_id", max_length=100, help_text="The account's external_id."
     )
-    arr_change = serializers.DecimalField(
+    arr_change = StrictDecimalField(
         max_digits=14, decimal_places=2, help_text="ARR gained (+) or lost (−)."
     )
 
@@ -443,7 +475,12 @@ class OutcomeCreate(generics.GenericAPIView):
     @extend_schema(
         summary="Record an outcome (renewed, churned, expanded, contracted)",
         description="Idempotent on (account, kind, occurred_at): 201 when new, 200 when it was already recorded (updated if the ARR change or note differ).",
-        responses={201: OutcomeSerializer, 200: OutcomeSerializer, **error_responses(400, 404)},
+        responses={
+            201: OutcomeSerializer,
+            200: OutcomeSerializer,
+            **INGEST_NO_CONTENT,
+            **error_responses(400, 404),
+        },
         examples=[
             OpenApiExample(
                 "renewal",
@@ -475,6 +512,8 @@ class OutcomeCreate(generics.GenericAPIView):
             note=data.get("note", ""),
         )
         code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+        if is_ingest_key(request):
+            return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(OutcomeSerializer(outcome).data, status=code)
 
 
@@ -482,19 +521,19 @@ class OutcomeCreate(generics.GenericAPIView):
 
 
 class BreakdownSerializer(serializers.Serializer):
-    metric = serializers.CharField()
-    name = serializers.CharField()
-    aggregation = serializers.CharField()
-    window_days = serializers.IntegerField()
-    value = serializers.FloatField(allow_null=True)
-    points = serializers.FloatField(allow_null=True)
-    weight = serializers.FloatField()
-    contribution = serializers.FloatField()
-    stale = serializers.BooleanField()
+    metric = StrictCharField()
+    name = StrictCharField()
+    aggregation = StrictCharField()
+    window_days = StrictIntegerField()
+    value = StrictFloatField(allow_null=True)
+    points = StrictFloatField(allow_null=True)
+    weight = StrictFloatField()
+    contribution = StrictFloatField()
+    stale = StrictBooleanField()
 
 
-class ScoreSerializer(serializers.ModelSerializer):
-    scorecard_version = serializers.IntegerField(source="scorecard.version", read_only=True)
+class ScoreSerializer(StrictModelSerializer):
+    scorecard_version = StrictIntegerField(source="scorecard.version", read_only=True)
     breakdown = BreakdownSerializer(many=True, read_only=True)
 
     class Meta:
@@ -574,8 +613,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("metrics/", MetricsIngest.as_view(), name="api-metrics"),
     path("metric-definitions/", MetricDefinitionList.as_view(), name="api-metric-definitions"),
     path("scorecards/", ScorecardList.as_view(), name="api-scorecards"),
-    path("scorecards/<int:pk>/", ScorecardDetail.as_view(), name="api-scorecard"),
-    path("scorecards/<int:pk>/publish/", ScorecardPublish.as_view(), name="api-scorecard-publish"),
+    path("scorecards/<id:pk>/", ScorecardDetail.as_view(), name="api-scorecard"),
+    path("scorecards/<id:pk>/publish/", ScorecardPublish.as_view(), name="api-scorecard-publish"),
     path("outcomes/", OutcomeCreate.as_view(), name="api-outcomes"),
-    path("accounts/<str:external_id>/scores/", AccountScores.as_view(), name="api-account-scores"),
+    path(
+        "accounts/<account_id:external_id>/scores/",
+        AccountScores.as_view(),
+        name="api-account-scores",
+    ),
 ]

@@ -16,7 +16,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+import chs_site.converters  # noqa: F401  (registers <id:…>)
 from chs_site.api_docs import error_responses
+from chs_site.api_fields import StrictBooleanField, StrictIntegerField
 from chs_site.errors import PermissionDenied
 from scoring import validation
 from scoring.models import Scorecard
@@ -30,10 +32,10 @@ class BacktestQuery(serializers.Serializer):
 
 
 class SuggestBody(serializers.Serializer):
-    lead_days = serializers.IntegerField(
+    lead_days = StrictIntegerField(
         min_value=1, max_value=730, default=validation.LEAD_DAYS_DEFAULT, required=False
     )
-    create_draft = serializers.BooleanField(
+    create_draft = StrictBooleanField(
         default=False,
         required=False,
         help_text="Also create a draft version with the suggested weights (its id is returned).",
@@ -212,9 +214,9 @@ class ScorecardSuggestWeights(APIView):
 
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("scorecards/<int:pk>/backtest/", ScorecardBacktest.as_view(), name="scorecard-backtest"),
+    path("scorecards/<id:pk>/backtest/", ScorecardBacktest.as_view(), name="scorecard-backtest"),
     path(
-        "scorecards/<int:pk>/suggest-weights/",
+        "scorecards/<id:pk>/suggest-weights/",
         ScorecardSuggestWeights.as_view(),
         name="scorecard-suggest-weights",
     ),

@@ -9,7 +9,14 @@ from typing import Any
 
 from accounts.imports.importer import CellErrors, Importer
 from accounts.imports.registry import FieldSpec, ImportKindSpec, register
-from accounts.models import Account, LifecycleStage, User, owner_sort_name
+from accounts.models import (
+    Account,
+    LifecycleStage,
+    User,
+    is_valid_external_id,
+    owner_sort_name,
+    validate_external_id,
+)
 from accounts.selectors.access import visible_users
 
 ACCOUNTS = "accounts"
@@ -86,8 +93,8 @@ class AccountsImporter(Importer):
         ext = self.cell(cells, "external_id")
         if not ext:
             errors.append((self.labels["external_id"], "is empty"))
-        elif len(ext) > 100:
-            errors.append((self.labels["external_id"], "is longer than 100 characters"))
+        elif not is_valid_external_id(ext):
+            errors.append((self.labels["external_id"], f"{ext!r} {validate_external_id.message}"))
         elif ext in self.seen:
             errors.append(
                 (
@@ -98,7 +105,7 @@ class AccountsImporter(Importer):
         found = self.existing.get(ext)
         if found is not None and not found[1]:
             errors.append(
-                (self.labels["external_id"], f"{ext!r} belongs to an account outside your scope")
+                (self.labels["external_id"], f"{ext!r} cannot be used; choose another id")
             )
         values: dict[str, Any] = {"external_id": ext}
         name = self.cell(cells, "name")

@@ -10,6 +10,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from accounts.models import Account, ImportJob, Role, User
+from chs_site.errors import Conflict
 
 
 def visible_accounts(user: User) -> QuerySet[Account]:
@@ -49,6 +50,24 @@ def visible_users(user: User) -> QuerySet[User]:
     if user.role == Role.MANAGER:
         return User.objects.filter(Q(team__manager=user) | Q(pk=user.pk), is_active=True)
     return User.objects.filter(pk=user.pk)
+
+
+def assignable_owner(user: User, username: str) -> User:
+    """The user named ``username`` if ``user`` may make them an account's owner, else a
+    conflict that says only that the name cannot be used: the same words whether the
+    person does not exist or works in another team, and no owner, team or book named."""
+    owner = visible_users(user).filter(username=username).first()
+    if owner is None:
+        raise Conflict(
+            "The owner cannot be used.",
+            errors=[
+                {
+                    "field": "owner",
+                    "reason": f"{username!r} is not someone you may assign accounts to",
+                }
+            ],
+        )
+    return owner
 
 
 def can_manage_account(user: User, account: Account) -> bool:

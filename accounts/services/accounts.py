@@ -8,8 +8,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account, Activity, User, owner_sort_name
-from accounts.selectors.access import can_manage_account, visible_users
-from chs_site.errors import PermissionDenied, ValidationFailed
+from accounts.selectors.access import (
+    assignable_owner,
+    can_manage_account,
+    visible_accounts,
+    visible_users,
+)
+from chs_site.errors import Conflict, PermissionDenied
 
 ACCOUNT_FIELDS = ("name", "domain", "segment", "arr", "renewal_date", "lifecycle_stage")
 
@@ -24,15 +29,7 @@ def _check_owner(user: User, owner: User | None, *, account: Account | None) -> 
             )
         return
     if not visible_users(user).filter(pk=owner.pk).exists():
-        raise ValidationFailed(
-            "The owner is outside your scope.",
-            errors=[
-                {
-                    "field": "owner",
-                    "reason": f"{owner.username!r} is not someone you may assign accounts to",
-                }
-            ],
-        )
+        assignable_owner(user, owner.username)  # raises the one "cannot be used" conflict
     if (
         account is not None
         and account.owner_id != owner.pk
@@ -46,15 +43,15 @@ def create_account(*, user: User, data: dict[str, Any]) -> Account:
     """Create an account from validated API data (``owner`` is a User or None)."""
     external_id = data["external_id"]
     if Account.objects.filter(external_id=external_id).exists():
-        raise ValidationFailed(
-            "An account with this external_id already exists.",
-            errors=[
-                {
-                    "field": "external_id",
-                    "reason": f"{external_id!r} is already taken; PATCH it instead",
-                }
-            ],
-        )
+        # Inside the caller's scope the clash is theirs to resolve; outside it, it says only
+        # that the id cannot be used (not whose it is, nor that it exists).
+        if visible_accounts(user).filter(external_id=external_id).exists():
+            reason = f"{external_id!r} is already taken; PATCH it instead"
+            message = "An account with this external_id already exists."
+        else:
+            reason = f"{external_id!r} cannot be used; choose another id"
+            message = "This external_id cannot be used."
+        raise Conflict(message, errors=[{"field": "external_id", "reason": reason}])
     owner = data.get("owner", user if not user.is_admin else None)
     _check_owner(user, owner, account=None)
     account = Account.objects.create(

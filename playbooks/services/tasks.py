@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Account, Activity, User
 from accounts.selectors.access import can_manage_account, visible_users
-from chs_site.errors import ApplicationError, ValidationFailed
+from chs_site.errors import Conflict, PermissionDenied, ValidationFailed
 from playbooks.models import Task, TaskEvent, TaskPriority, TaskStatus
 from playbooks.services.notifications import notify
 
@@ -188,7 +188,7 @@ def transition_task(
         )
     if to_status not in ALLOWED_TRANSITIONS[locked.status]:
         allowed = ", ".join(sorted(ALLOWED_TRANSITIONS[locked.status])) or "nothing (it is closed)"
-        raise ApplicationError(
+        raise Conflict(  # the task's current state, not the request, is in the way
             f"A {locked.get_status_display().lower()} task cannot become {to_status}; "
             f"it can become {allowed}."
         )
@@ -283,7 +283,7 @@ def reassign_task(
     """Managers within their team, admins anywhere."""
     now = now or timezone.now()
     if not can_manage_account(actor, task.account):
-        raise ApplicationError("Only the team's manager or an admin can reassign this task.")
+        raise PermissionDenied("Only the team's manager or an admin can reassign this task.")
     check_assignee(actor, assignee)
     locked = (
         Task.objects.select_for_update(of=("self",))
@@ -291,7 +291,7 @@ def reassign_task(
         .get(pk=task.pk)
     )
     if not locked.is_active:
-        raise ApplicationError("This task is closed; reassigning it would change nothing.")
+        raise Conflict("This task is closed; reassigning it would change nothing.")
     if locked.assignee_id == assignee.pk:
         return locked
     old = locked.assignee.username if locked.assignee else ""

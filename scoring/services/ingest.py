@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors.access import visible_accounts
-from chs_site.errors import ValidationFailed
+from chs_site.errors import Conflict, ValidationFailed
 from chs_site.parsing import check_not_future, parse_number, parse_observed_at
 from scoring.contracts import MetricValueIn, check_metric_value
 from scoring.models import MetricDefinition
@@ -81,6 +81,7 @@ def validate_metric_items(*, user: User, items: object, now: dt.datetime | None 
     )
     metrics = metric_ids()
     errors: list[dict[str, Any]] = []
+    unknown = 0  # errors that name an account or metric that does not exist (for you)
     rows: dict[tuple[int, int, dt.datetime], Any] = {}
     for index, item in enumerate(items):
         if not isinstance(item, dict):
@@ -111,6 +112,7 @@ def validate_metric_items(*, user: User, items: object, now: dt.datetime | None 
                         "reason": f"unknown account {account_key[:100]!r} (or outside your scope)",
                     }
                 )
+                unknown += 1
                 ok = False
         metric_key = item.get("metric")
         metric_id = None
@@ -127,6 +129,7 @@ def validate_metric_items(*, user: User, items: object, now: dt.datetime | None 
                         "reason": f"unknown metric {str(metric_key)[:64]!r}; define it at /api/v1/metric-definitions/",
                     }
                 )
+                unknown += isinstance(metric_key, str)
                 ok = False
         try:
             value = check_metric_value(parse_number(item.get("value")))
@@ -146,7 +149,9 @@ def validate_metric_items(*, user: User, items: object, now: dt.datetime | None 
             )
     if errors:
         bad = len({e["index"] for e in errors})
-        raise ValidationFailed(
+        # Well-formed items that only name unknown accounts or metrics: a conflict (409).
+        error = Conflict if unknown == len(errors) else ValidationFailed
+        raise error(
             f"{bad} of {len(items)} item{'s' if len(items) != 1 else ''} {'is' if bad == 1 else 'are'} invalid; nothing was stored.",
             errors=errors,
         )

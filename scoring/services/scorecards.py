@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from chs_site.errors import ApplicationError, PermissionDenied, ValidationFailed
+from chs_site.errors import ApplicationError, Conflict, PermissionDenied, ValidationFailed
 from scoring import engine
 from scoring.contracts import MeasureIn
 from scoring.models import Measure, MetricDefinition, Scorecard
@@ -69,6 +69,7 @@ def _check_measure_metrics(
             "key", "pk"
         )
     )
+    other_errors = len(errors)
     for i, m in enumerate(measures):
         if m.metric_key not in metric_ids:
             errors.append(
@@ -79,7 +80,9 @@ def _check_measure_metrics(
                 }
             )
     if errors:
-        raise ValidationFailed(
+        # Only unknown metrics: well-formed, but naming what does not exist (a conflict).
+        error = ValidationFailed if other_errors else Conflict
+        raise error(
             "The scorecard was not saved: " + "; ".join(e["message"] for e in errors), errors=errors
         )
     return metric_ids

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from chs_site.errors import ValidationFailed
+from chs_site.errors import Conflict
 from chs_site.sql import BULK_BATCH
 from scoring.contracts import MetricValueIn
 from scoring.models import MetricDefinition, MetricValue
@@ -110,7 +110,7 @@ def create_metric_definition(
     *, key: str, name: str, unit: str = "", description: str = "", direction: str = "higher"
 ) -> MetricDefinition:
     if MetricDefinition.objects.filter(key=key).exists():
-        raise ValidationFailed(
+        raise Conflict(
             "A metric with this key already exists.",
             errors=[{"field": "key", "reason": f"{key!r} is already defined"}],
         )

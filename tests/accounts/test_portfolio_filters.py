@@ -402,10 +402,11 @@ def test_export_respects_the_users_scope(
 def test_export_neutralises_spreadsheet_formulas(
     csm: User, csm_client: Client, dangerous: str
 ) -> None:
-    AccountFactory.create(owner=csm, name=dangerous, external_id=f"{dangerous[:1]}ID")
+    # An external_id starts with a letter or digit (accounts.models.EXTERNAL_ID_PATTERN), so
+    # only the name can carry a formula.
+    AccountFactory.create(owner=csm, name=dangerous, external_id="ID1")
     rows = export(csm_client)
     assert rows[1][0] == "'" + dangerous
-    assert rows[1][1].startswith("'")
 
 
 def test_export_leaves_numbers_alone(csm_client: Client, book: dict[str, Account]) -> None:

@@ -88,7 +88,7 @@ def test_filters_on_band_segment_owner_and_renewal(admin: User, csm: User, teamm
 
 
 def test_csm_creates_an_account_in_their_own_book(csm: User) -> None:
-    api = api_for(csm, "ingest")
+    api = api_for(csm, "write")  # an ingest key gets 204 and no body (test_permissions.py)
     response = api.post(
         "/api/v1/accounts/",
         {"external_id": "NEW-1", "name": "Newco", "arr": "5000", "segment": "SMB"},
@@ -124,7 +124,7 @@ def test_csm_creates_an_account_in_their_own_book(csm: User) -> None:
         (
             {"external_id": "X", "name": "X", "owner": "ghost"},
             "owner",
-            "Object with username=ghost does not exist.",
+            "'ghost' is not someone you may assign accounts to",
         ),
         (
             {"external_id": "X", "name": "X", "owner": "other_csm"},
@@ -143,7 +143,9 @@ def test_bad_account_input_is_400_and_changes_nothing(
 ) -> None:
     before = Account.objects.count()
     response = api_for(csm, "write").post("/api/v1/accounts/", body)
-    assert response.status_code == 400, response.content
+    # A name that cannot be used (an owner, a taken id) is a 409 conflict, not bad input.
+    conflict = field == "owner" or "taken" in reason
+    assert response.status_code == (409 if conflict else 400), response.content
     details = response.json()["details"]
     assert any(d["field"] == field and reason in d["reason"] for d in details), details
     assert Account.objects.count() == before
@@ -165,7 +167,7 @@ def test_manager_reassigns_within_team_csm_cannot(
     csm: User, teammate: User, manager: User, account: Account, other_csm: User
 ) -> None:
     response = api_for(csm, "write").patch("/api/v1/accounts/ACME-1/", {"owner": "teammate"})
-    assert response.status_code == 400  # teammate is outside a CSM's assignable people
+    assert response.status_code == 409  # teammate is outside a CSM's assignable people
     response = api_for(manager, "write").patch(
         "/api/v1/accounts/ACME-1/", {"owner": "teammate", "arr": "999"}
     )
@@ -174,7 +176,7 @@ def test_manager_reassigns_within_team_csm_cannot(
     assert account.owner == teammate and str(account.arr) == "999.00"
     assert Activity.objects.filter(account=account, kind="owner_changed").count() == 1
     response = api_for(manager, "write").patch("/api/v1/accounts/ACME-1/", {"owner": "other_csm"})
-    assert response.status_code == 400
+    assert response.status_code == 409
 
 
 def test_external_id_cannot_be_changed_by_patch(csm: User, account: Account) -> None:
@@ -207,7 +209,7 @@ def test_bad_account_updates_are_400_and_change_nothing(
 ) -> None:
     before = Account.objects.values().get(pk=account.pk)
     response = api_for(csm, "write").patch("/api/v1/accounts/ACME-1/", body)
-    assert response.status_code == 400, response.content
+    assert response.status_code == (409 if field == "owner" else 400), response.content
     assert [d["field"] for d in response.json()["details"]] == [field]
     assert Account.objects.values().get(pk=account.pk) == before
     assert not Activity.objects.exists()

@@ -23,7 +23,7 @@ def metric_values(account: Account) -> dict[str, float]:
 def test_nps_answer_becomes_feedback_timeline_and_metric_values(
     csm: User, account: Account
 ) -> None:
-    response = api_for(csm, "ingest").post(
+    response = api_for(csm, "write").post(
         "/api/v1/feedback/",
         {
             "account": "ACME-1",
@@ -115,7 +115,7 @@ def test_feedback_outside_scope_is_404(
         api_for(manager, "ingest")
         .post("/api/v1/feedback/", {"account": "TEAM-1", "kind": "note"})
         .status_code
-        == 201
+        == 204  # stored; an ingest key reads nothing back
     )
     assert (
         api_for(manager, "ingest")
@@ -127,7 +127,7 @@ def test_feedback_outside_scope_is_404(
 
 
 def test_outcome_is_recorded_once_and_resend_is_idempotent(csm: User, account: Account) -> None:
-    api = api_for(csm, "ingest")
+    api = api_for(csm, "write")
     body = {
         "account": "ACME-1",
         "kind": "renewed",
@@ -181,4 +181,4 @@ def test_outcome_outside_scope_is_404(csm: User, admin: User, other_account: Acc
         "arr_change": "-100",
     }
     assert api_for(csm, "ingest").post("/api/v1/outcomes/", body).status_code == 404
-    assert api_for(admin, "ingest").post("/api/v1/outcomes/", body).status_code == 201
+    assert api_for(admin, "ingest").post("/api/v1/outcomes/", body).status_code == 204

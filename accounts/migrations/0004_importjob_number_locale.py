@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0002_postgres_indexes_and_search_triggers"),
+        ("accounts", "0003_external_id_charset"),
     ]
 
     operations = [
