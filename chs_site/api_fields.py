@@ -83,7 +83,10 @@ class PositiveFloatFieldSchema(OpenApiSerializerFieldExtension):
     target_class = PositiveFloatField
 
     def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
-        return {"type": "number", "format": "double", "minimum": 0, "exclusiveMinimum": True}
+        schema = {"type": "number", "format": "double", "minimum": 0, "exclusiveMinimum": True}
+        if self.target.max_value is not None:
+            schema["maximum"] = self.target.max_value
+        return schema
 
 
 class StrictBooleanField(serializers.BooleanField):

@@ -5,7 +5,8 @@ When Redis drops while a worker holds unacknowledged messages (a task running un
 and kombu restores those messages as the channel closes. By then kombu 5.7.0 has already
 let go of the connection's parameters, the restore fails with ``AttributeError: 'NoneType'
 object has no attribute 'hostname'`` and the worker exits for good ("Unrecoverable
-error"); ``tests/scoring/test_redis_outage.py`` reproduces it with a real Redis restart.
+error"); acknowledging a task that finished just after the drop fails the same way.
+``tests/scoring/test_faults.py`` reproduces both with a real Redis restart under ingest.
 
 Here the restore is skipped when the connection is already gone: the messages stay in
 Redis's unacked set and come back after the visibility timeout, and what they would have
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from kombu.transport import redis as kombu_redis
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,15 @@ class QoS(kombu_redis.QoS):
 
 class Channel(kombu_redis.Channel):
     QoS = QoS
+
+    def _connparams(self, asynchronous: bool = False) -> Any:
+        # The same hole on other paths (acknowledging a task that finished after the
+        # connection dropped): say "connection lost", which celery and kombu handle
+        # (the ack is logged as failed, the consumer reconnects), not AttributeError.
+        transport = self.connection
+        if transport is None or transport.client is None:
+            raise redis.ConnectionError("the broker connection is closed")
+        return super()._connparams(asynchronous=asynchronous)  # type: ignore[misc]
 
 
 class Transport(kombu_redis.Transport):

@@ -33,6 +33,7 @@ from chs_site.api_fields import (
     StrictModelSerializer,
 )
 from chs_site.errors import ValidationFailed
+from scoring.contracts import MEASURE_WEIGHT_MAX, METRIC_VALUE_LIMIT
 from scoring.models import Measure, MetricDefinition, Outcome, Score, Scorecard
 from scoring.services import ingest
 from scoring.services.outcomes import record_outcome
@@ -78,7 +79,11 @@ class LenientJSONParser(JSONParser):
 class MetricItemSerializer(serializers.Serializer):
     account = StrictCharField(help_text="The account's external_id.")
     metric = StrictCharField(help_text="A metric definition's key.")
-    value = StrictFloatField(help_text="A finite number.")
+    value = StrictFloatField(
+        min_value=-METRIC_VALUE_LIMIT,
+        max_value=METRIC_VALUE_LIMIT,
+        help_text="A finite number between -1e15 and 1e15.",
+    )
     observed_at = serializers.DateTimeField(
         help_text="ISO 8601; no time zone means UTC; at most 5 minutes in the future."
     )
@@ -224,11 +229,21 @@ class MetricDefinitionList(generics.ListAPIView):
 
 class MeasureSerializer(serializers.Serializer):
     metric = StrictCharField(help_text="Metric key.")
-    weight = PositiveFloatField(help_text="Above 0.")
+    weight = PositiveFloatField(
+        max_value=MEASURE_WEIGHT_MAX, help_text=f"Above 0, at most {MEASURE_WEIGHT_MAX:g}."
+    )
     aggregation = serializers.ChoiceField(choices=Measure.Aggregation.choices, default="latest")
     window_days = StrictIntegerField(min_value=1, max_value=3650, default=30)
-    bad = StrictFloatField(help_text="Value worth 0 points.")
-    good = StrictFloatField(help_text="Value worth 100 points (below `bad`: lower is better).")
+    bad = StrictFloatField(
+        min_value=-METRIC_VALUE_LIMIT,
+        max_value=METRIC_VALUE_LIMIT,
+        help_text="Value worth 0 points.",
+    )
+    good = StrictFloatField(
+        min_value=-METRIC_VALUE_LIMIT,
+        max_value=METRIC_VALUE_LIMIT,
+        help_text="Value worth 100 points (below `bad`: lower is better).",
+    )
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         if isinstance(instance, Measure):
@@ -286,6 +301,9 @@ class ScorecardSerializer(StrictModelSerializer):
             "measures",
         ]
         read_only_fields = ["id", "version", "status", "based_on", "created_at", "published_at"]
+        # A new draft takes its segment's next version (scoring.services.scorecards); the
+        # unique (segment, version) check DRF would add tests the default version 1 instead.
+        validators: list[Any] = []
 
 
 SCORECARD_EXAMPLE = {
@@ -441,7 +459,7 @@ class ScorecardPublish(APIView):
         summary="Publish a draft (admins)",
         description="Makes the draft the active version for its segment and retires the one that was active; scores are recomputed.",
         request=None,
-        responses={200: ScorecardSerializer, **error_responses(400, 404)},
+        responses={200: ScorecardSerializer, **error_responses(404, 409)},
         examples=[SCORECARD_OUT_EXAMPLE],
     )
     def post(self, request: Request, pk: int) -> Response:

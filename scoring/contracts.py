@@ -18,6 +18,11 @@ from typing import Any
 METRIC_VALUE_LIMIT = 1e15
 
 
+# Weights are relative (each measure's share is its weight over the sum): a ratio of a
+# million between two measures is more than any scorecard means, and sums stay finite.
+MEASURE_WEIGHT_MAX = 1000.0
+
+
 def check_metric_value(value: float) -> float:
     """``value`` if it is within ±METRIC_VALUE_LIMIT; else ValueError with the reason."""
     if not -METRIC_VALUE_LIMIT <= value <= METRIC_VALUE_LIMIT:

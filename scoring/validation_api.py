@@ -10,7 +10,7 @@ from typing import Any
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,7 +27,11 @@ from scoring.selectors.scorecards import scorecard_spec
 
 class BacktestQuery(serializers.Serializer):
     lead_days = serializers.IntegerField(
-        min_value=1, max_value=730, default=validation.LEAD_DAYS_DEFAULT, required=False
+        min_value=1,
+        max_value=730,
+        default=validation.LEAD_DAYS_DEFAULT,
+        required=False,
+        help_text="Days before each outcome (1–730).",
     )
 
 
@@ -111,11 +115,7 @@ class ScorecardBacktest(APIView):
             "table. With fewer than 30 churned or 30 retained outcomes `enough_outcomes` is "
             "false: read the figures as anecdotes."
         ),
-        parameters=[
-            OpenApiParameter(
-                "lead_days", OpenApiTypes.INT, description="Days before each outcome (1–730)."
-            )
-        ],
+        parameters=[BacktestQuery],
         responses={200: OpenApiTypes.OBJECT, **error_responses(400, 401, 404)},
         examples=[OpenApiExample("Backtest", value=BACKTEST_EXAMPLE, response_only=True)],
     )

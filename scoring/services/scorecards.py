@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.models import User
 from chs_site.errors import ApplicationError, Conflict, PermissionDenied, ValidationFailed
 from scoring import engine
-from scoring.contracts import MeasureIn
+from scoring.contracts import MEASURE_WEIGHT_MAX, METRIC_VALUE_LIMIT, MeasureIn
 from scoring.models import Measure, MetricDefinition, Scorecard
 from scoring.selectors.scorecards import matched_accounts
 from scoring.services.dirty import mark_accounts_dirty
@@ -132,9 +132,13 @@ def validate_scorecard(
         errors.append({"field": "measures", "message": "A scorecard needs at least one measure."})
     for i, m in enumerate(measures):
         where = {"index": str(i)}
-        if not (m.weight > 0 and math.isfinite(m.weight)):
+        if not (0 < m.weight <= MEASURE_WEIGHT_MAX):  # NaN fails too
             errors.append(
-                {**where, "field": "weight", "message": f"Measure {i}: the weight must be above 0."}
+                {
+                    **where,
+                    "field": "weight",
+                    "message": f"Measure {i}: the weight must be above 0 and at most {MEASURE_WEIGHT_MAX:g}.",
+                }
             )
         if m.aggregation not in Measure.Aggregation.values:
             errors.append(
@@ -160,6 +164,14 @@ def validate_scorecard(
                     "message": f"Measure {i}: bad and good must be different numbers.",
                 }
             )
+        elif max(abs(m.bad), abs(m.good)) > METRIC_VALUE_LIMIT:
+            errors.append(
+                {
+                    **where,
+                    "field": "good" if abs(m.good) > METRIC_VALUE_LIMIT else "bad",
+                    "message": f"Measure {i}: bad and good must be between -{METRIC_VALUE_LIMIT:g} and {METRIC_VALUE_LIMIT:g}, like the values.",
+                }
+            )
     return errors
 
 
@@ -170,9 +182,9 @@ def publish_scorecard(*, scorecard: Scorecard, author: User | None = None) -> Sc
     account whose segment has no scorecard of its own)."""
     card = Scorecard.objects.select_for_update().get(pk=scorecard.pk)
     if card.status != Scorecard.Status.DRAFT:
-        raise ApplicationError(f"Only a draft can be published; this version is {card.status}.")
+        raise Conflict(f"Only a draft can be published; this version is {card.status}.")
     if not card.measures.exists():
-        raise ApplicationError("Add at least one measure before publishing.")
+        raise Conflict("Add at least one measure before publishing.")
     previous = Scorecard.objects.filter(
         segment=card.segment, status=Scorecard.Status.ACTIVE
     ).first()

@@ -21,7 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from accounts.authentication import PerTokenThrottle
-from accounts.models import Account, ImportJob, User
+from accounts.models import Account, ImportJob, User, WorkerHeartbeat
 from accounts.services.tokens import create_api_token
 from playbooks.models import Playbook, Task, TriggerType
 from playbooks.services.tasks import adjust_open_task_counts
@@ -61,6 +61,8 @@ class World:
 
 @pytest.fixture
 def world(csm: User, manager: User, admin: User, other_csm: User, other_account: Account) -> World:
+    # A worker checked in (with a broker, /healthz fails without one: not a permission).
+    WorkerHeartbeat.objects.create(hostname="w1", seen_at=timezone.now())
     MetricDefinition.objects.create(key="logins", name="Logins")
     card = Scorecard.objects.create(name="Default")
     playbook = Playbook.objects.create(
@@ -188,7 +190,7 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     },
     "api/v1/scorecards/<id:pk>/publish/": {
         "GET": "401 | 405 405 405 | 405 403 405 | 403 405",
-        "POST": "401 | 403 403 400 | 403 403 400 | 403 403",
+        "POST": "401 | 403 403 409 | 403 403 409 | 403 403",
         "PUT": "401 | 403 403 405 | 403 403 405 | 403 403",
         "PATCH": "401 | 403 403 405 | 403 403 405 | 403 403",
         "DELETE": "401 | 403 403 405 | 403 403 405 | 403 403",

@@ -73,7 +73,7 @@ def test_admin_creates_edits_and_publishes_a_scorecard(
     assert Scorecard.objects.get(pk=card["id"]).green_at == 70
 
     again = api.post(f"/api/v1/scorecards/{card['id']}/publish/", {})
-    assert again.status_code == 400
+    assert again.status_code == 409
     assert "Only a draft can be published" in again.json()["error"]
 
 

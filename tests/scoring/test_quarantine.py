@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.imports.jobs import run_import, start_import
 from accounts.models import Account, User
-from scoring.contracts import METRIC_VALUE_LIMIT, MetricValueIn
+from scoring.contracts import METRIC_VALUE_LIMIT, MeasureIn, MetricValueIn
 from scoring.models import (
     DirtyAccount,
     MetricDefinition,
@@ -24,6 +24,7 @@ from scoring.models import (
 from scoring.services import quarantine
 from scoring.services.dirty import mark_accounts_dirty
 from scoring.services.recompute import recompute_dirty_accounts, recompute_scores
+from scoring.services.scorecards import validate_scorecard
 from scoring.services.values import record_metric_values
 from tests.accounts.imports.helpers import upload
 from tests.api.helpers import api_for
@@ -184,3 +185,27 @@ def test_a_csv_import_refuses_a_value_out_of_range_naming_the_row(
     assert [(e["line"], e["column"]) for e in job.errors] == [(3, "value")]
     assert "2e+20 is out of range" in job.errors[0]["reason"]
     assert not MetricValue.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"weight": 1e308}, "weight"),
+        ({"weight": 0}, "weight"),
+        ({"good": 1e300}, "good"),
+        ({"bad": -2e15}, "bad"),
+    ],
+)
+def test_a_scorecard_cannot_hold_numbers_its_arithmetic_would_not(
+    change: dict[str, float], field: str
+) -> None:
+    """A weight or a bound beyond these would make every account of the scorecard score
+    NaN, and so quarantine them all."""
+    numbers = {"weight": 1.0, "bad": 0.0, "good": 100.0, **change}
+    measure = MeasureIn(
+        metric_key="wau", weight=numbers["weight"], bad=numbers["bad"], good=numbers["good"]
+    )
+    errors = validate_scorecard(
+        name="Card", red_below=40, green_at=70, missing_data="neutral", measures=[measure]
+    )
+    assert [e["field"] for e in errors] == [field]
