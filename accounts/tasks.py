@@ -1,9 +1,16 @@
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from celery import shared_task
+from celery.signals import worker_ready
+from django.db import DatabaseError
 
 from accounts.imports import jobs
 from accounts.services import heartbeat
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -11,6 +18,16 @@ from accounts.services import heartbeat
 )
 def worker_heartbeat() -> None:
     heartbeat.record_worker_heartbeat()
+
+
+@worker_ready.connect
+def heartbeat_on_start(**_: Any) -> None:
+    """A worker that has just started is alive now, not at beat's next minute: /healthz's
+    worker check passes as soon as it consumes."""
+    try:
+        heartbeat.record_worker_heartbeat()
+    except DatabaseError:  # the first beat heartbeat records it once the database answers
+        log.warning("could not record the starting worker's heartbeat", exc_info=True)
 
 
 @shared_task(

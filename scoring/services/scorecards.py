@@ -274,7 +274,7 @@ def update_scorecard_draft(*, scorecard: Scorecard, author: Any, data: dict[str,
     check_scorecard_editor(author)
     card = Scorecard.objects.select_for_update().get(pk=scorecard.pk)
     if "segment" in data and (data["segment"] or "") != card.segment:
-        raise ValidationFailed(
+        raise Conflict(  # well-formed, but this version's segment is set
             "A scorecard's segment cannot change; create a new scorecard for that segment.",
             errors=[{"field": "segment", "reason": "cannot change once created"}],
         )

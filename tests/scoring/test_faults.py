@@ -20,7 +20,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import Account, User
+from accounts.models import Account, User, WorkerHeartbeat
 from accounts.services.tokens import create_api_token
 from chs_site.celery import app
 from scoring.contracts import MetricValueIn
@@ -210,6 +210,8 @@ def test_a_nightly_chunk_killed_with_its_worker_is_swept_after_its_lease(
             )
             # Ready first: a solo worker blocked in a chunk cannot answer the readiness ping.
             doomed = processes.worker("doomed")
+            # A starting worker records its heartbeat (/healthz's worker check passes).
+            assert wait_for(WorkerHeartbeat.objects.exists, timeout=10), doomed.log_tail()
             # What the nightly task does: lease every account, then send the chunks.
             assert lease_nightly_chunks() == 30
             with app.connection_for_write() as conn:
