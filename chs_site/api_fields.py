@@ -153,13 +153,19 @@ class StrictModelSerializer(serializers.ModelSerializer):
 
 
 class StrictFilterSet(django_filters.FilterSet):
-    """A FilterSet that refuses a blank date or number (``?renewal_before=``) instead of
-    ignoring it: the schema says the value is a date, and a blank one is none."""
+    """A FilterSet that refuses a blank date, number or choice (``?renewal_before=``,
+    ``?status=``) instead of ignoring it: the schema says the value is a date, a number or
+    one of an enum, and a blank one is none of them."""
 
     def is_valid(self) -> bool:
         valid = super().is_valid()
         for name, filter_ in self.filters.items():
-            typed = isinstance(filter_, django_filters.DateFilter | django_filters.NumberFilter)
+            typed = isinstance(
+                filter_,
+                django_filters.DateFilter
+                | django_filters.NumberFilter
+                | django_filters.ChoiceFilter,
+            )
             if typed and name in self.data and not str(self.data.get(name, "")).strip():
                 self.form.add_error(name, "must not be blank; leave the parameter out instead")
                 valid = False

@@ -71,3 +71,11 @@ def test_a_json_body_that_is_not_an_object_is_400(admin: User, account: Account)
         response = api.post(url, raw=json.dumps([1, 2]))
         assert response.status_code == 400, (url, response.content)
         assert response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/v1/tasks/?status=", "/api/v1/accounts/?band=", "/api/v1/scorecards/?status="]
+)
+def test_a_blank_choice_filter_is_refused_not_ignored(admin: User, url: str) -> None:
+    response = api_for(admin, "read").get(url)
+    assert response.status_code == 400, response.content
