@@ -22,7 +22,10 @@ from accounts.services.tokens import create_api_token
 from scoring.models import MetricDefinition
 
 # The live server runs in another thread: its rows must be committed to be seen.
-pytestmark = pytest.mark.django_db(transaction=True)
+# Sequences reset too: the ids the server hands out (and the stateful phase follows) are the
+# same on every run, wherever the test falls in the suite, so a run explores what the last
+# one did.
+pytestmark = pytest.mark.django_db(transaction=True, reset_sequences=True)
 
 MAX_EXAMPLES = 10
 
