@@ -32,7 +32,7 @@ def mark_accounts_dirty(
     """Durably mark accounts for recompute and ask (on commit) for a coalesced recompute.
 
     A marker is due at ``marked_at``: now, unless ``due_at`` says later (a lease: the
-    nightly chunks mark their accounts due in NIGHTLY_LEASE, and a chunk that finishes
+    nightly chunks mark their accounts due in NIGHTLY_LEASE_SECONDS; a chunk that finishes
     deletes them; a chunk lost with its worker leaves them for the sweep). An account
     already dirty keeps the earlier of its two times (the sweep serves oldest first), so a
     new value during the nightly makes its account due at once."""

@@ -1,6 +1,6 @@
 """Accounts the recompute could not score, set aside so that they block nobody else.
 
-``recompute.isolating`` runs a batch in a savepoint; when it fails for a reason that is not
+``recompute.recompute_isolating`` runs a batch in a savepoint; when it fails for a reason that is not
 transient (a value the window sums cannot hold, a bug met by one account's data), the batch
 is split in halves until the failing account stands alone. That account is quarantined with
 the error: every recompute skips it until an admin retries it from the quarantine page

@@ -106,7 +106,7 @@ def recompute_account_range(
 
 def lease_nightly_chunks(*, at: datetime | None = None) -> int:
     """Before the nightly chunks go out as messages, every account is marked dirty, due
-    NIGHTLY_LEASE from now; each chunk deletes its accounts' markers as it scores them.
+    NIGHTLY_LEASE_SECONDS from now; each chunk deletes its accounts' markers as it scores them.
     A chunk lost with its worker (``kill -9``, out of memory) leaves its markers, and the
     minute sweep scores those accounts once the lease runs out, instead of the message
     waiting for the broker's one-hour visibility timeout."""
