@@ -19,6 +19,8 @@ from django.http import FileResponse, Http404, HttpResponse, StreamingHttpRespon
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import get_conditional_response
+from django.utils.http import quote_etag
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
@@ -361,8 +363,15 @@ def account_timeline(request: AuthedRequest, external_id: str) -> HttpResponse:
     return render(request, "accounts/account_detail.html#timeline", context)
 
 
-def _svg(svg: str) -> HttpResponse:
-    response = HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
+def _svg(request: AuthedRequest, chart: Any, /, **inputs: Any) -> HttpResponse:
+    """A chart as an SVG response. The browser keeps it a minute, then asks again with the
+    ETag; an unchanged chart answers 304 without being drawn or sent."""
+    drawn = charts.draw(chart, **inputs)
+    etag = quote_etag(drawn.digest)
+    response = get_conditional_response(request, etag=etag) or HttpResponse(
+        drawn.svg, content_type="image/svg+xml; charset=utf-8"
+    )
+    response["ETag"] = etag
     response["Cache-Control"] = "private, max-age=60"
     return response
 
@@ -372,8 +381,8 @@ def _svg(svg: str) -> HttpResponse:
 def account_trend_svg(request: AuthedRequest, external_id: str) -> HttpResponse:
     """180-day score trend on band zones with feedback, task and outcome markers."""
     account = access.get_account_for_user(request.user, external_id)
-    now = timezone.now()
-    since = now - dt.timedelta(days=HISTORY_DAYS)
+    end = charts.chart_end(timezone.now())
+    since = end - dt.timedelta(days=HISTORY_DAYS)
     red_below, green_at = thresholds_for(account)
     history = health.score_history_points(account, since=since)
     points = [(at, score) for at, score, _ in history if score is not None]
@@ -381,23 +390,24 @@ def account_trend_svg(request: AuthedRequest, external_id: str) -> HttpResponse:
         charts.Marker(at=at, kind=kind, label=label)
         for kind, at, label in chart_markers(account, since=since)
     ]
-    svg = charts.trend_chart_svg(
+    return _svg(
+        request,
+        charts.trend_chart_svg,
         points=points,
         start=since,
-        end=now,
+        end=end,
         red_below=red_below,
         green_at=green_at,
         markers=markers,
     )
-    return _svg(svg)
 
 
 @login_required
 @require_GET
 def account_metric_svg(request: AuthedRequest, external_id: str, metric: str) -> HttpResponse:
     account = access.get_account_for_user(request.user, external_id)
-    now = timezone.now()
-    since = now - dt.timedelta(days=HISTORY_DAYS)
+    end = charts.chart_end(timezone.now())
+    since = end - dt.timedelta(days=HISTORY_DAYS)
     scorecard = current_scorecard_for(account)
     measure = (
         scorecard.measures.select_related("metric").filter(metric__key=metric).first()
@@ -407,16 +417,17 @@ def account_metric_svg(request: AuthedRequest, external_id: str, metric: str) ->
     if measure is None:
         raise Http404("This metric is not a measure of the account's scorecard.")
     values = health.metric_points(account, metric_keys=[metric], since=since)[metric]
-    svg = charts.metric_chart_svg(
+    return _svg(
+        request,
+        charts.metric_chart_svg,
         name=measure.metric.name,
         unit=measure.metric.unit,
         points=values,
         start=since,
-        end=now,
+        end=end,
         bad=measure.bad,
         good=measure.good,
     )
-    return _svg(svg)
 
 
 def _action_response(

@@ -12,9 +12,11 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Account, Activity, Feedback, User
+from chs_site import charts
 from playbooks.services.tasks import create_task
 from scoring.models import DirtyAccount, Scorecard, ScoreOverride
-from tests.conftest import client_for
+from scoring.services.recompute import recompute_dirty_accounts
+from tests.conftest import client_for, record
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -138,6 +140,44 @@ def test_trend_chart_is_svg_with_band_zones_markers_and_no_script(
     ):
         assert label in svg
     assert "#0072B2" in svg.upper() or "#0072b2" in svg
+
+
+def test_a_chart_is_drawn_once_per_change_of_its_data_and_revalidates_with_its_etag(
+    csm_client: Client, scored_account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawn: list[dict[str, Any]] = []
+    real = charts.trend_chart_svg
+
+    def counting(**inputs: Any) -> Any:
+        drawn.append(inputs)
+        return real(**inputs)
+
+    monkeypatch.setattr(charts, "trend_chart_svg", counting)
+    first = csm_client.get(url(scored_account, "trend.svg"))
+    again = csm_client.get(url(scored_account, "trend.svg"))
+    assert first.status_code == again.status_code == 200
+    assert again.content == first.content and again["ETag"] == first["ETag"]
+    assert len(drawn) == 1
+
+    unchanged = csm_client.get(url(scored_account, "trend.svg"), HTTP_IF_NONE_MATCH=first["ETag"])
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    assert unchanged["Cache-Control"] == "private, max-age=60"
+
+    record(scored_account, "nps", 1, timezone.now())
+    recompute_dirty_accounts()
+    changed = csm_client.get(url(scored_account, "trend.svg"), HTTP_IF_NONE_MATCH=first["ETag"])
+    assert changed.status_code == 200 and changed["ETag"] != first["ETag"]
+    assert len(drawn) == 2
+
+
+def test_a_chart_drawn_now_ends_at_the_next_full_hour() -> None:
+    utc = dt.UTC
+    assert charts.chart_end(dt.datetime(2026, 12, 4, 14, 5, tzinfo=utc)) == dt.datetime(
+        2026, 12, 4, 15, tzinfo=utc
+    )
+    assert charts.chart_end(dt.datetime(2026, 12, 4, 15, tzinfo=utc)) == dt.datetime(
+        2026, 12, 4, 15, tzinfo=utc
+    )
 
 
 def test_metric_chart_for_a_metric_outside_the_scorecard_is_404(

@@ -73,6 +73,14 @@ def test_csm_queue_groups_their_tasks_with_counts(
     assert "Not mine" not in html and "Load by CSM" not in html
 
 
+def test_queue_rows_escape_what_people_typed(csm_client: Client, csm: User) -> None:
+    account = AccountFactory.create(owner=csm, name='Acme "R&D" <b>')
+    TaskFactory.create(account=account, assignee=csm, title="<script>alert(1)</script>")
+    html = csm_client.get("/tasks/").content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
+    assert "Acme &quot;R&amp;D&quot; &lt;b&gt;" in html
+
+
 def test_queue_filters_and_htmx_fragment(csm_client: Client, csm: User, account: Account) -> None:
     TaskFactory.create(account=account, assignee=csm, title="Send deck")
     TaskFactory.create(account=account, assignee=csm, title="Call CFO")
