@@ -30,16 +30,6 @@ urlpatterns = [
         views.account_timeline,
         name="account_timeline",
     ),
-    path(
-        "accounts/<account_id:external_id>/trend.svg",
-        views.account_trend_svg,
-        name="account_trend_svg",
-    ),
-    path(
-        "accounts/<account_id:external_id>/metrics/<slug:metric>.svg",
-        views.account_metric_svg,
-        name="account_metric_svg",
-    ),
     path("accounts/<account_id:external_id>/feedback/", views.log_feedback, name="log_feedback"),
     path(
         "accounts/<account_id:external_id>/override/", views.override_score, name="override_score"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,8 +19,7 @@ from django.http import FileResponse, Http404, HttpResponse, StreamingHttpRespon
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import get_conditional_response
-from django.utils.http import quote_etag
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
@@ -68,6 +67,9 @@ from scoring.selectors.scorecards import (
 )
 from scoring.services import overrides
 from scoring.services.feedback import log_feedback as log_feedback_service
+
+if TYPE_CHECKING:
+    from scoring.models import Scorecard
 
 PAGE_SIZE = 50
 HISTORY_DAYS = 180
@@ -251,6 +253,7 @@ def _health_context(account: Account) -> dict[str, Any]:
         )
     return {
         "latest": latest,
+        "trend_chart": _trend_chart(account),
         "breakdown": breakdown,
         "override": health.active_override(account),
         "pending": health.is_recompute_pending(account),
@@ -259,6 +262,71 @@ def _health_context(account: Account) -> dict[str, Any]:
         "path": path_to_green(account=account),
         "scorecard": scorecard,
     }
+
+
+def _trend_chart(account: Account) -> SafeString:
+    """180-day score trend on the account's band zones with feedback, task and outcome
+    markers."""
+    now = timezone.now()
+    since = now - dt.timedelta(days=HISTORY_DAYS)
+    red_below, green_at = thresholds_for(account)
+    history = health.score_history_points(account, since=since)
+    return charts.trend_chart_svg(
+        points=[(at, score) for at, score, _ in history if score is not None],
+        start=since,
+        end=now,
+        red_below=red_below,
+        green_at=green_at,
+        markers=[
+            charts.Marker(at=at, kind=kind, label=label)
+            for kind, at, label in chart_markers(account, since=since)
+        ],
+        description=(
+            f"Health score of {account.name} over the last {HISTORY_DAYS} days on red, "
+            "yellow and green zones, with feedback, task and outcome markers."
+        ),
+    )
+
+
+def _metric_charts(
+    account: Account, scorecard: Scorecard | None, keys: list[str]
+) -> list[dict[str, Any]]:
+    """One chart per measure of the latest score: the metric's raw values over 180 days
+    with the measure's bad and good thresholds (two queries for all of them)."""
+    if scorecard is None or not keys:
+        return []
+    measures = {
+        m.metric.key: m
+        for m in scorecard.measures.select_related("metric").filter(metric__key__in=keys)
+    }
+    now = timezone.now()
+    since = now - dt.timedelta(days=HISTORY_DAYS)
+    values = health.metric_points(account, metric_keys=list(measures), since=since)
+    out = []
+    for key in keys:
+        measure = measures.get(key)
+        if measure is None:
+            continue
+        name = measure.metric.name
+        out.append(
+            {
+                "metric": key,
+                "name": name,
+                "svg": charts.metric_chart_svg(
+                    name=name,
+                    unit=measure.metric.unit,
+                    points=values.get(key, []),
+                    start=since,
+                    end=now,
+                    bad=measure.bad,
+                    good=measure.good,
+                    description=(
+                        f"{name} over {HISTORY_DAYS} days with its bad and good thresholds."
+                    ),
+                ),
+            }
+        )
+    return out
 
 
 def _score_changes(account: Account, *, since: dt.datetime) -> list[dict[str, Any]]:
@@ -323,11 +391,11 @@ def _account_context(request: AuthedRequest, account: Account, **forms: Any) -> 
     context["churn_risk"] = validation.churn_risk_for(
         account=account, breakdown=latest.breakdown if latest is not None else None
     )
-    context["metric_charts"] = [
-        {"metric": row["metric"], "name": row.get("name") or row["metric"]}
-        for row in (latest.breakdown if latest else [])
-        if row.get("metric")
-    ]
+    context["metric_charts"] = _metric_charts(
+        account,
+        context["scorecard"],
+        [row["metric"] for row in (latest.breakdown if latest else []) if row.get("metric")],
+    )
     return context
 
 
@@ -361,73 +429,6 @@ def account_timeline(request: AuthedRequest, external_id: str) -> HttpResponse:
         return redirect(account)
     context = {"account": account, **_timeline_context(account)}
     return render(request, "accounts/account_detail.html#timeline", context)
-
-
-def _svg(request: AuthedRequest, chart: Any, /, **inputs: Any) -> HttpResponse:
-    """A chart as an SVG response. The browser keeps it a minute, then asks again with the
-    ETag; an unchanged chart answers 304 without being drawn or sent."""
-    drawn = charts.draw(chart, **inputs)
-    etag = quote_etag(drawn.digest)
-    response = get_conditional_response(request, etag=etag) or HttpResponse(
-        drawn.svg, content_type="image/svg+xml; charset=utf-8"
-    )
-    response["ETag"] = etag
-    response["Cache-Control"] = "private, max-age=60"
-    return response
-
-
-@login_required
-@require_GET
-def account_trend_svg(request: AuthedRequest, external_id: str) -> HttpResponse:
-    """180-day score trend on band zones with feedback, task and outcome markers."""
-    account = access.get_account_for_user(request.user, external_id)
-    end = charts.chart_end(timezone.now())
-    since = end - dt.timedelta(days=HISTORY_DAYS)
-    red_below, green_at = thresholds_for(account)
-    history = health.score_history_points(account, since=since)
-    points = [(at, score) for at, score, _ in history if score is not None]
-    markers = [
-        charts.Marker(at=at, kind=kind, label=label)
-        for kind, at, label in chart_markers(account, since=since)
-    ]
-    return _svg(
-        request,
-        charts.trend_chart_svg,
-        points=points,
-        start=since,
-        end=end,
-        red_below=red_below,
-        green_at=green_at,
-        markers=markers,
-    )
-
-
-@login_required
-@require_GET
-def account_metric_svg(request: AuthedRequest, external_id: str, metric: str) -> HttpResponse:
-    account = access.get_account_for_user(request.user, external_id)
-    end = charts.chart_end(timezone.now())
-    since = end - dt.timedelta(days=HISTORY_DAYS)
-    scorecard = current_scorecard_for(account)
-    measure = (
-        scorecard.measures.select_related("metric").filter(metric__key=metric).first()
-        if scorecard
-        else None
-    )
-    if measure is None:
-        raise Http404("This metric is not a measure of the account's scorecard.")
-    values = health.metric_points(account, metric_keys=[metric], since=since)[metric]
-    return _svg(
-        request,
-        charts.metric_chart_svg,
-        name=measure.metric.name,
-        unit=measure.metric.unit,
-        points=values,
-        start=since,
-        end=end,
-        bad=measure.bad,
-        good=measure.good,
-    )
 
 
 def _action_response(

@@ -1,12 +1,13 @@
-"""Server-rendered charts, one module for the whole product: pygal for the real charts,
-plain geometry for sparklines.
+"""Server-rendered charts, one module for the whole product: plain SVG geometry for the
+charts over dates that the account page draws on every view (the score trend, one chart per
+measure, the portfolio's sparklines), pygal for the bar charts and the validation charts.
 
 One palette, Okabe & Ito's (2008, "Color Universal Design"): distinguishable with every
 common form of colour blindness, with the bands always vermillion, orange and bluish green.
 Every series has a text label in the legend (and bar charts print their values), so colour
-is never the only cue. One render function: pygal's inline tooltip script is removed, so
-the charts are static pictures that need no JavaScript, fetch nothing from the internet,
-and fit a Content-Security-Policy without inline scripts.
+is never the only cue. pygal's inline tooltip script is removed, so the charts are static
+pictures that need no JavaScript, fetch nothing from the internet, and fit a
+Content-Security-Policy without inline scripts.
 
 The functions take plain data (numbers, labels, lists of ``(datetime, value)``) and return
 SVG markup safe to put in a page; the selectors fetch, the views decide where it goes."""
@@ -14,14 +15,13 @@ SVG markup safe to put in a page; the selectors fetch, the views decide where it
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from html import escape
 
 import pygal
-from django.core.cache import cache
 from django.utils.safestring import SafeString, mark_safe
 from pygal.style import Style
 
@@ -106,42 +106,6 @@ def _render(chart: pygal.graph.graph.Graph) -> SafeString:
     return mark_safe(_SCRIPT.sub("", str(svg)))  # noqa: S308 - pygal escapes its text
 
 
-# Drawn charts are kept by what they show: the same inputs give the same picture, so a chart
-# is drawn once per change of its data (pygal takes 5-10 ms a chart, most of a chart
-# request). Bump the version when the drawing code changes what a chart looks like.
-DRAWING_VERSION = 1
-DRAWN_SECONDS = 24 * 3600
-# A chart ending "now" ends at the next full hour instead (invisible on a 180-day axis), so
-# its inputs, and the kept drawing, stay the same for the hour.
-CHART_END_STEP = dt.timedelta(hours=1)
-
-
-def chart_end(now: dt.datetime) -> dt.datetime:
-    """The right edge of a chart drawn at ``now``: the next full hour."""
-    step = CHART_END_STEP.total_seconds()
-    return dt.datetime.fromtimestamp(-(-now.timestamp() // step) * step, tz=now.tzinfo)
-
-
-@dataclass(frozen=True)
-class Drawn:
-    svg: SafeString
-    digest: str  # of the chart function and its inputs: an ETag for the picture
-
-
-def draw(chart: Callable[..., SafeString], /, **inputs: Any) -> Drawn:
-    """``chart(**inputs)``, taken from the cache when the same chart was drawn from the
-    same inputs before. The inputs are plain data (numbers, strings, datetimes, markers),
-    whose ``repr`` is stable, so it names the picture."""
-    named = repr((chart.__qualname__, DRAWING_VERSION, sorted(inputs.items())))
-    digest = hashlib.blake2b(named.encode(), digest_size=16).hexdigest()
-    key = f"chart:{digest}"
-    svg = cache.get(key)
-    if svg is None:
-        svg = str(chart(**inputs))
-        cache.set(key, svg, DRAWN_SECONDS)
-    return Drawn(svg=mark_safe(svg), digest=digest)  # noqa: S308 - what chart() returned
-
-
 def _date_label(value: dt.datetime) -> str:
     return value.strftime("%b %-d")
 
@@ -157,6 +121,153 @@ def step_value_at(points: Sequence[Point], at: dt.datetime) -> float | None:
     return current
 
 
+# --- date-axis charts, drawn as plain SVG geometry -----------------------------------------
+# The account page draws its score trend and one chart per measure on every view (and the
+# health region again while a recompute is pending). pygal took 5-10 ms a chart there,
+# most of the page's CPU; these take a fraction of a millisecond. Colours are SVG
+# presentation attributes (no style element or attribute), so a strict CSP allows them.
+
+AXIS_GREY = "#6b7280"
+GRID_GREY = "#e5e8ec"
+TEXT_GREY = "#374151"
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """Where a date × value plot sits in its SVG, and how to map data onto it."""
+
+    left: float
+    right: float
+    top: float
+    bottom: float
+    start: dt.datetime
+    end: dt.datetime
+    low: float
+    high: float
+
+    def x(self, at: dt.datetime) -> float:
+        span = (self.end - self.start).total_seconds() or 1.0
+        frac = min(max((at - self.start).total_seconds() / span, 0.0), 1.0)
+        return round(self.left + frac * (self.right - self.left), 1)
+
+    def y(self, value: float) -> float:
+        frac = (value - self.low) / ((self.high - self.low) or 1.0)
+        frac = min(max(frac, 0.0), 1.0)
+        return round(self.bottom - frac * (self.bottom - self.top), 1)
+
+
+def _nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
+    """Round tick values (1, 2, 2.5 or 5 × a power of ten apart) covering low..high."""
+    if high <= low:
+        low, high = low - 1, high + 1
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.floor(low / step) * step
+    n = max(1, math.ceil(round((high - first) / step, 9)))
+    return [round(first + i * step, 10) for i in range(n + 1)]
+
+
+def _tick_label(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:g}"
+
+
+def _month_ticks(start: dt.datetime, end: dt.datetime, most: int) -> list[dt.datetime]:
+    """First days of the months inside the range, thinned to at most ``most``."""
+    month = dt.datetime(start.year, start.month, 1, tzinfo=start.tzinfo)
+    ticks = []
+    while month <= end:
+        if month > start:
+            ticks.append(month)
+        month = dt.datetime(
+            month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=start.tzinfo
+        )
+    every = max(1, math.ceil(len(ticks) / most))
+    return ticks[::every]
+
+
+def _axes(frame: _Frame, y_ticks: Sequence[float], x_ticks: Sequence[dt.datetime]) -> list[str]:
+    parts = []
+    for value in y_ticks:
+        y = frame.y(value)
+        parts.append(
+            f'<line x1="{frame.left}" x2="{frame.right}" y1="{y}" y2="{y}" stroke="{GRID_GREY}"/>'
+            f'<text x="{frame.left - 6}" y="{y + 4}" text-anchor="end">'
+            f"{escape(_tick_label(value))}</text>"
+        )
+    parts.append(
+        f'<line x1="{frame.left}" x2="{frame.right}" y1="{frame.bottom}" y2="{frame.bottom}" '
+        f'stroke="{AXIS_GREY}"/>'
+    )
+    for at in x_ticks:
+        x = frame.x(at)
+        anchor = "end" if x > frame.right - 20 else "middle"  # the last label stays inside
+        parts.append(
+            f'<line x1="{x}" x2="{x}" y1="{frame.bottom}" y2="{frame.bottom + 4}" '
+            f'stroke="{AXIS_GREY}"/><text x="{x}" y="{frame.bottom + 17}" '
+            f'text-anchor="{anchor}">{escape(_date_label(at))}</text>'
+        )
+    return parts
+
+
+def _legend(items: Sequence[tuple[str, str, str]], *, y: float) -> list[str]:
+    """(label, colour, kind) in one row, each after the one before (at about 6.6 px a
+    character of 12 px text); kind: box, dot, line, dash, dotted."""
+    parts = []
+    x = 8.0
+    for label, colour, kind in items:
+        if kind == "box":
+            mark = f'<rect x="{x}" y="{y - 10}" width="12" height="12" fill="{colour}"/>'
+        elif kind == "dot":
+            mark = f'<circle cx="{x + 6}" cy="{y - 4}" r="5" fill="{colour}"/>'
+        else:
+            dash = {"dash": ' stroke-dasharray="6,4"', "dotted": ' stroke-dasharray="2,3"'}
+            mark = (
+                f'<line x1="{x}" x2="{x + 14}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" '
+                f'stroke-width="2.5"{dash.get(kind, "")}/>'
+            )
+        parts.append(f'{mark}<text x="{x + 18}" y="{y}">{escape(label)}</text>')
+        x = round(x + 18 + 6.6 * len(label) + 22, 1)
+    return parts
+
+
+def _svg(width: int, height: int, label: str, parts: Sequence[str]) -> SafeString:
+    return mark_safe(  # noqa: S308 - every text above went through escape()
+        f'<svg class="chart-svg" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" aria-label="{escape(label)}" '
+        f'font-family="{escape(FONT)}" font-size="12" fill="{TEXT_GREY}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(label)}</title>'
+        + "".join(parts)
+        + "</svg>"
+    )
+
+
+def _no_data(frame: _Frame, text: str) -> str:
+    return (
+        f'<text x="{(frame.left + frame.right) / 2}" y="{(frame.top + frame.bottom) / 2}" '
+        f'text-anchor="middle" font-size="15">{escape(text)}</text>'
+    )
+
+
+def _score_steps(points: Sequence[Point], start: dt.datetime, end: dt.datetime) -> list[Point]:
+    """The score as steps from ``start`` (the value in force then) to ``end`` (the last
+    value is still in force), so a flat week reads as flat."""
+    line: list[Point] = []
+    current = step_value_at(points, start)
+    if current is not None:
+        line.append((start, current))
+    for when, value in points:
+        if when <= start or when > end:
+            continue
+        if current is not None:
+            line.append((when, current))
+        line.append((when, value))
+        current = value
+    if current is not None:
+        line.append((end, current))
+    return line
+
+
 def trend_chart_svg(
     *,
     points: Sequence[Point],
@@ -168,74 +279,58 @@ def trend_chart_svg(
     width: int = 860,
     height: int = 320,
     label: str = "Score",
+    description: str = "",
 ) -> SafeString:
     """Score over time on band zones, with feedback, task and outcome markers placed on
-    the score line at the moment they happened."""
+    the score line at the moment they happened (each says what happened on hover).
+    ``markers=None``: a chart without events (the team's average) has no marker legend."""
     points = sorted(points)
-    colours = [
-        ZONE_FILL["green"],
-        ZONE_FILL["yellow"],
-        ZONE_FILL["red"],
-        OKABE_ITO["blue"],
-        *[MARKER_COLOUR[k] for k in ("feedback", "task", "outcome")],
-    ]
-    chart = pygal.DateTimeLine(
-        js=[],
-        css=CSS,
-        truncate_label=-1,
-        width=width,
-        height=height,
-        style=_style(colours),
-        range=(0, 100),
-        xrange=(start, end),
-        y_labels=[0, 20, 40, 60, 80, 100],
-        show_dots=False,
-        legend_at_bottom=True,
-        legend_at_bottom_columns=7,
-        x_value_formatter=_date_label,
-        show_minor_x_labels=False,
-        x_labels_major_count=7,
-        truncate_legend=-1,
-        margin=8,
-        no_data_text="No score history yet",
-        explicit_size=False,
+    frame = _Frame(
+        left=40, right=width - 14, top=10, bottom=height - 52, start=start, end=end, low=0, high=100
     )
-    # Zones are filled lines drawn bottom-up over each other (pygal fills to zero, and only
-    # fills a series that has a stroke; the stroke has the zone's own colour).
-    zone = {"fill": True, "show_dots": False}
-    chart.add(f"Green ≥ {green_at:g}", [(start, 100), (end, 100)], **zone)
-    chart.add(f"Yellow {red_below:g}–{green_at:g}", [(start, green_at), (end, green_at)], **zone)
-    chart.add(f"Red < {red_below:g}", [(start, red_below), (end, red_below)], **zone)
-    line: list[Point] = []
-    if points:
-        # Draw the score as steps so a flat week reads as flat, and carry the last value to
-        # the right edge ("the score is still this").
-        previous: float | None = None
-        for when, value in points:
-            if when < start:
-                previous = value
-                continue
-            if previous is not None:
-                line.append((when, previous))
-            line.append((when, value))
-            previous = value
-        if previous is not None:
-            if not line or line[0][0] > start:
-                first = step_value_at(points, start)
-                if first is not None:
-                    line.insert(0, (start, first))
-            line.append((end, previous))
-    chart.add(label, line)
-    # markers=None: a chart without events (the team's average) has no marker legend.
-    for kind in ("feedback", "task", "outcome") if markers is not None else ():
-        dots = []
-        for m in markers or ():
-            if m.kind != kind or not (start <= m.at <= end):
-                continue
-            y = step_value_at(points, m.at)
-            dots.append({"value": (m.at, y if y is not None else 2), "label": m.label})
-        chart.add(MARKER_LABEL[kind], dots, stroke=False, show_dots=True, dots_size=5)
-    return _render(chart)
+    parts = []
+    for top, bottom, band in (
+        (100, green_at, "green"),
+        (green_at, red_below, "yellow"),
+        (red_below, 0, "red"),
+    ):
+        y_top, y_bottom = frame.y(top), frame.y(bottom)
+        parts.append(
+            f'<rect x="{frame.left}" y="{y_top}" width="{frame.right - frame.left}" '
+            f'height="{round(y_bottom - y_top, 1)}" fill="{ZONE_FILL[band]}"/>'
+        )
+    parts += _axes(frame, [0, 20, 40, 60, 80, 100], _month_ticks(start, end, most=7))
+    line = _score_steps(points, start, end)
+    if line:
+        coords = " ".join(f"{frame.x(at)},{frame.y(value)}" for at, value in line)
+        parts.append(
+            f'<polyline points="{coords}" fill="none" stroke="{OKABE_ITO["blue"]}" '
+            f'stroke-width="2.2" stroke-linejoin="round"/>'
+        )
+    else:
+        parts.append(_no_data(frame, "No score history yet"))
+    for m in markers or ():
+        if not (start <= m.at <= end):
+            continue
+        value = step_value_at(points, m.at)
+        tip = f"{MARKER_LABEL[m.kind]}, {_date_label(m.at)}: {m.label}"
+        parts.append(
+            f'<circle cx="{frame.x(m.at)}" cy="{frame.y(value if value is not None else 2)}" '
+            f'r="5" fill="{MARKER_COLOUR[m.kind]}" stroke="#ffffff" stroke-width="1.5">'
+            f"<title>{escape(tip)}</title></circle>"
+        )
+    legend = [
+        (f"Green ≥ {green_at:g}", ZONE_FILL["green"], "box"),
+        (f"Yellow {red_below:g}–{green_at:g}", ZONE_FILL["yellow"], "box"),
+        (f"Red < {red_below:g}", ZONE_FILL["red"], "box"),
+        (label, OKABE_ITO["blue"], "line"),
+    ]
+    if markers is not None:
+        legend += [
+            (MARKER_LABEL[k], MARKER_COLOUR[k], "dot") for k in ("feedback", "task", "outcome")
+        ]
+    parts += _legend(legend, y=height - 14)
+    return _svg(width, height, description or f"{label} over time on band zones", parts)
 
 
 def metric_chart_svg(
@@ -249,46 +344,61 @@ def metric_chart_svg(
     good: float | None = None,
     width: int = 420,
     height: int = 200,
+    description: str = "",
 ) -> SafeString:
     """One metric's raw values, with the measure's bad and good thresholds as lines."""
-    colours = [OKABE_ITO["blue"], OKABE_ITO["vermillion"], OKABE_ITO["bluish_green"]]
-    chart = pygal.DateTimeLine(
-        js=[],
-        css=CSS,
-        truncate_label=-1,
-        width=width,
-        height=height,
-        style=_style(colours),
-        xrange=(start, end),
-        show_dots=len(points) <= 40,
-        dots_size=2.5,
-        legend_at_bottom=True,
-        legend_at_bottom_columns=3,
-        x_value_formatter=_date_label,
-        show_minor_x_labels=False,
-        x_labels_major_count=4,
-        y_labels_major_count=4,
-        title=f"{name} ({unit})" if unit else name,
-        margin=6,
-        no_data_text="No values in 180 days",
-        explicit_size=False,
+    points = sorted(p for p in points if start <= p[0] <= end)
+    shown = [v for _, v in points] + [t for t in (bad, good) if t is not None]
+    ticks = _nice_ticks(min(shown), max(shown)) if shown else [0.0, 1.0]
+    frame = _Frame(
+        left=48,
+        right=width - 12,
+        top=28,
+        bottom=height - 44,
+        start=start,
+        end=end,
+        low=ticks[0],
+        high=ticks[-1],
     )
-    chart.add(name, sorted(points))
+    title = f"{name} ({unit})" if unit else name
+    parts = [
+        f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13">{escape(title)}</text>'
+    ]
+    parts += _axes(frame, ticks, _month_ticks(start, end, most=4))
+    for threshold, colour, dash in (
+        (bad, OKABE_ITO["vermillion"], "6,4"),
+        (good, OKABE_ITO["bluish_green"], "2,3"),
+    ):
+        if threshold is not None:
+            y = frame.y(threshold)
+            parts.append(
+                f'<line x1="{frame.left}" x2="{frame.right}" y1="{y}" y2="{y}" '
+                f'stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/>'
+            )
+    if points:
+        coords = " ".join(f"{frame.x(at)},{frame.y(value)}" for at, value in points)
+        parts.append(
+            f'<polyline points="{coords}" fill="none" stroke="{OKABE_ITO["blue"]}" '
+            f'stroke-width="2" stroke-linejoin="round"/>'
+        )
+        if len(points) <= 40:
+            parts += [
+                f'<circle cx="{frame.x(at)}" cy="{frame.y(value)}" r="2.5" '
+                f'fill="{OKABE_ITO["blue"]}"><title>{escape(_date_label(at))}: '
+                f"{escape(_tick_label(value))}</title></circle>"
+                for at, value in points
+            ]
+    else:
+        parts.append(_no_data(frame, "No values in 180 days"))
+    # The title names the metric in full; its legend entry is cut to leave room for both
+    # thresholds.
+    legend = [(name if len(name) <= 26 else f"{name[:25]}…", OKABE_ITO["blue"], "line")]
     if bad is not None:
-        chart.add(
-            f"Bad: {bad:g}",
-            [(start, bad), (end, bad)],
-            show_dots=False,
-            stroke_style={"dasharray": "6,4"},
-        )
+        legend.append((f"Bad: {bad:g}", OKABE_ITO["vermillion"], "dash"))
     if good is not None:
-        chart.add(
-            f"Good: {good:g}",
-            [(start, good), (end, good)],
-            show_dots=False,
-            stroke_style={"dasharray": "2,3"},
-        )
-    return _render(chart)
+        legend.append((f"Good: {good:g}", OKABE_ITO["bluish_green"], "dotted"))
+    parts += _legend(legend, y=height - 14)
+    return _svg(width, height, description or f"{title} over time", parts)
 
 
 def band_distribution_svg(*, now: Mapping[str, int], before: Mapping[str, int]) -> SafeString:

@@ -4,6 +4,7 @@ owner) with good and bad input, with and without HTMX."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,6 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Account, Activity, Feedback, User
-from chs_site import charts
 from playbooks.services.tasks import create_task
 from scoring.models import DirtyAccount, Scorecard, ScoreOverride
 from scoring.services.recompute import recompute_dirty_accounts
@@ -45,8 +45,6 @@ def url(account: Account, suffix: str = "") -> str:
         ("", {}),
         ("health/", HX),
         ("timeline/", HX),
-        ("trend.svg", {}),
-        ("metrics/nps.svg", {}),
     ],
 )
 def test_every_account_view_is_404_outside_the_users_scope(
@@ -90,8 +88,9 @@ def test_account_page_shows_score_breakdown_movers_path_contacts_and_timeline(
     assert "Path to green" in body
     assert "Dana Quinn" in body
     assert "Health band" in body  # band changes written by the recompute are on the timeline
-    assert url(scored_account, "trend.svg") in body
-    assert url(scored_account, "metrics/nps.svg") in body
+    # The charts are drawn into the page: the trend, then one per measure.
+    assert body.count('<svg class="chart-svg"') == 4
+    assert f'aria-label="Health score of {scored_account.name} over the last 180 days' in body
 
 
 def test_account_page_without_any_score_says_what_to_do(
@@ -115,80 +114,48 @@ def test_account_page_query_count_is_fixed(
 ) -> None:
     for i in range(30):
         ContactFactory.create(account=scored_account, name=f"Contact {i}")
-    with django_assert_max_num_queries(24):
+    # 28: the charts drawn into the page read the score history, the markers, the
+    # measures and their values (four queries instead of four more requests).
+    with django_assert_max_num_queries(28):
         response = csm_client.get(url(scored_account))
     assert response.status_code == 200
 
 
-def test_trend_chart_is_svg_with_band_zones_markers_and_no_script(
+def _charts(html: str) -> list[str]:
+    return re.findall(r'<svg class="chart-svg".*?</svg>', html, re.DOTALL)
+
+
+def test_trend_chart_has_band_zones_markers_that_say_what_happened_and_no_script(
     csm_client: Client, scored_account: Account, csm: User
 ) -> None:
     create_task(actor=csm, account=scored_account, title="Call the sponsor")
-    response = csm_client.get(url(scored_account, "trend.svg"))
-    svg = response.content.decode()
-    assert response["Content-Type"].startswith("image/svg+xml")
-    assert svg.lstrip().startswith("<svg")
-    assert "<script" not in svg
-    for label in (
-        "Green ≥ 70",
-        "Yellow 40–70",
-        "Red &lt; 40",
-        "Score",
-        "Feedback",
-        "Tasks",
-        "Outcomes",
-    ):
-        assert label in svg
-    assert "#0072B2" in svg.upper() or "#0072b2" in svg
+    trend = _charts(csm_client.get(url(scored_account)).content.decode())[0]
+    assert "<script" not in trend and "style" not in trend
+    assert 'role="img"' in trend and f"Health score of {scored_account.name}" in trend
+    for label in ("Green ≥ 70", "Yellow 40–70", "Red &lt; 40", "Score", "Feedback", "Tasks"):
+        assert label in trend
+    assert "Outcomes" in trend and "#0072B2" in trend
+    assert "<title>Tasks, " in trend and "Call the sponsor" in trend
 
 
-def test_a_chart_is_drawn_once_per_change_of_its_data_and_revalidates_with_its_etag(
-    csm_client: Client, scored_account: Account, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    drawn: list[dict[str, Any]] = []
-    real = charts.trend_chart_svg
-
-    def counting(**inputs: Any) -> Any:
-        drawn.append(inputs)
-        return real(**inputs)
-
-    monkeypatch.setattr(charts, "trend_chart_svg", counting)
-    first = csm_client.get(url(scored_account, "trend.svg"))
-    again = csm_client.get(url(scored_account, "trend.svg"))
-    assert first.status_code == again.status_code == 200
-    assert again.content == first.content and again["ETag"] == first["ETag"]
-    assert len(drawn) == 1
-
-    unchanged = csm_client.get(url(scored_account, "trend.svg"), HTTP_IF_NONE_MATCH=first["ETag"])
-    assert unchanged.status_code == 304 and unchanged.content == b""
-    assert unchanged["Cache-Control"] == "private, max-age=60"
-
-    record(scored_account, "nps", 1, timezone.now())
-    recompute_dirty_accounts()
-    changed = csm_client.get(url(scored_account, "trend.svg"), HTTP_IF_NONE_MATCH=first["ETag"])
-    assert changed.status_code == 200 and changed["ETag"] != first["ETag"]
-    assert len(drawn) == 2
-
-
-def test_a_chart_drawn_now_ends_at_the_next_full_hour() -> None:
-    utc = dt.UTC
-    assert charts.chart_end(dt.datetime(2026, 12, 4, 14, 5, tzinfo=utc)) == dt.datetime(
-        2026, 12, 4, 15, tzinfo=utc
-    )
-    assert charts.chart_end(dt.datetime(2026, 12, 4, 15, tzinfo=utc)) == dt.datetime(
-        2026, 12, 4, 15, tzinfo=utc
-    )
-
-
-def test_metric_chart_for_a_metric_outside_the_scorecard_is_404(
+def test_the_health_region_redraws_the_trend_with_a_new_score(
     csm_client: Client, scored_account: Account
 ) -> None:
-    assert csm_client.get(url(scored_account, "metrics/unknown.svg")).status_code == 404
+    before = _charts(csm_client.get(url(scored_account, "health/"), headers=HX).content.decode())
+    record(scored_account, "nps", 1, timezone.now())
+    recompute_dirty_accounts()
+    after = _charts(csm_client.get(url(scored_account, "health/"), headers=HX).content.decode())
+    assert len(before) == len(after) == 1 and before != after
 
 
-def test_metric_chart_shows_thresholds(csm_client: Client, scored_account: Account) -> None:
-    svg = csm_client.get(url(scored_account, "metrics/logins.svg")).content.decode()
-    assert "Bad: 0" in svg and "Good: 50" in svg and "Weekly logins" in svg
+def test_each_measure_has_a_chart_with_its_thresholds(
+    csm_client: Client, scored_account: Account
+) -> None:
+    measures = _charts(csm_client.get(url(scored_account)).content.decode())[1:]
+    logins = next(svg for svg in measures if "Weekly logins" in svg)
+    assert "Bad: 0" in logins and "Good: 50" in logins
+    assert "stroke-dasharray" in logins  # the thresholds are dashed lines
+    assert logins.count("<circle") == 4  # the four values recorded in 60 days
 
 
 # --- the score refreshes itself -----------------------------------------------------------

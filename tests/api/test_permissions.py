@@ -267,16 +267,6 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "POST": "L 405 405 405",
         "DELETE": "L 405 405 405",
     },
-    "accounts/<account_id:external_id>/trend.svg": {
-        "GET": "L 404 404 200",
-        "POST": "L 405 405 405",
-        "DELETE": "L 405 405 405",
-    },
-    "accounts/<account_id:external_id>/metrics/<slug:metric>.svg": {
-        "GET": "L 404 404 404",
-        "POST": "L 405 405 405",
-        "DELETE": "L 405 405 405",
-    },
     "accounts/<account_id:external_id>/feedback/": {
         "GET": "L 405 405 405",
         "POST": "L 404 404 400",

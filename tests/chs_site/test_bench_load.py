@@ -68,8 +68,7 @@ def test_bench_load_serves_every_page_stores_and_rescores_every_value(
 def test_requests_count_under_the_page_they_belong_to() -> None:
     assert page_kind("/portfolio/?band=red") == "portfolio"
     assert page_kind("/accounts/ACME-1/") == "account"
-    assert page_kind("/accounts/ACME-1/trend.svg?v=1") == "account_parts"
-    assert page_kind("/accounts/ACME-1/metrics/nps.svg") == "account_parts"
+    assert page_kind("/accounts/ACME-1/timeline/") == "account_parts"
     assert page_kind("/accounts/ACME-1/success-plan/") == "account_parts"
     assert page_kind("/tasks/?status=open") == "tasks"
     assert page_kind("/api/v1/metrics/") == "api_ingest"
