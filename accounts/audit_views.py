@@ -23,7 +23,7 @@ def audit_log(request: AuthedRequest) -> HttpResponse:
     if not request.user.is_admin:
         raise Http404("No such page.")
     # The form sends every field; an empty one means "any", not a bad value.
-    data = {k: v for k, v in request.GET.items() if k != "page" and v.strip()}
+    data = {k: v for k, v in request.GET.items() if k != "page" and str(v).strip()}
     filterset = AuditFilter(data, queryset=audit_entries_for(request.user))
     entries = filterset.qs if filterset.is_valid() else AuditEntry.objects.none()
     paginator: Paginator[AuditEntry] = Paginator(entries.select_related("api_token"), PAGE_SIZE)

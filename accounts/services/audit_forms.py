@@ -13,15 +13,16 @@ from accounts.services.audit import plain
 
 def _shown(field: forms.Field | None, value: Any) -> Any:
     """A form value as a person reads it: a related object by its label, not its id."""
-    if isinstance(field, forms.ModelMultipleChoiceField):
+    queryset = getattr(field, "queryset", None)
+    if isinstance(field, forms.ModelMultipleChoiceField) and queryset is not None:
         if value is None:
             return []
         ids = [v.pk if isinstance(v, models.Model) else v for v in value]
-        return sorted(str(o) for o in field.queryset.filter(pk__in=ids))
+        return sorted(str(o) for o in queryset.filter(pk__in=ids))
     if isinstance(field, forms.ModelChoiceField) and value not in (None, ""):
-        if isinstance(value, models.Model):
+        if isinstance(value, models.Model) or queryset is None:
             return str(value)
-        found = field.queryset.filter(pk=value).first()
+        found = queryset.filter(pk=value).first()
         return str(found) if found is not None else value
     return plain(value)
 

@@ -108,7 +108,13 @@ def test_admin_site_edit_of_a_metric_definition_is_recorded(admin_client: Client
     metric = MetricDefinition.objects.create(key="seats", name="Seats")
     response = admin_client.post(
         f"/admin/scoring/metricdefinition/{metric.pk}/change/",
-        {"key": "seats", "name": "Seats used", "unit": "", "description": "", "direction": "higher"},
+        {
+            "key": "seats",
+            "name": "Seats used",
+            "unit": "",
+            "description": "",
+            "direction": "higher",
+        },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     entry = only(T.METRIC, A.UPDATED)
@@ -170,8 +176,17 @@ def test_playbook_create_edit_enable_disable_and_run_are_recorded(admin_client: 
 
 
 def test_create_user_command_records_the_command_and_masks_the_password() -> None:
-    call_command("create_user", "ana", "--role", "manager", "--team", "Delta", "--password",
-                 "Sup3r-secret-pw", stdout=StringIO())
+    call_command(
+        "create_user",
+        "ana",
+        "--role",
+        "manager",
+        "--team",
+        "Delta",
+        "--password",
+        "Sup3r-secret-pw",
+        stdout=StringIO(),
+    )
     entry = only(T.USER, A.CREATED)
     assert entry.actor is None and entry.actor_label == "command create_user"
     assert entry.source == Source.COMMAND
@@ -421,12 +436,18 @@ def test_entries_cannot_be_changed_or_deleted(admin_client: Client) -> None:
         entry.delete()
     # Django's admin shows the entry but offers no way to change, add or delete it.
     assert admin_client.get(f"/admin/accounts/auditentry/{entry.pk}/change/").status_code == 200
-    assert admin_client.post(
-        f"/admin/accounts/auditentry/{entry.pk}/change/", {"object_label": "z"}
-    ).status_code == 403
-    assert admin_client.post(
-        f"/admin/accounts/auditentry/{entry.pk}/delete/", {"post": "yes"}
-    ).status_code == 403
+    assert (
+        admin_client.post(
+            f"/admin/accounts/auditentry/{entry.pk}/change/", {"object_label": "z"}
+        ).status_code
+        == 403
+    )
+    assert (
+        admin_client.post(
+            f"/admin/accounts/auditentry/{entry.pk}/delete/", {"post": "yes"}
+        ).status_code
+        == 403
+    )
     assert admin_client.get("/admin/accounts/auditentry/add/").status_code == 403
     entry.refresh_from_db()
     assert entry.object_label == "x"

@@ -22,10 +22,21 @@ T = AuditEntry.ObjectType
 @pytest.fixture
 def logged(admin: User, csm: User) -> list[AuditEntry]:
     return [
-        record_audit(action=A.ENABLED, object_type=T.PLAYBOOK, label="Red accounts",
-                     object_id=4, actor=admin, changes={"enabled": [False, True]}),
-        record_audit(action=A.CREATED, object_type=T.API_TOKEN, label="chs_abc… (csm, read)",
-                     actor=csm, changes={"scope": [None, "read"]}),
+        record_audit(
+            action=A.ENABLED,
+            object_type=T.PLAYBOOK,
+            label="Red accounts",
+            object_id=4,
+            actor=admin,
+            changes={"enabled": [False, True]},
+        ),
+        record_audit(
+            action=A.CREATED,
+            object_type=T.API_TOKEN,
+            label="chs_abc… (csm, read)",
+            actor=csm,
+            changes={"scope": [None, "read"]},
+        ),
     ]
 
 
