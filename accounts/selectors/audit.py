@@ -57,11 +57,3 @@ class AuditFilter(StrictFilterSet):
         if not value:
             return queryset
         return queryset.filter(Q(actor__username__iexact=value) | Q(actor_label__icontains=value))
-
-    def is_valid(self) -> bool:
-        valid = super().is_valid()
-        since, until = self.form.cleaned_data.get("since"), self.form.cleaned_data.get("until")
-        if valid and since and until and since > until:
-            self.form.add_error("until", "must be on or after the 'from' date")
-            valid = False
-        return valid

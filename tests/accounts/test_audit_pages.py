@@ -113,7 +113,6 @@ def test_api_refuses_bad_filters_with_the_field_named(admin_client: Client) -> N
         ("since=yesterday", "since"),
         ("action=", "action"),
         ("object_type=spaceship", "object_type"),
-        ("since=2026-05-02&until=2026-05-01", "until"),
     ):
         response = admin_client.get(f"/api/v1/audit-log/?{query}")
         assert response.status_code == 400, query
