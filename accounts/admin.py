@@ -6,12 +6,14 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
+from accounts.audit_admin import AuditedModelAdmin
 from accounts.models import (
     Account,
     Activity,
     ApiToken,
+    AuditEntry,
     Contact,
     Feedback,
     ImportJob,
@@ -19,11 +21,13 @@ from accounts.models import (
     User,
     owner_sort_name,
 )
+from accounts.services.audit import Action, record_audit
 from accounts.services.people import sync_owner_sort_names
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(AuditedModelAdmin, BaseUserAdmin):
+    audit_object_type = AuditEntry.ObjectType.USER
     list_display = ("username", "display_name", "role", "team", "is_active", "last_login")
     list_filter = ("role", "team", "is_active")
     fieldsets = (
@@ -52,6 +56,20 @@ class UserAdmin(BaseUserAdmin):
                 sync_owner_sort_names(user=user, deleting=True)
             super().delete_queryset(request, queryset)
 
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:  # saved, redirected
+            user = User.objects.get(pk=id)
+            record_audit(
+                action=Action.PASSWORD_CHANGED,
+                object_type=AuditEntry.ObjectType.USER,
+                obj=user,
+                changes={"password": ["", "changed"]},
+            )
+        return response
+
 
 class MemberInline(admin.TabularInline):
     model = User
@@ -63,7 +81,8 @@ class MemberInline(admin.TabularInline):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(AuditedModelAdmin):
+    audit_object_type = AuditEntry.ObjectType.TEAM
     list_display = ("name", "manager")
     search_fields = ("name",)
     inlines = [MemberInline]
@@ -75,7 +94,8 @@ class ContactInline(admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(AuditedModelAdmin):
+    audit_object_type = AuditEntry.ObjectType.ACCOUNT
     list_display = (
         "name",
         "external_id",
@@ -135,8 +155,10 @@ class ActivityAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(AuditedModelAdmin):
     """Read-only: keys are created (and shown once) by the command or the API tokens page."""
+
+    audit_object_type = AuditEntry.ObjectType.API_TOKEN
 
     list_display = ("prefix", "user", "scope", "name", "created_at", "last_used_at", "revoked_at")
     list_filter = ("scope",)
@@ -181,4 +203,23 @@ class ImportJobAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in ImportJob._meta.fields]
 
     def has_add_permission(self, request: object) -> bool:
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: the log is append-only, nobody adds, edits or deletes an entry here."""
+
+    list_display = ("at", "actor_label", "action", "object_type", "object_label", "source")
+    list_filter = ("object_type", "action", "source")
+    search_fields = ("actor_label", "object_label", "object_id")
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

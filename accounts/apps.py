@@ -8,6 +8,8 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from accounts import audit_hooks
         from accounts.imports.accounts import register_importer
 
         register_importer()
+        audit_hooks.connect()

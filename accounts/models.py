@@ -543,3 +543,91 @@ class ImportMapping(models.Model):
 
     def __str__(self) -> str:
         return f"mapping for {self.kind}"
+
+
+class AuditEntry(models.Model):
+    """One change to configuration or access: who (a user, an API key, or a command/task),
+    when, what (object type, id, label, field changes) and from where. Append-only: the app
+    writes entries through ``accounts.services.audit`` and never changes or deletes one."""
+
+    class Source(models.TextChoices):
+        WEB = "web", "Web"
+        API = "api", "API"
+        COMMAND = "command", "Command"
+        TASK = "task", "Task"
+        SYSTEM = "system", "System"
+
+    class ObjectType(models.TextChoices):
+        SCORECARD = "scorecard", "Scorecard"
+        METRIC = "metric_definition", "Metric definition"
+        PLAYBOOK = "playbook", "Playbook"
+        USER = "user", "User"
+        TEAM = "team", "Team"
+        API_TOKEN = "api_token", "API key"
+        OVERRIDE = "override", "Score override"
+        ACCOUNT = "account", "Account"
+        IMPORT = "import", "Import"
+        EXPORT = "export", "Export"
+        BACKFILL = "backfill", "Backfill"
+        QUARANTINE = "quarantine", "Quarantine"
+        SIGN_IN = "sign_in", "Sign-in"
+        OTHER = "other", "Other"
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        UPDATED = "updated", "Updated"
+        DELETED = "deleted", "Deleted"
+        PUBLISHED = "published", "Published"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+        ENABLED = "enabled", "Enabled"
+        DISABLED = "disabled", "Disabled"
+        RUN = "run", "Run now"
+        REVOKED = "revoked", "Revoked"
+        OWNER_CHANGED = "owner_changed", "Owner changed"
+        STARTED = "started", "Started"
+        FINISHED = "finished", "Finished"
+        DOWNLOADED = "downloaded", "Downloaded"
+        RELEASED = "released", "Released"
+        PASSWORD_CHANGED = "password_changed", "Password changed"
+        SIGNED_IN = "signed_in", "Signed in"
+        SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
+
+    at = models.DateTimeField()
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept as text so the entry still says who after the user or key is deleted.
+    actor_label = models.CharField(max_length=200)
+    api_token = models.ForeignKey(
+        ApiToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=20, choices=Action.choices)
+    object_type = models.CharField(max_length=20, choices=ObjectType.choices)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_label = models.CharField(max_length=200, blank=True)
+    # {field: [old, new]}; secret fields hold a mask, never the value.
+    changes = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["-at", "-id"], name="audit_at"),
+            models.Index(fields=["actor", "-at"], name="audit_actor_at"),
+            models.Index(fields=["object_type", "-at"], name="audit_type_at"),
+            models.Index(fields=["action", "-at"], name="audit_action_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_label} {self.action} {self.object_type} {self.object_label}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise ValueError("Audit entries are append-only; this one cannot be changed.")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise ValueError("Audit entries are append-only; this one cannot be deleted.")

@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 import chs_site.converters  # noqa: F401  (registers <account_id:…>)
-from accounts import views
+from accounts import audit_views, views
 from accounts.forms import LoginForm
 
 app_name = "accounts"
@@ -46,4 +46,5 @@ urlpatterns = [
     path("imports/<id:pk>/errors.csv", views.import_errors_csv, name="import_errors_csv"),
     path("api-tokens/", views.api_tokens, name="api_tokens"),
     path("api-tokens/<id:pk>/revoke/", views.revoke_api_token, name="revoke_api_token"),
+    path("audit-log/", audit_views.audit_log, name="audit_log"),
 ]

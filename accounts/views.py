@@ -48,6 +48,7 @@ from accounts.selectors.portfolio import (
 from accounts.selectors.timeline import chart_markers, timeline
 from accounts.services import accounts as account_services
 from accounts.services import tokens as token_services
+from accounts.services.audit import Action, ObjectType, record_audit
 from chs_site import charts
 from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.formatting import neutralise_csv_cell
@@ -234,7 +235,14 @@ def portfolio_export(request: AuthedRequest) -> StreamingHttpResponse:
         content_type="text/csv; charset=utf-8",
     )
     stamp = timezone.localdate().isoformat()
-    response["Content-Disposition"] = f'attachment; filename="portfolio-{stamp}.csv"'
+    filename = f"portfolio-{stamp}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    record_audit(
+        action=Action.DOWNLOADED,
+        object_type=ObjectType.EXPORT,
+        label=filename,
+        changes={"filters": [None, request.GET.urlencode() or "none"]},
+    )
     return response
 
 
@@ -779,12 +787,18 @@ def import_errors_csv(request: AuthedRequest, pk: int) -> FileResponse:
     job = _job_for(request.user, pk)
     if not job.errors_file:
         raise Http404("This import has no errors.")
-    return FileResponse(
-        job.errors_file.open("rb"),
-        as_attachment=True,
-        filename=f"import-{job.pk}-errors.csv",
-        content_type="text/csv",
+    filename = f"import-{job.pk}-errors.csv"
+    response = FileResponse(
+        job.errors_file.open("rb"), as_attachment=True, filename=filename, content_type="text/csv"
     )
+    record_audit(
+        action=Action.DOWNLOADED,
+        object_type=ObjectType.EXPORT,
+        object_id=job.pk,
+        label=filename,
+        changes={"rows with errors": [None, job.error_count]},
+    )
+    return response
 
 
 # --- API tokens (admins) -----------------------------------------------------------------
@@ -831,6 +845,6 @@ def api_tokens(request: AuthedRequest) -> HttpResponse:
 def revoke_api_token(request: AuthedRequest, pk: int) -> HttpResponse:
     _admin_only(request.user)
     token = get_object_or_404(ApiToken, pk=pk)
-    token_services.revoke_api_token(token=token)
+    token_services.revoke_api_token(token=token, actor=request.user)
     messages.success(request, f"Key {token.prefix}… of {token.user.username} is revoked.")
     return redirect("accounts:api_tokens")

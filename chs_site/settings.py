@@ -137,6 +137,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "accounts.middleware.AuditOriginMiddleware",
 ]
 
 if not (DEBUG or TESTING):
@@ -209,6 +210,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 20 * 1024 *
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=not DEBUG and not TESTING)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# The header a trusted reverse proxy puts the client's address in (X-Forwarded-For,
+# X-Real-IP), read for the audit log; blank = REMOTE_ADDR, as it is when nothing proxies.
+CLIENT_IP_HEADER = env_str("CLIENT_IP_HEADER", "")
 X_FRAME_OPTIONS = "DENY"
 
 # --- email -----------------------------------------------------------------------------

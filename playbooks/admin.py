@@ -7,6 +7,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.audit_admin import AuditedModelAdmin
+from accounts.models import AuditEntry
 from playbooks.models import (
     Milestone,
     Notification,
@@ -32,7 +34,8 @@ class PlaybookActionInline(admin.StackedInline):
 
 
 @admin.register(Playbook)
-class PlaybookAdmin(admin.ModelAdmin):
+class PlaybookAdmin(AuditedModelAdmin):
+    audit_object_type = AuditEntry.ObjectType.PLAYBOOK
     list_display = ("name", "trigger_type", "enabled", "cooldown_days", "updated_at")
     list_filter = ("enabled", "trigger_type")
     search_fields = ("name",)

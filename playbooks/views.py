@@ -8,7 +8,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -62,7 +61,7 @@ from playbooks.selectors.tasks import (
     task_history,
     team_load,
 )
-from playbooks.services.configuration import set_playbook_enabled
+from playbooks.services.configuration import save_playbook, set_playbook_enabled
 from playbooks.services.firing import run_playbook_now
 from playbooks.services.notifications import mark_notifications_read, set_email_preference
 from playbooks.services.outreach import OutreachSpec, create_outreach, plan_outreach
@@ -368,14 +367,7 @@ def playbook_edit(request: AuthedRequest, pk: int | None = None) -> HttpResponse
     form = PlaybookForm(request.POST or None, instance=playbook)
     formset = ActionFormSet(request.POST or None, instance=playbook, prefix="actions")
     if request.method == "POST" and form.is_valid() and formset.is_valid():
-        with transaction.atomic():
-            saved = form.save(commit=False)
-            if not saved.pk:
-                saved.created_by = request.user
-            saved.save()
-            form.save_m2m()
-            formset.instance = saved
-            formset.save()
+        saved = save_playbook(form=form, formset=formset, actor=request.user)
         messages.success(request, f"Playbook “{saved.name}” saved.")
         return redirect(saved.get_absolute_url())
     return render(

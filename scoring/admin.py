@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from accounts.audit_admin import AuditedModelAdmin
+from accounts.models import AuditEntry
 from scoring.models import (
     DirtyAccount,
     Measure,
@@ -15,7 +17,8 @@ from scoring.models import (
 
 
 @admin.register(MetricDefinition)
-class MetricDefinitionAdmin(admin.ModelAdmin):
+class MetricDefinitionAdmin(AuditedModelAdmin):
+    audit_object_type = AuditEntry.ObjectType.METRIC
     list_display = ("key", "name", "unit", "direction")
     search_fields = ("key", "name")
 
@@ -36,7 +39,8 @@ class MeasureInline(admin.TabularInline):
 
 
 @admin.register(Scorecard)
-class ScorecardAdmin(admin.ModelAdmin):
+class ScorecardAdmin(AuditedModelAdmin):
+    audit_object_type = AuditEntry.ObjectType.SCORECARD
     list_display = (
         "name",
         "segment",
@@ -61,7 +65,8 @@ class ScoreAdmin(admin.ModelAdmin):
 
 
 @admin.register(ScoreOverride)
-class ScoreOverrideAdmin(admin.ModelAdmin):
+class ScoreOverrideAdmin(AuditedModelAdmin):
+    audit_object_type = AuditEntry.ObjectType.OVERRIDE
     list_display = ("account", "score", "band", "author", "expires_at", "revoked_at")
     raw_id_fields = ("account", "author")
 

@@ -26,6 +26,7 @@ from accounts.imports.reading import (
 from accounts.imports.registry import kind_spec
 from accounts.models import ImportJob, ImportMapping, User
 from accounts.selectors.access import can_import, visible_import_jobs
+from accounts.services.audit import Action, ObjectType, record_audit
 from chs_site.celery import send_on_commit
 from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.formatting import neutralise_csv_cell
@@ -212,6 +213,14 @@ def mark_queued(*, job: ImportJob, user: User | None) -> ImportJob:
         kind=job.kind, defaults={"mapping": remembered, "updated_by": user}
     )
     job.status = ImportJob.Status.QUEUED
+    record_audit(
+        action=Action.STARTED,
+        object_type=ObjectType.IMPORT,
+        obj=job,
+        label=f"{job.original_name} ({job.kind})",
+        actor=user,
+        changes={"status": [ImportJob.Status.UPLOADED, ImportJob.Status.QUEUED]},
+    )
     return job
 
 
@@ -428,7 +437,20 @@ def _finish(
     job.finished_at = timezone.now()
     if rows_validated is not None:
         job.rows_validated = rows_validated
-    job.save()
+    with transaction.atomic():
+        job.save()
+        record_audit(
+            action=Action.FINISHED,
+            object_type=ObjectType.IMPORT,
+            obj=job,
+            label=f"{job.original_name} ({job.kind})",
+            actor=job.created_by,
+            changes={
+                "status": [None, job.status],
+                "error_count": [None, job.error_count],
+                **{k: [None, v] for k, v in job.result.items()},
+            },
+        )
     return job
 
 

@@ -14,6 +14,7 @@ from accounts.selectors.access import (
     visible_accounts,
     visible_users,
 )
+from accounts.services.audit import Action, ObjectType, record_audit
 from chs_site.errors import Conflict, PermissionDenied
 
 ACCOUNT_FIELDS = ("name", "domain", "segment", "arr", "renewal_date", "lifecycle_stage")
@@ -91,6 +92,14 @@ def update_account(*, user: User, account: Account, data: dict[str, Any]) -> Acc
                 f"Owner changed from {old_owner.display_name if old_owner else 'nobody'} "
                 f"to {new_owner.display_name if new_owner else 'nobody'}"
             ),
+        )
+        record_audit(
+            action=Action.OWNER_CHANGED,
+            object_type=ObjectType.ACCOUNT,
+            object_id=account.external_id,
+            label=account.name,
+            actor=user,
+            changes={"owner": [old_owner, new_owner]},
         )
     for field in ACCOUNT_FIELDS:
         if field in data and getattr(account, field) != data[field]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from accounts.models import Account, Role, Team, User, owner_sort_name
+from accounts.services.audit import Action, ObjectType, record_audit
 from chs_site.errors import ApplicationError
 
 
@@ -57,6 +58,18 @@ def create_user(
         else:
             user.team = team
             user.save(update_fields=["team"])
+    record_audit(
+        action=Action.CREATED,
+        object_type=ObjectType.USER,
+        obj=user,
+        changes={
+            "username": [None, user.username],
+            "role": [None, user.role],
+            "team": [None, team_name.strip() if team_name else None],
+            "email": [None, user.email],
+            "password": [None, "set" if password else None],
+        },
+    )
     return user
 
 

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ApiToken, User, hash_api_key
+from accounts.services.audit import Action, ObjectType, record_audit
 from chs_site.errors import ApplicationError
 
 API_KEY_PREFIX = "chs_"
@@ -47,13 +48,35 @@ def create_api_token(
         key_hash=hash_api_key(key),
         created_by=created_by,
     )
+    record_audit(
+        action=Action.CREATED,
+        object_type=ObjectType.API_TOKEN,
+        obj=token,
+        actor=created_by,
+        changes={
+            "user": [None, user.username],
+            "scope": [None, token.scope],
+            "name": [None, token.name],
+            "prefix": [None, token.prefix],
+        },
+    )
     return IssuedToken(token=token, key=key)
 
 
-def revoke_api_token(*, token: ApiToken, now: dt.datetime | None = None) -> ApiToken:
+@transaction.atomic
+def revoke_api_token(
+    *, token: ApiToken, actor: User | None = None, now: dt.datetime | None = None
+) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = now or timezone.now()
         token.save(update_fields=["revoked_at"])
+        record_audit(
+            action=Action.REVOKED,
+            object_type=ObjectType.API_TOKEN,
+            obj=token,
+            actor=actor,
+            changes={"revoked_at": [None, token.revoked_at]},
+        )
     return token
 
 

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Activity, User
+from accounts.services.audit import Action, ObjectType, record_audit
 from chs_site.errors import ApplicationError
 from playbooks import triggers
 from playbooks.assignment import assignee_for, load_staff, template_values
@@ -147,7 +148,15 @@ def run_playbook_now(*, playbook: Playbook, actor: User, now: dt.datetime | None
         raise ApplicationError("Only admins can run playbooks.")
     now = now or timezone.now()
     matches = triggers.match_state(playbook, now=now)
-    return fire(playbook=playbook, matches=matches, source=PlaybookRun.Source.MANUAL, now=now)
+    created = fire(playbook=playbook, matches=matches, source=PlaybookRun.Source.MANUAL, now=now)
+    record_audit(
+        action=Action.RUN,
+        object_type=ObjectType.PLAYBOOK,
+        obj=playbook,
+        actor=actor,
+        changes={"tasks created": [None, created]},
+    )
+    return created
 
 
 def _enabled_playbooks() -> list[Playbook]:

@@ -10,13 +10,14 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.services.audit import Action, ObjectType, record_audit
 from chs_site.celery import send_on_commit
 from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.sql import BULK_BATCH
 from scoring import engine
 from scoring.models import BackfillJob, MetricValue, Score, Scorecard
 from scoring.selectors.scorecards import matched_accounts, metric_ids_by_key, scorecard_spec
-from scoring.services.scorecards import check_scorecard_editor
+from scoring.services.scorecards import audit_label, check_scorecard_editor
 
 BACKFILL_MAX_DAYS = 365
 BACKFILL_CHUNK = 250
@@ -49,6 +50,14 @@ def start_backfill(*, scorecard: Scorecard, days: int, author: Any) -> Any:
         days=days,
         total=matched_accounts(scorecard.segment).count(),
         created_by=author,
+    )
+    record_audit(
+        action=Action.STARTED,
+        object_type=ObjectType.BACKFILL,
+        obj=job,
+        label=audit_label(scorecard),
+        actor=author,
+        changes={"days": [None, days], "accounts": [None, job.total]},
     )
     send_on_commit(run_backfill, job.pk)
     return job

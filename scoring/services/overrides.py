@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import Account, Activity, HealthBand, User
 from accounts.selectors.access import visible_accounts
+from accounts.services.audit import Action, ObjectType, record_audit
 from chs_site.errors import ApplicationError, PermissionDenied, ValidationFailed
 from chs_site.sql import id_array
 from scoring import engine
@@ -119,6 +120,19 @@ def override_score(
             summary=f"Health overridden to {shown} until {expires_at:%Y-%m-%d}: {reason}"[:300],
             details={"override_id": override.pk, "score": override.score, "band": band},
         )
+        record_audit(
+            action=Action.CREATED,
+            object_type=ObjectType.OVERRIDE,
+            obj=override,
+            label=f"{locked.name} ({locked.external_id})",
+            actor=author,
+            changes={
+                "score": [locked.computed_score, override.score],
+                "band": [locked.computed_band, band or None],
+                "reason": [None, reason],
+                "expires_at": [None, expires_at],
+            },
+        )
     account.health_score, account.health_band = locked.health_score, locked.health_band
     return override
 
@@ -146,6 +160,14 @@ def revoke_override(*, override: ScoreOverride, author: User | None) -> ScoreOve
             occurred_at=now,
             summary="Health override revoked; the computed score applies again.",
             details={"override_id": override.pk, "revoked": True},
+        )
+        record_audit(
+            action=Action.REVOKED,
+            object_type=ObjectType.OVERRIDE,
+            obj=override,
+            label=f"{locked.name} ({locked.external_id})",
+            actor=author,
+            changes={"revoked_at": [None, now]},
         )
     return override
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.services.audit import Action, ObjectType, record_audit
 from scoring.models import QuarantinedAccount
 from scoring.services.dirty import mark_accounts_dirty
 
@@ -39,6 +40,15 @@ def quarantine_account(account_id: int, exc: BaseException) -> None:
 def release(account_ids: Iterable[int]) -> int:
     """Let quarantined accounts be scored again: the next recompute tries them."""
     ids = sorted(set(account_ids))
-    deleted, _ = QuarantinedAccount.objects.filter(account_id__in=ids).delete()
+    rows = QuarantinedAccount.objects.filter(account_id__in=ids).select_related("account")
+    for row in rows:
+        record_audit(
+            action=Action.RELEASED,
+            object_type=ObjectType.QUARANTINE,
+            object_id=row.account.external_id,
+            label=row.account.name,
+            changes={"quarantined": [row.reason, None]},
+        )
+    deleted, _ = rows.delete()
     mark_accounts_dirty(account_ids=ids, reason="quarantine retry")
     return deleted

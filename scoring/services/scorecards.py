@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.services.audit import Action, ObjectType, diff, record_audit
 from chs_site.errors import ApplicationError, Conflict, PermissionDenied, ValidationFailed
 from scoring import engine
 from scoring.contracts import MEASURE_WEIGHT_MAX, METRIC_VALUE_LIMIT, MeasureIn
@@ -56,7 +57,30 @@ def create_scorecard_draft(
         based_on=based_on,
     )
     _write_measures(card, measures, metric_ids)
+    record_audit(
+        action=Action.CREATED,
+        object_type=ObjectType.SCORECARD,
+        obj=card,
+        label=audit_label(card),
+        actor=author,
+        changes=diff({}, _audit_snapshot(card)),
+    )
     return card
+
+
+def audit_label(card: Scorecard) -> str:
+    return f"{card.name} v{card.version} ({card.segment or 'default'})"
+
+
+def _audit_snapshot(card: Scorecard) -> dict[str, Any]:
+    """A version's settings and measures as the audit log compares them."""
+    out: dict[str, Any] = {f: getattr(card, f) for f in ("segment", *SCORECARD_FIELDS)}
+    for m in card.measures.select_related("metric").order_by("position"):
+        out[f"measure {m.metric.key}"] = (
+            f"weight {m.weight:g}, {m.aggregation} over {m.window_days}d, "
+            f"bad {m.bad:g}, good {m.good:g}"
+        )
+    return out
 
 
 def _check_measure_metrics(
@@ -196,6 +220,17 @@ def publish_scorecard(*, scorecard: Scorecard, author: User | None = None) -> Sc
     card.published_by = author
     card.change_summary = _change_summary(previous, card)
     card.save(update_fields=["status", "published_at", "published_by", "change_summary"])
+    record_audit(
+        action=Action.PUBLISHED,
+        object_type=ObjectType.SCORECARD,
+        obj=card,
+        label=audit_label(card),
+        actor=author,
+        changes={
+            "status": [Scorecard.Status.DRAFT, Scorecard.Status.ACTIVE],
+            "active version": [audit_label(previous) if previous else None, audit_label(card)],
+        },
+    )
     # Exactly the accounts the new version scores (read after the status change above).
     mark_accounts_dirty(
         account_ids=matched_accounts(card.segment).values_list("id", flat=True),
@@ -289,12 +324,23 @@ def update_scorecard_draft(*, scorecard: Scorecard, author: Any, data: dict[str,
         )
 
     metric_ids = _check_measure_metrics(measures, validate_scorecard(measures=measures, **fields))
+    before = _audit_snapshot(card)
     for f, value in fields.items():
         setattr(card, f, value.strip() if isinstance(value, str) else value)
     card.save(update_fields=list(SCORECARD_FIELDS))
     if data.get("measures") is not None:
         card.measures.all().delete()
         _write_measures(card, measures, metric_ids)
+    changes = diff(before, _audit_snapshot(card))
+    if changes:
+        record_audit(
+            action=Action.UPDATED,
+            object_type=ObjectType.SCORECARD,
+            obj=card,
+            label=audit_label(card),
+            actor=author,
+            changes=changes,
+        )
     return card
 
 
@@ -326,4 +372,12 @@ def rollback_scorecard(*, scorecard: Scorecard, author: Any) -> Scorecard:
         *published.change_summary,
     ]
     published.save(update_fields=["change_summary"])
+    record_audit(
+        action=Action.ROLLED_BACK,
+        object_type=ObjectType.SCORECARD,
+        obj=published,
+        label=audit_label(published),
+        actor=author,
+        changes={"content of": [None, audit_label(card)]},
+    )
     return published

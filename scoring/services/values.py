@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from accounts.services.audit import Action, ObjectType, record_audit
 from chs_site.errors import Conflict
 from chs_site.sql import BULK_BATCH
 from scoring.contracts import MetricValueIn
@@ -106,6 +107,7 @@ def load_metric_values(rows: Iterable[tuple[int, int, datetime, float]]) -> int:
     return count
 
 
+@transaction.atomic
 def create_metric_definition(
     *, key: str, name: str, unit: str = "", description: str = "", direction: str = "higher"
 ) -> MetricDefinition:
@@ -114,6 +116,18 @@ def create_metric_definition(
             "A metric with this key already exists.",
             errors=[{"field": "key", "reason": f"{key!r} is already defined"}],
         )
-    return MetricDefinition.objects.create(
+    metric = MetricDefinition.objects.create(
         key=key, name=name, unit=unit, description=description, direction=direction
     )
+    record_audit(
+        action=Action.CREATED,
+        object_type=ObjectType.METRIC,
+        obj=metric,
+        object_id=metric.key,
+        label=metric.name,
+        changes={
+            f: [None, getattr(metric, f)]
+            for f in ("key", "name", "unit", "description", "direction")
+        },
+    )
+    return metric

@@ -230,6 +230,14 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "PATCH": "401 | 405 405 405 | 403 403 405 | 403 405",
         "DELETE": "401 | 405 405 405 | 403 403 405 | 403 405",
     },
+    # Admins only (a session, or an admin's read or write key); for anyone else: 404.
+    "api/v1/audit-log/": {
+        "GET": "401 | 404 404 200 | 200 403 200 | 404 404",
+        "POST": "401 | 404 404 405 | 403 403 405 | 404 404",
+        "PUT": "401 | 404 404 405 | 403 403 405 | 404 404",
+        "PATCH": "401 | 404 404 405 | 403 403 405 | 404 404",
+        "DELETE": "401 | 404 404 405 | 403 403 405 | 404 404",
+    },
     "api/v1/tasks/<id:pk>/": {
         "GET": "401 | 404 404 200 | 200 403 200 | 403 404",
         "POST": "401 | 405 405 405 | 403 403 405 | 403 405",
@@ -366,6 +374,7 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "DELETE": "L 405 405 405",
     },
     # Admins only: for anyone else the page does not exist.
+    "audit-log/": {"GET": "L 404 404 200", "POST": "L 405 405 405", "DELETE": "L 405 405 405"},
     "scoring/quarantine/": {
         "GET": "L 404 404 200",
         "POST": "L 404 404 302",

@@ -56,3 +56,11 @@ def browser_login(page: object, username: str, password: str = "chs-demo") -> No
     page.get_by_label("Username").fill(username)  # type: ignore[attr-defined]
     page.get_by_label("Password").fill(password)  # type: ignore[attr-defined]
     page.get_by_role("button", name="Log in").click()  # type: ignore[attr-defined]
+
+
+def assert_accessible(page: object) -> None:
+    """axe-core (WCAG 2 A/AA rules) finds no violation on the page as it is now."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": ["wcag2a", "wcag2aa", "wcag21aa"]})
+    assert results.violations_count == 0, results.generate_report()

@@ -10,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import ApiToken, User
+from accounts.services.audit import Source, audit_origin
 from accounts.services.tokens import create_api_token
 from chs_site.errors import ApplicationError
 
@@ -28,7 +29,8 @@ class Command(BaseCommand):
         except User.DoesNotExist:
             raise CommandError(f"No user named {options['username']!r}.") from None
         try:
-            issued = create_api_token(user=user, scope=options["scope"], name=options["name"])
+            with audit_origin(Source.COMMAND, "create_api_token"):
+                issued = create_api_token(user=user, scope=options["scope"], name=options["name"])
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(issued.key)

@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Role
+from accounts.services.audit import Source, audit_origin
 from accounts.services.people import create_user
 from chs_site.errors import ApplicationError
 
@@ -21,13 +22,14 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            user = create_user(
-                username=str(options["username"]),
-                role=str(options["role"]),
-                team_name=options["team"],
-                password=options["password"],
-                email=str(options["email"]),
-            )
+            with audit_origin(Source.COMMAND, "create_user"):
+                user = create_user(
+                    username=str(options["username"]),
+                    role=str(options["role"]),
+                    team_name=options["team"],
+                    password=options["password"],
+                    email=str(options["email"]),
+                )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         team = f" in team {user.team}" if user.team else ""

@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from accounts.imports import jobs
 from accounts.imports.registry import kind_spec, kinds
 from accounts.models import User
+from accounts.services.audit import Source, audit_origin
 from chs_site.errors import ApplicationError
 
 
@@ -40,6 +41,10 @@ class Command(BaseCommand):
         parser.add_argument("--as", dest="username", help="Import with this user's scope.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        with audit_origin(Source.COMMAND, "import_csv"):
+            self._handle(**options)
+
+    def _handle(self, **options: Any) -> None:
         path: Path = options["file"]
         if not path.is_file():
             raise CommandError(f"No such file: {path}")
