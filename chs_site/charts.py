@@ -5,9 +5,11 @@ measure, the portfolio's sparklines), pygal for the bar charts and the validatio
 One palette, Okabe & Ito's (2008, "Color Universal Design"): distinguishable with every
 common form of colour blindness, with the bands always vermillion, orange and bluish green.
 Every series has a text label in the legend (and bar charts print their values), so colour
-is never the only cue. pygal's inline tooltip script is removed, so the charts are static
-pictures that need no JavaScript, fetch nothing from the internet, and fit a
-Content-Security-Policy without inline scripts.
+is never the only cue. The geometry charts write their colours as presentation attributes;
+pygal's inline tooltip script is removed and its stylesheet becomes presentation attributes
+(``chs_site.svg_styles``). So every chart is a static picture that needs no JavaScript,
+fetches nothing from the internet, and fits a Content-Security-Policy without inline
+scripts or styles.
 
 The functions take plain data (numbers, labels, lists of ``(datetime, value)``) and return
 SVG markup safe to put in a page; the selectors fetch, the views decide where it goes."""
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -26,6 +27,7 @@ from django.utils.safestring import SafeString, mark_safe
 from pygal.style import Style
 
 from chs_site.formatting import money
+from chs_site.svg_styles import inline_stylesheet
 
 OKABE_ITO = {
     "black": "#000000",
@@ -96,14 +98,13 @@ def _style(colours: Sequence[str]) -> Style:
     )
 
 
-_SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
-
-
 def _render(chart: pygal.graph.graph.Graph) -> SafeString:
-    """SVG markup without pygal's inline config script (see the module docstring). Safe to
-    put in a page as it is: pygal escapes every label and value it writes."""
+    """SVG markup without ``<script>``, ``<style>`` or ``style`` attributes (see the module
+    docstring). Safe to put in a page as it is: pygal escapes every label and value it
+    writes."""
+    chart.add_xml_filter(inline_stylesheet)
     svg = chart.render(is_unicode=True, disable_xml_declaration=True)
-    return mark_safe(_SCRIPT.sub("", str(svg)))  # noqa: S308 - pygal escapes its text
+    return mark_safe(str(svg))  # noqa: S308 - pygal escapes its text
 
 
 def _date_label(value: dt.datetime) -> str:

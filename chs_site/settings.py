@@ -8,12 +8,14 @@ in-process, so ``make run`` works on a bare machine. Set ``DATABASE_URL`` and
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from chs_site.identifiers import EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_PATTERN
@@ -122,6 +124,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_htmx",
     "template_partials",
+    "csp",  # system checks that refuse django-csp's pre-4.0 settings
     "chs_site",  # the project's own commands (seed_demo, bench) that run every app
     "accounts",
     "scoring",
@@ -136,6 +139,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "accounts.middleware.AuditOriginMiddleware",
 ]
@@ -214,6 +218,42 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # X-Real-IP), read for the audit log; blank = REMOTE_ADDR, as it is when nothing proxies.
 CLIENT_IP_HEADER = env_str("CLIENT_IP_HEADER", "")
 X_FRAME_OPTIONS = "DENY"
+
+# --- content security policy -----------------------------------------------------------
+# Scripts, styles and images come from CHS's own origin only: no page carries an inline
+# script, style or event handler (charts turn their stylesheet into SVG attributes, see
+# chs_site/svg_styles.py; htmx is told not to inject its indicator style). The API docs
+# loosen it for Swagger UI alone (chs_site/urls.py). django-csp 4 names its own settings
+# CSP_*, so the environment's CSP_REPORT_ONLY and CSP_REPORT_URI are read into other names.
+# CSP_REPORT_ONLY=1 sends the same policy as Content-Security-Policy-Report-Only (browsers
+# report, nothing is blocked) for a team rolling it out; CSP_REPORT_URI is where browsers
+# post violation reports (a path on this site or an http(s) URL).
+_csp_report_uri = env_str("CSP_REPORT_URI")
+if _csp_report_uri and not re.fullmatch(r"(https?://[^/\s;,]+)?/[^\s;,]*", _csp_report_uri):
+    raise ImproperlyConfigured(
+        f"CSP_REPORT_URI must be a path such as /csp-report/ or an http(s) URL without "
+        f"spaces, commas or semicolons; got {_csp_report_uri!r}."
+    )
+_csp_policy = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        # Same-origin forms only. The login form posts here; a sign-in that then redirects
+        # to an identity provider is a redirect after a same-origin POST, which Chromium
+        # allows (Firefox and the CSP 3 text also check the redirect's target).
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "report-uri": [_csp_report_uri] if _csp_report_uri else None,
+    }
+}
+if env_bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp_policy
+else:
+    CONTENT_SECURITY_POLICY = _csp_policy
 
 # --- email -----------------------------------------------------------------------------
 

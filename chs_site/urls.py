@@ -3,9 +3,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from chs_site import views
+from chs_site.csp import swagger_ui_policy
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="accounts:portfolio", permanent=False)),
@@ -13,7 +14,16 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("chs_site.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path(
+        "api/docs/",
+        # The split view serves Swagger UI's start-up script from a URL, not inline.
+        swagger_ui_policy(
+            SpectacularSwaggerSplitView.as_view(
+                url_name="api-schema", template_name="api_docs.html"
+            )
+        ),
+        name="api-docs",
+    ),
     path("", include("accounts.urls")),
     path("", include("scoring.urls")),
     path("", include("playbooks.urls")),

@@ -411,7 +411,7 @@ def test_success_plan_from_template_with_metric_progress(
         response = csm_client.get(url, headers=HX)
     [(plan, [view])] = response.context["plans"]
     assert view.progress == 50  # 20 → 35 of 20 → 50
-    assert 'aria-valuenow="50"' in response.content.decode()
+    assert '<progress class="progress" max="100" value="50"' in response.content.decode()
 
 
 def test_success_plan_inline_edits_and_bad_input(csm_client: Client, account: Account) -> None:
