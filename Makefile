@@ -10,12 +10,14 @@ PORT   ?= 8000
 
 help:
 	@echo "make run        install, migrate, load demo data once, serve at http://$(HOST):$(PORT)"
+	@echo "make serve      the production stack here: gunicorn, workers, beat (PostgreSQL + Redis)"
 	@echo "make test       run the whole test suite"
 	@echo "make lint       ruff check + format check + import direction (import-linter)"
 	@echo "make typecheck  mypy with django-stubs"
 	@echo "make worker     a Celery worker (needs CELERY_BROKER_URL)"
 	@echo "make beat       the Celery beat scheduler (needs CELERY_BROKER_URL)"
 	@echo "make services   start PostgreSQL and Redis on loopback (installing them if missing)"
+	@echo "make lock       pin every dependency in constraints.txt (after changing pyproject.toml)"
 
 # Two installs, both pinned by constraints.txt (`make lock` regenerates it): `make run` and
 # `make serve` need only the runtime dependencies; tests, lint and typecheck add the dev tools.
@@ -63,6 +65,15 @@ run: demo
 	$(RUN_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "CHS is starting at http://$(HOST):$(PORT)/ (Ctrl-C stops it)"
 	$(RUN_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
+
+# The production stack on this machine: PostgreSQL + Redis (DATABASE_URL, CELERY_BROKER_URL,
+# SECRET_KEY), DEBUG=0, migrations first, then the Procfile under honcho. On plain
+# http://$(HOST) cookies cannot be Secure nor requests redirected to https, so both default to
+# off here; behind TLS set SECURE_COOKIES=1 (and SECURE_SSL_REDIRECT=1). `exec`: make's
+# SIGTERM reaches honcho itself, which stops every process.
+serve: install
+	exec env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" HOST=$(HOST) PORT=$(PORT) DEBUG=0 \
+	SECURE_COOKIES=$${SECURE_COOKIES-0} SECURE_SSL_REDIRECT=$${SECURE_SSL_REDIRECT-0} bin/serve
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
