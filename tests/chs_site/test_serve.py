@@ -304,3 +304,55 @@ def test_serve_runs_the_production_stack_and_stops_it_whole(tmp_path: Path) -> N
             assert "recompute.1 stopped" in log()
     finally:
         redis_server.stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_image_entrypoint_runs_one_procfile_process_in_its_own_place(tmp_path: Path) -> None:
+    """What a container (and a systemd unit) runs: ``bin/release bin/proc web``. The release
+    steps, then gunicorn in the same process, so the SIGTERM of ``docker stop`` or systemd
+    reaches gunicorn itself, which finishes and exits 0."""
+    require(shutil.which("redis-server") is not None, "this test needs redis-server")
+    redis_server = RedisServer(tmp_path)
+    redis_server.start()
+    port = free_port()
+    env = release_env(
+        DATABASE_URL=database_url_for_current_test_db(),
+        CELERY_BROKER_URL=redis_server.url,
+        SECRET_KEY=secrets.token_urlsafe(50),
+        HOST="127.0.0.1",
+        PORT=str(port),
+        WEB_CONCURRENCY="1",
+    )
+    log_path = tmp_path / "web.log"
+    browser = Browser(f"http://127.0.0.1:{port}")
+
+    def answers() -> bool:
+        with contextlib.suppress(OSError):
+            return browser.get("/login/")[0] == 200
+        return False
+
+    try:
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [str(ROOT / "bin" / "release"), "bin/proc", "web"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            assert wait_for(lambda: answers() or process.poll() is not None, timeout=90)
+            assert answers(), log_path.read_text(errors="replace")[-3000:]
+            cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")
+            assert any(part.endswith(b"gunicorn") for part in cmdline), cmdline
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+            assert "Shutting down: Master" in log_path.read_text(errors="replace")
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    finally:
+        redis_server.stop()
