@@ -198,8 +198,10 @@ def test_serve_runs_the_production_stack_and_stops_it_whole(tmp_path: Path) -> N
     redis_server.start()
     password = secrets.token_urlsafe(12)
     hasher = PBKDF2PasswordHasher()  # what the stack verifies with (tests hash with MD5)
-    user = UserFactory(username="serve-csm")
-    User.objects.filter(pk=user.pk).update(password=hasher.encode(password, hasher.salt()))
+    UserFactory(username="serve-csm")
+    User.objects.filter(username="serve-csm").update(
+        password=hasher.encode(password, hasher.salt())
+    )
     port = free_port()
     env = release_env(
         DATABASE_URL=database_url_for_current_test_db(),
