@@ -137,7 +137,9 @@ def task_queue(request: AuthedRequest) -> HttpResponse:
     form = QueueFilterForm(data)
     if not manages:
         form.fields["scope"].choices = [("mine", "My tasks")]  # type: ignore[attr-defined]
-    filters = form.cleaned_data if form.is_valid() else {"status": "open", "scope": "mine"}
+    filters: dict[str, Any] = (
+        form.cleaned_data if form.is_valid() else {"status": "open", "scope": "mine"}
+    )
     queue = task_selectors.task_queue(
         user,
         today=today,

@@ -4,7 +4,7 @@ open tasks, a task's history."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,7 +116,8 @@ def team_load(user: User, *, today: dt.date) -> list[CsmLoad]:
         return []
     people = list(visible_users(user).filter(role=Role.CSM).order_by("username"))
     ids = [p.pk for p in people]
-    tasks = {
+    # Rows of .values().annotate(), read by key below with a default for a CSM without any.
+    tasks: dict[int, Mapping[str, Any]] = {
         r["assignee_id"]: r
         for r in Task.objects.filter(assignee_id__in=ids, status__in=ACTIVE_STATUSES)
         .values("assignee_id")
@@ -126,7 +127,7 @@ def team_load(user: User, *, today: dt.date) -> list[CsmLoad]:
         )
         .order_by()
     }
-    books = {
+    books: dict[int, Mapping[str, Any]] = {
         r["owner_id"]: r
         for r in Account.objects.filter(owner_id__in=ids)
         .values("owner_id")
