@@ -252,8 +252,8 @@ def lockout_parameters(raw: str) -> list[str | list[str]]:
 # API keys never go through authenticate(), so they are not counted or locked.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "accounts.sso.OIDCBackend",  # answers only an SSO callback, and only when SSO is on
     "django.contrib.auth.backends.ModelBackend",
+    "accounts.sso.OIDCBackend",  # answers only an SSO callback, and only when SSO is on
 ]
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))

@@ -6,6 +6,7 @@ keys), reads userinfo, creates or matches the user and opens a session."""
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -81,7 +82,10 @@ def signed_in_user(client: Client) -> User | None:
     return User.objects.get(pk=user_id) if user_id else None
 
 
-def test_first_sign_in_creates_the_user_with_the_role_from_the_claim(sso: str) -> None:
+def test_first_sign_in_creates_the_user_with_the_role_from_the_claim(
+    sso: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="chs.signin")
     subject = person(
         sso, "Nina.Lead@example.com", chs_role="manager", given_name="Nina", family_name="Lead"
     )
@@ -100,6 +104,8 @@ def test_first_sign_in_creates_the_user_with_the_role_from_the_claim(sso: str) -
     assert not user.has_usable_password()
     assert not user.is_staff
     assert client.get("/team/").status_code == 200  # a manager's page, in that session
+    signin = next(r for r in caplog.records if getattr(r, "event", "") == "signin")
+    assert (signin.method, signin.username) == ("sso", "Nina.Lead@example.com")  # type: ignore[attr-defined]
 
 
 def test_an_existing_user_is_matched_by_email_and_follows_the_role_claim(
