@@ -51,14 +51,14 @@ def person(provider: str, email: str, **claims: object) -> str:
     """Tell the provider who ``email`` is (the claims it releases); returns the subject."""
     response = requests.put(
         f"{provider}/users/{quote(email)}",
-        json={"email": email, "email_verified": True, **claims},
+        json={"email": email, "email_verified": True, **claims},  # type: ignore[dict-item]
         timeout=5,
     )
     assert response.status_code == 204
     return email
 
 
-def sign_in_through_provider(client: Client, subject: str, *, next_url: str = "") -> object:
+def sign_in_through_provider(client: Client, subject: str, *, next_url: str = "") -> Any:
     """Click "Sign in with SSO", authorize ``subject`` at the provider, follow its redirect
     back to CHS; returns CHS's answer to the callback."""
     start = client.get("/sso/start/" + (f"?next={next_url}" if next_url else ""))
