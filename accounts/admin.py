@@ -23,6 +23,7 @@ from accounts.models import (
 )
 from accounts.services.audit import Action, record_audit
 from accounts.services.people import sync_owner_sort_names
+from accounts.services.signin import unlock_sign_in
 
 
 @admin.register(User)
@@ -38,6 +39,15 @@ class UserAdmin(AuditedModelAdmin, BaseUserAdmin):
         *BaseUserAdmin.add_fieldsets,
         ("CHS", {"fields": ("role", "team")}),
     )
+    actions = ("unlock_sign_ins",)
+
+    @admin.action(description="Unlock sign-in (forget failed attempts)")
+    def unlock_sign_ins(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        usernames = list(queryset.values_list("username", flat=True))
+        dropped = unlock_sign_in(usernames=usernames, by=request.user.get_username())
+        self.message_user(
+            request, f"Unlocked {len(usernames)} user(s); {dropped} failed sign-in(s) forgotten."
+        )
 
     # The portfolio sorts accounts by their owner's name, stored on each account.
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -16,11 +19,33 @@ from accounts.selectors.portfolio import SORT_KEYS, PortfolioQuery
 from chs_site.parsing import REFERENCE_LOCALE, is_in_future, number_example, number_locale_label
 
 
+def sso_required_for(user: User) -> bool:
+    """With ``SSO_REQUIRED``, everyone but admins signs in through the identity provider."""
+    return bool(settings.SSO_REQUIRED) and not user.is_admin
+
+
 class LoginForm(AuthenticationForm):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fields["username"].widget.attrs.update({"autocomplete": "username", "autofocus": True})
         self.fields["password"].widget.attrs.update({"autocomplete": "current-password"})
+
+    def confirm_login_allowed(self, user: User) -> None:  # type: ignore[override]
+        super().confirm_login_allowed(user)
+        if sso_required_for(user):
+            raise ValidationError(
+                f"Your organisation signs in to CHS through single sign-on: "
+                f"use “{settings.SSO_BUTTON_LABEL}” instead of a password.",
+                code="sso_required",
+            )
+
+
+class SSOAwarePasswordResetForm(PasswordResetForm):
+    """Django's reset form (the same answer whether or not the address is known), sending
+    no link to people who must sign in through single sign-on."""
+
+    def get_users(self, email: str) -> Iterator[Any]:
+        return (user for user in super().get_users(email) if not sso_required_for(user))
 
 
 class PortfolioFilterForm(forms.Form):

@@ -4,22 +4,25 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 import chs_site.converters  # noqa: F401  (registers <account_id:…>)
-from accounts import audit_views, views
-from accounts.forms import LoginForm
+from accounts import audit_views, signin, sso, views
 
 app_name = "accounts"
 
 urlpatterns = [
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            template_name="accounts/login.html",
-            authentication_form=LoginForm,
-            redirect_authenticated_user=True,
-        ),
-        name="login",
-    ),
+    path("login/", signin.SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/change/", signin.password_change, name="password_change"),
+    path("password/change/done/", signin.password_change_done, name="password_change_done"),
+    path("password/reset/", signin.password_reset, name="password_reset"),
+    path("password/reset/sent/", signin.password_reset_sent, name="password_reset_sent"),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        signin.password_reset_confirm,
+        name="password_reset_confirm",
+    ),
+    path("password/reset/done/", signin.password_reset_complete, name="password_reset_complete"),
+    path("sso/start/", sso.sso_start, name="sso_start"),
+    path("sso/callback/", sso.sso_callback, name="sso_callback"),
     path("portfolio/", views.portfolio, name="portfolio"),
     path("portfolio/export.csv", views.portfolio_export, name="portfolio_export"),
     path("team/", views.team_dashboard, name="team_dashboard"),

@@ -7,6 +7,7 @@ in-process, so ``make run`` works on a bare machine. Set ``DATABASE_URL`` and
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import sys
@@ -125,6 +126,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "csp",  # system checks that refuse django-csp's pre-4.0 settings
+    "axes",  # login throttling and lockout (state in the database, shared by every worker)
     "chs_site",  # the project's own commands (seed_demo, bench) that run every app
     "accounts",
     "scoring",
@@ -142,6 +144,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "accounts.middleware.AuditOriginMiddleware",
+    # Last: turns a sign-in refused for too many failures into the login page's lockout.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not (DEBUG or TESTING):
@@ -181,8 +185,16 @@ LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/portfolio/"
 LOGOUT_REDIRECT_URL = "/login/"
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env_int("PASSWORD_MIN_LENGTH", 12)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# A password reset link works this long (Django's default is three days).
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT_MINUTES", 60) * 60
 if TESTING:
     # Hashing is most of the cost of creating a user; tests create hundreds.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -254,6 +266,107 @@ if env_bool("CSP_REPORT_ONLY", default=False):
     CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp_policy
 else:
     CONTENT_SECURITY_POLICY = _csp_policy
+# --- sign-in ---------------------------------------------------------------------------
+
+_LOCKOUT_KEYS = {"username", "ip_address", "user_agent"}
+
+
+def lockout_parameters(raw: str) -> list[str | list[str]]:
+    """``AXES_LOCKOUT_PARAMETERS`` from the environment: comma-separated keys, each a
+    name or names joined by ``+`` (counted together): ``username+ip_address`` counts the
+    failures of one username from one address; ``username,ip_address`` counts each apart."""
+    parsed: list[str | list[str]] = []
+    for item in (part.strip() for part in raw.split(",")):
+        names = [name.strip() for name in item.split("+") if name.strip()]
+        unknown = [name for name in names if name not in _LOCKOUT_KEYS]
+        if not names or unknown:
+            raise ImproperlyConfigured(
+                f"AXES_LOCKOUT_PARAMETERS: {item!r} is not one of "
+                f"{', '.join(sorted(_LOCKOUT_KEYS))} (join with + to count them together)."
+            )
+        parsed.append(names if len(names) > 1 else names[0])
+    return parsed
+
+
+# django-axes: after AXES_FAILURE_LIMIT failed sign-ins for one username from one address,
+# that pair is refused for AXES_COOLOFF_MINUTES; a failure meanwhile restarts the wait. The
+# attempts are rows in the database, so the count holds across web processes and machines.
+# Admins unlock a user from the user's admin list (or delete the attempts under "Axes").
+# API keys never go through authenticate(), so they are not counted or locked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    "accounts.sso.OIDCBackend",  # answers only an SSO callback, and only when SSO is on
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = lockout_parameters(
+    env_str("AXES_LOCKOUT_PARAMETERS", "username+ip_address")
+)
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.signin.locked_out_response"
+# Behind reverse proxies, the client's address is read from X-Forwarded-For, trusting
+# exactly AXES_PROXY_COUNT proxies; without proxies the header is ignored (anyone can send it).
+AXES_IPWARE_PROXY_COUNT = env_int("AXES_PROXY_COUNT", 0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+
+# Single sign-on through OpenID Connect (mozilla-django-oidc), on when OIDC_RP_CLIENT_ID is
+# set. The provider's endpoints come from OIDC_OP_ISSUER's discovery document, or each
+# from its own variable (which wins). A first sign-in creates the user, matched by email,
+# with the role OIDC_ROLE_CLAIM maps to through OIDC_ROLE_MAP (default: the claim names a
+# role); a value that maps to nothing gives the least privilege, a CSM.
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
+SSO_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET")
+OIDC_OP_ISSUER = env_str("OIDC_OP_ISSUER").rstrip("/")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile")
+OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", default=True)
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT_SECONDS", 10)
+OIDC_AUTHENTICATION_CALLBACK_URL = "accounts:sso_callback"
+OIDC_ROLE_CLAIM = env_str("OIDC_ROLE_CLAIM", "chs_role")
+# "claim value=role" pairs, comma-separated: OIDC_ROLE_MAP=chs-admins=admin,chs-leads=manager
+OIDC_ROLE_MAP: dict[str, str] = {
+    value.strip(): role.strip()
+    for value, _, role in (pair.rpartition("=") for pair in env_list("OIDC_ROLE_MAP", []))
+} or {"csm": "csm", "manager": "manager", "admin": "admin"}
+SSO_BUTTON_LABEL = env_str("SSO_BUTTON_LABEL", "Sign in with SSO")
+# Everyone but admins signs in through the provider (admins keep a password for when the
+# provider is down).
+SSO_REQUIRED = env_bool("SSO_REQUIRED", default=False)
+if SSO_ENABLED:
+    if not OIDC_RP_CLIENT_SECRET:
+        raise ImproperlyConfigured("OIDC_RP_CLIENT_ID is set: set OIDC_RP_CLIENT_SECRET too.")
+    _endpoints = (
+        OIDC_OP_AUTHORIZATION_ENDPOINT,
+        OIDC_OP_TOKEN_ENDPOINT,
+        OIDC_OP_USER_ENDPOINT,
+        OIDC_OP_JWKS_ENDPOINT,
+    )
+    if not OIDC_OP_ISSUER and not all(_endpoints):
+        raise ImproperlyConfigured(
+            "OIDC_RP_CLIENT_ID is set: set OIDC_OP_ISSUER (the provider's discovery is read "
+            "from it) or all of OIDC_OP_AUTHORIZATION_ENDPOINT, OIDC_OP_TOKEN_ENDPOINT, "
+            "OIDC_OP_USER_ENDPOINT and OIDC_OP_JWKS_ENDPOINT."
+        )
+    _bad_pairs = [
+        f"{value}={role}"
+        for value, role in OIDC_ROLE_MAP.items()
+        if not value or role not in {"csm", "manager", "admin"}
+    ]
+    if _bad_pairs:
+        raise ImproperlyConfigured(
+            f"OIDC_ROLE_MAP: {', '.join(_bad_pairs)} is not 'claim value=role' with a role "
+            "of csm, manager or admin."
+        )
+elif SSO_REQUIRED:
+    raise ImproperlyConfigured("SSO_REQUIRED=1 needs single sign-on: set OIDC_RP_CLIENT_ID.")
 
 # --- email -----------------------------------------------------------------------------
 

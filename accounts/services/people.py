@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.models import Account, Role, Team, User, owner_sort_name
@@ -40,6 +42,10 @@ def create_user(
         is_superuser=role == Role.ADMIN,
     )
     if password:
+        try:  # the same rules as the password pages (AUTH_PASSWORD_VALIDATORS)
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise ApplicationError("The password is refused: " + " ".join(exc.messages)) from exc
         user.set_password(password)
     else:
         user.set_unusable_password()
