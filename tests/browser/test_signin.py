@@ -9,7 +9,7 @@ import pytest
 from django.core import mail
 
 from accounts.models import User
-from tests.browser.conftest import browser_login
+from tests.browser.conftest import assert_accessible, browser_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -24,8 +24,10 @@ def fits_the_phone(page: object) -> bool:
 def test_resetting_a_forgotten_password_on_a_phone(page: object, csm: User) -> None:
     page.set_viewport_size({"width": 390, "height": 844})  # type: ignore[attr-defined]
     page.goto("/login/")  # type: ignore[attr-defined]
+    assert_accessible(page)
     page.get_by_role("link", name="Forgot your password?").click()  # type: ignore[attr-defined]
     assert fits_the_phone(page)
+    assert_accessible(page)
     page.get_by_label("Email").fill(csm.email)  # type: ignore[attr-defined]
     page.get_by_role("button", name="Send the link").click()  # type: ignore[attr-defined]
     page.get_by_role("heading", name="Check your email").wait_for()  # type: ignore[attr-defined]
@@ -36,6 +38,7 @@ def test_resetting_a_forgotten_password_on_a_phone(page: object, csm: User) -> N
     page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)  # type: ignore[attr-defined]
     page.get_by_label("New password confirmation").fill(NEW_PASSWORD)  # type: ignore[attr-defined]
     assert fits_the_phone(page)
+    assert_accessible(page)
     page.get_by_role("button", name="Set password").click()  # type: ignore[attr-defined]
     page.get_by_role("heading", name="Password set").wait_for()  # type: ignore[attr-defined]
 
