@@ -1,6 +1,7 @@
 """``load``: the whole production stack under a working day's traffic, on loopback.
 
-The bench starts gunicorn (``WEB_WORKERS`` × ``WEB_THREADS``), a Celery worker (``--workers``
+The bench starts gunicorn as production runs it (``gunicorn.conf.py``: workers from the core
+count, ``WEB_CONCURRENCY`` and ``WEB_THREADS`` override), a Celery worker (``--workers``
 prefork processes) and beat, all on PostgreSQL and Redis and a queue of their own, on the
 ``pages`` dataset (``--accounts``, default 10 000, over 3 teams of 4 CSMs, with score
 history and open tasks). Then, for ``--seconds`` (default 60):
@@ -32,6 +33,7 @@ import html
 import os
 import random
 import re
+import runpy
 import tempfile
 import threading
 import time
@@ -77,10 +79,6 @@ LOAD_SECONDS = 60.0
 LOAD_SESSIONS = 50
 LOAD_API_CLIENTS = 5
 THINK_SECONDS = 1.0
-# Two web processes for two cores; threads overlap one request's queries with another's
-# Python (gthread keeps idle keep-alive connections out of the threads).
-WEB_WORKERS = 2
-WEB_THREADS = 4
 BATCH_VALUES = 300  # per request: a sync job's page of values (100 accounts × 3 metrics)
 INGEST_INTERVAL = 1.0  # seconds between the starts of one client's batches
 RESCORE_TIMEOUT = 180.0  # the minute sweep gets two chances to serve a lost message
@@ -461,8 +459,6 @@ def _bench_load(options: dict[str, Any], queue: str) -> Iterator[dict[str, Any]]
     web = start_gunicorn(
         env=env,
         log_path=tmp / "gunicorn.log",
-        workers=WEB_WORKERS,
-        threads=WEB_THREADS,
         access_log_path=tmp / "access.log",
     )
     sessions: list[BrowsingSession] = []
@@ -493,7 +489,9 @@ def _bench_load(options: dict[str, Any], queue: str) -> Iterator[dict[str, Any]]
             "api_clients": n_clients,
             "think_time_s": think,
             "batch_values": BATCH_VALUES,
-            "web": f"gunicorn {WEB_WORKERS} workers x {WEB_THREADS} threads",
+            "web": "gunicorn {workers} workers x {threads} threads".format(
+                **runpy.run_path(str(settings.BASE_DIR / "gunicorn.conf.py"))
+            ),
             "celery": f"prefork x {workers} + beat",
             "cpus": os.cpu_count(),
             "loadavg_1m_before": round(os.getloadavg()[0], 2),

@@ -426,13 +426,14 @@ def start_gunicorn(
     *,
     env: Mapping[str, str],
     log_path: Path,
-    workers: int = 2,
-    threads: int = 4,
+    workers: int | None = None,
+    threads: int | None = None,
     access_log_path: Path | None = None,
 ) -> WebProcess:
-    """``gunicorn chs_site.wsgi`` on a free loopback port (the kernel picks it: no race
-    with other processes) with ``workers`` processes of ``threads`` threads each, in the
-    environment ``env`` (see ``web_env``); first ``collectstatic``, which a ``DEBUG=0``
+    """``gunicorn chs_site.wsgi`` as production runs it (``gunicorn.conf.py``: preloaded,
+    gthread, workers from the core count) on a free loopback port (the kernel picks it: no
+    race with other processes), in the environment ``env`` (see ``web_env``); ``workers``
+    and ``threads`` override the config's. First ``collectstatic``, which a ``DEBUG=0``
     process needs for its static manifest. With ``access_log_path``, each request's line
     in ``ACCESS_LOG_FORMAT``. Call ``wait_until_ready``, then use ``url``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -448,11 +449,11 @@ def start_gunicorn(
                 sys.executable,
                 "-m",
                 "gunicorn",
+                "--config=gunicorn.conf.py",
                 "chs_site.wsgi:application",
                 "--bind=127.0.0.1:0",
-                f"--workers={workers}",
-                f"--threads={threads}",
-                "--worker-class=gthread",
+                *([f"--workers={workers}"] if workers else []),
+                *([f"--threads={threads}"] if threads else []),
                 "--error-logfile=-",
                 *(
                     [
@@ -460,7 +461,7 @@ def start_gunicorn(
                         f"--access-logformat={ACCESS_LOG_FORMAT}",
                     ]
                     if access_log_path
-                    else []
+                    else ["--access-logfile=/dev/null"]
                 ),
             ],
             cwd=settings.BASE_DIR,
