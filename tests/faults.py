@@ -6,7 +6,6 @@ Every process is stopped at the end (``Processes.stop``), whatever the test did 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ from django.conf import settings
 from chs_site.benchmarks import (
     CeleryProcess,
     WebProcess,
+    delete_queues,
     start_celery_beat,
     start_celery_worker,
     start_gunicorn,
@@ -196,8 +196,7 @@ class Processes:
             web.stop()
         for process in self.started:
             process.stop(timeout=20)
-        with contextlib.suppress(redis.RedisError):
-            redis.Redis.from_url(self.broker_url, socket_timeout=1).delete(self.queue)
+        delete_queues(self.broker_url, self.queue)
 
 
 def wait_until(predicate: Any, *, timeout: float) -> float | None:
