@@ -336,12 +336,14 @@ def start_celery_beat(
 
 def web_env(*, queue: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a production web process on loopback: ``DEBUG=0`` (WhiteNoise,
-    the static manifest), tasks sent to ``queue``, cookies without ``Secure`` (plain HTTP),
-    a throwaway secret key unless one is set; ``env`` on top."""
+    the static manifest), tasks sent to the queues of ``queue``, plain HTTP (no redirect to
+    HTTPS, cookies without ``Secure``), a throwaway secret key unless one is set; ``env``
+    on top."""
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "chs_site.settings",
         "DEBUG": "0",
+        "SECURE_SSL_REDIRECT": "0",
         "SECURE_COOKIES": "0",
         "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
         **(env or {}),
@@ -481,12 +483,19 @@ def sending_to(queue: str) -> Iterator[None]:
     """Tasks this process sends go to the queues of the namespace ``queue`` meanwhile (a
     bench worker's own, so a developer's running worker never takes them)."""
     previous = celery_app.conf.task_default_queue, celery_app.conf.task_routes
-    celery_app.conf.task_default_queue = queues.qualified(queue, queues.RECOMPUTE)
-    celery_app.conf.task_routes = queues.task_routes(queue)  # Celery rebuilds its router
+    _route_to(queues.qualified(queue, queues.RECOMPUTE), queues.task_routes(queue))
     try:
         yield
     finally:
-        celery_app.conf.task_default_queue, celery_app.conf.task_routes = previous
+        _route_to(*previous)
+
+
+def _route_to(default_queue: str, routes: Any) -> None:
+    celery_app.conf.task_default_queue = default_queue
+    celery_app.conf.task_routes = routes
+    # Celery builds its router from the routes once and keeps it: build it again.
+    celery_app.amqp.flush_routes()
+    celery_app.amqp.__dict__.pop("router", None)
 
 
 def delete_queues(broker_url: str, namespace: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,36 @@ def database_from_url(url: str) -> dict[str, Any]:
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     return config
+
+
+def upload_storage(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The uploads' storage: local disk (MEDIA_ROOT) for one machine, an S3-compatible
+    bucket (AWS S3, MinIO, Ceph…) shared by web and workers on several. S3 when
+    STORAGE_BACKEND=s3 or a bucket is named."""
+    bucket = environ.get("AWS_STORAGE_BUCKET_NAME", "")
+    backend = environ.get("STORAGE_BACKEND", "s3" if bucket else "local").lower()
+    if backend == "local":
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    if backend != "s3":
+        raise ImproperlyConfigured(f"STORAGE_BACKEND must be local or s3; got {backend!r}.")
+    if not bucket:
+        raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME.")
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            # Unset: boto3's own chain (environment, instance role, ~/.aws).
+            "access_key": environ.get("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": environ.get("AWS_SECRET_ACCESS_KEY") or None,
+            "endpoint_url": environ.get("AWS_S3_ENDPOINT_URL") or None,  # MinIO and others
+            "region_name": environ.get("AWS_S3_REGION_NAME") or None,
+            "addressing_style": environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+            "location": environ.get("AWS_LOCATION", ""),  # a key prefix inside the bucket
+            # Private objects, never replaced: two uploads named data.csv stay two files.
+            "default_acl": None,
+            "file_overwrite": False,
+        },
+    }
 
 
 # --- core ------------------------------------------------------------------------------
@@ -205,36 +236,9 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Uploads (CSV imports and their error reports) are read and written only through Django's
-# storage API, so a worker on another machine reads what a web process stored: local disk
-# (MEDIA_ROOT) for one machine, an S3-compatible bucket (AWS S3, MinIO, Ceph…) for several.
-STORAGE_BACKEND = env_str(
-    "STORAGE_BACKEND", "s3" if env_str("AWS_STORAGE_BUCKET_NAME") else "local"
-).lower()
-if STORAGE_BACKEND == "local":
-    _UPLOADS: dict[str, Any] = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
-elif STORAGE_BACKEND == "s3":
-    if not env_str("AWS_STORAGE_BUCKET_NAME"):
-        raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME.")
-    _UPLOADS = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
-            # Unset: boto3's own chain (environment, instance role, ~/.aws).
-            "access_key": env_str("AWS_ACCESS_KEY_ID") or None,
-            "secret_key": env_str("AWS_SECRET_ACCESS_KEY") or None,
-            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,  # MinIO and others
-            "region_name": env_str("AWS_S3_REGION_NAME") or None,
-            "addressing_style": env_str("AWS_S3_ADDRESSING_STYLE") or None,
-            "location": env_str("AWS_LOCATION"),  # a key prefix inside the bucket
-            # Private objects, never replaced: two uploads named data.csv stay two files.
-            "default_acl": None,
-            "file_overwrite": False,
-        },
-    }
-else:
-    raise ImproperlyConfigured(f"STORAGE_BACKEND must be local or s3; got {STORAGE_BACKEND!r}.")
+# storage API, so a worker on another machine reads what a web process stored.
 STORAGES = {
-    "default": _UPLOADS,
+    "default": upload_storage(os.environ),
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"

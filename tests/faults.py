@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from chs_site.benchmarks import (
     start_gunicorn,
     web_env,
 )
+from chs_site.queues import QUEUES
 from tests.conftest import database_url_for_current_test_db, wait_for
 
 
@@ -158,15 +160,24 @@ class Processes:
             "CHS_TESTING": "1",
         }
 
-    def worker(self, name: str, *, pool: str = "solo", concurrency: int = 1) -> CeleryProcess:
+    def worker(
+        self,
+        name: str,
+        *,
+        pool: str = "solo",
+        concurrency: int = 1,
+        serves: Sequence[str] = QUEUES,
+        env: dict[str, str] | None = None,
+    ) -> CeleryProcess:
         """By default one task at a time in the worker's own process (``solo``), so killing
-        it kills the task it is running."""
+        it kills the task it is running; every queue unless ``serves`` names some."""
         worker = start_celery_worker(
             queue=self.queue,
             node=f"{name}-{self.queue}@localhost",
             pool=pool,
             concurrency=concurrency,
-            env=self.env,
+            serves=serves,
+            env={**self.env, **(env or {})},
             log_path=self.tmp_path / f"{name}.log",
         )
         self.started.append(worker)
