@@ -13,7 +13,9 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
+from typing import Any
 
+from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse
 
 HEADER = "X-Request-ID"
@@ -31,13 +33,19 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         sent = request.META.get(_META_KEY, "")
         request_id = sent if _ACCEPTED.fullmatch(sent) else uuid.uuid4().hex
-        token = _current.set(request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            _current.reset(token)
+        # Kept until the response is closed: Django logs a 4xx or 5xx answer after the
+        # middleware has returned it.
+        _current.set(request_id)
+        response = self.get_response(request)
         response[HEADER] = request_id
         return response
+
+
+def _forget_request_id(**_: Any) -> None:
+    _current.set(None)
+
+
+request_finished.connect(_forget_request_id, dispatch_uid="chs_site.request_id")
 
 
 class RequestIdFilter(logging.Filter):

@@ -7,6 +7,7 @@ in-process, so ``make run`` works on a bare machine. Set ``DATABASE_URL`` and
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -466,6 +467,9 @@ SPECTACULAR_SETTINGS = {
 LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG or TESTING else "json").lower()
 if LOG_FORMAT not in {"plain", "json"}:
     raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json; got {LOG_FORMAT!r}.")
+if LOG_FORMAT == "json":
+    # Python's warnings too, so every line a collector reads is JSON.
+    logging.captureWarnings(True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
