@@ -62,13 +62,13 @@ def _check_worker() -> dict[str, object]:
     details: dict[str, object] = {}
     errors: list[str] = []
     for queue in QUEUES:
-        seen_at = newest.get(queue)
-        if seen_at is None:
+        last = newest.get(queue)
+        if last is None:
             details[queue] = None
             errors.append(f"no worker has recorded a heartbeat on {queue} yet")
             continue
-        age = int((now - seen_at).total_seconds())
-        details[queue] = {"last_heartbeat": seen_at.isoformat(), "age_seconds": age}
+        age = int((now - last).total_seconds())
+        details[queue] = {"last_heartbeat": last.isoformat(), "age_seconds": age}
         if age > limit:
             errors.append(f"no worker heartbeat on {queue} for {age} s (the limit is {limit} s)")
     if errors:

@@ -59,6 +59,10 @@ def test_tests_use_a_private_namespace_and_production_the_bare_names() -> None:
     assert qualified("", RECOMPUTE) == "recompute"  # what the Procfile's workers pass to -Q
 
 
+def test_a_worker_without_a_queue_option_consumes_all_four() -> None:
+    assert sorted(app.amqp.queues) == sorted(settings.CELERY_QUEUE_NAMES)
+
+
 def test_beat_sends_a_heartbeat_to_every_queue() -> None:
     beats = {
         entry["args"][0]: entry["options"]["queue"]
