@@ -17,7 +17,7 @@ from typing import Any
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from chs_site import queues
 from chs_site.identifiers import EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_PATTERN
@@ -324,8 +324,10 @@ CELERY_QUEUE_NAMESPACE = env_str("CELERY_QUEUE", f"chs-test-{os.getpid()}" if TE
 # What a worker serving every queue passes to -Q (the test and bench helpers do).
 CELERY_QUEUE_NAMES = queues.queue_names(CELERY_QUEUE_NAMESPACE)
 CELERY_TASK_ROUTES = queues.task_routes(CELERY_QUEUE_NAMESPACE)
-# A worker started without -Q (make worker) consumes all four.
-CELERY_TASK_QUEUES = [Queue(name) for name in CELERY_QUEUE_NAMES]
+# A worker started without -Q (make worker) consumes all four. Each queue has its own
+# exchange and key, as Celery makes for a queue it was not told of: with the defaults all
+# four would share one binding and every message would land in each of them.
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in CELERY_QUEUE_NAMES]
 # Every CHS task is routed (a test checks); Celery's own land on a queue always served.
 CELERY_TASK_DEFAULT_QUEUE = queues.qualified(CELERY_QUEUE_NAMESPACE, queues.RECOMPUTE)
 # Celery leaves the root logger (settings' LOGGING) alone: workers log as web does.

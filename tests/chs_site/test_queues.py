@@ -59,8 +59,12 @@ def test_tests_use_a_private_namespace_and_production_the_bare_names() -> None:
     assert qualified("", RECOMPUTE) == "recompute"  # what the Procfile's workers pass to -Q
 
 
-def test_a_worker_without_a_queue_option_consumes_all_four() -> None:
-    assert sorted(app.amqp.queues) == sorted(settings.CELERY_QUEUE_NAMES)
+def test_a_worker_without_a_queue_option_consumes_all_four_each_bound_alone() -> None:
+    configured = app.conf.task_queues
+    assert [queue.name for queue in configured] == settings.CELERY_QUEUE_NAMES
+    for queue in configured:
+        # A message for one queue never lands in another.
+        assert (queue.exchange.name, queue.routing_key) == (queue.name, queue.name)
 
 
 def test_beat_sends_a_heartbeat_to_every_queue() -> None:
