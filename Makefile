@@ -52,8 +52,11 @@ var/secret_key:
 	chmod 600 $@
 
 # `make run` serves as production does (DEBUG=0: CHS's own 404 and 500 pages, static files
-# collected and served by WhiteNoise) on plain http://, so its cookies are not Secure.
-RUN_ENV = DEBUG=$${DEBUG-0} SECRET_KEY=$${SECRET_KEY-$$(cat var/secret_key)} SECURE_COOKIES=$${SECURE_COOKIES-0}
+# collected and served by WhiteNoise) on plain http://, so its cookies are not Secure and
+# requests are not redirected to https; its log lines are plain text for a terminal.
+RUN_ENV = DEBUG=$${DEBUG-0} SECRET_KEY=$${SECRET_KEY-$$(cat var/secret_key)} \
+	SECURE_COOKIES=$${SECURE_COOKIES-0} SECURE_SSL_REDIRECT=$${SECURE_SSL_REDIRECT-0} \
+	LOG_FORMAT=$${LOG_FORMAT-plain}
 
 migrate: install var/secret_key
 	$(RUN_ENV) $(PY) manage.py migrate --noinput

@@ -53,6 +53,7 @@ from django.utils import timezone
 
 from accounts.models import Account, Role, User
 from accounts.services.tokens import create_api_token
+from chs_site import queues
 from chs_site.bench_pages import (
     PAGES_PREFIX,
     PAGES_TABLES,
@@ -399,7 +400,8 @@ def bench_load(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         # The queue (what beat sent that the stopped worker never took), its bindings and the
         # cache entries of the run (throttle counts, cached sizes: the cache's key prefix).
         client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-        client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+        for name in queues.queue_names(queue):
+            client.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
         for key in client.scan_iter(f"{queue}:*"):
             client.delete(key)
 

@@ -19,15 +19,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.models import Max, Min, QuerySet
 
+from chs_site import queues
 from chs_site.celery import app as celery_app
 
 # --- figures ---------------------------------------------------------------------------
@@ -275,9 +277,11 @@ def start_celery_worker(
     concurrency: int = 2,
     env: Mapping[str, str] | None = None,
     loglevel: str = "INFO",
+    serves: Sequence[str] = queues.QUEUES,
 ) -> CeleryProcess:
-    """A ``celery worker`` consuming only ``queue`` as ``node`` (e.g. ``test-123@localhost``),
-    its output in ``log_path``; ``env`` is added to this process's environment. Call
+    """A ``celery worker`` as ``node`` (e.g. ``test-123@localhost``) consuming the queues
+    ``serves`` (all four by default) of the namespace ``queue`` and nothing else, its output
+    in ``log_path``; ``env`` is added to this process's environment. Call
     ``wait_until_ready`` before sending it work, and ``stop`` when done."""
     process = _start_celery(
         [
@@ -285,7 +289,7 @@ def start_celery_worker(
             f"--pool={pool}",
             f"--concurrency={concurrency}",
             "-Q",
-            queue,
+            ",".join(queues.qualified(queue, name) for name in serves),
             "-n",
             node,
             "--without-gossip",
@@ -332,12 +336,14 @@ def start_celery_beat(
 
 def web_env(*, queue: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a production web process on loopback: ``DEBUG=0`` (WhiteNoise,
-    the static manifest), tasks sent to ``queue``, cookies without ``Secure`` (plain HTTP),
-    a throwaway secret key unless one is set; ``env`` on top."""
+    the static manifest), tasks sent to the queues of ``queue``, plain HTTP (no redirect to
+    HTTPS, cookies without ``Secure``), a throwaway secret key unless one is set; ``env``
+    on top."""
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "chs_site.settings",
         "DEBUG": "0",
+        "SECURE_SSL_REDIRECT": "0",
         "SECURE_COOKIES": "0",
         "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
         **(env or {}),
@@ -475,11 +481,26 @@ def start_gunicorn(
 
 @contextlib.contextmanager
 def sending_to(queue: str) -> Iterator[None]:
-    """Tasks this process sends go to ``queue`` meanwhile (a bench worker's own queue, so
-    a developer's running worker never takes them)."""
-    previous = celery_app.conf.task_default_queue
-    celery_app.conf.task_default_queue = queue
+    """Tasks this process sends go to the queues of the namespace ``queue`` meanwhile (a
+    bench worker's own, so a developer's running worker never takes them)."""
+    previous = celery_app.conf.task_default_queue, celery_app.conf.task_routes
+    _route_to(queues.qualified(queue, queues.RECOMPUTE), queues.task_routes(queue))
     try:
         yield
     finally:
-        celery_app.conf.task_default_queue = previous
+        _route_to(*previous)
+
+
+def _route_to(default_queue: str, routes: Any) -> None:
+    celery_app.conf.task_default_queue = default_queue
+    celery_app.conf.task_routes = routes
+    # Celery builds its router from the routes once and keeps it: build it again.
+    celery_app.amqp.flush_routes()
+    celery_app.amqp.__dict__.pop("router", None)
+
+
+def delete_queues(broker_url: str, namespace: str) -> None:
+    """Drop the namespace's queues (what its tests or bench left unconsumed) from Redis."""
+    client = redis.Redis.from_url(broker_url, socket_timeout=1)
+    with contextlib.suppress(redis.RedisError):
+        client.delete(*queues.queue_names(namespace))

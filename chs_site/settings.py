@@ -8,9 +8,11 @@ in-process, so ``make run`` works on a bare machine. Set ``DATABASE_URL`` and
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,9 @@ import dj_database_url
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
+from chs_site import queues
 from chs_site.identifiers import EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_PATTERN
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -59,6 +63,16 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number; got {raw!r}.") from None
 
 
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number; got {raw!r}.") from None
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:
@@ -87,6 +101,36 @@ def database_from_url(url: str) -> dict[str, Any]:
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     return config
+
+
+def upload_storage(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The uploads' storage: local disk (MEDIA_ROOT) for one machine, an S3-compatible
+    bucket (AWS S3, MinIO, Ceph…) shared by web and workers on several. S3 when
+    STORAGE_BACKEND=s3 or a bucket is named."""
+    bucket = environ.get("AWS_STORAGE_BUCKET_NAME", "")
+    backend = environ.get("STORAGE_BACKEND", "s3" if bucket else "local").lower()
+    if backend == "local":
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    if backend != "s3":
+        raise ImproperlyConfigured(f"STORAGE_BACKEND must be local or s3; got {backend!r}.")
+    if not bucket:
+        raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME.")
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            # Unset: boto3's own chain (environment, instance role, ~/.aws).
+            "access_key": environ.get("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": environ.get("AWS_SECRET_ACCESS_KEY") or None,
+            "endpoint_url": environ.get("AWS_S3_ENDPOINT_URL") or None,  # MinIO and others
+            "region_name": environ.get("AWS_S3_REGION_NAME") or None,
+            "addressing_style": environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+            "location": environ.get("AWS_LOCATION", ""),  # a key prefix inside the bucket
+            # Private objects, never replaced: two uploads named data.csv stay two files.
+            "default_acl": None,
+            "file_overwrite": False,
+        },
+    }
 
 
 # --- core ------------------------------------------------------------------------------
@@ -148,6 +192,9 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# First: every log line of the request, including the other middleware's, carries its id.
+MIDDLEWARE.insert(0, "chs_site.request_id.RequestIdMiddleware")
+
 if not (DEBUG or TESTING):
     # In production static files come from `collectstatic` output, served by WhiteNoise;
     # in development runserver and the test live server serve them from the apps.
@@ -207,8 +254,10 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Uploads (CSV imports and their error reports) are read and written only through Django's
+# storage API, so a worker on another machine reads what a web process stored.
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": upload_storage(os.environ),
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -223,8 +272,31 @@ MEDIA_URL = "/media/"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 20 * 1024 * 1024)
 
+# --- HTTPS and browser security --------------------------------------------------------
+
+# With DEBUG=0 CHS assumes it is served over HTTPS (directly or behind a proxy that
+# terminates TLS): plain HTTP is redirected, cookies are Secure and browsers are told to
+# stay on HTTPS. Serving plain HTTP on loopback (make serve, the test servers) turns the
+# redirect and the Secure cookies off with SECURE_SSL_REDIRECT=0 SECURE_COOKIES=0.
+_HTTPS_BY_DEFAULT = not DEBUG and not TESTING
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=_HTTPS_BY_DEFAULT)
+# Load balancers and orchestrators probe /healthz over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Behind a proxy that terminates TLS: the header it sets to "https", as Django's META key
+# (SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO). Only when the proxy always sets it:
+# a client could otherwise send it and pass as HTTPS.
+_PROXY_SSL_HEADER = env_str("SECURE_PROXY_SSL_HEADER").strip()
+SECURE_PROXY_SSL_HEADER = (_PROXY_SSL_HEADER, "https") if _PROXY_SSL_HEADER else None
+# HSTS is sent on HTTPS responses only. A year, as the preload list asks; subdomains and
+# preload commit every host under the domain to HTTPS, so they are the operator's choice.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if _HTTPS_BY_DEFAULT else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = env_str("SECURE_REFERRER_POLICY", "same-origin")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=not DEBUG and not TESTING)
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=_HTTPS_BY_DEFAULT)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # The header a trusted reverse proxy puts the client's address in (X-Forwarded-For,
 # X-Real-IP), read for the audit log; blank = REMOTE_ADDR, as it is when nothing proxies.
@@ -401,8 +473,22 @@ if CELERY_BROKER_URL.startswith("redis://"):
     CELERY_BROKER_TRANSPORT = "chs_site.broker:Transport"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Tests use a queue of their own so a developer's running worker never eats their tasks.
-CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", f"chs-test-{os.getpid()}" if TESTING else "chs")
+# Four queues (chs_site.queues), one worker or more on each, so a long import never delays
+# a recompute. CELERY_QUEUE prefixes their names: tests and benchmarks use a namespace of
+# their own so a developer's running worker never eats their tasks; production has none
+# (workers run `celery worker -Q recompute` and so on).
+CELERY_QUEUE_NAMESPACE = env_str("CELERY_QUEUE", f"chs-test-{os.getpid()}" if TESTING else "")
+# What a worker serving every queue passes to -Q (the test and bench helpers do).
+CELERY_QUEUE_NAMES = queues.queue_names(CELERY_QUEUE_NAMESPACE)
+CELERY_TASK_ROUTES = queues.task_routes(CELERY_QUEUE_NAMESPACE)
+# A worker started without -Q (make worker) consumes all four. Each queue has its own
+# exchange and key, as Celery makes for a queue it was not told of: with the defaults all
+# four would share one binding and every message would land in each of them.
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in CELERY_QUEUE_NAMES]
+# Every CHS task is routed (a test checks); Celery's own land on a queue always served.
+CELERY_TASK_DEFAULT_QUEUE = queues.qualified(CELERY_QUEUE_NAMESPACE, queues.RECOMPUTE)
+# Celery leaves the root logger (settings' LOGGING) alone: workers log as web does.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Tasks that consume scoring's score-event outbox, nudged by name after each write (scoring
 # never imports the apps above it); each also runs on beat below as the safety net.
 SCORE_EVENT_CONSUMERS = ["playbooks.process_score_events"]
@@ -414,7 +500,16 @@ WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 180)
 # accounts on two workers.
 NIGHTLY_LEASE_SECONDS = env_int("NIGHTLY_LEASE_SECONDS", 600)
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    "worker-heartbeat": {"task": "accounts.tasks.worker_heartbeat", "schedule": 60.0},
+    # One heartbeat a minute on each queue: /healthz names a queue nobody consumes.
+    **{
+        f"worker-heartbeat-{queue}": {
+            "task": queues.HEARTBEAT_TASK,
+            "schedule": 60.0,
+            "args": (queue,),
+            "options": {"queue": queues.qualified(CELERY_QUEUE_NAMESPACE, queue)},
+        }
+        for queue in queues.QUEUES
+    },
     # Score events whose nudge was lost (Redis down, a worker killed mid-run): served
     # within 20 s; a run that finds nothing costs one indexed query.
     "playbooks-process-score-events": {
@@ -467,7 +562,7 @@ CACHES: dict[str, dict[str, Any]] = {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": _CACHE_URL,
             # A test run's keys never meet another run's (nor a developer's stack).
-            "KEY_PREFIX": CELERY_TASK_DEFAULT_QUEUE,
+            "KEY_PREFIX": CELERY_QUEUE_NAMESPACE or "chs",
             "OPTIONS": {
                 "IGNORE_EXCEPTIONS": True,
                 "SOCKET_CONNECT_TIMEOUT": 0.5,
@@ -522,15 +617,53 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `status`; each choice set gets a stable name of its own.
+    "ENUM_NAME_OVERRIDES": {"TaskStatusEnum": "playbooks.models.TaskStatus"},
 }
 
 # --- logging ---------------------------------------------------------------------------
 
+# JSON lines (one object per record: time, level, logger, message, request_id, and the
+# exception's traceback) for a log collector; plain text for a person at a terminal. The
+# default follows DEBUG: production output goes to a collector, development to a person.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG or TESTING else "json").lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json; got {LOG_FORMAT!r}.")
+if LOG_FORMAT == "json":
+    # Python's warnings too, so every line a collector reads is JSON.
+    logging.captureWarnings(True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "chs_site.request_id.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"} if TESTING else {"level": "INFO"}},
 }
+
+# --- error reporting -------------------------------------------------------------------
+
+SENTRY_DSN = env_str("SENTRY_DSN")
+if SENTRY_DSN:
+    from chs_site.error_reporting import init_error_reporting
+
+    init_error_reporting(
+        dsn=SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"),
+        release=env_str("SENTRY_RELEASE") or None,
+        traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
+    )

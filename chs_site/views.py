@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from chs_site.celery import app as celery_app
+from chs_site.queues import QUEUES
 
 log = logging.getLogger(__name__)
 
@@ -40,30 +42,38 @@ def _check_broker() -> dict[str, object]:
 
 
 def _check_worker() -> dict[str, object]:
-    """Beat sends a heartbeat task every minute and any worker records it: a heartbeat older
-    than WORKER_STALE_SECONDS means no worker is consuming (or beat is not running), so
-    scores, playbooks and imports have stopped moving."""
+    """Beat sends a heartbeat task to each queue every minute and a worker consuming it
+    records it: a queue whose newest heartbeat is older than WORKER_STALE_SECONDS has no
+    worker consuming (or beat is not running), so its work (scores, playbooks, imports,
+    notifications) has stopped moving."""
     from accounts.models import WorkerHeartbeat
 
     try:
-        beat = WorkerHeartbeat.objects.order_by("-seen_at").first()
+        beats = list(WorkerHeartbeat.objects.values_list("hostname", "seen_at"))
     except Exception as exc:  # the database check reports why
         return {"status": "error", "error": str(exc).splitlines()[0][:200]}
+    newest: dict[str, dt.datetime] = {}
+    for key, seen_at in beats:
+        queue = key.partition("@")[0]
+        if queue not in newest or seen_at > newest[queue]:
+            newest[queue] = seen_at
     limit = settings.WORKER_STALE_SECONDS
-    if beat is None:
-        return {"status": "error", "error": "no worker has recorded a heartbeat yet"}
-    age = (timezone.now() - beat.seen_at).total_seconds()
-    result: dict[str, object] = {
-        "last_heartbeat": beat.seen_at.isoformat(),
-        "age_seconds": int(age),
-    }
-    if age > limit:
-        return {
-            "status": "error",
-            "error": f"no worker heartbeat for {int(age)} s (the limit is {limit} s)",
-            **result,
-        }
-    return {"status": "ok", **result}
+    now = timezone.now()
+    details: dict[str, object] = {}
+    errors: list[str] = []
+    for queue in QUEUES:
+        last = newest.get(queue)
+        if last is None:
+            details[queue] = None
+            errors.append(f"no worker has recorded a heartbeat on {queue} yet")
+            continue
+        age = int((now - last).total_seconds())
+        details[queue] = {"last_heartbeat": last.isoformat(), "age_seconds": age}
+        if age > limit:
+            errors.append(f"no worker heartbeat on {queue} for {age} s (the limit is {limit} s)")
+    if errors:
+        return {"status": "error", "error": "; ".join(errors), "queues": details}
+    return {"status": "ok", "queues": details}
 
 
 def _scoring_details() -> dict[str, object]:

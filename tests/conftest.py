@@ -280,7 +280,7 @@ def celery_worker_process(
     require(settings.IS_POSTGRES, "a real worker needs PostgreSQL")
     require(_redis_available(), "a real worker needs Redis")
     worker = start_celery_worker(
-        queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+        queue=settings.CELERY_QUEUE_NAMESPACE,
         node=f"test-{os.getpid()}@localhost",
         pool="threads",
         concurrency=4,

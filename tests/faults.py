@@ -6,7 +6,6 @@ Every process is stopped at the end (``Processes.stop``), whatever the test did 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -16,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,13 @@ from django.conf import settings
 from chs_site.benchmarks import (
     CeleryProcess,
     WebProcess,
+    delete_queues,
     start_celery_beat,
     start_celery_worker,
     start_gunicorn,
     web_env,
 )
+from chs_site.queues import QUEUES
 from tests.conftest import database_url_for_current_test_db, wait_for
 
 
@@ -158,15 +160,24 @@ class Processes:
             "CHS_TESTING": "1",
         }
 
-    def worker(self, name: str, *, pool: str = "solo", concurrency: int = 1) -> CeleryProcess:
+    def worker(
+        self,
+        name: str,
+        *,
+        pool: str = "solo",
+        concurrency: int = 1,
+        serves: Sequence[str] = QUEUES,
+        env: dict[str, str] | None = None,
+    ) -> CeleryProcess:
         """By default one task at a time in the worker's own process (``solo``), so killing
-        it kills the task it is running."""
+        it kills the task it is running; every queue unless ``serves`` names some."""
         worker = start_celery_worker(
             queue=self.queue,
             node=f"{name}-{self.queue}@localhost",
             pool=pool,
             concurrency=concurrency,
-            env=self.env,
+            serves=serves,
+            env={**self.env, **(env or {})},
             log_path=self.tmp_path / f"{name}.log",
         )
         self.started.append(worker)
@@ -196,8 +207,7 @@ class Processes:
             web.stop()
         for process in self.started:
             process.stop(timeout=20)
-        with contextlib.suppress(redis.RedisError):
-            redis.Redis.from_url(self.broker_url, socket_timeout=1).delete(self.queue)
+        delete_queues(self.broker_url, self.queue)
 
 
 def wait_until(predicate: Any, *, timeout: float) -> float | None:

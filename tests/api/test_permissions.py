@@ -21,8 +21,10 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from accounts.authentication import PerTokenThrottle
-from accounts.models import Account, ImportJob, User, WorkerHeartbeat
+from accounts.models import Account, ImportJob, User
+from accounts.services.heartbeat import record_worker_heartbeat
 from accounts.services.tokens import create_api_token
+from chs_site.queues import QUEUES
 from playbooks.models import Playbook, Task, TriggerType
 from playbooks.services.tasks import adjust_open_task_counts
 from scoring.models import BackfillJob, MetricDefinition, Scorecard
@@ -62,7 +64,8 @@ class World:
 @pytest.fixture
 def world(csm: User, manager: User, admin: User, other_csm: User, other_account: Account) -> World:
     # A worker checked in (with a broker, /healthz fails without one: not a permission).
-    WorkerHeartbeat.objects.create(hostname="w1", seen_at=timezone.now())
+    for queue in QUEUES:
+        record_worker_heartbeat(queue=queue)
     MetricDefinition.objects.create(key="logins", name="Logins")
     card = Scorecard.objects.create(name="Default")
     playbook = Playbook.objects.create(

@@ -48,7 +48,7 @@ def test_a_killed_prefork_worker_leaves_no_process_running_and_stops_answering(
 ) -> None:
     node = f"kill-{os.getpid()}@localhost"
     worker = start_celery_worker(
-        queue=f"{settings.CELERY_TASK_DEFAULT_QUEUE}-kill",
+        queue=f"{settings.CELERY_QUEUE_NAMESPACE}-kill",
         node=node,
         pool="prefork",
         concurrency=1,
@@ -68,7 +68,7 @@ def test_a_killed_prefork_worker_leaves_no_process_running_and_stops_answering(
 @pytest.mark.redis
 def test_beat_runs_on_a_throwaway_schedule_file_and_stops_cleanly(tmp_path: Path) -> None:
     beat = start_celery_beat(
-        queue=f"{settings.CELERY_TASK_DEFAULT_QUEUE}-beat",
+        queue=f"{settings.CELERY_QUEUE_NAMESPACE}-beat",
         schedule_dir=tmp_path / "beat",
         env={"CHS_TESTING": "1"},
     )

@@ -8,6 +8,8 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Account, WorkerHeartbeat
+from accounts.services.heartbeat import record_worker_heartbeat
+from chs_site.queues import QUEUES
 from scoring.models import QuarantinedAccount
 
 pytestmark = pytest.mark.django_db
@@ -15,8 +17,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def worker_alive(db: None) -> None:
-    """A worker recorded beat's heartbeat a moment ago (with a broker, /healthz checks it)."""
-    WorkerHeartbeat.objects.create(hostname="w1", seen_at=timezone.now())
+    """Workers recorded beat's heartbeat on every queue a moment ago (with a broker,
+    /healthz checks it)."""
+    for queue in QUEUES:
+        record_worker_heartbeat(queue=queue, hostname="w1")
 
 
 def test_healthz_is_ok_when_database_and_broker_answer(client: Client, worker_alive: None) -> None:
@@ -62,19 +66,43 @@ def test_healthz_fails_when_no_worker_has_beaten_recently(client: Client, settin
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # type: ignore[attr-defined]
     response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json()["checks"]["worker"]["error"] == "no worker has recorded a heartbeat yet"
-
-    WorkerHeartbeat.objects.create(hostname="w1", seen_at=timezone.now() - dt.timedelta(minutes=4))
-    worker = client.get("/healthz").json()["checks"]["worker"]
-    assert worker["status"] == "error"
-    assert (
-        worker["error"].startswith("no worker heartbeat for 24")
-        and "limit is 180 s" in worker["error"]
+    assert response.json()["checks"]["worker"]["error"] == "; ".join(
+        f"no worker has recorded a heartbeat on {queue} yet" for queue in QUEUES
     )
 
-    WorkerHeartbeat.objects.create(hostname="w2", seen_at=timezone.now() - dt.timedelta(seconds=30))
+    for queue in QUEUES:
+        WorkerHeartbeat.objects.create(
+            hostname=f"{queue}@w1", seen_at=timezone.now() - dt.timedelta(minutes=4)
+        )
     worker = client.get("/healthz").json()["checks"]["worker"]
-    assert worker["status"] == "ok" and 29 <= worker["age_seconds"] <= 40
+    assert worker["status"] == "error"
+    assert worker["error"].startswith("no worker heartbeat on recompute for 24")
+    assert "limit is 180 s" in worker["error"]
+
+    for queue in QUEUES:
+        WorkerHeartbeat.objects.create(
+            hostname=f"{queue}@w2", seen_at=timezone.now() - dt.timedelta(seconds=30)
+        )
+    worker = client.get("/healthz").json()["checks"]["worker"]
+    assert worker["status"] == "ok"
+    assert all(29 <= worker["queues"][queue]["age_seconds"] <= 40 for queue in QUEUES)
+
+
+def test_healthz_names_the_one_queue_without_a_live_worker(
+    client: Client, settings: object
+) -> None:
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # type: ignore[attr-defined]
+    for queue in QUEUES:
+        if queue != "imports":
+            record_worker_heartbeat(queue=queue, hostname="w1")
+    WorkerHeartbeat.objects.create(
+        hostname="imports@w1", seen_at=timezone.now() - dt.timedelta(minutes=10)
+    )
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    worker = response.json()["checks"]["worker"]
+    assert worker["error"].startswith("no worker heartbeat on imports for 6")
+    assert worker["queues"]["recompute"]["age_seconds"] <= 5
 
 
 def test_healthz_reports_quarantined_accounts_without_failing(

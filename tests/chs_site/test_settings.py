@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -91,3 +92,106 @@ def test_env_helpers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("X_INT", "twelve")
     with pytest.raises(ImproperlyConfigured, match="X_INT must be a whole number"):
         env_int("X_INT", 3)
+
+
+# --- HTTPS and browser security ----------------------------------------------------------
+
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "k3y-" + "x7Q" * 20,
+    "ALLOWED_HOSTS": "chs.example.com",
+    "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
+    "SECURE_HSTS_PRELOAD": "1",
+}
+
+
+def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter with Django set up from exactly ``env`` (plus PATH)."""
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()\n" + code],
+        cwd=ROOT,
+        env={
+            "PATH": os.environ["PATH"],
+            "CHS_TESTING": "0",
+            "DJANGO_SETTINGS_MODULE": "chs_site.settings",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_deploy_check_reports_nothing_in_a_production_environment() -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "CHS_TESTING": "0", **PRODUCTION},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_defaults_are_https_only() -> None:
+    code = """
+import json
+from django.conf import settings as s
+print(json.dumps([s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SESSION_COOKIE_SECURE,
+    s.CSRF_COOKIE_SECURE, s.SECURE_CONTENT_TYPE_NOSNIFF, s.SECURE_REFERRER_POLICY,
+    s.SECURE_PROXY_SSL_HEADER, s.LOG_FORMAT]))
+"""
+    result = run_python(code, {"DEBUG": "0", "SECRET_KEY": "x" * 50})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        True,
+        365 * 24 * 3600,
+        True,
+        True,
+        True,
+        "same-origin",
+        None,  # a client-sent header is trusted only when the operator names it
+        "json",
+    ]
+
+
+def request_in_fresh_process(env: dict[str, str], path: str, **headers: str) -> dict[str, object]:
+    """Status, Location and Strict-Transport-Security of ``GET path`` over plain HTTP through
+    Django's whole handler, in a process whose settings come from ``env``."""
+    code = f"""
+import json
+from django.test import Client
+response = Client().get({path!r}, headers={headers!r})
+print(json.dumps([response.status_code, response.get("Location"),
+    response.get("Strict-Transport-Security")]))
+"""
+    result = run_python(code, env)
+    assert result.returncode == 0, result.stderr
+    status, location, hsts = json.loads(result.stdout.splitlines()[-1])
+    return {"status": status, "location": location, "hsts": hsts}
+
+
+def test_production_redirects_plain_http_but_not_the_health_check() -> None:
+    env = {"DEBUG": "0", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "testserver"}
+    assert request_in_fresh_process(env, "/login/") == {
+        "status": 301,
+        "location": "https://testserver/login/",
+        "hsts": None,  # HSTS only on HTTPS answers
+    }
+    assert request_in_fresh_process(env, "/healthz")["status"] == 200
+
+
+def test_behind_a_tls_proxy_the_forwarded_scheme_counts_and_hsts_is_sent() -> None:
+    env = {**PRODUCTION, "ALLOWED_HOSTS": "testserver"}
+    answer = request_in_fresh_process(env, "/healthz", X_Forwarded_Proto="https")
+    assert answer["status"] == 200
+    assert answer["hsts"] == "max-age=31536000; includeSubDomains; preload"
+
+
+def test_debug_and_local_serving_work_on_plain_http() -> None:
+    assert request_in_fresh_process({"DEBUG": "1"}, "/login/")["status"] == 200
+    local = {"DEBUG": "0", "SECRET_KEY": "x" * 50, "SECURE_SSL_REDIRECT": "0"}
+    assert request_in_fresh_process(local, "/healthz")["status"] == 200

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from accounts.models import Account, User
 from chs_site.celery import app
+from chs_site.queues import PLAYBOOKS, RECOMPUTE, qualified
 from playbooks.models import Playbook, Task
 from playbooks.services.firing import process_score_events
 from scoring.contracts import MetricValueIn
@@ -130,7 +131,7 @@ def test_a_worker_killed_after_the_recompute_loses_no_firing(
     with psycopg.connect(database_url_for_current_test_db()) as lock:
         lock.execute("LOCK TABLE playbooks_playbook IN ACCESS EXCLUSIVE MODE")
         worker = processes.worker("doomed")
-        app.send_task("scoring.tasks.recompute_dirty", queue=processes.queue)
+        app.send_task("scoring.tasks.recompute_dirty", queue=qualified(processes.queue, RECOMPUTE))
         assert wait_for(
             lambda: Account.objects.get(pk=account.pk).computed_band == "red", timeout=30
         ), processes.logs()
@@ -180,8 +181,9 @@ def test_a_dropped_nudge_loses_no_firing(
     assert result.returncode == 0, result.stderr
     assert Account.objects.get(pk=account.pk).computed_band == "red"
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    assert broker.llen(processes.queue) == 1  # the nudge, waiting for a worker
-    broker.delete(processes.queue)  # Redis loses it
+    playbooks_queue = qualified(processes.queue, PLAYBOOKS)
+    assert broker.llen(playbooks_queue) == 1  # the nudge, waiting for a worker
+    broker.delete(playbooks_queue)  # Redis loses it
     event = _red_event()
     assert event is not None and event.processed_at is None
 

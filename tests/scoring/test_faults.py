@@ -23,6 +23,7 @@ from django.utils import timezone
 from accounts.models import Account, User, WorkerHeartbeat
 from accounts.services.tokens import create_api_token
 from chs_site.celery import app
+from chs_site.queues import RECOMPUTE, qualified
 from scoring.contracts import MetricValueIn
 from scoring.models import (
     DirtyAccount,
@@ -216,7 +217,7 @@ def test_a_nightly_chunk_killed_with_its_worker_is_swept_after_its_lease(
             assert lease_nightly_chunks() == 30
             with app.connection_for_write() as conn:
                 group(recompute_chunk.s(a, b) for a, b in chunks).apply_async(
-                    connection=conn, queue=processes.queue
+                    connection=conn, queue=qualified(processes.queue, RECOMPUTE)
                 )
             first = [a.pk for a in accounts[:10]]
             assert wait_for(

@@ -14,7 +14,7 @@ from scoring.tasks import nightly_recompute
 
 def test_beat_schedule_has_the_sweep_and_the_nightly_recompute() -> None:
     schedule = settings.CELERY_BEAT_SCHEDULE
-    assert schedule["worker-heartbeat"]["schedule"] == 60.0
+    assert schedule["worker-heartbeat-recompute"]["schedule"] == 60.0
     assert schedule["scoring-sweep-dirty"]["schedule"] == 60.0
     app.loader.import_default_modules()  # autodiscovery is lazy
     for entry in schedule.values():

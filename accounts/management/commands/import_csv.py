@@ -90,7 +90,8 @@ class Command(BaseCommand):
                 )
             if finished.error_count > 50:
                 self.stderr.write(
-                    f"… and {finished.error_count - 50} more (all in {finished.errors_file.path})."
+                    f"… and {finished.error_count - 50} more (all in the job's error report,"
+                    f" {finished.errors_file.name} in the upload storage)."
                 )
             raise CommandError(finished.message)
         summary = ", ".join(f"{k} {v}" for k, v in finished.result.items())
