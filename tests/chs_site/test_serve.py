@@ -32,7 +32,7 @@ from tests.faults import RedisServer, free_port
 # The Procfile's workers and the queues each consumes ("chs": the default queue, taken by
 # the recompute worker so that a task without a route always has a consumer).
 WORKER_QUEUES = {
-    "recompute": {"recompute", "chs"},
+    "recompute": {"recompute"},
     "playbooks": {"playbooks"},
     "imports": {"imports"},
     "notifications": {"notifications"},
@@ -322,6 +322,9 @@ def test_the_image_entrypoint_runs_one_procfile_process_in_its_own_place(tmp_pat
         DATABASE_URL=database_url_for_current_test_db(),
         CELERY_BROKER_URL=redis_server.url,
         SECRET_KEY=secrets.token_urlsafe(50),
+        # Plain http on loopback (behind TLS, the defaults redirect to https).
+        SECURE_COOKIES="0",
+        SECURE_SSL_REDIRECT="0",
         HOST="127.0.0.1",
         PORT=str(port),
         WEB_CONCURRENCY="1",
