@@ -376,6 +376,8 @@ AXES_LOCKOUT_PARAMETERS = lockout_parameters(
     env_str("AXES_LOCKOUT_PARAMETERS", "username+ip_address")
 )
 AXES_RESET_ON_SUCCESS = True
+# axes' own start-up and attempt log lines; the chs.signin logger writes what matters.
+AXES_VERBOSE = False
 AXES_LOCKOUT_CALLABLE = "accounts.signin.locked_out_response"
 # Behind reverse proxies, the client's address is read from X-Forwarded-For, trusting
 # exactly AXES_PROXY_COUNT proxies; without proxies the header is ignored (anyone can send it).
