@@ -338,6 +338,7 @@ if env_bool("CSP_REPORT_ONLY", default=False):
     CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp_policy
 else:
     CONTENT_SECURITY_POLICY = _csp_policy
+
 # --- sign-in ---------------------------------------------------------------------------
 
 _LOCKOUT_KEYS = {"username", "ip_address", "user_agent"}
