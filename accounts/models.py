@@ -591,6 +591,8 @@ class AuditEntry(models.Model):
         PASSWORD_CHANGED = "password_changed", "Password changed"
         SIGNED_IN = "signed_in", "Signed in"
         SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
+        LOCKED_OUT = "locked_out", "Locked out"
+        UNLOCKED = "unlocked", "Unlocked"
 
     at = models.DateTimeField()
     actor = models.ForeignKey(

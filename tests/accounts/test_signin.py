@@ -17,7 +17,7 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import Role, User
+from accounts.models import AuditEntry, Role, User
 from accounts.services.tokens import create_api_token
 from chs_site.benchmarks import start_gunicorn, web_env
 from tests.conftest import ROOT, client_for, database_url_for_current_test_db
@@ -117,6 +117,16 @@ def test_an_admin_unlocks_from_the_user_list(carol: User, limit_3: None, admin: 
     )
     assert "Unlocked 1 user(s)" in response.content.decode()
     assert log_in(client, "carol", PASSWORD).status_code == 302
+
+    # The audit log has the lockout (from the address that failed; again for each attempt
+    # refused while locked) and who lifted it.
+    entries = AuditEntry.objects.filter(object_label="carol").order_by("at", "pk")
+    locked = entries.filter(action=AuditEntry.Action.LOCKED_OUT).first()
+    unlocked = entries.get(action=AuditEntry.Action.UNLOCKED)
+    assert locked is not None
+    assert (locked.object_id, locked.ip_address) == (str(carol.pk), "10.0.0.1")
+    # Three wrong passwords and the right one refused while locked: four failures forgotten.
+    assert unlocked.actor == admin and unlocked.changes == {"failed_sign_ins": [4, 0]}
 
 
 def test_api_keys_are_not_affected_by_a_locked_sign_in(carol: User, limit_3: None) -> None:
