@@ -300,13 +300,11 @@ def _metric_charts(
     account: Account, scorecard: Scorecard | None, keys: list[str]
 ) -> list[dict[str, Any]]:
     """One chart per measure of the latest score: the metric's raw values over 180 days
-    with the measure's bad and good thresholds (two queries for all of them)."""
+    with the measure's bad and good thresholds (one query for all of them)."""
     if scorecard is None or not keys:
         return []
-    measures = {
-        m.metric.key: m
-        for m in scorecard.measures.select_related("metric").filter(metric__key__in=keys)
-    }
+    # current_scorecard_for prefetched the measures and their metrics.
+    measures = {m.metric.key: m for m in scorecard.measures.all() if m.metric.key in keys}
     now = timezone.now()
     since = now - dt.timedelta(days=HISTORY_DAYS)
     values = health.metric_points(account, metric_keys=list(measures), since=since)
