@@ -18,6 +18,8 @@ from django.shortcuts import render
 from django.urls import reverse_lazy
 
 from accounts.forms import LoginForm, SSOAwarePasswordResetForm
+from accounts.models import User
+from accounts.services.audit import Action, ObjectType, record_audit
 
 logger = logging.getLogger("chs.signin")
 
@@ -58,7 +60,34 @@ def locked_out_response(
 
 # --- password change and reset (Django's views, CHS's pages) ---------------------------
 
-password_change = auth_views.PasswordChangeView.as_view(
+
+def _audit_password_set(user: User) -> None:
+    """A password set by its owner (changed, or reset from an emailed link) goes into the
+    audit log as the owner's act; the secret itself never does."""
+    record_audit(
+        action=Action.PASSWORD_CHANGED,
+        object_type=ObjectType.USER,
+        obj=user,
+        actor=user,
+        changes={"password": ["old", "new"]},  # masked: the log says only that it changed
+    )
+
+
+class _PasswordChangeView(auth_views.PasswordChangeView):
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        _audit_password_set(form.user)
+        return response
+
+
+class _PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        _audit_password_set(form.user)
+        return response
+
+
+password_change = _PasswordChangeView.as_view(
     template_name="accounts/password_change.html",
     success_url=reverse_lazy("accounts:password_change_done"),
 )
@@ -87,7 +116,7 @@ password_reset_sent = auth_views.PasswordResetDoneView.as_view(
         ),
     },
 )
-password_reset_confirm = auth_views.PasswordResetConfirmView.as_view(
+password_reset_confirm = _PasswordResetConfirmView.as_view(
     template_name="accounts/password_reset_confirm.html",
     success_url=reverse_lazy("accounts:password_reset_complete"),
 )

@@ -225,6 +225,9 @@ def test_changing_the_password(carol: User) -> None:
     assert "Password changed" in client.get(done["Location"]).content.decode()  # still in
     carol.refresh_from_db()
     assert carol.check_password(NEW_PASSWORD)
+    entry = AuditEntry.objects.get(action=AuditEntry.Action.PASSWORD_CHANGED)
+    assert (entry.actor, entry.object_id) == (carol, str(carol.pk))
+    assert entry.changes == {"password": ["•••", "•••"]}
 
 
 def test_the_nav_links_to_the_password_page(carol: User) -> None:
@@ -252,6 +255,8 @@ def test_resetting_a_forgotten_password_by_email(carol: User) -> None:
     done = client.post(form_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
     assert done["Location"] == "/password/reset/done/"
     assert log_in(Client(), "carol", NEW_PASSWORD).status_code == 302
+    entry = AuditEntry.objects.get(action=AuditEntry.Action.PASSWORD_CHANGED)
+    assert entry.actor == carol and NEW_PASSWORD not in str(entry.changes)
 
     # The link works once.
     again = Client().get(link.group(1))
