@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from decimal import Decimal
+
 # Spreadsheets run a cell that starts with one of these as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -25,3 +28,22 @@ def money(value: float | None) -> str:
     if abs(value) >= 1_000:
         return f"${value / 1_000:.0f}k"
     return f"${value:.0f}"
+
+
+def number(value: float | Decimal | int | None, *, places: int = 1) -> str:
+    """A number for a sentence or a table cell: at most ``places`` decimals, no trailing
+    zeros, thousands separated (5.142857 → "5.1", 40.0 → "40", 12500 → "12,500"). Below 1
+    it keeps two significant digits instead, so a small rate does not read as 0."""
+    if value is None:
+        return ""
+    x = float(value)
+    if not math.isfinite(x):
+        return str(x)
+    if 0 < abs(x) < 1:
+        text = f"{x:.2g}"
+        if "e" not in text:
+            return text
+    text = f"{round(x, places):,.{places}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import string
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +26,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from accounts.models import Account, HealthBand, LifecycleStage, Team
+from chs_site.formatting import number
 
 # Placeholders a task title/description may use. Flat names only: ``str.format`` attribute or
 # index access ({account.__class__}) is refused by ``render_template``.
@@ -52,6 +54,13 @@ class _StrictFormatter(string.Formatter):
         if "." in field_name or "[" in field_name:
             raise ValueError(f"{{{field_name}}}: use a plain placeholder name")
         return super().get_field(field_name, args, kwargs)
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        # A bare {metric_value} is read by people: 5.142857142857143 becomes "5.1". A
+        # placeholder with its own spec ({score:.2f}) keeps exactly what it asked for.
+        if not format_spec and isinstance(value, float | Decimal):
+            return number(value)
+        return super().format_field(value, format_spec)
 
 
 def template_placeholders(text: str) -> list[str]:
