@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services.audit import Action, ObjectType, diff, record_audit
 from chs_site.errors import ApplicationError, Conflict, PermissionDenied, ValidationFailed
+from chs_site.formatting import number
 from scoring import engine
 from scoring.contracts import MEASURE_WEIGHT_MAX, METRIC_VALUE_LIMIT, MeasureIn
 from scoring.models import Measure, MetricDefinition, Scorecard
@@ -240,7 +241,34 @@ def publish_scorecard(*, scorecard: Scorecard, author: User | None = None) -> Sc
     return card
 
 
+# How a version-history line names each setting; the model's field names are for code.
+SUMMARY_LABELS = {
+    "weight": "weight",
+    "aggregation": "aggregation",
+    "window_days": "window (days)",
+    "bad": "bad at",
+    "good": "good at",
+    "red_below": "Red below",
+    "green_at": "Green at",
+    "missing_data": "Missing data",
+}
+
+
+def _in_words(obj: Scorecard | Measure, field: str) -> str:
+    """A setting's value as a person reads it: a choice by its label, a number without
+    trailing zeros (40.0 → 40)."""
+    value = getattr(obj, field)
+    label = getattr(obj, f"get_{field}_display", None)  # Django adds it to choice fields
+    if label is not None:
+        return str(label())
+    if isinstance(value, int | float):
+        return number(value, places=2)
+    return str(value)
+
+
 def _change_summary(previous: Scorecard | None, card: Scorecard) -> list[str]:
+    """What publishing ``card`` changed against ``previous``, one sentence per change
+    ("Red below: 40 → 50.", "Logins: weight 2 → 3.")."""
     if previous is None:
         return ["First version for this segment."]
     old = {m.metric.key: m for m in previous.measures.select_related("metric")}
@@ -252,12 +280,14 @@ def _change_summary(previous: Scorecard | None, card: Scorecard) -> list[str]:
         lines.append(f"Removed {old[key].metric.name}.")
     for key in sorted(new.keys() & old.keys()):
         a, b = old[key], new[key]
-        for f in ("weight", "aggregation", "window_days", "bad", "good"):
+        for f in MEASURE_FIELDS:
             if getattr(a, f) != getattr(b, f):
-                lines.append(f"{b.metric.name}: {f} {getattr(a, f)} → {getattr(b, f)}.")
+                lines.append(
+                    f"{b.metric.name}: {SUMMARY_LABELS[f]} {_in_words(a, f)} → {_in_words(b, f)}."
+                )
     for f in ("red_below", "green_at", "missing_data"):
         if getattr(previous, f) != getattr(card, f):
-            lines.append(f"{f} {getattr(previous, f)} → {getattr(card, f)}.")
+            lines.append(f"{SUMMARY_LABELS[f]}: {_in_words(previous, f)} → {_in_words(card, f)}.")
     return lines or ["No changes."]
 
 

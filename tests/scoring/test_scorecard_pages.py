@@ -178,7 +178,7 @@ def test_publish_rescores_exactly_the_matched_segment_and_keeps_history(
     true_card.refresh_from_db()
     assert (draft.status, true_card.status) == ("active", "retired")
     assert draft.published_by == admin and draft.published_at is not None
-    assert "red_below 40.0 → 60.0." in draft.change_summary
+    assert "Red below: 40 → 60." in draft.change_summary
     newest = {s.account_id: s.scorecard_id for s in Score.objects.order_by("computed_at")}
     assert all(newest[a] == draft.pk for a in synth.account_ids)
     assert newest[other_account.pk] != draft.pk  # the Enterprise account was not touched
