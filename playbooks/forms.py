@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 from django.forms import inlineformset_factory
 
+from accounts.forms import PersonChoiceField
 from accounts.models import HealthBand, LifecycleStage, User
 from playbooks.models import (
     Playbook,
@@ -38,7 +39,7 @@ class CancelForm(forms.Form):
 
 
 class ReassignForm(forms.Form):
-    assignee = forms.ModelChoiceField(queryset=User.objects.none(), label="Assign to")
+    assignee = PersonChoiceField(queryset=User.objects.none(), label="Assign to")
 
     def __init__(self, *args: Any, people: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -50,7 +51,7 @@ class TaskCreateForm(forms.Form):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     due_date = forms.DateField(required=False, widget=DateInput, label="Due")
     priority = forms.ChoiceField(choices=TaskPriority.choices, initial=TaskPriority.NORMAL)
-    assignee = forms.ModelChoiceField(
+    assignee = PersonChoiceField(
         queryset=User.objects.none(), required=False, empty_label="The account's owner"
     )
 
@@ -82,7 +83,7 @@ class OutreachForm(forms.Form):
     score_drop_at_least = forms.FloatField(
         required=False, min_value=0, max_value=100, label="Score dropped by at least (30 days)"
     )
-    assignee = forms.ModelChoiceField(
+    assignee = PersonChoiceField(
         queryset=User.objects.none(),
         required=False,
         empty_label="Each account's owner",
@@ -178,6 +179,7 @@ class ActionForm(forms.ModelForm):
         ]
         widgets = {"description_template": forms.Textarea(attrs={"rows": 2})}
         labels = {"title_template": "Title", "description_template": "Description"}
+        field_classes = {"assignee_user": PersonChoiceField}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -13,7 +13,7 @@ from django.http import Http404
 
 from accounts.models import Account, HealthBand, Role, User
 from accounts.selectors.access import visible_accounts, visible_users
-from playbooks.models import ACTIVE_STATUSES, Task, TaskStatus
+from playbooks.models import ACTIVE_STATUSES, Task, TaskEvent, TaskStatus
 
 
 def visible_tasks(user: User) -> QuerySet[Task]:
@@ -164,8 +164,41 @@ def account_open_tasks(account: Account) -> list[Task]:
     )
 
 
-def task_history(task: Task) -> list[Any]:
-    return list(task.events.select_related("actor"))
+@dataclass(frozen=True)
+class HistoryLine:
+    """One task event with its from/to values in words."""
+
+    event: TaskEvent
+    before: str
+    after: str
+
+
+def task_history(task: Task) -> list[HistoryLine]:
+    """The task's events, oldest first, with ``before`` and ``after`` in words: the rows
+    keep usernames and status keys (stable, what the API speaks), a person reads full
+    names and status labels. One query for the events, one for the people named."""
+    events = list(task.events.select_related("actor"))
+    people_kinds = (TaskEvent.Kind.CREATED, TaskEvent.Kind.REASSIGNED)
+    people = {v for e in events if e.kind in people_kinds for v in (e.from_value, e.to_value)}
+    people.discard("")
+    names = {u.username: u.display_name for u in User.objects.filter(username__in=people)}
+    words: dict[str, str] = {}
+    lines = []
+    for e in events:
+        if e.kind == TaskEvent.Kind.STATUS:
+            words = dict(TaskStatus.choices)
+        elif e.kind in people_kinds:
+            words = names
+        else:
+            words = {}
+        lines.append(
+            HistoryLine(
+                event=e,
+                before=words.get(e.from_value, e.from_value),
+                after=words.get(e.to_value, e.to_value),
+            )
+        )
+    return lines
 
 
 def task_counts_by_assignee(

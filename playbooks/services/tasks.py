@@ -99,12 +99,12 @@ def check_assignee(actor: User, assignee: User | None) -> None:
         return
     if not assignee.is_active:
         raise ValidationFailed(
-            f"{assignee.username} is deactivated.",
+            f"{assignee.display_name} is deactivated.",
             errors=[{"field": "assignee", "message": "inactive user"}],
         )
     if not visible_users(actor).filter(pk=assignee.pk).exists():
         raise ValidationFailed(
-            f"You cannot assign work to {assignee.username}: they are outside your team.",
+            f"You cannot assign work to {assignee.display_name}: they are outside your team.",
             errors=[{"field": "assignee", "message": "outside your team"}],
         )
 
