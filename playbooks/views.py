@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import User
 from accounts.selectors.access import get_account_for_user, visible_users
+from chs_site.confirm import Confirmation, counted, is_confirmed, render_confirmation
 from chs_site.errors import ApplicationError
 from chs_site.http import AuthedRequest
 from playbooks.forms import (
@@ -392,11 +393,41 @@ def playbook_toggle(request: AuthedRequest, pk: int) -> HttpResponse:
     return redirect(playbook.get_absolute_url())
 
 
+def _run_confirmation(playbook: Playbook) -> Confirmation:
+    """What *Run now* does, from the playbook's preview (the same matching and blocking)."""
+    preview = preview_playbook(playbook, now=timezone.now())
+    tasks = sum(n for _, n in preview.by_assignee)
+    lines = [
+        f"It fires for {counted(preview.firing, 'account')} and creates "
+        f"{counted(tasks, 'task')}"
+        + (
+            f" ({counted(preview.blocked, 'account')} skipped: already an open task or in"
+            " cooldown)."
+            if preview.blocked
+            else "."
+        ),
+        *(f"{who}: {counted(n, 'task')}." for who, n in preview.by_assignee),
+    ]
+    return Confirmation(
+        title=f"Run {playbook.name}",
+        question=f"Run “{playbook.name}” now?",
+        consequences=lines,
+        action_url=reverse("playbooks:playbook_run", args=[playbook.pk]),
+        submit_label="Run now",
+        cancel_url=playbook.get_absolute_url(),
+    )
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def playbook_run(request: AuthedRequest, pk: int) -> HttpResponse:
+    """GET: who would get what (the preview's counts); POST with the confirm field: run."""
     _require_admin(request)
     playbook = get_playbook_for_user(request.user, pk)
+    if request.method == "GET" or not is_confirmed(request):
+        return render_confirmation(
+            request, _run_confirmation(playbook), refused=request.method == "POST"
+        )
     created = run_playbook_now(playbook=playbook, actor=request.user)
     messages.success(
         request, f"Ran “{playbook.name}”: {created} task{'s' if created != 1 else ''} created."

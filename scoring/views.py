@@ -6,6 +6,7 @@ by anyone else is a 403. Outcome entry on the account page is scoped like the ac
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -15,16 +16,19 @@ from django.db.models import Prefetch
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors.access import get_account_for_user, visible_accounts
 from chs_site import charts
 from chs_site.celery import send_on_commit
+from chs_site.confirm import Confirmation, counted, is_confirmed, render_confirmation
 from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.http import AuthedRequest
 from playbooks.selectors.playbooks import publish_effects
 from scoring import forms, validation
 from scoring.models import BackfillJob, Measure, QuarantinedAccount, Scorecard
+from scoring.selectors.backfill import backfill_scope
 from scoring.selectors.preview import (
     DraftPreview,
     data_version,
@@ -233,6 +237,10 @@ def scorecard_edit(request: AuthedRequest, pk: int) -> HttpResponse:
                 form.add_error(None, _error_text(exc))
             else:
                 messages.success(request, f"Draft v{card.version} saved.")
+                if request.POST.get("then") == "publish":
+                    # The editor's Publish button saves the form first, so edits made
+                    # since the last save are never lost; publishing still asks to confirm.
+                    return redirect("scoring:publish", pk=card.pk)
                 return redirect("scoring:edit", pk=card.pk)
         status = 400
     else:
@@ -281,12 +289,51 @@ def scorecard_preview(request: AuthedRequest, pk: int) -> HttpResponse:
     return render(request, "scoring/scorecard_edit.html#preview", context)
 
 
+def _publish_consequences(card: Scorecard, *, verb: str) -> list[str]:
+    """What making ``card``'s content active does, from the draft preview and the playbooks'
+    reading of its changes (the numbers the editor's preview shows)."""
+    preview = preview_draft(draft=card, spec=scorecard_spec(card))
+    effects = publish_effects(preview.changes, at=preview.at)
+    tasks = sum(e.tasks for e in effects)
+    lines = [
+        f"{verb} re-scores {counted(preview.accounts, 'account')} "
+        f"(compared with {preview.compared_with}).",
+        f"{counted(preview.moved, 'account')} move{'s' if preview.moved == 1 else ''} "
+        "to another band.",
+        f"Playbooks create {counted(tasks, 'task')}.",
+    ]
+    lines += [
+        f"{e.name}: {counted(e.tasks, 'task')} for {counted(e.accounts, 'account')}."
+        for e in effects
+        if e.tasks
+    ]
+    return lines
+
+
+def _publish_confirmation(card: Scorecard) -> Confirmation:
+    if card.status != Scorecard.Status.DRAFT:
+        raise ApplicationError(f"Only a draft can be published; this version is {card.status}.")
+    return Confirmation(
+        title=f"Publish {card.name} v{card.version}",
+        question=f"Publish v{card.version}?",
+        consequences=_publish_consequences(card, verb=f"Publishing v{card.version}"),
+        action_url=reverse("scoring:publish", args=[card.pk]),
+        submit_label=f"Publish v{card.version}",
+        cancel_url=reverse("scoring:edit", args=[card.pk]),
+    )
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def scorecard_publish(request: AuthedRequest, pk: int) -> HttpResponse:
+    """GET: what publishing will do; POST with the confirm field: publish."""
     _require_admin(request)
     card = _get_scorecard(pk)
     try:
+        if request.method == "GET" or not is_confirmed(request):
+            return render_confirmation(
+                request, _publish_confirmation(card), refused=request.method == "POST"
+            )
         scorecards.publish_scorecard(scorecard=card, author=request.user)
     except ApplicationError as exc:
         messages.error(request, _error_text(exc))
@@ -297,12 +344,36 @@ def scorecard_publish(request: AuthedRequest, pk: int) -> HttpResponse:
     return redirect("scoring:detail", pk=card.pk)
 
 
+def _rollback_confirmation(card: Scorecard) -> Confirmation:
+    if card.status == Scorecard.Status.ACTIVE:
+        raise ApplicationError(f"Version {card.version} is already the active version.")
+    if card.status == Scorecard.Status.DRAFT:
+        raise ApplicationError("A draft has never been active; publish it instead.")
+    return Confirmation(
+        title=f"Roll back {card.name} to v{card.version}",
+        question=f"Roll back to v{card.version}?",
+        consequences=[
+            f"A new version copying v{card.version} becomes active; the active one is retired.",
+            *_publish_consequences(card, verb="Rolling back"),
+        ],
+        action_url=reverse("scoring:rollback", args=[card.pk]),
+        submit_label=f"Roll back to v{card.version}",
+        cancel_url=reverse("scoring:detail", args=[card.pk]),
+        danger=True,
+    )
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def scorecard_rollback(request: AuthedRequest, pk: int) -> HttpResponse:
+    """GET: what rolling back will do; POST with the confirm field: roll back."""
     _require_admin(request)
     card = _get_scorecard(pk)
     try:
+        if request.method == "GET" or not is_confirmed(request):
+            return render_confirmation(
+                request, _rollback_confirmation(card), refused=request.method == "POST"
+            )
         new = scorecards.rollback_scorecard(scorecard=card, author=request.user)
     except ApplicationError as exc:
         messages.error(request, _error_text(exc))
@@ -313,21 +384,46 @@ def scorecard_rollback(request: AuthedRequest, pk: int) -> HttpResponse:
     return redirect("scoring:detail", pk=new.pk)
 
 
+def _backfill_confirmation(card: Scorecard, days: int) -> Confirmation:
+    if card.status != Scorecard.Status.ACTIVE:
+        raise ApplicationError("Only the active version can backfill history; publish it first.")
+    scope = backfill_scope(scorecard=card, days=days, today=timezone.now().date())
+    return Confirmation(
+        title=f"Backfill {card.name} v{card.version}",
+        question=f"Rewrite {counted(days, 'day')} of score history?",
+        consequences=[
+            f"Every day from {scope.start:%Y-%m-%d} to {scope.end - timedelta(days=1):%Y-%m-%d}"
+            f" is re-scored with v{card.version} for {counted(scope.accounts, 'account')}.",
+            f"{counted(scope.rows_replaced, 'stored history row')} in that period "
+            "are replaced; this cannot be undone.",
+        ],
+        action_url=reverse("scoring:backfill", args=[card.pk]),
+        submit_label="Start backfill",
+        cancel_url=reverse("scoring:detail", args=[card.pk]),
+        fields=[("days", days)],
+        danger=True,
+    )
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def scorecard_backfill(request: AuthedRequest, pk: int) -> HttpResponse:
+    """GET ?days=N: what the backfill will rewrite; POST with the confirm field: start it."""
     _require_admin(request)
     card = _get_scorecard(pk)
-    form = forms.BackfillForm(request.POST)
+    form = forms.BackfillForm(request.POST if request.method == "POST" else request.GET)
     if not form.is_valid():
         messages.error(
             request, "Backfill: " + "; ".join(str(e) for e in form.errors.get("days", []))
         )
         return redirect("scoring:detail", pk=card.pk)
+    days = form.cleaned_data["days"]
     try:
-        job = backfill.start_backfill(
-            scorecard=card, days=form.cleaned_data["days"], author=request.user
-        )
+        if request.method == "GET" or not is_confirmed(request):
+            return render_confirmation(
+                request, _backfill_confirmation(card, days), refused=request.method == "POST"
+            )
+        job = backfill.start_backfill(scorecard=card, days=days, author=request.user)
     except ApplicationError as exc:
         messages.error(request, _error_text(exc))
         return redirect("scoring:detail", pk=card.pk)

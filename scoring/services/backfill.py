@@ -16,6 +16,7 @@ from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.sql import BULK_BATCH
 from scoring import engine
 from scoring.models import BackfillJob, MetricValue, Score, Scorecard
+from scoring.selectors.backfill import backfill_period
 from scoring.selectors.scorecards import matched_accounts, metric_ids_by_key, scorecard_spec
 from scoring.services.scorecards import audit_label, check_scorecard_editor
 
@@ -86,9 +87,9 @@ def run_backfill(*, job_id: int, chunk_size: int = BACKFILL_CHUNK) -> Any:
         ids = list(
             matched_accounts(job.scorecard.segment).order_by("id").values_list("id", flat=True)
         )
-        moments = backfill_moments(days=job.days, today=timezone.now().date())
-        period_start = moments[0] - timedelta(hours=12)
-        period_end = moments[-1] + timedelta(hours=12)
+        today = timezone.now().date()
+        moments = backfill_moments(days=job.days, today=today)
+        period_start, period_end = backfill_period(days=job.days, today=today)
         longest = max((m.window_days for m in spec.measures), default=1)
         metric_ids = metric_ids_by_key(m.metric for m in spec.measures)
         key_by_id = {v: k for k, v in metric_ids.items()}

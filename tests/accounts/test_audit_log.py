@@ -18,12 +18,15 @@ from django.utils import timezone
 from accounts.models import Account, ApiToken, AuditEntry, ImportJob, Team, User
 from accounts.services.audit import MASK, Source, audit_origin, record_audit
 from accounts.services.tokens import create_api_token
+from chs_site.confirm import CONFIRM_FIELD, CONFIRM_VALUE
 from playbooks.models import Playbook
 from scoring.models import BackfillJob, MetricDefinition, Scorecard
 from scoring.services import scorecards as scorecard_services
 from scoring.services.quarantine import quarantine_account
 from tests.conftest import client_for
 from tests.factories import PlaybookFactory
+
+CONFIRM = {CONFIRM_FIELD: CONFIRM_VALUE}  # the field the confirmation step sends
 
 pytestmark = pytest.mark.django_db
 
@@ -167,7 +170,7 @@ def test_playbook_create_edit_enable_disable_and_run_are_recorded(admin_client: 
     assert only(T.PLAYBOOK, A.ENABLED).changes == {"enabled": [False, True]}
     assert only(T.PLAYBOOK, A.DISABLED).changes == {"enabled": [True, False]}
 
-    admin_client.post(f"/playbooks/{playbook.pk}/run/")
+    admin_client.post(f"/playbooks/{playbook.pk}/run/", CONFIRM)
     run = only(T.PLAYBOOK, A.RUN)
     assert run.changes == {"tasks created": [None, 0]} and run.actor_label == "admin"
 
@@ -362,7 +365,7 @@ def test_portfolio_export_is_recorded(manager_client: Client, account: Account) 
 
 
 def test_backfill_started_is_recorded(admin_client: Client, scorecard: Scorecard) -> None:
-    response = admin_client.post(f"/scoring/{scorecard.pk}/backfill/", {"days": 2})
+    response = admin_client.post(f"/scoring/{scorecard.pk}/backfill/", {"days": 2, **CONFIRM})
     assert response.status_code == 302
     job = BackfillJob.objects.get()
     entry = only(T.BACKFILL, A.STARTED)
@@ -399,10 +402,10 @@ def test_client_address_comes_from_the_proxy_header_only_when_configured(
     client = client_for(admin)
     playbook = PlaybookFactory.create()
     forwarded = {"X-Forwarded-For": "198.51.100.9, 203.0.113.5"}
-    client.post(f"/playbooks/{playbook.pk}/run/", headers=forwarded)
+    client.post(f"/playbooks/{playbook.pk}/run/", CONFIRM, headers=forwarded)
     settings.CLIENT_IP_HEADER = "X-Forwarded-For"
-    client.post(f"/playbooks/{playbook.pk}/run/", headers=forwarded)
-    client.post(f"/playbooks/{playbook.pk}/run/", headers={"X-Forwarded-For": "not-an-ip"})
+    client.post(f"/playbooks/{playbook.pk}/run/", CONFIRM, headers=forwarded)
+    client.post(f"/playbooks/{playbook.pk}/run/", CONFIRM, headers={"X-Forwarded-For": "not-an-ip"})
     first, second, third = entries(T.PLAYBOOK, A.RUN)
     assert first.ip_address == "127.0.0.1"  # the header is not trusted by default
     assert second.ip_address == "203.0.113.5"  # the address the proxy saw

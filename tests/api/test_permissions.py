@@ -401,17 +401,17 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "DELETE": "L 405 405 405",
     },
     "scoring/<id:pk>/publish/": {
-        "GET": "L 405 405 405",
-        "POST": "L 403 403 302",
+        "GET": "L 403 403 200",
+        "POST": "L 403 403 400",
         "DELETE": "L 405 405 405",
     },
     "scoring/<id:pk>/rollback/": {
-        "GET": "L 405 405 405",
+        "GET": "L 403 403 302",
         "POST": "L 403 403 302",
         "DELETE": "L 405 405 405",
     },
     "scoring/<id:pk>/backfill/": {
-        "GET": "L 405 405 405",
+        "GET": "L 403 403 302",
         "POST": "L 403 403 302",
         "DELETE": "L 405 405 405",
     },
@@ -488,8 +488,8 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "DELETE": "L 405 405 405",
     },
     "playbooks/<id:pk>/run/": {
-        "GET": "L 405 405 405",
-        "POST": "L 404 404 302",
+        "GET": "L 404 404 200",
+        "POST": "L 404 404 400",
         "DELETE": "L 405 405 405",
     },
     "accounts/<account_id:external_id>/success-plan/": {

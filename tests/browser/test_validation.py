@@ -56,7 +56,9 @@ def test_admin_changes_a_weight_sees_the_preview_update_and_publishes(
     page.get_by_role("button", name="Save draft").click()  # type: ignore[attr-defined]
     page.get_by_text(f"Draft v{draft.version} saved.").wait_for()  # type: ignore[attr-defined]
     assert draft.measures.get(position=2).weight == 20
-    page.get_by_role("button", name=f"Publish v{draft.version}").click()  # type: ignore[attr-defined]
+    page.get_by_role("button", name=f"Save and publish v{draft.version}").click()  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/scoring/\d+/publish/"))  # type: ignore[attr-defined]
+    page.get_by_role("button", name=f"Publish v{draft.version}", exact=True).click()  # type: ignore[attr-defined]
     page.get_by_text(f"v{draft.version} is now active").wait_for()  # type: ignore[attr-defined]
     draft.refresh_from_db()
     card.refresh_from_db()

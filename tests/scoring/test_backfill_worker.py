@@ -12,10 +12,13 @@ from django.utils import timezone
 
 from accounts.models import User
 from chs_site.benchmarks import CeleryProcess
+from chs_site.confirm import CONFIRM_FIELD, CONFIRM_VALUE
 from scoring import synthetic
 from scoring.models import BackfillJob, Score, Scorecard
 from scoring.services.backfill import backfill_moments
 from tests.conftest import wait_for
+
+CONFIRM = {CONFIRM_FIELD: CONFIRM_VALUE}  # the field the confirmation step sends
 
 
 @pytest.mark.worker
@@ -27,7 +30,9 @@ def test_backfill_runs_on_a_real_worker_with_progress(
         accounts=30, days=40, every_days=2, today=timezone.localdate(), owner=csm, seed=11
     )
     card = synthetic.make_scorecard(metrics=data.metrics, keys=synthetic.SIGNAL, version=1)
-    response = admin_client.post(reverse("scoring:backfill", args=[card.pk]), {"days": 14})
+    response = admin_client.post(
+        reverse("scoring:backfill", args=[card.pk]), {"days": 14, **CONFIRM}
+    )
     assert response.status_code == 302
     job = BackfillJob.objects.get()
     assert response["Location"] == reverse("scoring:backfill_job", args=[job.pk])
@@ -61,10 +66,12 @@ def test_backfill_is_idempotent_and_validates_days(
         accounts=5, days=20, every_days=2, today=timezone.localdate(), owner=csm, seed=3
     )
     card = synthetic.make_scorecard(metrics=data.metrics, keys=synthetic.SIGNAL, version=1)
-    bad = admin_client.post(reverse("scoring:backfill", args=[card.pk]), {"days": 0}, follow=True)
+    bad = admin_client.post(
+        reverse("scoring:backfill", args=[card.pk]), {"days": 0, **CONFIRM}, follow=True
+    )
     assert b"Backfill:" in bad.content and not BackfillJob.objects.exists()
     with django_capture_on_commit_callbacks(execute=True):
-        admin_client.post(reverse("scoring:backfill", args=[card.pk]), {"days": 7})
+        admin_client.post(reverse("scoring:backfill", args=[card.pk]), {"days": 7, **CONFIRM})
     job = BackfillJob.objects.get()
     assert job.status == BackfillJob.Status.DONE
     first = sorted(Score.objects.filter(scorecard=card).values_list("account_id", "computed_at"))
@@ -77,6 +84,6 @@ def test_backfill_is_idempotent_and_validates_days(
     )
     draft = Scorecard.objects.create(name="d", version=2)
     refused = admin_client.post(
-        reverse("scoring:backfill", args=[draft.pk]), {"days": 7}, follow=True
+        reverse("scoring:backfill", args=[draft.pk]), {"days": 7, **CONFIRM}, follow=True
     )
     assert b"Only the active version" in refused.content

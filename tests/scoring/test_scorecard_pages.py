@@ -10,12 +10,15 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Account, User
+from chs_site.confirm import CONFIRM_FIELD, CONFIRM_VALUE
 from scoring import synthetic
 from scoring.forms import editor_forms
 from scoring.models import Score, Scorecard
 from scoring.selectors.history import latest_scores
 from scoring.selectors.scorecards import scorecard_spec
 from scoring.services.recompute import recompute_scores
+
+CONFIRM = {CONFIRM_FIELD: CONFIRM_VALUE}  # the field the confirmation step sends
 
 pytestmark = pytest.mark.django_db
 
@@ -92,7 +95,9 @@ def test_only_admins_change_scorecards(
     assert client.post(reverse("scoring:new_draft", args=[true_card.pk])).status_code == 403
     assert client.post(reverse("scoring:rollback", args=[true_card.pk])).status_code == 403
     assert (
-        client.post(reverse("scoring:backfill", args=[true_card.pk]), {"days": 5}).status_code
+        client.post(
+            reverse("scoring:backfill", args=[true_card.pk]), {"days": 5, **CONFIRM}
+        ).status_code
         == 403
     )
     assert client.post(reverse("scoring:suggest", args=[true_card.pk])).status_code == 403
@@ -172,7 +177,7 @@ def test_publish_rescores_exactly_the_matched_segment_and_keeps_history(
     recompute_scores()
     admin_client.post(reverse("scoring:edit", args=[draft.pk]), editor_post(draft, red_below=60))
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(reverse("scoring:publish", args=[draft.pk]))
+        response = admin_client.post(reverse("scoring:publish", args=[draft.pk]), CONFIRM)
     assert response.status_code == 302
     draft.refresh_from_db()
     true_card.refresh_from_db()
@@ -199,13 +204,13 @@ def test_rollback_restores_the_earlier_version_and_its_scores(
         reverse("scoring:edit", args=[draft.pk]), editor_post(draft, **{"m-0-weight": 9})
     )
     with django_capture_on_commit_callbacks(execute=True):
-        admin_client.post(reverse("scoring:publish", args=[draft.pk]))
+        admin_client.post(reverse("scoring:publish", args=[draft.pk]), CONFIRM)
     changed = dict(
         Account.objects.filter(id__in=synth.account_ids).values_list("id", "computed_score")
     )
     assert changed != before
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(reverse("scoring:rollback", args=[true_card.pk]))
+        response = admin_client.post(reverse("scoring:rollback", args=[true_card.pk]), CONFIRM)
     assert response.status_code == 302
     restored = Scorecard.objects.get(status=Scorecard.Status.ACTIVE, segment="")
     assert restored.version == 3 and restored.based_on == true_card
@@ -224,7 +229,9 @@ def test_rollback_restores_the_earlier_version_and_its_scores(
 def test_rolling_back_the_active_version_is_refused(
     admin_client: Client, true_card: Scorecard
 ) -> None:
-    response = admin_client.post(reverse("scoring:rollback", args=[true_card.pk]), follow=True)
+    response = admin_client.post(
+        reverse("scoring:rollback", args=[true_card.pk]), CONFIRM, follow=True
+    )
     assert b"already the active version" in response.content
 
 
