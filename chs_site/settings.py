@@ -655,7 +655,11 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.server": {"level": "WARNING"} if TESTING else {"level": "INFO"}},
+    "loggers": {
+        "django.server": {"level": "WARNING"} if TESTING else {"level": "INFO"},
+        # axes logs each successful sign-in's reset at INFO; chs.signin logs the sign-ins.
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # --- error reporting -------------------------------------------------------------------
