@@ -4,8 +4,10 @@ keep-open playbooks; the timeline line, the notification state and retried runs.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Account, Activity, User
@@ -267,3 +269,64 @@ def test_values_that_lift_the_account_out_of_red_close_its_task_through_the_outb
     task = the_task(playbook)
     assert task.status == TaskStatus.RESOLVED
     assert closed_lines(account) == ["Closed by itself: Acme Corp is yellow again (55.0)"]
+
+
+# --- configuration ----------------------------------------------------------------------
+
+
+def test_switching_auto_close_off_in_the_form_shows_in_the_audit_diff(admin_client: Client) -> None:
+    from accounts.models import AuditEntry
+
+    data: dict[str, Any] = {
+        "name": "Fell into red",
+        "cooldown_days": 7,
+        "auto_close": "on",
+        "trigger_type": "band_entered",
+        "band": "red",
+        "metric_aggregation": "latest",
+        "metric_window_days": 30,
+        "threshold_direction": "below",
+        "actions-TOTAL_FORMS": 1,
+        "actions-INITIAL_FORMS": 0,
+        "actions-MIN_NUM_FORMS": 1,
+        "actions-MAX_NUM_FORMS": 1000,
+        "actions-0-kind": "create_task",
+        "actions-0-title_template": "Call {account_name}",
+        "actions-0-due_in_days": 1,
+        "actions-0-priority": "high",
+        "actions-0-assignee_rule": "owner",
+        "actions-0-position": 0,
+    }
+    assert admin_client.post("/playbooks/new/", data).status_code == 302
+    playbook = Playbook.objects.get(name="Fell into red")
+    assert playbook.auto_close
+    detail = admin_client.get(f"/playbooks/{playbook.pk}/").content.decode()
+    assert "Open tasks close by themselves" in detail
+    edit = {
+        **{k: v for k, v in data.items() if k != "auto_close"},  # an unticked box
+        "actions-INITIAL_FORMS": 1,
+        "actions-0-id": playbook.actions.get().pk,
+        "actions-0-playbook": playbook.pk,
+    }
+    assert admin_client.post(f"/playbooks/{playbook.pk}/edit/", edit).status_code == 302
+    playbook.refresh_from_db()
+    assert not playbook.auto_close
+    entry = AuditEntry.objects.get(
+        object_type=AuditEntry.ObjectType.PLAYBOOK, action=AuditEntry.Action.UPDATED
+    )
+    assert entry.changes == {"auto_close": [True, False]}
+
+
+def test_the_notifications_page_tags_a_resolved_notification(csm: User, account: Account) -> None:
+    from tests.conftest import client_for
+
+    Notification.objects.create(
+        recipient=csm,
+        account=account,
+        title="Acme Corp is red",
+        created_at=NOW,
+        read_at=NOW,
+        resolved_at=NOW,
+    )
+    page = client_for(csm).get("/notifications/").content.decode()
+    assert '<span class="tag">resolved</span>' in page
