@@ -330,3 +330,36 @@ def test_the_notifications_page_tags_a_resolved_notification(csm: User, account:
     )
     page = client_for(csm).get("/notifications/").content.decode()
     assert '<span class="tag">resolved</span>' in page
+
+
+# --- related tasks grouped in the queue -------------------------------------------------
+
+
+def test_the_queue_puts_an_accounts_open_tasks_together_with_their_count(
+    csm_client: Client, csm: User, account: Account, django_assert_max_num_queries: Any
+) -> None:
+    from tests.factories import AccountFactory, TaskFactory
+
+    today = timezone.localdate()
+    other = AccountFactory.create(owner=csm, name="Globex")
+    for days, on, title in [
+        (10, account, "Call about red"),
+        (11, other, "Globex review"),
+        (12, account, "Usage dropped"),
+        (13, account, "Renewal risk"),
+    ]:
+        TaskFactory.create(
+            account=on, assignee=csm, title=title, due_date=today + dt.timedelta(days=days)
+        )
+    for n in range(10):  # more accounts with several tasks cost no more queries
+        busy = AccountFactory.create(owner=csm, name=f"Busy {n}")
+        for _ in range(3):
+            TaskFactory.create(account=busy, assignee=csm, due_date=today + dt.timedelta(days=20))
+    with django_assert_max_num_queries(12):
+        response = csm_client.get("/tasks/")
+    later = next(g for g in response.context["queue"]["groups"] if g.key == "later")
+    titles = [t.title for t in later.tasks][:4]
+    assert titles == ["Call about red", "Usage dropped", "Renewal risk", "Globex review"]
+    html = response.content.decode()
+    assert html.count('#account-tasks">3 open tasks on this account</a>') == 3 + 30
+    assert "1 open tasks" not in html
