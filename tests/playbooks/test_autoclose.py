@@ -363,3 +363,15 @@ def test_the_queue_puts_an_accounts_open_tasks_together_with_their_count(
     html = response.content.decode()
     assert html.count('#account-tasks">3 open tasks on this account</a>') == 3 + 30
     assert "1 open tasks" not in html
+
+
+def test_the_queue_lists_tasks_closed_by_themselves_apart_from_done_ones(
+    csm_client: Client, csm: User, account: Account
+) -> None:
+    from tests.factories import TaskFactory
+
+    TaskFactory.create(account=account, assignee=csm, title="Recovered", status="resolved")
+    TaskFactory.create(account=account, assignee=csm, title="Worked", status="done")
+    html = csm_client.get("/tasks/?status=resolved&scope=mine").content.decode()
+    assert "Recovered" in html and "Worked" not in html
+    assert '<span class="tag">Closed by itself</span>' in html
