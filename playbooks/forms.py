@@ -136,6 +136,7 @@ class PlaybookForm(forms.ModelForm):
             "description",
             "enabled",
             "cooldown_days",
+            "auto_close",
             "trigger_type",
             "band",
             "drop_points",

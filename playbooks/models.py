@@ -135,6 +135,12 @@ class Playbook(models.Model):
         help_text="After firing for an account, do not fire again for it for this many days "
         "(counted from the firing and from the close of its task, whichever is later).",
     )
+    auto_close = models.BooleanField(
+        default=True,
+        help_text="Close this playbook's open tasks by themselves when the trigger no longer "
+        "holds (the account left the band, the score recovered, the metric crossed back, the "
+        "renewal passed or left the window). Off: tasks stay open until a person closes them.",
+    )
 
     trigger_type = models.CharField(max_length=24, choices=TriggerType.choices)
     # band_entered
@@ -387,6 +393,9 @@ class TaskStatus(models.TextChoices):
     SNOOZED = "snoozed", "Snoozed"
     DONE = "done", "Done"
     CANCELLED = "cancelled", "Cancelled"
+    # Closed by ``playbooks.services.autoclose`` because the trigger stopped holding: kept
+    # apart from DONE so effectiveness and the queue never count it as a person's work.
+    RESOLVED = "resolved", "Closed by itself"
 
 
 ACTIVE_STATUSES = (TaskStatus.OPEN, TaskStatus.SNOOZED)
@@ -659,6 +668,8 @@ class Notification(models.Model):
     url = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField()
     read_at = models.DateTimeField(null=True, blank=True)
+    # Set when the notification's task closed by itself: the news it carried is over.
+    resolved_at = models.DateTimeField(null=True, blank=True)
     email_status = models.CharField(
         max_length=8, choices=Delivery.choices, default=Delivery.PENDING
     )

@@ -200,7 +200,7 @@ def aggregate(values: Sequence[tuple[dt.datetime, float]], how: str) -> float | 
     return max(nums)
 
 
-def _meets(playbook: Playbook, value: float | None) -> bool:
+def meets_threshold(playbook: Playbook, value: float | None) -> bool:
     if value is None or playbook.threshold is None:
         return False
     if playbook.threshold_direction == ThresholdDirection.BELOW:
@@ -261,7 +261,7 @@ def _match_metric_crossing(playbook: Playbook, changes: Sequence[ScoreChange]) -
         now_value = aggregate(
             _window(series[c.account_id], c.computed_at, days), playbook.metric_aggregation
         )
-        if not _meets(playbook, now_value):
+        if not meets_threshold(playbook, now_value):
             continue
         before_at = previous.get(c.account_id)
         before = (
@@ -269,7 +269,7 @@ def _match_metric_crossing(playbook: Playbook, changes: Sequence[ScoreChange]) -
             if before_at
             else None
         )
-        if _meets(playbook, before):
+        if meets_threshold(playbook, before):
             continue
         matches.append(_metric_match(playbook, c.account_id, now_value, before, c.band, c.score))
     return matches
@@ -470,6 +470,6 @@ def _match_metric_state(
     out = []
     for pk in ids:
         agg = aggregate(series.get(pk, []), playbook.metric_aggregation)
-        if _meets(playbook, agg):
+        if meets_threshold(playbook, agg):
             out.append(_metric_match(playbook, pk, agg, None, bands.get(pk, ""), None))
     return out

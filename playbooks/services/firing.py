@@ -1,8 +1,9 @@
 """Firing playbooks: from score events, on the beat sweep, and by hand.
 
 ``process_score_events`` is how score changes and detractor feedback reach the playbooks:
-it claims unprocessed ``ScoreEvent`` rows from scoring's outbox (``SKIP LOCKED``), fires
-the playbooks they trigger and marks the events processed, all in one transaction: a
+it claims unprocessed ``ScoreEvent`` rows from scoring's outbox (``SKIP LOCKED``), closes
+the tasks whose trigger stopped holding (``services.autoclose``), fires the playbooks they
+trigger and marks the events processed, all in one transaction: a
 worker that dies half-way leaves the events to the next run (the beat sweep runs it every
 20 s), and nothing fires twice.
 
@@ -37,6 +38,7 @@ from playbooks.models import (
     TriggerType,
     render_template,
 )
+from playbooks.services.autoclose import close_resolved_tasks
 from playbooks.services.notifications import queue_notifications
 from playbooks.services.plans import start_plan_from_template
 from playbooks.services.tasks import adjust_open_task_counts, open_delta
@@ -65,6 +67,9 @@ def process_score_events(
             if not claimed:
                 break
             moment = now or timezone.now()
+            # Close first: a task whose trigger ended no longer blocks a fresh firing
+            # beyond its cooldown, and the timeline reads "closed" before "fired".
+            close_resolved_tasks(now=moment, account_ids={c.account_id for c in claimed.changes})
             created += evaluate_score_changes(changes=claimed.changes, now=moment)
             created += evaluate_feedback(
                 account_ids={f.account_id for f in claimed.feedback}, now=moment
@@ -113,8 +118,10 @@ def evaluate_score_changes(
 
 
 def evaluate_time_triggers(*, now: dt.datetime | None = None) -> int:
-    """The beat sweep: renewal windows, missing activity and negative feedback."""
+    """The beat sweep: renewal windows, missing activity and negative feedback. Renewal
+    tasks whose renewal passed or left the window close first (no score event tells)."""
     now = now or timezone.now()
+    close_resolved_tasks(now=now, trigger_types={TriggerType.RENEWAL_WINDOW})
     created = 0
     for playbook in _enabled_playbooks():
         if playbook.trigger_type not in TIME_TRIGGERS:

@@ -25,6 +25,8 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     TaskStatus.SNOOZED: frozenset({TaskStatus.OPEN, TaskStatus.DONE, TaskStatus.CANCELLED}),
     TaskStatus.DONE: frozenset(),
     TaskStatus.CANCELLED: frozenset(),
+    # Only ``services.autoclose`` closes a task by itself; nobody moves one there by hand.
+    TaskStatus.RESOLVED: frozenset(),
 }
 
 

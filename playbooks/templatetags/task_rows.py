@@ -62,7 +62,7 @@ _ROW = """<tr id="task-{pk}" class="task-row task-{status}{overdue}">
     <a href="{url}">{title}</a>
     <span class="tag prio-{priority}">{priority_label}</span>
     {status_tag}
-    <br><span class="muted small"><a href="{account_url}">{account}</a>{playbook}</span>
+    <br><span class="muted small"><a href="{account_url}">{account}</a>{playbook}{related}</span>
     {flash}
   </td>
   <td>{due}</td>
@@ -117,6 +117,14 @@ def task_row(context: template.Context, task: Task) -> SafeString:
         )
     overdue = task.status == "open" and task.due_date and today and task.due_date < today
     assignee = task.assignee.display_name if task.assignee_id and task.assignee else ""
+    account_url = f"{context['accounts_url']}{quote(task.account.external_id, safe='/')}/"
+    # The account's open-task count is kept on the row: no query per task.
+    open_count = task.account.open_task_count
+    related = (
+        f' · <a href="{_e(account_url)}#account-tasks">{open_count} open tasks on this account</a>'
+        if open_count > 1
+        else ""
+    )
     return mark_safe(  # noqa: S308 - every value above is escaped
         _ROW.format(
             pk=pk,
@@ -127,11 +135,10 @@ def task_row(context: template.Context, task: Task) -> SafeString:
             priority=_e(task.priority),
             priority_label=_e(task.get_priority_display()),
             status_tag=status_tag,
-            account_url=_e(
-                f"{context['accounts_url']}{quote(task.account.external_id, safe='/')}/"
-            ),
+            account_url=_e(account_url),
             account=_e(task.account.name),
             playbook=f" · {_e(task.playbook.name)}" if task.playbook_id and task.playbook else "",
+            related=related,
             flash=flash,
             due=_e(date_filter(task.due_date, "M j")) if task.due_date else "—",
             assignee=_e(assignee or "Unassigned"),
