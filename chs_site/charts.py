@@ -252,13 +252,14 @@ def _no_data(frame: _Frame, text: str) -> str:
 
 def _score_steps(points: Sequence[Point], start: dt.datetime, end: dt.datetime) -> list[Point]:
     """The score as steps from ``start`` (the value in force then) to ``end`` (the last
-    value is still in force), so a flat week reads as flat."""
+    value is still in force), so a flat week reads as flat; ``points`` are sorted. Empty
+    when no score is in force by the end."""
     line: list[Point] = []
     current = step_value_at(points, start)
     if current is not None:
         line.append((start, current))
     for when, value in points:
-        if when <= start or when > end:
+        if when <= start:
             continue
         if current is not None:
             line.append((when, current))
@@ -512,44 +513,34 @@ def sparkline(
     points = sorted(points)
     if not points:
         return None
-    span = (end - start).total_seconds() or 1.0
     pad = 2.0
-    shown = [v for t, v in points if t >= start] + [
-        v for v in [step_value_at(points, start)] if v is not None
-    ]
+    first = step_value_at(points, start)
+    shown = [v for t, v in points if t >= start] + ([first] if first is not None else [])
     low, high = min(shown), max(shown)
     if high - low < MIN_SPAN:
         middle = (high + low) / 2
         low, high = middle - MIN_SPAN / 2, middle + MIN_SPAN / 2
 
-    def x(at: dt.datetime) -> float:
-        frac = min(max((at - start).total_seconds() / span, 0.0), 1.0)
-        return round(pad + frac * (width - 2 * pad), 1)
-
-    def y(value: float) -> float:
-        return round(height - pad - ((value - low) / (high - low)) * (height - 2 * pad), 1)
-
-    first = step_value_at(points, start)
-    coords: list[tuple[float, float]] = []
-    current = first
-    if current is not None:
-        coords.append((x(start), y(current)))
-    for when, value in points:
-        if when <= start:
-            continue
-        if current is not None:
-            coords.append((x(when), y(current)))
-        coords.append((x(when), y(value)))
-        current = value
-    if current is None:
+    frame = _Frame(
+        left=pad,
+        right=width - pad,
+        top=pad,
+        bottom=height - pad,
+        start=start,
+        end=end,
+        low=low,
+        high=high,
+    )
+    line = _score_steps(points, start, end)
+    if not line:
         return None
-    coords.append((x(end), y(current)))
+    coords = [(frame.x(at), frame.y(value)) for at, value in line]
     return Sparkline(
         points=" ".join(f"{a:g},{b:g}" for a, b in coords),
         end_x=coords[-1][0],
         end_y=coords[-1][1],
         first=first if first is not None else points[0][1],
-        last=current,
+        last=line[-1][1],
         width=width,
         height=height,
     )
