@@ -73,18 +73,21 @@ def _audit_password_set(user: User) -> None:
     )
 
 
-class _PasswordChangeView(auth_views.PasswordChangeView):
+class _AuditsPasswordSet:
+    """For Django's password views: a valid form (the password is saved) is audited."""
+
     def form_valid(self, form: Any) -> HttpResponse:
-        response = super().form_valid(form)
+        response: HttpResponse = super().form_valid(form)  # type: ignore[misc]
         _audit_password_set(form.user)
         return response
 
 
-class _PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
-    def form_valid(self, form: Any) -> HttpResponse:
-        response = super().form_valid(form)
-        _audit_password_set(form.user)
-        return response
+class _PasswordChangeView(_AuditsPasswordSet, auth_views.PasswordChangeView):
+    pass
+
+
+class _PasswordResetConfirmView(_AuditsPasswordSet, auth_views.PasswordResetConfirmView):
+    pass
 
 
 password_change = _PasswordChangeView.as_view(
