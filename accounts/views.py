@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
@@ -249,7 +250,23 @@ def portfolio_export(request: AuthedRequest) -> StreamingHttpResponse:
 # --- account page ------------------------------------------------------------------------
 
 
-def _health_context(account: Account) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _History:
+    """The account's score steps over the last ``HISTORY_DAYS`` (what the trend chart and
+    the timeline's score moves both read), fetched once per page."""
+
+    since: dt.datetime
+    end: dt.datetime
+    points: list[tuple[dt.datetime, float | None, str]]
+
+    @classmethod
+    def of(cls, account: Account) -> _History:
+        end = timezone.now()
+        since = end - dt.timedelta(days=HISTORY_DAYS)
+        return cls(since, end, health.score_history_points(account, since=since))
+
+
+def _health_context(account: Account, history: _History | None = None) -> dict[str, Any]:
     latest = health.latest_score(account)
     scorecard = current_scorecard_for(account)
     breakdown = list(latest.breakdown) if latest else []
@@ -261,7 +278,7 @@ def _health_context(account: Account) -> dict[str, Any]:
         )
     return {
         "latest": latest,
-        "trend_chart": _trend_chart(account),
+        "trend_chart": _trend_chart(account, history or _History.of(account)),
         "breakdown": breakdown,
         "override": health.active_override(account),
         "pending": health.is_recompute_pending(account),
@@ -272,17 +289,15 @@ def _health_context(account: Account) -> dict[str, Any]:
     }
 
 
-def _trend_chart(account: Account) -> SafeString:
+def _trend_chart(account: Account, history: _History) -> SafeString:
     """180-day score trend on the account's band zones with feedback, task and outcome
     markers."""
-    now = timezone.now()
-    since = now - dt.timedelta(days=HISTORY_DAYS)
+    since = history.since
     red_below, green_at = thresholds_for(account)
-    history = health.score_history_points(account, since=since)
     return charts.trend_chart_svg(
-        points=[(at, score) for at, score, _ in history if score is not None],
+        points=[(at, score) for at, score, _ in history.points if score is not None],
         start=since,
-        end=now,
+        end=history.end,
         red_below=red_below,
         green_at=green_at,
         markers=[
@@ -335,11 +350,12 @@ def _metric_charts(
     return out
 
 
-def _score_changes(account: Account, *, since: dt.datetime) -> list[dict[str, Any]]:
+def _score_changes(history: _History) -> list[dict[str, Any]]:
     """Moves of ≥ 5 points inside a band (band changes are already timeline rows)."""
+    since = history.since
     out = []
     previous = None
-    for at, score, band in health.score_history_points(account, since=since):
+    for at, score, band in history.points:
         if previous is not None and score is not None and previous[0] is not None:
             delta = score - previous[0]
             if abs(delta) >= 5 and band == previous[1] and at >= since:
@@ -354,10 +370,9 @@ def _score_changes(account: Account, *, since: dt.datetime) -> list[dict[str, An
     return out
 
 
-def _timeline_context(account: Account) -> dict[str, Any]:
-    since = timezone.now() - dt.timedelta(days=HISTORY_DAYS)
+def _timeline_context(account: Account, history: _History | None = None) -> dict[str, Any]:
     entries: list[Any] = list(timeline(account))
-    entries += _score_changes(account, since=since)
+    entries += _score_changes(history or _History.of(account))
 
     def when(e: Any) -> dt.datetime:
         return e["occurred_at"] if isinstance(e, dict) else e.occurred_at
@@ -388,8 +403,9 @@ def _account_context(request: AuthedRequest, account: Account, **forms: Any) -> 
         people=access.visible_users(user).order_by("username"), prefix="task"
     )
     context["today"] = timezone.localdate()
-    context.update(_health_context(account))
-    context.update(_timeline_context(account))
+    history = _History.of(account)
+    context.update(_health_context(account, history))
+    context.update(_timeline_context(account, history))
     latest = context["latest"]
     # Outcomes and the churn-risk signal are scoring's; its form posts to its view.
     context["outcomes"] = health.recent_outcomes(account)

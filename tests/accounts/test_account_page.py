@@ -114,9 +114,9 @@ def test_account_page_query_count_is_fixed(
 ) -> None:
     for i in range(30):
         ContactFactory.create(account=scored_account, name=f"Contact {i}")
-    # 27: the charts drawn into the page read the score history, the markers and the
-    # measures' values (three queries instead of four more requests).
-    with django_assert_max_num_queries(27):
+    # 26: the charts drawn into the page read the markers and the measures' values, and
+    # share the score history with the timeline (two queries instead of four requests).
+    with django_assert_max_num_queries(26):
         response = csm_client.get(url(scored_account))
     assert response.status_code == 200
 
