@@ -51,14 +51,21 @@ var/secret_key:
 	$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' >$@
 	chmod 600 $@
 
+# The key that encrypts stored credentials (chs_site.secrets), made once per checkout too.
+var/encryption_key:
+	mkdir -p var
+	$(PYTHON) -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())' >$@
+	chmod 600 $@
+
 # `make run` serves as production does (DEBUG=0: CHS's own 404 and 500 pages, static files
 # collected and served by WhiteNoise) on plain http://, so its cookies are not Secure and
 # requests are not redirected to https; its log lines are plain text for a terminal.
 RUN_ENV = DEBUG=$${DEBUG-0} SECRET_KEY=$${SECRET_KEY-$$(cat var/secret_key)} \
+	ENCRYPTION_KEY=$${ENCRYPTION_KEY-$$(cat var/encryption_key)} \
 	SECURE_COOKIES=$${SECURE_COOKIES-0} SECURE_SSL_REDIRECT=$${SECURE_SSL_REDIRECT-0} \
 	LOG_FORMAT=$${LOG_FORMAT-plain}
 
-migrate: install var/secret_key
+migrate: install var/secret_key var/encryption_key
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
 
 demo: migrate

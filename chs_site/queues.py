@@ -37,10 +37,14 @@ TASK_QUEUES: dict[str, str] = {
     "playbooks.process_score_events": PLAYBOOKS,
     "playbooks.evaluate_time_triggers": PLAYBOOKS,
     "playbooks.reopen_snoozed_tasks": PLAYBOOKS,
-    # Talking to the outside world (SMTP, webhooks), which may be slow or down.
+    # Talking to the outside world (SMTP, Slack, webhooks), which may be slow or down.
     "playbooks.deliver_notification": NOTIFICATIONS,
     "playbooks.retry_failed_notifications": NOTIFICATIONS,
     "playbooks.send_digests": NOTIFICATIONS,
+    "playbooks.deliver_channel_post": NOTIFICATIONS,
+    "playbooks.retry_failed_channel_posts": NOTIFICATIONS,
+    "playbooks.post_renewal_risks": NOTIFICATIONS,
+    "playbooks.send_slack_digests": NOTIFICATIONS,
 }
 
 HEARTBEAT_TASK = "accounts.tasks.worker_heartbeat"

@@ -532,6 +532,19 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 600.0,
     },
     "playbooks-digests": {"task": "playbooks.send_digests", "schedule": crontab(hour=7, minute=0)},
+    # Slack: failed channel posts again, each team's renewals at risk, the Slack digests.
+    "playbooks-retry-channel-posts": {
+        "task": "playbooks.retry_failed_channel_posts",
+        "schedule": 600.0,
+    },
+    "playbooks-renewal-risks": {
+        "task": "playbooks.post_renewal_risks",
+        "schedule": crontab(hour=8, minute=0),
+    },
+    "playbooks-slack-digests": {
+        "task": "playbooks.send_slack_digests",
+        "schedule": crontab(hour=7, minute=0),
+    },
     # Anything still dirty (a lost message, a Redis outage) is recomputed within a minute.
     "scoring-sweep-dirty": {"task": "scoring.tasks.sweep_dirty", "schedule": 60.0},
     # Time passing moves windows and makes data stale: every account, nightly, in chunks.
@@ -627,6 +640,16 @@ SPECTACULAR_SETTINGS = {
     # Several models have a `status`; each choice set gets a stable name of its own.
     "ENUM_NAME_OVERRIDES": {"TaskStatusEnum": "playbooks.models.TaskStatus"},
 }
+
+# --- secrets at rest ----------------------------------------------------------------------
+
+# Encrypts the credentials CHS must use again (chs_site.secrets): a Fernet key, or several
+# comma-separated while rotating (the first encrypts). Development and tests use a fixed,
+# public key; in production `manage.py check --deploy` fails without one of your own.
+ENCRYPTION_DEV_KEY = "Y2hzLWRldi1lbmNyeXB0aW9uLWtleS1wdWJsaWMhISE="  # noqa: S105
+ENCRYPTION_KEY = env_str("ENCRYPTION_KEY", ENCRYPTION_DEV_KEY if DEBUG or TESTING else "")
+# Slack: the Web API's address (tests point a workspace at a local server instead).
+SLACK_API_BASE = "https://slack.com/api/"
 
 # --- logging ---------------------------------------------------------------------------
 

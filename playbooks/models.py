@@ -25,7 +25,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from accounts.models import Account, HealthBand, LifecycleStage, Team
+from accounts.models import Account, HealthBand, LifecycleStage, Team, User
 from chs_site.formatting import number
 
 # Placeholders a task title/description may use. Flat names only: ``str.format`` attribute or
@@ -688,3 +688,83 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+# --- Slack --------------------------------------------------------------------------------
+
+
+class SlackWorkspace(models.Model):
+    """The Slack workspace CHS posts to with its bot token (one per installation). Without
+    one, notifications fall back to each team's incoming webhook."""
+
+    token_encrypted = models.TextField(help_text="The bot token (xoxb-…), encrypted.")
+    token_hint = models.CharField(max_length=8, blank=True)
+    slack_team_id = models.CharField(max_length=32, blank=True)
+    slack_team_name = models.CharField(max_length=200, blank=True)
+    api_base = models.URLField(
+        blank=True, help_text="Blank: Slack's Web API (tests point it at a local server)."
+    )
+    connected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    connected_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.slack_team_name or "Slack workspace"
+
+
+class SlackProfile(models.Model):
+    """A person's Slack: how they want notifications there (like email) and, once looked up
+    by email, their Slack user id."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="slack_profile"
+    )
+    mode = models.CharField(
+        max_length=16, choices=User.EmailMode.choices, default=User.EmailMode.IMMEDIATE
+    )
+    slack_user_id = models.CharField(max_length=32, blank=True)
+    looked_up_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Slack for {self.user_id}: {self.get_mode_display()}"
+
+
+class TeamChannel(models.Model):
+    """The Slack channel a team's band changes and at-risk renewals are posted to."""
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="slack_channel")
+    channel = models.CharField(max_length=80, help_text="Channel id (C0…) or #name.")
+
+    def __str__(self) -> str:
+        return self.channel
+
+
+class ChannelPost(models.Model):
+    """A message for a team's channel, stored in the transaction that made the news and
+    sent after commit (retried like notifications): what was sent, where, when, and
+    whether it arrived."""
+
+    class Kind(models.TextChoices):
+        BAND_CHANGES = "band_changes", "Band changes"
+        RENEWAL_RISKS = "renewal_risks", "Renewals at risk"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=80)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    text = models.TextField(help_text="The fallback text (notifications, screen readers).")
+    blocks = models.JSONField(default=list)
+    status = models.CharField(
+        max_length=8, choices=Notification.Delivery.choices, default=Notification.Delivery.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} → {self.channel}"

@@ -9,7 +9,7 @@ from typing import Any
 from celery import shared_task
 
 from chs_site.celery import RETRY_TRANSIENT
-from playbooks.services import firing, notifications, tasks
+from playbooks.services import firing, notifications, slack, tasks
 
 # 200 batches of 500 events: a first night's 100 000 changes in one run, well inside the
 # time limit when no playbook reacts (about 2 s measured); more waits for the next run.
@@ -81,3 +81,36 @@ def retry_failed_notifications() -> int:
 @shared_task(name="playbooks.send_digests", soft_time_limit=600, time_limit=660)
 def send_digests() -> int:
     return notifications.send_digests()
+
+
+@shared_task(
+    bind=True,
+    name="playbooks.deliver_channel_post",
+    soft_time_limit=30,
+    time_limit=45,
+    acks_late=True,
+)
+def deliver_channel_post(self: Any, post_id: int) -> None:
+    try:
+        slack.deliver_channel_post(post_id=post_id)
+    except slack.SlackFailed as exc:
+        if self.request.is_eager:
+            return  # recorded on the row; retry_failed_channel_posts picks it up
+        raise self.retry(
+            exc=exc, countdown=min(1800, 30 * 2**self.request.retries), max_retries=6
+        ) from exc
+
+
+@shared_task(name="playbooks.retry_failed_channel_posts", soft_time_limit=300, time_limit=330)
+def retry_failed_channel_posts() -> int:
+    return slack.retry_failed_channel_posts()
+
+
+@shared_task(name="playbooks.post_renewal_risks", soft_time_limit=300, time_limit=330)
+def post_renewal_risks() -> int:
+    return len(slack.post_renewal_risks())
+
+
+@shared_task(name="playbooks.send_slack_digests", soft_time_limit=600, time_limit=660)
+def send_slack_digests() -> int:
+    return slack.send_slack_digests()

@@ -28,4 +28,5 @@ urlpatterns = [
     ),
     path("accounts/<account_id:external_id>/tasks/", views.account_tasks, name="account_tasks"),
     path("notifications/", views.notifications, name="notifications"),
+    path("slack/", views.slack_settings, name="slack"),
 ]

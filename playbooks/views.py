@@ -55,6 +55,7 @@ from playbooks.selectors.playbooks import (
     playbook_runs,
     preview_playbook,
 )
+from playbooks.selectors.slack import slack_overview
 from playbooks.selectors.tasks import (
     account_open_tasks,
     can_reassign,
@@ -62,6 +63,7 @@ from playbooks.selectors.tasks import (
     task_history,
     team_load,
 )
+from playbooks.services import slack
 from playbooks.services.configuration import save_playbook, set_playbook_enabled
 from playbooks.services.firing import run_playbook_now
 from playbooks.services.notifications import mark_notifications_read, set_email_preference
@@ -596,6 +598,13 @@ def _plan_post(request: AuthedRequest, account: Any) -> str:
 @login_required
 @require_http_methods(["GET", "POST"])
 def notifications(request: AuthedRequest) -> HttpResponse:
+    if request.method == "POST" and "slack_notifications" in request.POST:
+        try:
+            slack.set_slack_preference(user=request.user, mode=request.POST["slack_notifications"])
+            messages.success(request, "Slack preference saved.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return redirect("playbooks:notifications")
     if request.method == "POST" and "email_notifications" in request.POST:
         try:
             set_email_preference(user=request.user, mode=request.POST["email_notifications"])
@@ -616,5 +625,62 @@ def notifications(request: AuthedRequest) -> HttpResponse:
         {
             "notifications": notifications_for(request.user),
             "email_modes": User.EmailMode.choices,
+            "slack_connected": slack.workspace() is not None,
+            "slack_mode": slack.slack_mode(request.user),
         },
+    )
+
+
+# --- Slack ------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def slack_settings(request: AuthedRequest) -> HttpResponse:
+    """Admins connect the workspace, choose each team's channel, and see what was sent."""
+    if not request.user.is_admin:
+        raise Http404("Only admins configure Slack.")
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        try:
+            if action == "connect":
+                ws = slack.connect_workspace(
+                    actor=request.user, token=request.POST.get("token", "")
+                )
+                messages.success(request, f"Connected to the Slack workspace {ws.slack_team_name}.")
+            elif action == "disconnect":
+                if not is_confirmed(request):
+                    return render_confirmation(request, _disconnect_confirmation(), refused=True)
+                slack.disconnect_workspace(actor=request.user)
+                messages.success(request, "Slack disconnected: teams' webhooks are used again.")
+            elif action == "channels":
+                for team, _ in slack_overview().teams:
+                    slack.set_team_channel(
+                        actor=request.user,
+                        team=team,
+                        channel=request.POST.get(f"channel-{team.pk}", ""),
+                    )
+                messages.success(request, "Team channels saved.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return redirect("playbooks:slack")
+    if request.GET.get("confirm") == "disconnect":
+        return render_confirmation(request, _disconnect_confirmation())
+    return render(request, "playbooks/slack.html", {"overview": slack_overview()})
+
+
+def _disconnect_confirmation() -> Confirmation:
+    return Confirmation(
+        title="Disconnect Slack",
+        question="Disconnect CHS from the Slack workspace?",
+        consequences=[
+            "Nobody gets CHS messages in Slack any more; teams with an incoming webhook get"
+            " their notifications there again.",
+            "The bot token is deleted; connecting again needs it.",
+        ],
+        action_url=reverse("playbooks:slack"),
+        submit_label="Disconnect",
+        cancel_url=reverse("playbooks:slack"),
+        fields=[("action", "disconnect")],
+        danger=True,
     )

@@ -41,6 +41,7 @@ from playbooks.models import (
 from playbooks.services.autoclose import close_resolved_tasks
 from playbooks.services.notifications import queue_notifications
 from playbooks.services.plans import start_plan_from_template
+from playbooks.services.slack import queue_band_change_posts
 from playbooks.services.tasks import adjust_open_task_counts, open_delta
 from playbooks.triggers import Match
 from scoring.contracts import ScoreChange
@@ -77,6 +78,7 @@ def process_score_events(
             created += evaluate_feedback(
                 account_ids={f.account_id for f in claimed.feedback}, now=moment
             )
+            queue_band_change_posts(changes=claimed.changes, now=moment)
             mark_processed(CONSUMER, ids=claimed.ids, now=moment)
     return created
 

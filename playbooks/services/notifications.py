@@ -1,5 +1,6 @@
-"""Notifications: in-app rows, email (immediately, as a daily digest, or never: each
-user's choice) and the team's Slack-compatible webhook. Channels are decided when the row
+"""Notifications: in-app rows, email and Slack direct messages (immediately, as a daily
+digest, or never: each user's choice per channel; ``services.slack``), or the team's
+Slack-compatible webhook when no Slack workspace is connected. Channels are decided when the row
 is stored and delivered after commit by a task; failures are recorded on the row and
 retried (Celery backoff, then the ten-minute sweep)."""
 
@@ -22,6 +23,7 @@ from accounts.models import Account, Team, User
 from chs_site.celery import send_on_commit
 from chs_site.errors import ValidationFailed
 from playbooks.models import Notification, Task
+from playbooks.services import slack
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ def queue_notifications(notifications: list[Notification]) -> list[Notification]
     """Store the in-app rows and decide the channels now; deliver after commit, so a
     rolled-back firing sends nothing and a failed delivery never undoes the firing."""
     hooks: dict[int, str] = {}
+    ws = slack.workspace()
     for n in notifications:
         mode = n.recipient.email_notifications
         if mode == User.EmailMode.OFF or not n.recipient.email:
@@ -81,6 +84,9 @@ def queue_notifications(notifications: list[Notification]) -> list[Notification]
             n.email_status = Notification.Delivery.DIGEST
         else:
             n.email_status = Notification.Delivery.PENDING
+        if ws is not None:  # a direct message, as the recipient chose
+            n.slack_status = slack.dm_status(n.recipient)
+            continue
         if n.recipient_id not in hooks:
             hooks[n.recipient_id] = webhook_url_for(n.recipient)
         n.slack_status = (
@@ -138,7 +144,19 @@ def deliver_notification(*, notification_id: int) -> Notification | None:
             logger.warning("email for notification %s failed: %s", n.pk, exc)
             n.email_status = Notification.Delivery.FAILED
             errors.append(f"email: {exc}")
-    if n.slack_status in (Notification.Delivery.PENDING, Notification.Delivery.FAILED):
+    ws = slack.workspace()
+    if ws is not None and n.slack_status in (
+        Notification.Delivery.PENDING,
+        Notification.Delivery.FAILED,
+    ):
+        try:
+            slack.send_dm(ws, n.recipient, [n])
+            n.slack_status = Notification.Delivery.SENT
+        except slack.SlackFailed as exc:
+            logger.warning("Slack message for notification %s failed: %s", n.pk, exc)
+            n.slack_status = Notification.Delivery.FAILED
+            errors.append(f"slack: {exc}")
+    elif n.slack_status in (Notification.Delivery.PENDING, Notification.Delivery.FAILED):
         url = webhook_url_for(n.recipient)
         if not url:
             n.slack_status = Notification.Delivery.SKIPPED

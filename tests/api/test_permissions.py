@@ -503,6 +503,8 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "DELETE": "L 405 405 405",
     },
     "notifications/": {"GET": "L 200 200 200", "POST": "L 302 302 302", "DELETE": "L 405 405 405"},
+    # Admins only (the connect form without a token is refused with a message: a redirect).
+    "slack/": {"GET": "L 404 404 200", "POST": "L 404 404 302", "DELETE": "L 405 405 405"},
 }
 
 

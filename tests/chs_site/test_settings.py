@@ -103,6 +103,7 @@ PRODUCTION = {
     "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO",
     "SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
     "SECURE_HSTS_PRELOAD": "1",
+    "ENCRYPTION_KEY": "cHJvZHVjdGlvbi1lbmNyeXB0aW9uLWtleS0zMmJ5dGU=",
 }
 
 
@@ -134,6 +135,27 @@ def test_deploy_check_reports_nothing_in_a_production_environment() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_deploy_check_refuses_a_missing_or_public_encryption_key() -> None:
+    for key, reason in (("", "ENCRYPTION_KEY is not set"), (None, "the development key")):
+        env = {"PATH": os.environ["PATH"], "CHS_TESTING": "0", **PRODUCTION}
+        if key is None:  # the public development key, given on purpose
+            from django.conf import settings
+
+            env["ENCRYPTION_KEY"] = settings.ENCRYPTION_DEV_KEY
+        else:
+            env["ENCRYPTION_KEY"] = key
+        result = subprocess.run(
+            [sys.executable, "manage.py", "check", "--deploy"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode != 0 and "chs_site.E001" in result.stderr + result.stdout
+        assert reason in result.stderr + result.stdout
 
 
 def test_production_defaults_are_https_only() -> None:
