@@ -41,6 +41,10 @@ TASK_QUEUES: dict[str, str] = {
     "playbooks.deliver_notification": NOTIFICATIONS,
     "playbooks.retry_failed_notifications": NOTIFICATIONS,
     "playbooks.send_digests": NOTIFICATIONS,
+    "outbound.send_deliveries": NOTIFICATIONS,
+    # Outbox rows into webhook deliveries (no network): beside the other event consumer.
+    "outbound.publish_events": PLAYBOOKS,
+    "outbound.prune": PLAYBOOKS,
 }
 
 HEARTBEAT_TASK = "accounts.tasks.worker_heartbeat"
