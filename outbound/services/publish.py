@@ -64,12 +64,12 @@ def subscribers(events: list[NewEvent]) -> dict[str, list[int]]:
 def publish_batch(*, limit: int = BATCH) -> int:
     """One batch of both outboxes; returns how many outbox rows it processed."""
     with transaction.atomic():
-        claimed = claim_score_events(consumer=CONSUMER, limit=limit)
+        claimed = claim_score_events(CONSUMER, limit=limit)
         rows = claim_outbox_events(limit=limit)
         events = from_score_changes(list(claimed.changes)) + from_outbox(rows)
         queue_deliveries(events=events, endpoint_ids=subscribers(events))
         if claimed:
-            mark_processed(consumer=CONSUMER, ids=claimed.ids)
+            mark_processed(CONSUMER, ids=claimed.ids)
         if rows:
             mark_outbox_processed(ids=[r.pk for r in rows])
     return len(claimed.ids) + len(rows)
