@@ -504,6 +504,11 @@ SCORE_EVENT_CONSUMERS: dict[str, dict[str, Any]] = {
 # Tasks that consume accounts' general outbox (tasks, firings, outcomes, imports), nudged
 # by name the same way; each also runs on beat below.
 OUTBOX_CONSUMERS = ["outbound.publish_events"]
+# Webhook deliveries: how long a POST may take, and how long a worker holds a claimed
+# delivery before another may send it (longer than the timeout: only a dead worker's
+# claim runs out).
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
+WEBHOOK_LEASE_SECONDS = env_float("WEBHOOK_LEASE_SECONDS", max(60.0, 3 * WEBHOOK_TIMEOUT_SECONDS))
 # /healthz fails the worker check when no heartbeat (beat sends one a minute) is this old:
 # three missed beats, so a worker restart or a busy minute is not an alarm.
 WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 180)

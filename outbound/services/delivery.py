@@ -24,6 +24,7 @@ import random
 from collections.abc import Callable
 
 import httpx
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -38,9 +39,6 @@ from outbound.signing import signed_headers
 log = logging.getLogger(__name__)
 
 SEND_TASK = "outbound.send_deliveries"
-TIMEOUT = httpx.Timeout(10.0)
-# Longer than the timeout plus recording the result: only a dead worker's lease runs out.
-LEASE = dt.timedelta(seconds=60)
 RETRY_WINDOW = dt.timedelta(days=1)
 FIRST_RETRY = dt.timedelta(seconds=30)
 BACKOFF_FACTOR = 3
@@ -56,7 +54,7 @@ def http_client() -> httpx.Client:
     global _client
     if _client is None:
         _client = httpx.Client(
-            timeout=TIMEOUT,
+            timeout=httpx.Timeout(settings.WEBHOOK_TIMEOUT_SECONDS),
             follow_redirects=False,
             headers={"user-agent": "CHS-Webhooks/1"},
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
@@ -66,8 +64,9 @@ def http_client() -> httpx.Client:
 
 def backoff(attempt: int, *, rand: Callable[[], float] = random.random) -> dt.timedelta:
     """The wait after failed attempt number ``attempt`` (1 = the first)."""
-    base = min(MAX_RETRY_DELAY, FIRST_RETRY * BACKOFF_FACTOR ** (attempt - 1))
-    return base * (1 - JITTER + 2 * JITTER * rand())
+    # The exponent is capped: a delivery replayed many times must not overflow the delay.
+    grown = FIRST_RETRY * BACKOFF_FACTOR ** min(max(attempt - 1, 0), 20)
+    return min(MAX_RETRY_DELAY, grown) * (1 - JITTER + 2 * JITTER * rand())
 
 
 def _due(now: dt.datetime) -> Q:
@@ -87,10 +86,13 @@ def due_delivery_ids(*, now: dt.datetime, limit: int = SEND_BATCH) -> list[int]:
 def claim(*, delivery_id: int, now: dt.datetime) -> Delivery | None:
     """The delivery, now ours to send (attempt counted, lease taken), or None when it is
     not due or another worker won it."""
-    won = Delivery.objects.filter(_due(now), pk=delivery_id, endpoint__enabled=True).update(
+    # Only the delivery's own columns in the WHERE: PostgreSQL re-checks them on the row a
+    # concurrent claim just changed, and skips it. A join (say, to the endpoint) would make
+    # Django write ``id IN (SELECT …)``, which is not re-checked, and both workers would win.
+    won = Delivery.objects.filter(_due(now), pk=delivery_id).update(
         status=Delivery.Status.SENDING,
         attempts=F("attempts") + 1,
-        lease_until=now + LEASE,
+        lease_until=now + dt.timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS),
         last_attempt_at=now,
     )
     if won != 1:
