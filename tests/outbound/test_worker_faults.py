@@ -53,9 +53,9 @@ def test_a_worker_killed_mid_send_loses_no_delivery(
 
     processes.beat()
     processes.worker("restarted", env=WORKER_ENV)
-    assert wait_for(
-        lambda: Delivery.objects.get().status == "succeeded", timeout=SWEEP_TIMEOUT
-    ), processes.logs()
+    assert wait_for(lambda: Delivery.objects.get().status == "succeeded", timeout=SWEEP_TIMEOUT), (
+        processes.logs()
+    )
     delivery.refresh_from_db()
     assert delivery.attempts == 2 and delivery.last_status_code == 200
     assert receiver.ids() == ["evt_killed", "evt_killed"]  # the dead attempt and the retry
