@@ -10,11 +10,10 @@ from django.db.models import QuerySet
 from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import generics, permissions, serializers
-from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.authentication import api_user
+from accounts.authentication import AdminsOnly, api_user
 from accounts.models import AuditEntry
 from accounts.selectors.audit import AuditFilter, audit_entries_for
 from chs_site.api_docs import error_responses
@@ -34,16 +33,6 @@ AUDIT_EXAMPLE = {
     "ip_address": "203.0.113.7",
     "user_agent": "Mozilla/5.0",
 }
-
-
-class AdminsOnly(permissions.BasePermission):
-    """The audit log does not exist for anyone but admins (404, like any page outside a
-    person's scope)."""
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        if not getattr(request.user, "is_admin", False):
-            raise NotFound("Not found.")
-        return True
 
 
 class AuditEntrySerializer(serializers.ModelSerializer):

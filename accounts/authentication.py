@@ -87,6 +87,16 @@ class TokenScopePermission(permissions.BasePermission):
         return False
 
 
+class AdminsOnly(permissions.BasePermission):
+    """An admins-only endpoint (the audit log, webhooks) does not exist for anyone else:
+    404, like any page outside a person's scope."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not getattr(request.user, "is_admin", False):
+            raise exceptions.NotFound("Not found.")
+        return True
+
+
 class PerTokenThrottle(throttling.SimpleRateThrottle):
     """One budget per API key (per user for browser sessions, per address otherwise)."""
 

@@ -571,6 +571,7 @@ class AuditEntry(models.Model):
         BACKFILL = "backfill", "Backfill"
         QUARANTINE = "quarantine", "Quarantine"
         SIGN_IN = "sign_in", "Sign-in"
+        WEBHOOK = "webhook", "Webhook endpoint"
         OTHER = "other", "Other"
 
     class Action(models.TextChoices):
@@ -633,3 +634,56 @@ class AuditEntry(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise ValueError("Audit entries are append-only; this one cannot be deleted.")
+
+
+class OutboxEvent(models.Model):
+    """News about a change that the apps above may react to (a task created or completed,
+    a playbook fired, an outcome recorded, an import finished), written by the service
+    that made the change, in its transaction, so a crash never loses one and a rollback
+    never sends one.
+
+    It lives here, in the lowest app that writes such news (imports), so that accounts,
+    scoring and playbooks all write it without importing upward; the app that reacts
+    (outbound's webhooks) claims unprocessed rows with ``SKIP LOCKED`` and sets
+    ``processed_at`` in the transaction of what it did about them, as with scoring's
+    ``ScoreEvent``. The row carries only references: the consumer reads the objects when
+    it builds what it sends. Processed rows are pruned after
+    ``accounts.services.outbox.RETENTION``."""
+
+    class Topic(models.TextChoices):
+        TASK_CREATED = "task.created", "Task created"
+        TASK_COMPLETED = "task.completed", "Task completed"
+        PLAYBOOK_FIRED = "playbook.fired", "Playbook fired"
+        OUTCOME_RECORDED = "outcome.recorded", "Outcome recorded"
+        IMPORT_FINISHED = "import.finished", "Import finished"
+
+    topic = models.CharField(max_length=32, choices=Topic.choices)
+    # No database constraint: an event is an immutable message and may outlive its objects
+    # (the consumer skips an event whose object is gone).
+    account = models.ForeignKey(
+        Account,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    object_id = models.BigIntegerField(help_text="The task, run, outcome or import job.")
+    created_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # The claim reads the oldest unprocessed rows: a small partial index.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(processed_at__isnull=True),
+                name="outbox_unprocessed",
+            ),
+            models.Index(fields=["processed_at"], name="outbox_processed_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} {self.object_id}"

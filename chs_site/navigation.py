@@ -23,6 +23,7 @@ NAV_ENTRIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Imports", "accounts:imports", ("manager",)),
     ("API tokens", "accounts:api_tokens", ()),
     ("Slack", "playbooks:slack", ()),
+    ("Webhooks", "outbound:webhooks", ()),
     ("Quarantine", "scoring:quarantine", ()),
     ("Audit log", "accounts:audit_log", ()),
 )

@@ -45,6 +45,10 @@ TASK_QUEUES: dict[str, str] = {
     "playbooks.retry_failed_channel_posts": NOTIFICATIONS,
     "playbooks.post_renewal_risks": NOTIFICATIONS,
     "playbooks.send_slack_digests": NOTIFICATIONS,
+    "outbound.send_deliveries": NOTIFICATIONS,
+    # Outbox rows into webhook deliveries (no network): beside the other event consumer.
+    "outbound.publish_events": PLAYBOOKS,
+    "outbound.prune": PLAYBOOKS,
 }
 
 HEARTBEAT_TASK = "accounts.tasks.worker_heartbeat"

@@ -175,6 +175,7 @@ INSTALLED_APPS = [
     "accounts",
     "scoring",
     "playbooks",
+    "outbound",  # webhooks and REST hooks: the top of the stack, nothing imports it
 ]
 
 MIDDLEWARE = [
@@ -498,7 +499,16 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # runs on beat below as the safety net.
 SCORE_EVENT_CONSUMERS: dict[str, dict[str, Any]] = {
     "playbooks": {"bit": 1, "task": "playbooks.process_score_events"},
+    "webhooks": {"bit": 2, "task": "outbound.publish_events"},
 }
+# Tasks that consume accounts' general outbox (tasks, firings, outcomes, imports), nudged
+# by name the same way; each also runs on beat below.
+OUTBOX_CONSUMERS = ["outbound.publish_events"]
+# Webhook deliveries: how long a POST may take, and how long a worker holds a claimed
+# delivery before another may send it (longer than the timeout: only a dead worker's
+# claim runs out).
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
+WEBHOOK_LEASE_SECONDS = env_float("WEBHOOK_LEASE_SECONDS", max(60.0, 3 * WEBHOOK_TIMEOUT_SECONDS))
 # /healthz fails the worker check when no heartbeat (beat sends one a minute) is this old:
 # three missed beats, so a worker restart or a busy minute is not an alarm.
 WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 180)
@@ -545,6 +555,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "playbooks.send_slack_digests",
         "schedule": crontab(hour=7, minute=0),
     },
+    # Webhooks: outbox rows whose nudge was lost become deliveries within 20 s; retries,
+    # and deliveries whose worker died (lease run out), are sent within 15 s of being due.
+    "outbound-publish-events": {"task": "outbound.publish_events", "schedule": 20.0},
+    "outbound-send-deliveries": {"task": "outbound.send_deliveries", "schedule": 15.0},
+    "outbound-prune": {"task": "outbound.prune", "schedule": crontab(hour=3, minute=45)},
     # Anything still dirty (a lost message, a Redis outage) is recomputed within a minute.
     "scoring-sweep-dirty": {"task": "scoring.tasks.sweep_dirty", "schedule": 60.0},
     # Time passing moves windows and makes data stale: every account, nightly, in chunks.

@@ -27,6 +27,7 @@ from accounts.imports.registry import kind_spec
 from accounts.models import ImportJob, ImportMapping, User
 from accounts.selectors.access import can_import, visible_import_jobs
 from accounts.services.audit import Action, ObjectType, record_audit
+from accounts.services.outbox import Topic, record_outbox_events
 from chs_site.celery import send_on_commit
 from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.formatting import neutralise_csv_cell
@@ -439,6 +440,9 @@ def _finish(
         job.rows_validated = rows_validated
     with transaction.atomic():
         job.save()
+        record_outbox_events(
+            topic=Topic.IMPORT_FINISHED, items=[(None, job.pk)], at=job.finished_at
+        )
         record_audit(
             action=Action.FINISHED,
             object_type=ObjectType.IMPORT,

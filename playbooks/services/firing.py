@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from accounts.models import Activity, User
 from accounts.services.audit import Action, ObjectType, record_audit
+from accounts.services.outbox import Topic, record_outbox_events
 from chs_site.errors import ApplicationError
 from playbooks import triggers
 from playbooks.assignment import assignee_for, load_staff, template_values
@@ -282,6 +283,12 @@ def _fire_locked(
             )
             for t in tasks
         ]
+    )
+    record_outbox_events(
+        topic=Topic.PLAYBOOK_FIRED, items=[(r.account_id, r.pk) for r in runs], at=now
+    )
+    record_outbox_events(
+        topic=Topic.TASK_CREATED, items=[(t.account_id, t.pk) for t in tasks], at=now
     )
     short = [r for r in runs if len(tasks_by_run[r.pk]) != r.tasks_created]
     for run in short:

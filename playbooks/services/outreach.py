@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account, Activity, Role, User
+from accounts.services.outbox import Topic, record_outbox_events
 from chs_site.errors import ApplicationError
 from playbooks.assignment import template_values
 from playbooks.models import Notification, Task, TaskEvent, TaskPriority, render_template
@@ -90,6 +91,9 @@ def create_outreach(
         ]
     )
     adjust_open_task_counts(changes=((t.account_id, open_delta(None, t.status)) for t in tasks))
+    record_outbox_events(
+        topic=Topic.TASK_CREATED, items=[(t.account_id, t.pk) for t in tasks], at=now
+    )
     TaskEvent.objects.bulk_create(
         [
             TaskEvent(

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Account, Activity, User
 from accounts.selectors.access import can_manage_account, visible_users
+from accounts.services.outbox import Topic, record_outbox_events
 from chs_site.errors import Conflict, PermissionDenied, ValidationFailed
 from playbooks.models import Task, TaskEvent, TaskPriority, TaskStatus
 from playbooks.services.notifications import notify
@@ -154,6 +155,7 @@ def create_task(
     )
     adjust_open_task_counts(changes=[(account.pk, open_delta(None, task.status))])
     _event(task, TaskEvent.Kind.CREATED, actor, new=assignee.username if assignee else "", now=now)
+    record_outbox_events(topic=Topic.TASK_CREATED, items=[(account.pk, task.pk)], at=now)
     _activity(task, Activity.Kind.TASK_CREATED, actor, f"Task created: {task.title}", now)
     if assignee and assignee != actor:
         notify(
@@ -246,6 +248,10 @@ def transition_task(
         now=now,
     )
     _activity(locked, kind, actor, summary, now, status=to_status, outcome_note=outcome_note)
+    if to_status == TaskStatus.DONE:
+        record_outbox_events(
+            topic=Topic.TASK_COMPLETED, items=[(locked.account_id, locked.pk)], at=now
+        )
     return locked
 
 

@@ -14,7 +14,6 @@ delays it. ``prune_score_events`` drops events every consumer processed after
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -24,14 +23,11 @@ from django.db import connection, transaction
 from django.db.models import Case, DateTimeField, F, Value, When
 from django.db.models.lookups import Exact
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerError
 
-from chs_site.celery import app
+from chs_site.celery import nudge_by_name
 from chs_site.sql import COPY_NULL, copy_float, copy_text, json_text
 from scoring.contracts import FeedbackSignal, ScoreChange
 from scoring.models import ScoreEvent, all_consumers
-
-log = logging.getLogger(__name__)
 
 RETENTION = dt.timedelta(days=7)
 CLAIM_BATCH = 500
@@ -135,19 +131,9 @@ def _id(value: int | None) -> str:
 
 
 def nudge_consumers() -> None:
-    """Ask each consumer task (by name) to look at the outbox now. Without a broker the
-    task runs here and now; with one, a failed send is logged and left to the consumer's
-    beat sweep (the events are in PostgreSQL, so nothing is lost)."""
-    for name in (c["task"] for c in settings.SCORE_EVENT_CONSUMERS.values()):
-        if app.conf.task_always_eager:
-            if name not in app.tasks:
-                app.loader.import_default_modules()  # registers every app's tasks by name
-            app.tasks[name].apply()
-            continue
-        try:
-            app.send_task(name, retry=False)
-        except BrokerError:
-            log.warning("could not nudge %s; its beat sweep will serve the events", name)
+    """Ask each consumer task (by name) to look at the outbox now (``nudge_by_name``: a
+    lost nudge is left to the consumer's beat sweep; the events are in PostgreSQL)."""
+    nudge_by_name(c["task"] for c in settings.SCORE_EVENT_CONSUMERS.values())
 
 
 @dataclass(frozen=True)

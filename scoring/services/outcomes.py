@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account, Activity, User
+from accounts.services.outbox import Topic, record_outbox_events
 from chs_site.errors import ValidationFailed
 from scoring.models import Outcome
 
@@ -62,6 +63,7 @@ def record_outcome(
         outcome.arr_change, outcome.note = change, note
         outcome.save(update_fields=["arr_change", "note"])
     if created or changed:
+        record_outbox_events(topic=Topic.OUTCOME_RECORDED, items=[(account.pk, outcome.pk)])
         sign = "+" if change > 0 else ""
         Activity.objects.create(
             account=account,

@@ -25,6 +25,10 @@ from accounts.models import Account, ImportJob, User
 from accounts.services.heartbeat import record_worker_heartbeat
 from accounts.services.tokens import create_api_token
 from chs_site.queues import QUEUES
+from outbound.events import NewEvent
+from outbound.models import Delivery
+from outbound.services.delivery import queue_deliveries
+from outbound.services.subscriptions import create_endpoint, subscribe_hook
 from playbooks.models import Playbook, Task, TriggerType
 from playbooks.services.tasks import adjust_open_task_counts
 from scoring.models import BackfillJob, MetricDefinition, Scorecard
@@ -86,6 +90,14 @@ def world(csm: User, manager: User, admin: User, other_csm: User, other_account:
     )
     backfill = BackfillJob.objects.create(scorecard=card, days=7, created_by=admin)
     token = create_api_token(user=other_csm, scope="read").token
+    endpoint = create_endpoint(
+        actor=admin, url="https://hooks.example/", event_types=["task.created"]
+    )
+    hook = subscribe_hook(
+        actor=other_csm, target_url="https://hooks.example/z/", event="task.created"
+    )
+    event = NewEvent("evt_permissions", "task.created", None, {}, timezone.now())
+    queue_deliveries(events=[event], endpoint_ids={event.event_id: [endpoint.endpoint.pk]})
     ids = {
         "external_id": other_account.external_id,
         "metric": "logins",
@@ -95,6 +107,15 @@ def world(csm: User, manager: User, admin: User, other_csm: User, other_account:
         "import": str(job.pk),
         "backfill": str(backfill.pk),
         "token": str(token.pk),
+        "webhook": str(endpoint.endpoint.pk),
+        # The API's DELETE removes its endpoint: one of its own, so later routes keep theirs.
+        "webhook_api": str(
+            create_endpoint(
+                actor=admin, url="https://h.example/", event_types=["task.created"]
+            ).endpoint.pk
+        ),
+        "delivery": str(Delivery.objects.get().pk),
+        "hook": str(hook.endpoint.pk),
     }
     w = World(ids=ids)
     w.clients["anonymous"] = (Client(), {})
@@ -119,6 +140,14 @@ def url_for(route: str, ids: dict[str, str]) -> str:
         if route.startswith("scoring/backfills/")
         else "token"
         if route.startswith("api-tokens/")
+        else "delivery"
+        if route.startswith("webhooks/deliveries/")
+        else "webhook_api"
+        if route == "api/v1/webhooks/<id:pk>/"
+        else "webhook"
+        if route.startswith(("webhooks/", "api/v1/webhooks/"))
+        else "hook"
+        if route.startswith("api/v1/hooks/")
         else "scorecard"
     )
     url = (
@@ -127,6 +156,7 @@ def url_for(route: str, ids: dict[str, str]) -> str:
         .replace("<id:pk>", ids[kind])
         .replace("<uidb64>", "MQ")
         .replace("<token>", "not-a-token")
+        .replace("<str:event>", "task.created")
     )
     return "/" + url
 
@@ -249,6 +279,79 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "PUT": "401 | 405 405 405 | 403 403 405 | 403 405",
         "PATCH": "401 | 404 404 200 | 403 403 200 | 403 404",
         "DELETE": "401 | 405 405 405 | 403 403 405 | 403 405",
+    },
+    # Webhooks: admins only (a session, or an admin's read or write key); for anyone else
+    # the endpoints do not exist (404). The admin session's DELETE removes the object, so
+    # the admin's write key that follows gets 404.
+    "api/v1/webhooks/": {
+        "GET": "401 | 404 404 200 | 200 403 200 | 404 404",
+        "POST": "401 | 404 404 400 | 403 403 400 | 404 404",
+        "PUT": "401 | 404 404 405 | 403 403 405 | 404 404",
+        "PATCH": "401 | 404 404 405 | 403 403 405 | 404 404",
+        "DELETE": "401 | 404 404 405 | 403 403 405 | 404 404",
+    },
+    "api/v1/webhooks/<id:pk>/": {
+        "GET": "401 | 404 404 200 | 200 403 200 | 404 404",
+        "POST": "401 | 404 404 405 | 403 403 405 | 404 404",
+        "PUT": "401 | 404 404 405 | 403 403 405 | 404 404",
+        "PATCH": "401 | 404 404 200 | 403 403 200 | 404 404",
+        "DELETE": "401 | 404 404 204 | 403 403 404 | 404 404",
+    },
+    "api/v1/webhooks/<id:pk>/deliveries/": {
+        "GET": "401 | 404 404 200 | 200 403 200 | 404 404",
+        "POST": "401 | 404 404 405 | 403 403 405 | 404 404",
+        "PUT": "401 | 404 404 405 | 403 403 405 | 404 404",
+        "PATCH": "401 | 404 404 405 | 403 403 405 | 404 404",
+        "DELETE": "401 | 404 404 405 | 403 403 405 | 404 404",
+    },
+    # REST hooks: anyone with a write key (or a session); a hook is its owner's (here the
+    # other team's CSM's), so others get 404 and the admin may remove it.
+    "api/v1/hooks/": {
+        "GET": "401 | 405 405 405 | 405 403 405 | 403 405",
+        "POST": "401 | 400 400 400 | 403 403 400 | 403 400",
+        "PUT": "401 | 405 405 405 | 403 403 405 | 403 405",
+        "PATCH": "401 | 405 405 405 | 403 403 405 | 403 405",
+        "DELETE": "401 | 405 405 405 | 403 403 405 | 403 405",
+    },
+    "api/v1/hooks/<id:pk>/": {
+        "GET": "401 | 405 405 405 | 405 403 405 | 403 405",
+        "POST": "401 | 405 405 405 | 403 403 405 | 403 405",
+        "PUT": "401 | 405 405 405 | 403 403 405 | 403 405",
+        "PATCH": "401 | 405 405 405 | 403 403 405 | 403 405",
+        "DELETE": "401 | 404 404 204 | 403 403 404 | 403 404",
+    },
+    "api/v1/hooks/samples/<str:event>/": {
+        "GET": "401 | 200 200 200 | 200 403 200 | 403 200",
+        "POST": "401 | 405 405 405 | 403 403 405 | 403 405",
+        "PUT": "401 | 405 405 405 | 403 403 405 | 403 405",
+        "PATCH": "401 | 405 405 405 | 403 403 405 | 403 405",
+        "DELETE": "401 | 405 405 405 | 403 403 405 | 403 405",
+    },
+    "webhooks/": {"GET": "L 404 404 200", "POST": "L 404 404 400", "DELETE": "L 405 405 405"},
+    "webhooks/<id:pk>/": {
+        "GET": "L 404 404 200",
+        "POST": "L 405 405 405",
+        "DELETE": "L 405 405 405",
+    },
+    "webhooks/<id:pk>/toggle/": {
+        "GET": "L 405 405 405",
+        "POST": "L 404 404 302",
+        "DELETE": "L 405 405 405",
+    },
+    "webhooks/<id:pk>/test/": {
+        "GET": "L 405 405 405",
+        "POST": "L 404 404 302",
+        "DELETE": "L 405 405 405",
+    },
+    "webhooks/<id:pk>/delete/": {
+        "GET": "L 404 404 200",
+        "POST": "L 404 404 400",
+        "DELETE": "L 405 405 405",
+    },
+    "webhooks/deliveries/<id:pk>/replay/": {
+        "GET": "L 404 404 200",
+        "POST": "L 404 404 400",
+        "DELETE": "L 405 405 405",
     },
     "api/schema/": {
         "GET": "200 200 200 200",

@@ -182,8 +182,9 @@ def test_a_dropped_nudge_loses_no_firing(
     assert Account.objects.get(pk=account.pk).computed_band == "red"
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     playbooks_queue = qualified(processes.queue, PLAYBOOKS)
-    assert broker.llen(playbooks_queue) == 1  # the nudge, waiting for a worker
-    broker.delete(playbooks_queue)  # Redis loses it
+    # The nudges (one per score-event consumer, all on this queue), waiting for a worker.
+    assert broker.llen(playbooks_queue) == len(settings.SCORE_EVENT_CONSUMERS)
+    broker.delete(playbooks_queue)  # Redis loses them
     event = _red_event()
     assert event is not None and event.processed_at is None
 
