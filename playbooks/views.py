@@ -8,12 +8,13 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.forms import FeedbackForm
@@ -628,6 +629,8 @@ def notifications(request: AuthedRequest) -> HttpResponse:
 
 # --- Today -------------------------------------------------------------------------------
 
+TODAY_PAGE_SIZE = 50  # a morning's worth; the list is ranked, so the rest can wait a page
+
 
 @login_required
 @require_GET
@@ -638,8 +641,14 @@ def today(request: AuthedRequest) -> HttpResponse:
     owner = request.GET.get("owner", "")
     person = attention_selectors.person_in_scope(request.user, owner) if owner else None
     board = attention_selectors.today_board(request.user, now=timezone.now(), person=person)
-    context = {"board": board, "snooze_choices": AttentionSnoozeForm.DAY_CHOICES}
-    return render(request, "playbooks/today.html", context)
+    context = {
+        "board": board,
+        "page": Paginator(board.items, TODAY_PAGE_SIZE).get_page(request.GET.get("page")),
+        "query": urlencode({"owner": owner}) if owner else "",
+        "snooze_choices": AttentionSnoozeForm.DAY_CHOICES,
+    }
+    template = "playbooks/today.html#attention_list" if request.htmx else "playbooks/today.html"
+    return render(request, template, context)
 
 
 def _today_row(

@@ -44,7 +44,6 @@ WEIGHTS: dict[str, int] = {
     "renewal": 20,
     "overdue": 15,
 }
-ITEM_LIMIT = 100  # rows per render; a per-person filter narrows a bigger team
 QUOTE_CHARS = 80
 
 
@@ -272,8 +271,7 @@ class PersonLine:
 @dataclass
 class TodayBoard:
     rule: Rule
-    items: list[AttentionItem]
-    total: int
+    items: list[AttentionItem]  # ranked; the page shows them a page at a time
     snoozed: int
     headline: Headline
     overdue_tasks: int
@@ -317,8 +315,7 @@ def today_board(user: User, *, now: dt.datetime, person: User | None = None) -> 
         attention_by_owner[owner_id] = attention_by_owner.get(owner_id, 0) + 1
     board = TodayBoard(
         rule=rule,
-        items=found.items[:ITEM_LIMIT],
-        total=len(found.items),
+        items=found.items,
         snoozed=found.snoozed,
         headline=headline,
         overdue_tasks=sum(found.overdue_by_owner.values()),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import F, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from accounts.models import Account, HealthBand
@@ -27,8 +27,25 @@ class RedEntry:
 
 def entered_red(accounts: QuerySet[Account], *, since: dt.datetime) -> dict[int, RedEntry]:
     """Accounts shown red now whose computed history turned red at or after ``since``: when
-    (the first red score after the last non-red one) and from what. One query, over the red
-    accounts only."""
+    (the first red score after the last non-red one) and from what. Two queries: the red
+    accounts that entered red in the window (the score in force at ``since`` was not red, or
+    a non-red score came after it: two short probes of the history index per red account),
+    then the details of those few."""
+    in_force_then = Score.objects.filter(account=OuterRef("pk"), computed_at__lte=since).order_by(
+        "-computed_at"
+    )
+    not_red_since = Score.objects.filter(account=OuterRef("pk"), computed_at__gt=since).exclude(
+        band=HealthBand.RED
+    )
+    entered = list(
+        accounts.filter(health_band=HealthBand.RED)
+        .order_by()
+        .annotate(band_then=Coalesce(Subquery(in_force_then.values("band")[:1]), Value("")))
+        .filter(~Q(band_then=HealthBand.RED) | Exists(not_red_since))
+        .values_list("pk", flat=True)
+    )
+    if not entered:
+        return {}
     last_not_red = (
         Score.objects.filter(account=OuterRef("pk"))
         .exclude(band=HealthBand.RED)
@@ -40,7 +57,7 @@ def entered_red(accounts: QuerySet[Account], *, since: dt.datetime) -> dict[int,
         computed_at__gt=Coalesce(OuterRef("was_at"), _BEFORE_HISTORY),
     ).order_by("computed_at")
     rows = (
-        accounts.filter(health_band=HealthBand.RED)
+        Account.objects.filter(pk__in=entered)
         .order_by()
         .annotate(
             was_at=Subquery(last_not_red.values("computed_at")[:1]),
@@ -72,17 +89,22 @@ def score_drops(
 ) -> dict[int, Drop]:
     """Accounts whose computed score now is at least ``points`` below their highest
     computed score since ``since`` (the same "N-day high" as the score-drop playbook
-    trigger). One grouped query over the look-back's history."""
-    rows = (
-        Score.objects.filter(
-            account__in=accounts.filter(computed_score__isnull=False).order_by().values("pk"),
-            computed_at__gte=since,
-            score__isnull=False,
-        )
-        .values("account_id")
-        .annotate(peak=Max("score"), now=Max("account__computed_score"))
-        .filter(peak__gte=F("now") + points)
-        .order_by()
-        .values_list("account_id", "peak", "now")
+    trigger). One query: a short probe of the history index per scored account, where a
+    join over the window's history read every account's rows."""
+    peak = (
+        Score.objects.filter(account=OuterRef("pk"), computed_at__gte=since, score__isnull=False)
+        .order_by("-score")
+        .values("score")[:1]
     )
-    return {pk: Drop(peak, now) for pk, peak, now in rows}
+    rows = (
+        accounts.filter(computed_score__isnull=False)
+        .order_by()
+        .annotate(peak=Subquery(peak))
+        .filter(peak__gte=F("computed_score") + points)
+        .values_list("pk", "peak", "computed_score")
+    )
+    return {
+        pk: Drop(peak, score)
+        for pk, peak, score in rows
+        if score is not None  # filtered above; says so to the type checker
+    }

@@ -323,7 +323,8 @@ def test_query_count_does_not_grow_with_the_book(
         return len(queries)
 
     today = timezone.localdate()
-    first = AccountFactory.create(owner=csm, yellow=True, renewal_date=today + dt.timedelta(4))
+    first = AccountFactory.create(owner=csm, score=30, renewal_date=today + dt.timedelta(4))
+    history(first, scorecard, (5, 60, "yellow"), (1, 30, "red"))
     TaskFactory.create(account=first, due_date=today - dt.timedelta(days=2))
     one = count()
     for n in range(8):
@@ -455,3 +456,22 @@ def test_a_person_without_accounts_gets_an_empty_today(db: None) -> None:
     loner = UserFactory.create(username="loner")
     page = client_for(loner).get("/today/").content.decode()
     assert "Nothing needs attention right now." in page
+
+
+def test_a_long_list_pages_in_rank_order(csm: User, csm_client: Client) -> None:
+    today = timezone.localdate()
+    for n in range(52):  # renewing while yellow; larger ARR ranks first
+        AccountFactory.create(
+            owner=csm,
+            name=f"Renewing {n:02d}",
+            yellow=True,
+            arr=Decimal(1000 + n),
+            renewal_date=today + dt.timedelta(days=30),
+        )
+    first = csm_client.get("/today/").content.decode()
+    assert "Renewing 51" in first and "Renewing 01" not in first
+    assert "Page 1 of 2" in first
+    second = csm_client.get("/today/", {"page": "2"}, headers={"HX-Request": "true"})
+    html = second.content.decode()
+    assert "Renewing 01" in html and "Renewing 00" in html and "Renewing 51" not in html
+    assert "<h1>" not in html  # the list alone, swapped in place
