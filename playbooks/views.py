@@ -694,6 +694,8 @@ def today_call(request: AuthedRequest, external_id: str) -> HttpResponse:
     account = get_account_for_user(request.user, external_id)
     posted = request.POST if request.method == "POST" else None
     form = FeedbackForm(posted, prefix=f"call-{account.pk}", initial={"kind": Feedback.Kind.CALL})
+    # The form replaces the link that opened it: focus goes to what the person writes first.
+    form.fields["text"].widget.attrs["autofocus"] = True
     if request.method == "POST":
         if form.is_valid():
             data = form.cleaned_data
@@ -723,6 +725,7 @@ def today_task(request: AuthedRequest, external_id: str) -> HttpResponse:
     account = get_account_for_user(request.user, external_id)
     posted = request.POST if request.method == "POST" else None
     form = TaskCreateForm(posted, people=_assignable(request), prefix=f"task-{account.pk}")
+    form.fields["title"].widget.attrs["autofocus"] = True
     if request.method == "POST":
         if form.is_valid():
             d = form.cleaned_data

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from accounts.models import Account, HealthBand
@@ -40,8 +40,13 @@ def entered_red(accounts: QuerySet[Account], *, since: dt.datetime) -> dict[int,
     entered = list(
         accounts.filter(health_band=HealthBand.RED)
         .order_by()
-        .annotate(band_then=Coalesce(Subquery(in_force_then.values("band")[:1]), Value("")))
-        .filter(~Q(band_then=HealthBand.RED) | Exists(not_red_since))
+        .annotate(
+            band_then=Coalesce(Subquery(in_force_then.values("band")[:1]), Value("")),
+            # LIMIT 1, not EXISTS: PostgreSQL hashes an EXISTS under OR by reading every
+            # account's recent history; this stays a probe of the account's own rows.
+            not_red_since=Subquery(not_red_since.values("pk")[:1]),
+        )
+        .filter(~Q(band_then=HealthBand.RED) | Q(not_red_since__isnull=False))
         .values_list("pk", flat=True)
     )
     if not entered:

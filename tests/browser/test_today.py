@@ -94,6 +94,7 @@ def test_csm_works_today_without_a_reload(
     row.get_by_role("link", name="Log a call").click()
     note = page.locator(f"#attention-{red.pk}").get_by_label("Note")  # type: ignore[attr-defined]
     note.wait_for()
+    assert page.evaluate("document.activeElement.name") == f"call-{red.pk}-text"  # type: ignore[attr-defined]
     note.fill("Agreed a rescue plan with the sponsor")
     page.locator(f"#attention-{red.pk}").get_by_role(  # type: ignore[attr-defined]
         "button", name="Log it"
