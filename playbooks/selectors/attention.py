@@ -288,7 +288,9 @@ def _quarter_label(today: dt.date) -> str:
 def person_in_scope(user: User, username: str) -> User:
     """The person named ``username`` if ``user`` may see their book, else 404 (a CSM
     outside the manager's team cannot be told from one that does not exist)."""
-    person = visible_users(user).filter(username=username).first()
+    if "\x00" in username:  # no such name can exist; PostgreSQL refuses NUL in text
+        raise Http404("No such person.")
+    person = visible_users(user).filter(username=username[:150]).first()
     if person is None:
         raise Http404("No such person.")
     return person

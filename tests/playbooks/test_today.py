@@ -360,6 +360,8 @@ def test_per_person_view_outside_scope_is_404(
     assert manager_client.get("/today/", {"owner": "nobody"}).status_code == 404
     assert csm_client.get("/today/", {"owner": teammate.username}).status_code == 404
     assert csm_client.get("/today/", {"owner": "csm"}).status_code == 200
+    for bad in ("nul\x00", "x" * 5000):
+        assert manager_client.get("/today/", {"owner": bad}).status_code == 404
 
 
 def test_admin_sees_every_book(book: dict[str, Account], admin_client: Client) -> None:
@@ -439,6 +441,11 @@ def test_snooze_from_today_hides_the_row_and_undo_brings_it_back(
     back = csm_client.post(f"/today/{red.external_id}/unsnooze/", headers={"HX-Request": "true"})
     assert "is back on Today" in back.content.decode()
     assert not AttentionSnooze.objects.exists()
+    lines = Activity.objects.filter(account=red, kind=Activity.Kind.ATTENTION_SNOOZED)
+    assert sorted(line.summary[:20] for line in lines) == [
+        "Snooze on Today ende",
+        "Snoozed on Today for",
+    ]
 
 
 def test_snooze_with_bad_days_is_refused_in_words(
