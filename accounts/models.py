@@ -367,6 +367,7 @@ class Activity(models.Model):
         OWNER_CHANGED = "owner_changed", "Owner changed"
         PLAN = "plan", "Success plan"
         ACCOUNT = "account", "Account updated"
+        ATTENTION_SNOOZED = "attention_snoozed", "Alert snoozed"
 
     # Indexed by (account, -occurred_at) below.
     account = models.ForeignKey(

@@ -71,6 +71,7 @@ def bench_portfolio_page(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
 PAGES_ACCOUNTS = 100_000
 HISTORY_WEEKS = 26  # one score row a week for 180 days (rows are written when the score moves)
 SAMPLE_ACCOUNTS = 40  # accounts whose page is timed; they also get daily metric values
+TODAY_RUNS = 10  # the admin's Today reads every account's signals: fewer, slower runs
 PAGES_RUNS = 40  # requests per case; the p95 lies between the 38th and 39th fastest
 # What the benchmark creates (and deletes again, also a crashed run's leftovers).
 PAGES_PREFIX = "PAGES-"  # + 6 digits
@@ -413,6 +414,22 @@ def _bench_pages(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
                     runs,
                     {"HX-Request": "true"} if label == "htmx filter" else None,
                 ),
+            }
+    # Today: every signal over the whole scope (an admin's is all 100 000 accounts).
+    for role, user in data["users"].items():
+        client = Client()
+        client.force_login(user)
+        cases = [("home", "")]
+        if role != "csm":
+            cases.append(("one person", f"?owner={data['users']['csm'].username}"))
+        for label, query in cases:
+            yield {
+                "bench": "pages",
+                "page": "today",
+                "role": role,
+                "case": label,
+                "accounts_in_scope": visible_accounts(user).count(),
+                **_timed(client, f"/today/{query}", min(runs, TODAY_RUNS)),
             }
     for role in ("manager", "admin"):
         client = Client()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from decimal import Decimal
 
@@ -47,3 +48,33 @@ def number(value: float | Decimal | int | None, *, places: int = 1) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
+
+
+def day_month(day: dt.date, *, today: dt.date) -> str:
+    """A date in a sentence, short: "1 Dec" (with the year when it is not ``today``'s)."""
+    if day.year == today.year:
+        return f"{day.day} {day:%b}"
+    return f"{day.day} {day:%b} {day.year}"
+
+
+def days_ago(days: int) -> str:
+    """How long ago, in days: "today", "yesterday", "5 days ago"."""
+    if days <= 0:
+        return "today"
+    if days == 1:
+        return "yesterday"
+    return f"{days} days ago"
+
+
+def in_days(days: int) -> str:
+    """How soon, in days: "today", "tomorrow", "in 21 days"."""
+    if days <= 0:
+        return "today"
+    if days == 1:
+        return "tomorrow"
+    return f"in {days} days"
+
+
+def plural(count: int, word: str) -> str:
+    """ "1 task", "2 tasks" (regular English plurals only)."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"

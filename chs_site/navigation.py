@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 # (label, url name, roles that see it; admins see everything).
 NAV_ENTRIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Today", "playbooks:today", ("csm", "manager")),
     ("Portfolio", "accounts:portfolio", ("csm", "manager")),
     ("Tasks", "playbooks:task_queue", ("csm", "manager")),
     ("Team", "accounts:team_dashboard", ("manager",)),

@@ -230,7 +230,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "/login/"
-LOGIN_REDIRECT_URL = "/portfolio/"
+LOGIN_REDIRECT_URL = "/today/"
 LOGOUT_REDIRECT_URL = "/login/"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -579,6 +579,20 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "kwargs": {"only_if_new_outcomes": True},
     },
 }
+
+# --- the Today page --------------------------------------------------------------------
+# What puts an account on a person's Today list (playbooks.selectors.attention): a score
+# that fell by at least TODAY_DROP_POINTS from its high over the last TODAY_LOOKBACK_DAYS
+# days, a red band entered or detractor feedback within that look-back, a renewal within
+# TODAY_RENEWAL_DAYS days while not green (and any overdue task).
+TODAY_DROP_POINTS = env_float("TODAY_DROP_POINTS", 10.0)
+TODAY_LOOKBACK_DAYS = env_int("TODAY_LOOKBACK_DAYS", 14)
+TODAY_RENEWAL_DAYS = env_int("TODAY_RENEWAL_DAYS", 60)
+if min(TODAY_DROP_POINTS, TODAY_LOOKBACK_DAYS, TODAY_RENEWAL_DAYS) <= 0:
+    raise ImproperlyConfigured(
+        "TODAY_DROP_POINTS, TODAY_LOOKBACK_DAYS and TODAY_RENEWAL_DAYS must be above 0 "
+        f"(got {TODAY_DROP_POINTS}, {TODAY_LOOKBACK_DAYS}, {TODAY_RENEWAL_DAYS})."
+    )
 
 # --- API -------------------------------------------------------------------------------
 

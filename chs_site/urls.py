@@ -9,7 +9,7 @@ from chs_site import views
 from chs_site.csp import swagger_ui_policy
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="accounts:portfolio", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="playbooks:today", permanent=False)),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("chs_site.api_urls")),

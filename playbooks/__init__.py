@@ -4,7 +4,9 @@ Owns playbooks (trigger → conditions → actions), their firing and run log, t
 lifecycle, bulk outreach, success plans and notifications. Imports scoring and accounts;
 nothing imports it. Score changes and detractor feedback arrive as scoring's ``ScoreEvent``
 rows, claimed by ``services.firing.process_score_events`` (nudged by name after each
-recompute batch, and on beat every 20 s).
+recompute batch, and on beat every 20 s). It also holds the Today page, each person's
+home: ``selectors.attention`` ranks the accounts that need attention from every app's
+signals, ``services.attention`` snoozes them.
 
 A new trigger: its ``TriggerType`` and fields in ``models.py``, its matching in
 ``triggers.py`` (``match_changes`` for score triggers, ``match_state`` for time ones), its

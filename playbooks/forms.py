@@ -34,6 +34,15 @@ class SnoozeForm(forms.Form):
     reason = forms.CharField(label="Reason", max_length=300)
 
 
+class AttentionSnoozeForm(forms.Form):
+    """Snooze an account on Today (``playbooks.services.attention``)."""
+
+    DAY_CHOICES = [(1, "1 day"), (3, "3 days"), (7, "7 days"), (14, "14 days"), (30, "30 days")]
+
+    days = forms.TypedChoiceField(choices=DAY_CHOICES, coerce=int, initial=7, label="Snooze for")
+    note = forms.CharField(label="Why (optional)", max_length=300, required=False)
+
+
 class CancelForm(forms.Form):
     reason = forms.CharField(label="Reason", max_length=300, required=False)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import string
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -768,3 +769,27 @@ class ChannelPost(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} → {self.channel}"
+
+
+class AttentionSnooze(models.Model):
+    """An account taken off the Today list until ``until``, for the reasons it had then
+    (``playbooks.selectors.attention``'s reason keys). A reason not among them brings the
+    account back early; one row per account, replaced by the next snooze."""
+
+    account = models.OneToOneField(
+        Account, on_delete=models.CASCADE, related_name="attention_snooze"
+    )
+    until = models.DateField(help_text="The first day the account shows again.")
+    reason_keys = models.JSONField(default=list, help_text="The reasons it was snoozed for.")
+    note = models.CharField(max_length=300, blank=True)
+    snoozed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    snoozed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.account_id} snoozed until {self.until}"
+
+    def hides(self, reason_keys: Iterable[str], *, today: dt.date) -> bool:
+        """Whether the snooze still hides an account that has ``reason_keys`` now."""
+        return today < self.until and set(reason_keys) <= set(self.reason_keys)

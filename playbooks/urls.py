@@ -8,6 +8,11 @@ from playbooks import views
 app_name = "playbooks"
 
 urlpatterns = [
+    path("today/", views.today, name="today"),
+    path("today/<account_id:external_id>/call/", views.today_call, name="today_call"),
+    path("today/<account_id:external_id>/task/", views.today_task, name="today_task"),
+    path("today/<account_id:external_id>/snooze/", views.today_snooze, name="today_snooze"),
+    path("today/<account_id:external_id>/unsnooze/", views.today_unsnooze, name="today_unsnooze"),
     path("tasks/", views.task_queue, name="task_queue"),
     path("tasks/outreach/", views.outreach, name="outreach"),
     path("tasks/<id:pk>/", views.task_detail, name="task_detail"),

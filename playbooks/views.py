@@ -8,21 +8,25 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import User
+from accounts.forms import FeedbackForm
+from accounts.models import Account, Feedback, User
 from accounts.selectors.access import get_account_for_user, visible_users
 from chs_site.confirm import Confirmation, counted, is_confirmed, render_confirmation
 from chs_site.errors import ApplicationError
+from chs_site.formatting import day_month
 from chs_site.http import AuthedRequest
 from playbooks.forms import (
     ActionFormSet,
+    AttentionSnoozeForm,
     CancelForm,
     CompleteForm,
     MilestoneForm,
@@ -45,6 +49,7 @@ from playbooks.models import (
     Task,
     TaskStatus,
 )
+from playbooks.selectors import attention as attention_selectors
 from playbooks.selectors import playbooks as playbook_selectors
 from playbooks.selectors import tasks as task_selectors
 from playbooks.selectors.notifications import notifications_for
@@ -64,6 +69,7 @@ from playbooks.selectors.tasks import (
     team_load,
 )
 from playbooks.services import slack
+from playbooks.services.attention import end_attention_snooze, snooze_attention
 from playbooks.services.configuration import save_playbook, set_playbook_enabled
 from playbooks.services.firing import run_playbook_now
 from playbooks.services.notifications import mark_notifications_read, set_email_preference
@@ -86,6 +92,7 @@ from playbooks.services.tasks import (
     transition_task,
 )
 from scoring.models import MetricDefinition
+from scoring.services.feedback import log_feedback
 
 
 def _back(request: AuthedRequest, default: str) -> HttpResponse:
@@ -629,6 +636,169 @@ def notifications(request: AuthedRequest) -> HttpResponse:
             "slack_mode": slack.slack_mode(request.user),
         },
     )
+
+
+# --- Today -------------------------------------------------------------------------------
+
+TODAY_PAGE_SIZE = 50  # a morning's worth; the list is ranked, so the rest can wait a page
+
+
+@login_required
+@require_GET
+def today(request: AuthedRequest) -> HttpResponse:
+    """Each person's home: the accounts that need attention now and the book's headline
+    figures; a manager's (an admin's) covers the team with a line per person, and
+    ``?owner=<username>`` narrows it to one person's book (outside the scope: 404)."""
+    owner = request.GET.get("owner", "")
+    person = attention_selectors.person_in_scope(request.user, owner) if owner else None
+    board = attention_selectors.today_board(request.user, now=timezone.now(), person=person)
+    context = {
+        "board": board,
+        "page": Paginator(board.items, TODAY_PAGE_SIZE).get_page(request.GET.get("page")),
+        "query": urlencode({"owner": owner}) if owner else "",
+        "snooze_choices": AttentionSnoozeForm.DAY_CHOICES,
+    }
+    template = "playbooks/today.html#attention_list" if request.htmx else "playbooks/today.html"
+    return render(request, template, context)
+
+
+def _today_row(
+    request: AuthedRequest,
+    account: Account,
+    *,
+    flash: str = "",
+    failed: bool = False,
+    call_form: FeedbackForm | None = None,
+    task_form: TaskCreateForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """One account's Today row as it is now (or a line saying it left the list), with the
+    action form asked for open. HTMX swaps it in place; without JavaScript it is the page."""
+    item, snooze = attention_selectors.attention_item(
+        account, rule=attention_selectors.Rule.from_settings(), now=timezone.now()
+    )
+    context = {
+        "account": account,
+        "item": item,
+        "snooze": snooze,
+        "flash": flash,
+        "flash_failed": failed,
+        "call_form": call_form,
+        "task_form": task_form,
+        "snooze_choices": AttentionSnoozeForm.DAY_CHOICES,
+    }
+    template = "playbooks/today.html#item" if request.htmx else "playbooks/today_action.html"
+    return render(request, template, context, status=status)
+
+
+def _today_done(request: AuthedRequest, account: Account, done: str) -> HttpResponse:
+    if request.htmx:
+        return _today_row(request, account, flash=done)
+    messages.success(request, done)
+    return redirect("playbooks:today")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def today_call(request: AuthedRequest, external_id: str) -> HttpResponse:
+    """Log a call from Today: the account page's feedback form and service, kind preset."""
+    account = get_account_for_user(request.user, external_id)
+    posted = request.POST if request.method == "POST" else None
+    form = FeedbackForm(posted, prefix=f"call-{account.pk}", initial={"kind": Feedback.Kind.CALL})
+    # The form replaces the link that opened it: focus goes to what the person writes first.
+    form.fields["text"].widget.attrs["autofocus"] = True
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                log_feedback(
+                    user=request.user,
+                    account=account,
+                    kind=data["kind"],
+                    score=data["score"],
+                    sentiment=data["sentiment"] or "",
+                    text=data["text"],
+                    occurred_at=data["occurred_at"],
+                )
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                label = Feedback.Kind(data["kind"]).label
+                return _today_done(request, account, f"{label} logged for {account.name}.")
+        return _today_row(request, account, call_form=form, status=200 if request.htmx else 400)
+    return _today_row(request, account, call_form=form)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def today_task(request: AuthedRequest, external_id: str) -> HttpResponse:
+    """Create a task from Today: the account page's task form and service."""
+    account = get_account_for_user(request.user, external_id)
+    posted = request.POST if request.method == "POST" else None
+    form = TaskCreateForm(posted, people=_assignable(request), prefix=f"task-{account.pk}")
+    form.fields["title"].widget.attrs["autofocus"] = True
+    if request.method == "POST":
+        if form.is_valid():
+            d = form.cleaned_data
+            try:
+                task = create_task(
+                    actor=request.user,
+                    account=account,
+                    title=d["title"],
+                    description=d["description"],
+                    due_date=d["due_date"],
+                    priority=d["priority"],
+                    assignee=d["assignee"],
+                )
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                return _today_done(request, account, f"Task created: {task.title}.")
+        return _today_row(request, account, task_form=form, status=200 if request.htmx else 400)
+    return _today_row(request, account, task_form=form)
+
+
+@login_required
+@require_POST
+def today_snooze(request: AuthedRequest, external_id: str) -> HttpResponse:
+    """Take the account off Today for some days, for the reasons it has now."""
+    account = get_account_for_user(request.user, external_id)
+    form = AttentionSnoozeForm(request.POST)
+    error = ""
+    if form.is_valid():
+        item, _ = attention_selectors.attention_item(
+            account, rule=attention_selectors.Rule.from_settings(), now=timezone.now()
+        )
+        try:
+            snooze = snooze_attention(
+                actor=request.user,
+                account=account,
+                days=form.cleaned_data["days"],
+                reason_keys=item.reason_keys if item is not None else [],
+                note=form.cleaned_data["note"],
+            )
+        except ApplicationError as exc:
+            error = exc.message
+        else:
+            until = day_month(snooze.until, today=timezone.localdate())
+            return _today_done(request, account, f"{account.name} snoozed until {until}.")
+    else:
+        error = _form_errors(form)
+    if request.htmx:
+        # 200: htmx does not swap 4xx answers, and the row is where the reason is read.
+        return _today_row(request, account, flash=error, failed=True)
+    messages.error(request, error)
+    return redirect("playbooks:today")
+
+
+@login_required
+@require_POST
+def today_unsnooze(request: AuthedRequest, external_id: str) -> HttpResponse:
+    """Bring a snoozed account back to Today now."""
+    account = get_account_for_user(request.user, external_id)
+    if end_attention_snooze(actor=request.user, account=account):
+        return _today_done(request, account, f"{account.name} is back on Today.")
+    return _today_done(request, account, f"{account.name} was not snoozed.")
 
 
 # --- Slack ------------------------------------------------------------------------------------

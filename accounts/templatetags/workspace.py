@@ -14,6 +14,7 @@ from django.template.defaultfilters import floatformat
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from chs_site import formatting
 from chs_site.charts import Sparkline
 
 if TYPE_CHECKING:
@@ -124,3 +125,11 @@ def portfolio_row(account: Account, show_owner: bool = False) -> SafeString:
         tasks,
         owner,
     )
+
+
+@register.filter
+def short_money(value: Decimal | float | int | None) -> str:
+    """An amount for a headline figure: "$950", "$12k", "$1.4M" (``formatting.money``)."""
+    if value is None:
+        return "—"
+    return formatting.money(float(value))

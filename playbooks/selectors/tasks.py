@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Avg, Count, Q, QuerySet
+from django.db.models import Avg, Count, Min, Q, QuerySet
 from django.http import Http404
 
 from accounts.models import Account, HealthBand, Role, User
@@ -227,3 +227,25 @@ def task_counts_by_assignee(
         .annotate(open=Count("pk"), overdue=Count("pk", filter=Q(due_date__lt=today)))
     )
     return {assignee: (n_open, n_overdue) for assignee, n_open, n_overdue in rows}
+
+
+@dataclass(frozen=True)
+class Overdue:
+    count: int
+    oldest_due: dt.date
+
+
+def overdue_by_account(accounts: QuerySet[Account], *, today: dt.date) -> dict[int, Overdue]:
+    """Open tasks past their due date per account of ``accounts`` (whoever they are assigned
+    to), with the oldest due date. One grouped query."""
+    rows = (
+        Task.objects.filter(
+            account__in=accounts.order_by().values("pk"),
+            status=TaskStatus.OPEN,
+            due_date__lt=today,
+        )
+        .order_by()
+        .values_list("account_id")
+        .annotate(n=Count("pk"), oldest=Min("due_date"))
+    )
+    return {pk: Overdue(n, oldest) for pk, n, oldest in rows}

@@ -410,6 +410,27 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "DELETE": "L 405 405 405",
     },
     "team/": {"GET": "L 404 200 200", "POST": "L 405 405 405", "DELETE": "L 405 405 405"},
+    "today/": {"GET": "L 200 200 200", "POST": "L 405 405 405", "DELETE": "L 405 405 405"},
+    "today/<account_id:external_id>/call/": {
+        "GET": "L 404 404 200",
+        "POST": "L 404 404 400",
+        "DELETE": "L 405 405 405",
+    },
+    "today/<account_id:external_id>/task/": {
+        "GET": "L 404 404 200",
+        "POST": "L 404 404 400",
+        "DELETE": "L 405 405 405",
+    },
+    "today/<account_id:external_id>/snooze/": {
+        "GET": "L 405 405 405",
+        "POST": "L 404 404 302",
+        "DELETE": "L 405 405 405",
+    },
+    "today/<account_id:external_id>/unsnooze/": {
+        "GET": "L 405 405 405",
+        "POST": "L 404 404 302",
+        "DELETE": "L 405 405 405",
+    },
     "accounts/<account_id:external_id>/": {
         "GET": "L 404 404 200",
         "POST": "L 405 405 405",

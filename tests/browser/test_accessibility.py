@@ -14,8 +14,8 @@ from tests.browser.test_csp import book  # noqa: F401 - the fixture: a red and a
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PAGES = {
-    "csm": ["/portfolio/", "/portfolio/?band=red", "/accounts/RED-1/", "/tasks/"],
-    "manager": ["/team/", "/tasks/", "/portfolio/"],
+    "csm": ["/today/", "/portfolio/", "/portfolio/?band=red", "/accounts/RED-1/", "/tasks/"],
+    "manager": ["/today/", "/team/", "/tasks/", "/portfolio/"],
     "admin": ["/scoring/", "/playbooks/", "/audit-log/", "/imports/", "/api-tokens/", "/slack/"],
 }
 
@@ -31,7 +31,7 @@ def test_the_main_pages_have_no_accessibility_violation(
     user.set_password("chs-demo")
     user.save(update_fields=["password"])
     browser_login(page, role)
-    page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
     for url in PAGES[role]:
         response = page.goto(url)  # type: ignore[attr-defined]
         assert response is not None and response.status == 200, url

@@ -21,7 +21,8 @@ def test_csm_logs_in_searches_their_book_and_cannot_open_another(
     AccountFactory.create(owner=csm, name="Blue Harbor", external_id="BH-7")
 
     browser_login(page, "csm")
-    page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
+    page.goto("/portfolio/")  # type: ignore[attr-defined]
     table = page.locator("#portfolio-table")  # type: ignore[attr-defined]
     assert "Acme Corp" in table.inner_text()
     assert "Other Inc" not in table.inner_text()

@@ -21,7 +21,7 @@ def test_admin_sees_the_change_they_just_made(page: object, admin: User) -> None
 
     page.set_viewport_size({"width": 390, "height": 844})  # type: ignore[attr-defined]
     browser_login(page, "admin")
-    page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
     page.goto(f"/playbooks/{playbook.pk}/")  # type: ignore[attr-defined]
     page.get_by_role("button", name="Switch on").click()  # type: ignore[attr-defined]
 

@@ -93,8 +93,9 @@ def test_csm_pages_and_htmx_actions_run_without_a_csp_violation(
     csm.save(update_fields=["password"])
     _visit(page, watched, "/login/")
     browser_login(page, "csm")
-    page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
     assert watched.settle(page) == []
+    _visit(page, watched, "/portfolio/")
 
     # htmx: the band filter swaps the table in place.
     page.get_by_label("Band").select_option("red")  # type: ignore[attr-defined]
@@ -148,7 +149,7 @@ def test_manager_and_admin_pages_and_the_api_docs_run_without_a_csp_violation(
         user.set_password("chs-demo")
         user.save(update_fields=["password"])
     browser_login(page, "manager")
-    page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
     _visit(page, watched, "/team/")
     # Band distribution and at-risk ARR by pygal, the average score as geometry.
     assert page.locator(".chart svg.pygal-chart").count() == 2  # type: ignore[attr-defined]
@@ -156,7 +157,7 @@ def test_manager_and_admin_pages_and_the_api_docs_run_without_a_csp_violation(
     page.context.clear_cookies()  # type: ignore[attr-defined]
 
     browser_login(page, "admin")
-    page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
     for url in (
         "/scoring/",
         f"/scoring/{scorecard.pk}/",

@@ -31,7 +31,7 @@ def test_admin_uploads_maps_previews_and_runs_an_import(
     body = ("\n".join(lines) + "\n").encode()
 
     browser_login(page, "admin")
-    page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
     page.get_by_role("link", name="Imports").click()  # type: ignore[attr-defined]
     page.get_by_label("What the file holds").select_option("metrics_long")  # type: ignore[attr-defined]
     page.get_by_label("CSV file", exact=True).set_input_files(  # type: ignore[attr-defined]

@@ -26,7 +26,7 @@ def test_csm_completes_and_snoozes_tasks_inline(page: object, csm: User, account
     deck = TaskFactory.create(account=account, assignee=csm, title="Send the deck", due_date=today)
 
     browser_login(page, "csm")
-    page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
     page.goto("/tasks/")  # type: ignore[attr-defined]
     overdue = page.locator("#group-overdue")  # type: ignore[attr-defined]
     assert "Call Acme" in overdue.inner_text()

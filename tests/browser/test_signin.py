@@ -43,4 +43,4 @@ def test_resetting_a_forgotten_password_on_a_phone(page: object, csm: User) -> N
     page.get_by_role("heading", name="Password set").wait_for()  # type: ignore[attr-defined]
 
     browser_login(page, "csm", NEW_PASSWORD)
-    page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ def test_manager_reassigns_a_task_from_team_tasks(
     with_password(manager)
     task = TaskFactory.create(account=account, assignee=csm, title="Call Acme about renewal")
     browser_login(page, "manager")
-    page.wait_for_url(re.compile(r"/(portfolio|team)/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
     page.goto("/tasks/")  # type: ignore[attr-defined]
     assert page.locator("h1").inner_text() == "Team tasks"  # type: ignore[attr-defined]
     row = page.locator(f"#task-{task.pk}")  # type: ignore[attr-defined]
@@ -79,7 +79,7 @@ def test_team_tasks_fits_a_phone_without_sideways_scroll(
     )
     page.set_viewport_size({"width": 390, "height": 844})  # type: ignore[attr-defined]
     browser_login(page, "manager")
-    page.wait_for_url(re.compile(r"/(portfolio|team)/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
     page.goto("/tasks/")  # type: ignore[attr-defined]
     shot(page, "team_tasks_390")
     width = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]

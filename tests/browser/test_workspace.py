@@ -63,7 +63,8 @@ def red_account(csm: User, scorecard: Scorecard) -> Account:
 
 
 def _filter_to_red_and_open(page: object, account: Account) -> None:
-    page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
+    page.goto("/portfolio/")  # type: ignore[attr-defined]
     table = page.locator("#portfolio-table")  # type: ignore[attr-defined]
     assert "Sunny Meadow" in table.inner_text()
     page.get_by_label("Band").select_option("red")  # type: ignore[attr-defined]
@@ -170,7 +171,7 @@ def test_manager_bulk_assigns_outreach_and_the_csm_completes_it_with_a_note(
     with_password(manager)
     with_password(csm)
     browser_login(page, "manager")
-    page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
     page.goto("/tasks/outreach/")  # type: ignore[attr-defined]
     page.get_by_label("Band").select_option("red")  # type: ignore[attr-defined]
     page.get_by_label("Assign to").select_option(value=str(csm.pk))  # type: ignore[attr-defined]
@@ -190,7 +191,7 @@ def test_manager_bulk_assigns_outreach_and_the_csm_completes_it_with_a_note(
     csm_page = context.new_page()
     try:
         browser_login(csm_page, "csm")
-        csm_page.wait_for_url(re.compile(r"/portfolio/"))
+        csm_page.wait_for_url(re.compile(r"/today/"))
         csm_page.goto("/tasks/")
         row = csm_page.locator(f"#task-{task.pk}")
         assert "Rescue call with Rusty Anchor" in row.inner_text()
@@ -215,7 +216,7 @@ def test_csm_opening_another_books_account_gets_404(
 ) -> None:
     with_password(csm)
     browser_login(page, "csm")
-    page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
     response = page.goto(f"/accounts/{other_account.external_id}/")  # type: ignore[attr-defined]
     assert response.status == 404
     assert "Other Inc" not in page.content()  # type: ignore[attr-defined]

@@ -39,6 +39,9 @@ def test_bench_pages_commits_its_data_then_deletes_only_that(account: Account) -
     assert {f["role"] for f in timed} == {"csm", "manager", "admin"}
     assert all(f.get("status", 200) == 200 and f["p95_ms"] >= f["p50_ms"] > 0 for f in timed)
     assert max(f["max_queries"] for f in timed if f["page"] == "portfolio") <= 10
+    today = [f for f in figures if f.get("page") == "today"]
+    assert {(f["role"], f["case"]) for f in today} >= {("csm", "home"), ("manager", "one person")}
+    assert all(f["status"] == 200 and f["max_queries"] <= 16 for f in today)
     assert list(Account.objects.values_list("pk", flat=True)) == [account.pk]
     assert (User.objects.count(), Team.objects.count()) == (users, teams)
     assert MetricDefinition.objects.count() == metrics

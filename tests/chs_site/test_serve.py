@@ -290,7 +290,7 @@ def test_serve_runs_the_production_stack_and_stops_it_whole(tmp_path: Path) -> N
                     "password": password,
                 },
             )
-            assert (status, headers.get("Location")) == (302, "/portfolio/"), log()
+            assert (status, headers.get("Location")) == (302, "/today/"), log()
             status, _, _ = browser.get("/portfolio/")
             assert status == 200  # signed out, it would send the browser to /login/
 

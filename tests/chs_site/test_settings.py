@@ -66,6 +66,13 @@ def test_bad_boolean_names_the_variable() -> None:
     assert "DEBUG must be one of" in result.stderr
 
 
+def test_today_thresholds_must_be_above_zero() -> None:
+    result = run_settings({"DEBUG": "1", "TODAY_RENEWAL_DAYS": "0"})
+    assert result.returncode != 0
+    assert "TODAY_RENEWAL_DAYS must be above 0" in result.stderr
+    assert run_settings({"DEBUG": "1", "TODAY_DROP_POINTS": "7.5"}).returncode == 0
+
+
 def test_database_url_parsing() -> None:
     pg = database_from_url("postgresql://chs:p%40ss@db.internal:6543/health")
     assert pg["ENGINE"] == "django.db.backends.postgresql"
