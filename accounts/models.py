@@ -571,6 +571,9 @@ class AuditEntry(models.Model):
         BACKFILL = "backfill", "Backfill"
         QUARANTINE = "quarantine", "Quarantine"
         SIGN_IN = "sign_in", "Sign-in"
+        SURVEY = "survey", "Survey"
+        SURVEY_CAMPAIGN = "survey_campaign", "Survey campaign"
+        BI_ROLE = "bi_role", "BI database role"
         OTHER = "other", "Other"
 
     class Action(models.TextChoices):

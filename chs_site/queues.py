@@ -41,6 +41,8 @@ TASK_QUEUES: dict[str, str] = {
     "playbooks.deliver_notification": NOTIFICATIONS,
     "playbooks.retry_failed_notifications": NOTIFICATIONS,
     "playbooks.send_digests": NOTIFICATIONS,
+    "surveys.send_campaign_batch": NOTIFICATIONS,
+    "surveys.resume_campaigns": NOTIFICATIONS,
 }
 
 HEARTBEAT_TASK = "accounts.tasks.worker_heartbeat"

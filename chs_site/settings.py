@@ -174,7 +174,9 @@ INSTALLED_APPS = [
     "chs_site",  # the project's own commands (seed_demo, bench) that run every app
     "accounts",
     "scoring",
+    "surveys",
     "playbooks",
+    "bi",
 ]
 
 MIDDLEWARE = [
@@ -452,6 +454,10 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "CHS <chs@localhost>")
+# Surveys: nobody is surveyed twice within this many days (whichever campaign or playbook);
+# the worker emails a campaign this many recipients per batch (one SMTP connection each).
+SURVEY_THROTTLE_DAYS = env_int("SURVEY_THROTTLE_DAYS", 90)
+SURVEY_BATCH_SIZE = env_int("SURVEY_BATCH_SIZE", 100)
 
 # --- celery ----------------------------------------------------------------------------
 
@@ -528,6 +534,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": 600.0,
     },
     "playbooks-digests": {"task": "playbooks.send_digests", "schedule": crontab(hour=7, minute=0)},
+    # Survey campaigns whose next batch message was lost.
+    "surveys-resume-campaigns": {"task": "surveys.resume_campaigns", "schedule": 300.0},
     # Anything still dirty (a lost message, a Redis outage) is recomputed within a minute.
     "scoring-sweep-dirty": {"task": "scoring.tasks.sweep_dirty", "schedule": 60.0},
     # Time passing moves windows and makes data stale: every account, nightly, in chunks.
