@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import HealthBand, LifecycleStage, User
@@ -16,6 +16,18 @@ from chs_site.celery import send_on_commit
 from chs_site.errors import ValidationFailed
 from surveys.models import Campaign, Recipient, Survey
 from surveys.selectors import Audience, AudienceFilters, audience
+
+# Any fixed number: the key of the transaction-level advisory lock below.
+QUEUEING_LOCK = 0x5E_57_0001
+
+
+def _lock_queueing() -> None:
+    """Queue one campaign at a time: of two started at once (an admin's and a playbook's),
+    the second reads the throttle after the first commits, so nobody is queued twice. The
+    lock ends with the transaction. SQLite is the single-process development setup: no race."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [QUEUEING_LOCK])
 
 
 def filter_errors(filters: AudienceFilters) -> list[dict[str, str]]:
@@ -111,6 +123,7 @@ def start_campaign(
     errors = filter_errors(filters)
     if errors:
         raise ValidationFailed("The recipient filters are invalid; see details.", errors=errors)
+    _lock_queueing()
     found = audience(filters, now=now)
     if not found.members:
         raise ValidationFailed(
@@ -140,6 +153,7 @@ def send_survey_to_accounts(
     """A playbook's action: survey the contacts of these accounts (the same opt-out and
     throttle rules as any campaign). None when nobody may be surveyed."""
     now = now or timezone.now()
+    _lock_queueing()
     found = audience(AudienceFilters(), now=now, account_ids=list(account_ids))
     if not found.members:
         return None
