@@ -16,6 +16,7 @@ from surveys.selectors import AudienceFilters
 from surveys.services.answers import answer_survey
 from surveys.services.campaigns import start_campaign
 from tests.browser.conftest import assert_accessible, browser_login
+from tests.browser.test_csp import Violations
 from tests.factories import ContactFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -46,6 +47,7 @@ def no_sideways_scroll(page: Any) -> bool:
 
 
 def test_the_answer_page_is_accessible_on_a_phone(page: Any, campaign: Campaign) -> None:
+    watched = Violations(page.context)
     page.set_viewport_size(PHONE)
     page.goto(answer_path(campaign))
     assert_accessible(page)
@@ -58,6 +60,7 @@ def test_the_answer_page_is_accessible_on_a_phone(page: Any, campaign: Campaign)
     page.get_by_role("button", name="Send my answer").click()
     page.get_by_role("heading", name="Thank you").wait_for()
     assert_accessible(page)
+    assert watched.settle(page) == []
     assert Feedback.objects.get().score == 8
 
 
@@ -89,6 +92,7 @@ def test_an_admin_sends_a_survey_and_reads_the_campaign_page_on_a_phone(
     answer_survey(token=make_token(recipient.pk, salt=ANSWER_SALT), score=3, comment="Too slow")
     admin.set_password("chs-demo")
     admin.save(update_fields=["password"])
+    watched = Violations(page.context)
     page.set_viewport_size(PHONE)
     browser_login(page, "admin")
     page.wait_for_url(re.compile(r"/portfolio/"))
@@ -108,3 +112,4 @@ def test_an_admin_sends_a_survey_and_reads_the_campaign_page_on_a_phone(
     # Surveyed moments ago: the throttle leaves the only contact out.
     page.get_by_text("Left out: 1 contact surveyed recently.").wait_for()
     assert_accessible(page)
+    assert watched.settle(page) == []  # the chart, htmx's live count: no CSP violation
