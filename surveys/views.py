@@ -140,7 +140,8 @@ def survey_send(request: AuthedRequest, pk: int) -> HttpResponse:
         except ApplicationError as exc:
             _add_errors(form, exc)
         else:
-            messages.success(request, f"Sending “{survey.name}” to {campaign.recipients.count()}.")
+            recipients = counted(campaign.recipients.count(), "contact")
+            messages.success(request, f"Sending “{survey.name}” to {recipients}.")
             return redirect(campaign.get_absolute_url())
     context = {
         "survey": survey,

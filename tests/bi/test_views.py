@@ -17,7 +17,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import Account, AuditEntry, User
-from bi.schema import SCHEMA, VIEWS, markdown
+from bi.schema import SCHEMA, VERSION, VIEWS, markdown
 from scoring.models import Outcome, Score, Scorecard
 from tests.factories import TaskFactory
 
@@ -47,6 +47,9 @@ def test_the_readme_documents_the_schema_as_bi_schema_says() -> None:
 def test_every_view_has_exactly_the_documented_columns_in_order() -> None:
     documented = {view: list(columns) for view, (_, columns) in VIEWS.items()}
     assert _columns() == documented
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT obj_description(%s::regnamespace, 'pg_namespace')", [SCHEMA])
+        assert cursor.fetchone() == (f"CHS read-only views for BI tools, schema version {VERSION}",)
 
 
 @pytest.mark.postgres

@@ -429,3 +429,20 @@ def test_nps_and_csat_results_count_their_groups(
     assert {s: n for s, n, _ in results.distribution}[9] == 1
     finished = AuditEntry.objects.get(object_type="survey_campaign", action="finished")
     assert finished.changes["recipients_sent"] == [None, 4]
+
+
+def test_django_admin_shows_sends_and_opt_outs_read_only(
+    admin: User, contact: Contact, nps_survey: Survey
+) -> None:
+    admin.is_staff = True
+    admin.save(update_fields=["is_staff"])
+    send_now(actor=admin, survey=nps_survey)
+    OptOut.objects.create(email="gone@example.com", at=timezone.now())
+    staff = client_for(admin)
+    recipients = staff.get("/admin/surveys/recipient/")
+    assert recipients.status_code == 200 and b"dana@example.com" in recipients.content
+    assert b"gone@example.com" in staff.get("/admin/surveys/optout/").content
+    assert staff.get("/admin/surveys/survey/add/").status_code == 403
+    recipient = Recipient.objects.get()
+    change = staff.post(f"/admin/surveys/recipient/{recipient.pk}/change/", {"status": "queued"})
+    assert change.status_code == 403
