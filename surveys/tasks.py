@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 
 from chs_site.celery import RETRY_TRANSIENT, send_on_commit
@@ -11,6 +13,7 @@ from surveys.services.sending import send_campaign_batch as send_batch
 
 
 @shared_task(
+    bind=True,
     name="surveys.send_campaign_batch",
     ignore_result=True,
     soft_time_limit=300,
@@ -18,9 +21,16 @@ from surveys.services.sending import send_campaign_batch as send_batch
     **RETRY_TRANSIENT,
     acks_late=True,
 )
-def send_campaign_batch(campaign_id: int) -> int:
-    """One batch; while batches come back full, the next is queued after this one."""
+def send_campaign_batch(self: Any, campaign_id: int) -> int:
+    """One batch; while batches come back full, the next is queued after this one. In
+    process (no broker) the batches follow each other in a loop, not by recursion."""
     claimed = send_batch(campaign_id=campaign_id)
+    if self.request.is_eager:
+        total = claimed
+        while claimed:
+            claimed = send_batch(campaign_id=campaign_id)
+            total += claimed
+        return total
     if claimed:
         send_on_commit(send_campaign_batch, campaign_id)
     return claimed
