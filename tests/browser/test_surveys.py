@@ -96,6 +96,10 @@ def test_an_admin_sends_a_survey_and_reads_the_campaign_page_on_a_phone(
     page.set_viewport_size(PHONE)
     browser_login(page, "admin")
     page.wait_for_url(re.compile(r"/portfolio/"))
+    for path in (reverse("surveys:surveys"), reverse("surveys:survey_new")):
+        page.goto(path)
+        assert_accessible(page)
+        assert no_sideways_scroll(page)
     page.goto(campaign.get_absolute_url())
     assert page.get_by_text("Too slow").is_visible()
     assert page.locator("#results .kpi").last.inner_text() == "-100"
