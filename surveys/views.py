@@ -169,7 +169,6 @@ def campaign_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         "campaign": campaign,
         "survey": campaign.survey,
         "results": results,
-        "score_label": label,
         "chart": answer_distribution_svg(results.distribution, title=f"{label} answers"),
         "comments": list(
             recipients.filter(answered_at__isnull=False)
@@ -194,7 +193,7 @@ def _link_refused(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
     return render(
         request,
         "surveys/public_refused.html",
-        {"answered": answered, "message": exc.message},
+        {"answered": answered},
         status=410 if answered else 404,
     )
 
