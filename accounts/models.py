@@ -573,6 +573,9 @@ class AuditEntry(models.Model):
         QUARANTINE = "quarantine", "Quarantine"
         SIGN_IN = "sign_in", "Sign-in"
         WEBHOOK = "webhook", "Webhook endpoint"
+        SURVEY = "survey", "Survey"
+        SURVEY_CAMPAIGN = "survey_campaign", "Survey campaign"
+        BI_ROLE = "bi_role", "BI database role"
         OTHER = "other", "Other"
 
     class Action(models.TextChoices):

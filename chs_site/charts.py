@@ -641,3 +641,26 @@ def weights_svg(
     chart.add("Current", list(current))
     chart.add("Suggested", list(suggested))
     return _render(chart)
+
+
+# --- surveys ---------------------------------------------------------------------------------
+
+# A survey answer's group: NPS detractor/passive/promoter, CSAT dissatisfied/neutral/satisfied.
+ANSWER_GROUP_COLOUR = {
+    "low": OKABE_ITO["vermillion"],
+    "middle": OKABE_ITO["orange"],
+    "high": OKABE_ITO["bluish_green"],
+}
+
+
+def answer_distribution_svg(bars: Sequence[tuple[int, int, str]], *, title: str) -> SafeString:
+    """Answers per score: (score, answers, group) per bar, coloured by its group."""
+    chart = pygal.Bar(
+        **_bars(title=title, y_title="answers", x_title="score", show_legend=False, height=260)
+    )
+    chart.x_labels = [str(score) for score, _, _ in bars]
+    chart.add(
+        "Answers",
+        [{"value": n, "color": ANSWER_GROUP_COLOUR[group]} for _, n, group in bars],
+    )
+    return _render(chart)

@@ -21,6 +21,7 @@ NAV_ENTRIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Scorecards", "scoring:scorecards", ("csm", "manager")),
     ("Validation", "scoring:validation", ("manager",)),
     ("Playbooks", "playbooks:playbooks", ("manager",)),
+    ("Surveys", "surveys:surveys", ("csm", "manager")),
     ("Imports", "accounts:imports", ("manager",)),
     ("API tokens", "accounts:api_tokens", ()),
     ("Slack", "playbooks:slack", ()),

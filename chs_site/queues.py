@@ -49,6 +49,8 @@ TASK_QUEUES: dict[str, str] = {
     # Outbox rows into webhook deliveries (no network): beside the other event consumer.
     "outbound.publish_events": PLAYBOOKS,
     "outbound.prune": PLAYBOOKS,
+    "surveys.send_campaign_batch": NOTIFICATIONS,
+    "surveys.resume_campaigns": NOTIFICATIONS,
 }
 
 HEARTBEAT_TASK = "accounts.tasks.worker_heartbeat"

@@ -174,8 +174,10 @@ INSTALLED_APPS = [
     "chs_site",  # the project's own commands (seed_demo, bench) that run every app
     "accounts",
     "scoring",
+    "surveys",
     "playbooks",
     "outbound",  # webhooks and REST hooks: the top of the stack, nothing imports it
+    "bi",
 ]
 
 MIDDLEWARE = [
@@ -453,6 +455,10 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "CHS <chs@localhost>")
+# Surveys: nobody is surveyed twice within this many days (whichever campaign or playbook);
+# the worker emails a campaign this many recipients per batch (one SMTP connection each).
+SURVEY_THROTTLE_DAYS = env_int("SURVEY_THROTTLE_DAYS", 90)
+SURVEY_BATCH_SIZE = env_int("SURVEY_BATCH_SIZE", 100)
 
 # --- celery ----------------------------------------------------------------------------
 
@@ -560,6 +566,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "outbound-publish-events": {"task": "outbound.publish_events", "schedule": 20.0},
     "outbound-send-deliveries": {"task": "outbound.send_deliveries", "schedule": 15.0},
     "outbound-prune": {"task": "outbound.prune", "schedule": crontab(hour=3, minute=45)},
+    # Survey campaigns whose next batch message was lost.
+    "surveys-resume-campaigns": {"task": "surveys.resume_campaigns", "schedule": 300.0},
     # Anything still dirty (a lost message, a Redis outage) is recomputed within a minute.
     "scoring-sweep-dirty": {"task": "scoring.tasks.sweep_dirty", "schedule": 60.0},
     # Time passing moves windows and makes data stale: every account, nightly, in chunks.

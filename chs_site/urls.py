@@ -26,6 +26,7 @@ urlpatterns = [
     ),
     path("", include("accounts.urls")),
     path("", include("scoring.urls")),
+    path("", include("surveys.urls")),
     path("", include("playbooks.urls")),
     path("", include("outbound.urls")),
 ]

@@ -1,8 +1,8 @@
 """The playbooks app, on top: turning score changes and time into tasks for the right person.
 
 Owns playbooks (trigger → conditions → actions), their firing and run log, tasks and their
-lifecycle, bulk outreach, success plans and notifications. Imports scoring and accounts;
-nothing imports it. Score changes and detractor feedback arrive as scoring's ``ScoreEvent``
+lifecycle, bulk outreach, success plans and notifications. Imports surveys (the
+``send_survey`` action), scoring and accounts; nothing imports it but the pages. Score changes and detractor feedback arrive as scoring's ``ScoreEvent``
 rows, claimed by ``services.firing.process_score_events`` (nudged by name after each
 recompute batch, and on beat every 20 s). It also holds the Today page, each person's
 home: ``selectors.attention`` ranks the accounts that need attention from every app's

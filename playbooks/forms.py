@@ -15,6 +15,7 @@ from playbooks.models import (
     TaskStatus,
 )
 from scoring.models import MetricDefinition
+from surveys.models import Survey
 
 
 class DateInput(forms.DateInput):
@@ -185,6 +186,7 @@ class ActionForm(forms.ModelForm):
             "assignee_rule",
             "assignee_user",
             "plan_template",
+            "survey",
             "position",
         ]
         widgets = {"description_template": forms.Textarea(attrs={"rows": 2})}
@@ -195,6 +197,7 @@ class ActionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["assignee_user"].queryset = User.objects.filter(is_active=True)  # type: ignore[attr-defined]
         self.fields["plan_template"].queryset = SuccessPlanTemplate.objects.all()  # type: ignore[attr-defined]
+        self.fields["survey"].queryset = Survey.objects.all()  # type: ignore[attr-defined]
 
 
 ActionFormSet = inlineformset_factory(

@@ -299,6 +299,7 @@ class PlaybookAction(models.Model):
         CREATE_TASK = "create_task", "Create a task"
         NOTIFY = "notify", "Notify"
         START_PLAN = "start_plan", "Start a success plan"
+        SEND_SURVEY = "send_survey", "Send a survey to the account's contacts"
 
     class AssigneeRule(models.TextChoices):
         OWNER = "owner", "The account's owner"
@@ -331,6 +332,15 @@ class PlaybookAction(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    survey = models.ForeignKey(
+        "surveys.Survey",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Send a survey: emailed to the account's contacts (never to one who "
+        "unsubscribed or was surveyed recently).",
+    )
     # Round-robin position per team: {"<team id>": <last assigned user id>}. Updated under
     # a row lock (select_for_update) so two workers never hand out the same turn.
     round_robin_state = models.JSONField(default=dict, blank=True, editable=False)
@@ -355,6 +365,8 @@ class PlaybookAction(models.Model):
             errors["assignee_user"] = "Choose the user who gets the task."
         if self.kind == self.Kind.START_PLAN and self.plan_template_id is None:
             errors["plan_template"] = "Choose the success-plan template to start."
+        if self.kind == self.Kind.SEND_SURVEY and self.survey_id is None:
+            errors["survey"] = "Choose the survey to send."
         if errors:
             raise ValidationError(errors)
 

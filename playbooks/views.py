@@ -349,7 +349,7 @@ def playbook_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         "playbooks/playbook_detail.html",
         {
             "playbook": playbook,
-            "actions": list(playbook.actions.all()),
+            "actions": list(playbook.actions.select_related("survey")),
             "runs": playbook_runs(playbook),
             "effect": playbook_effectiveness(playbook, now=now),
         },

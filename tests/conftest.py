@@ -288,6 +288,8 @@ def celery_worker_process(
             "DATABASE_URL": database_url_for_current_test_db(),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "CHS_TESTING": "1",
+            # Small survey batches, so a test's handful of recipients takes several.
+            "SURVEY_BATCH_SIZE": "2",
         },
         log_path=ROOT / "var" / f"test-worker-{os.getpid()}.log",
     )

@@ -47,6 +47,7 @@ from playbooks.services.tasks import adjust_open_task_counts, open_delta
 from playbooks.triggers import Match
 from scoring.contracts import ScoreChange
 from scoring.services.events import CLAIM_BATCH, claim_score_events, mark_processed
+from surveys.services.campaigns import send_survey_to_accounts
 
 # Playbooks' name in settings.SCORE_EVENT_CONSUMERS.
 CONSUMER = "playbooks"
@@ -190,7 +191,8 @@ def fire(
 ) -> int:
     """Fire ``playbook`` for each match not blocked (open task, cooldown); returns tasks
     created. Safe to run twice at once for the same matches: see the module docstring.
-    ``notify=False`` skips notify actions (backfills and demo data page nobody)."""
+    ``notify=False`` skips notify and survey actions (backfills and demo data page and
+    email nobody)."""
     matches = list({m.account_id: m for m in matches}.values())
     blocked = triggers.blocked_account_ids(playbook, matches, now)
     matches = [m for m in matches if m.account_id not in blocked]
@@ -340,6 +342,13 @@ def _fire_locked(
                         created_at=now,
                     )
                 )
+        elif action.kind == PlaybookAction.Kind.SEND_SURVEY and action.survey and notify:
+            send_survey_to_accounts(
+                survey=action.survey,
+                account_ids=[run.account_id for run in runs],
+                reason=playbook.name,
+                now=now,
+            )
         elif action.kind == PlaybookAction.Kind.START_PLAN and action.plan_template:
             for run in runs:
                 start_plan_from_template(

@@ -32,6 +32,7 @@ from outbound.services.subscriptions import create_endpoint, subscribe_hook
 from playbooks.models import Playbook, Task, TriggerType
 from playbooks.services.tasks import adjust_open_task_counts
 from scoring.models import BackfillJob, MetricDefinition, Scorecard
+from surveys.models import Campaign, Recipient, Survey
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -98,6 +99,11 @@ def world(csm: User, manager: User, admin: User, other_csm: User, other_account:
     )
     event = NewEvent("evt_permissions", "task.created", None, {}, timezone.now())
     queue_deliveries(events=[event], endpoint_ids={event.event_id: [endpoint.endpoint.pk]})
+    survey = Survey.objects.create(name="NPS", kind="nps", question="Q?", follow_up="Why?")
+    campaign = Campaign.objects.create(survey=survey, created_at=timezone.now())
+    Recipient.objects.create(  # reached the other team's account only
+        campaign=campaign, account=other_account, email="c@example.com", queued_at=timezone.now()
+    )
     ids = {
         "external_id": other_account.external_id,
         "metric": "logins",
@@ -116,6 +122,8 @@ def world(csm: User, manager: User, admin: User, other_csm: User, other_account:
         ),
         "delivery": str(Delivery.objects.get().pk),
         "hook": str(hook.endpoint.pk),
+        "survey": str(survey.pk),
+        "campaign": str(campaign.pk),
     }
     w = World(ids=ids)
     w.clients["anonymous"] = (Client(), {})
@@ -148,6 +156,10 @@ def url_for(route: str, ids: dict[str, str]) -> str:
         if route.startswith(("webhooks/", "api/v1/webhooks/"))
         else "hook"
         if route.startswith("api/v1/hooks/")
+        else "campaign"
+        if route.startswith("surveys/campaigns/")
+        else "survey"
+        if route.startswith("surveys/")
         else "scorecard"
     )
     url = (
@@ -629,6 +641,31 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     "notifications/": {"GET": "L 200 200 200", "POST": "L 302 302 302", "DELETE": "L 405 405 405"},
     # Admins only (the connect form without a token is refused with a message: a redirect).
     "slack/": {"GET": "L 404 404 200", "POST": "L 404 404 302", "DELETE": "L 405 405 405"},
+    # Campaigns are listed for everyone (scoped to their accounts); surveys are admins' only.
+    "surveys/": {"GET": "L 200 200 200", "POST": "L 405 405 405", "DELETE": "L 405 405 405"},
+    "surveys/new/": {"GET": "L 404 404 200", "POST": "L 404 404 400", "DELETE": "L 405 405 405"},
+    # An empty POST has no confirmation: refused (400), nothing sent.
+    "surveys/<id:pk>/send/": {
+        "GET": "L 404 404 200",
+        "POST": "L 404 404 400",
+        "DELETE": "L 405 405 405",
+    },
+    "surveys/campaigns/<id:pk>/": {
+        "GET": "L 404 404 200",
+        "POST": "L 405 405 405",
+        "DELETE": "L 405 405 405",
+    },
+    # The links in survey emails: public; a token that does not check out is a 404 page.
+    "s/<token>/": {
+        "GET": "404 404 404 404",
+        "POST": "404 404 404 404",
+        "DELETE": "405 405 405 405",
+    },
+    "s/<token>/unsubscribe/": {
+        "GET": "404 404 404 404",
+        "POST": "404 404 404 404",
+        "DELETE": "405 405 405 405",
+    },
 }
 
 
