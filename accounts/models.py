@@ -571,6 +571,7 @@ class AuditEntry(models.Model):
         BACKFILL = "backfill", "Backfill"
         QUARANTINE = "quarantine", "Quarantine"
         SIGN_IN = "sign_in", "Sign-in"
+        CONNECTOR = "connector", "Connector"
         OTHER = "other", "Other"
 
     class Action(models.TextChoices):

@@ -175,6 +175,7 @@ INSTALLED_APPS = [
     "accounts",
     "scoring",
     "playbooks",
+    "connectors",
 ]
 
 MIDDLEWARE = [
@@ -540,6 +541,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "scoring.tasks.prune_score_events",
         "schedule": crontab(hour=3, minute=30),
     },
+    # Connectors: queue a sync for each enabled connector whose interval has passed.
+    "connectors-dispatch-due-syncs": {"task": "connectors.dispatch_due_syncs", "schedule": 60.0},
     # Outcomes also arrive by API and CSV: refit the churn model when there are new ones.
     "scoring-refit-churn-model": {
         "task": "scoring.tasks.fit_churn_model",
@@ -623,6 +626,21 @@ SPECTACULAR_SETTINGS = {
     # Several models have a `status`; each choice set gets a stable name of its own.
     "ENUM_NAME_OVERRIDES": {"TaskStatusEnum": "playbooks.models.TaskStatus"},
 }
+
+# --- connectors ----------------------------------------------------------------------
+
+# Encrypts connector credentials at rest (Fernet: 32 url-safe base64 bytes; several,
+# comma-separated, while rotating: the first encrypts). Development and tests use a fixed
+# key; in production `manage.py check --deploy` fails without one (connectors.checks).
+CONNECTOR_DEV_SECRET_KEY = "Y2hzLWRldi1jb25uZWN0b3Ita2V5LW5vdC1zZWNyZXQ="  # noqa: S105
+CONNECTOR_SECRET_KEY = env_str(
+    "CONNECTOR_SECRET_KEY", CONNECTOR_DEV_SECRET_KEY if DEBUG or TESTING else ""
+)
+# Waiting on a vendor's 429s and 5xx: Retry-After when given, else base · 2^try seconds,
+# never more than the cap per wait, at most this many tries per call.
+CONNECTOR_BACKOFF_BASE_SECONDS = env_float("CONNECTOR_BACKOFF_BASE_SECONDS", 1.0)
+CONNECTOR_BACKOFF_MAX_SECONDS = env_float("CONNECTOR_BACKOFF_MAX_SECONDS", 60.0)
+CONNECTOR_MAX_ATTEMPTS = env_int("CONNECTOR_MAX_ATTEMPTS", 6)
 
 # --- logging ---------------------------------------------------------------------------
 

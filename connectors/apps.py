@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class ConnectorsConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "connectors"
+
+    def ready(self) -> None:
+        from connectors import checks  # noqa: F401  (registers the deploy check)
