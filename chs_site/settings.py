@@ -493,9 +493,13 @@ CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in 
 CELERY_TASK_DEFAULT_QUEUE = queues.qualified(CELERY_QUEUE_NAMESPACE, queues.RECOMPUTE)
 # Celery leaves the root logger (settings' LOGGING) alone: workers log as web does.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# Tasks that consume scoring's score-event outbox, nudged by name after each write (scoring
-# never imports the apps above it); each also runs on beat below as the safety net.
-SCORE_EVENT_CONSUMERS = ["playbooks.process_score_events"]
+# Consumers of scoring's score-event outbox. Each has a bit of ScoreEvent.pending, fixed for
+# good (a retired consumer's bit is never reused: old events may still carry it), and a task
+# nudged by name after each write (scoring never imports the apps above it); each task also
+# runs on beat below as the safety net.
+SCORE_EVENT_CONSUMERS: dict[str, dict[str, Any]] = {
+    "playbooks": {"bit": 1, "task": "playbooks.process_score_events"},
+}
 # /healthz fails the worker check when no heartbeat (beat sends one a minute) is this old:
 # three missed beats, so a worker restart or a busy minute is not an alarm.
 WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 180)

@@ -39,7 +39,8 @@ class ScoreChange:
 
     ``score_id`` is the history row of the new score (None when none was written, e.g. the
     account lost its scorecard); ``breakdown`` the measures of the new score that changed
-    against the previous one (None for a first score: everything is new)."""
+    against the previous one (None for a first score: everything is new); ``event_id`` the
+    outbox row it was read from (a stable id for whatever is sent about it)."""
 
     account_id: int
     previous_score: float | None
@@ -50,6 +51,7 @@ class ScoreChange:
     scorecard_id: int | None = None
     score_id: int | None = None
     breakdown: tuple[dict[str, Any], ...] | None = None
+    event_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,9 @@ and outputs.
 
 from __future__ import annotations
 
+from functools import reduce
+from operator import or_
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -256,14 +259,21 @@ class QuarantinedAccount(models.Model):
         return f"quarantined {self.account_id}: {self.reason[:60]}"
 
 
+def all_consumers() -> int:
+    """The ``pending`` bits of a new score event: every configured consumer's."""
+    return reduce(or_, (c["bit"] for c in settings.SCORE_EVENT_CONSUMERS.values()), 0)
+
+
 class ScoreEvent(models.Model):
-    """The outbox: news about an account's health for whoever reacts to it (playbooks).
+    """The outbox: news about an account's health for whoever reacts to it (playbooks,
+    and any consumer named in ``settings.SCORE_EVENT_CONSUMERS``).
 
     Written in the transaction that made the news (one per account whose computed score
     or band changed in a recompute batch; one per detractor feedback), so a crash never
-    loses one. Consumers claim unprocessed rows with ``SKIP LOCKED`` and set
-    ``processed_at`` in the transaction of what they did about them; processed rows are
-    pruned after ``scoring.services.events.RETENTION``.
+    loses one. ``pending`` holds one bit per consumer that has yet to see the event; a
+    consumer claims rows with its bit set (``SKIP LOCKED``) and clears the bit in the
+    transaction of what it did about them. ``processed_at`` is set when the last bit
+    clears; processed rows are pruned after ``scoring.services.events.RETENTION``.
 
     The references carry no database constraint: an event is an immutable message, a
     first night writes 100 000 of them, and each foreign-key check would cost the recompute
@@ -316,7 +326,13 @@ class ScoreEvent(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(help_text="When the change happened.")
-    processed_at = models.DateTimeField(null=True, blank=True)
+    pending = models.PositiveSmallIntegerField(
+        default=all_consumers,
+        help_text="One bit per consumer that has not processed the event yet.",
+    )
+    processed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the last consumer processed the event."
+    )
 
     class Meta:
         ordering = ["id"]

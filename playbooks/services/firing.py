@@ -46,6 +46,9 @@ from playbooks.triggers import Match
 from scoring.contracts import ScoreChange
 from scoring.services.events import CLAIM_BATCH, claim_score_events, mark_processed
 
+# Playbooks' name in settings.SCORE_EVENT_CONSUMERS.
+CONSUMER = "playbooks"
+
 
 def process_score_events(
     *,
@@ -63,7 +66,7 @@ def process_score_events(
     while max_batches is None or batches < max_batches:
         batches += 1
         with transaction.atomic():
-            claimed = claim_score_events(limit=batch_size)
+            claimed = claim_score_events(CONSUMER, limit=batch_size)
             if not claimed:
                 break
             moment = now or timezone.now()
@@ -74,7 +77,7 @@ def process_score_events(
             created += evaluate_feedback(
                 account_ids={f.account_id for f in claimed.feedback}, now=moment
             )
-            mark_processed(ids=claimed.ids, now=moment)
+            mark_processed(CONSUMER, ids=claimed.ids, now=moment)
     return created
 
 

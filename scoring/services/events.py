@@ -2,12 +2,14 @@
 
 Writers: the recompute (one event per account whose computed score or band changed, by
 COPY in the batch's transaction) and feedback logging (one per detractor answer). Each
-write asks, on commit, for the consumer tasks named in ``settings.SCORE_EVENT_CONSUMERS``
-(by name: scoring never imports the apps above it). A consumer calls
-``claim_score_events`` and ``mark_processed`` inside one transaction with whatever it
-does about them, so an event is handled exactly once or not at all; its beat sweep runs
-the same task every few seconds, so a lost message or a killed worker only delays it.
-``prune_score_events`` drops processed events after ``RETENTION``."""
+event starts with the bit of every consumer in ``settings.SCORE_EVENT_CONSUMERS`` set in
+``pending``, and each write asks, on commit, for the consumers' tasks (by name: scoring
+never imports the apps above it). A consumer calls ``claim_score_events`` and
+``mark_processed`` with its name inside one transaction with whatever it does about them,
+so each consumer handles an event exactly once or not at all, whatever the others do; its
+beat sweep runs the same task every few seconds, so a lost message or a killed worker only
+delays it. ``prune_score_events`` drops events every consumer processed after
+``RETENTION``, and clears the bits of consumers no longer configured."""
 
 from __future__ import annotations
 
@@ -19,13 +21,15 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Case, DateTimeField, F, Value, When
+from django.db.models.lookups import Exact
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from chs_site.celery import app
 from chs_site.sql import COPY_NULL, copy_float, copy_text, json_text
 from scoring.contracts import FeedbackSignal, ScoreChange
-from scoring.models import ScoreEvent
+from scoring.models import ScoreEvent, all_consumers
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +68,7 @@ def changed_measures(
 
 _SQL_COPY_EVENTS = (
     "COPY scoring_scoreevent (kind, account_id, scorecard_id, score_row_id, previous_score,"
-    " previous_band, score, band, breakdown, created_at) FROM STDIN"
+    " previous_band, score, band, breakdown, created_at, pending) FROM STDIN"
 )
 
 
@@ -74,13 +78,14 @@ def insert_score_events(events: Sequence[ScoreEventIn]) -> None:
     if not events:
         return
     kind = ScoreEvent.Kind.SCORE.value
+    pending = all_consumers()
     if connection.vendor == "postgresql":
         stamps: dict[dt.datetime, str] = {}  # a batch shares one moment: format it once
         lines = [
             f"{kind}\t{e.account_id}\t{_id(e.scorecard_id)}\t{_id(e.score_row_id)}\t"
             f"{copy_float(e.previous_score)}\t{e.previous_band}\t{copy_float(e.score)}\t"
             f"{e.band}\t{COPY_NULL if e.breakdown is None else copy_text(json_text(e.breakdown))}\t"
-            f"{stamps.get(e.at) or stamps.setdefault(e.at, e.at.isoformat())}\n"
+            f"{stamps.get(e.at) or stamps.setdefault(e.at, e.at.isoformat())}\t{pending}\n"
             for e in events
         ]
         with (
@@ -94,8 +99,8 @@ def insert_score_events(events: Sequence[ScoreEventIn]) -> None:
         with connection.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO scoring_scoreevent (kind, account_id, scorecard_id, score_row_id,"
-                " previous_score, previous_band, score, band, breakdown, created_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                " previous_score, previous_band, score, band, breakdown, created_at, pending)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
                         kind,
@@ -108,6 +113,7 @@ def insert_score_events(events: Sequence[ScoreEventIn]) -> None:
                         e.band,
                         None if e.breakdown is None else json_text(e.breakdown),
                         adapt(e.at),
+                        pending,
                     )
                     for e in events
                 ],
@@ -132,7 +138,7 @@ def nudge_consumers() -> None:
     """Ask each consumer task (by name) to look at the outbox now. Without a broker the
     task runs here and now; with one, a failed send is logged and left to the consumer's
     beat sweep (the events are in PostgreSQL, so nothing is lost)."""
-    for name in settings.SCORE_EVENT_CONSUMERS:
+    for name in (c["task"] for c in settings.SCORE_EVENT_CONSUMERS.values()):
         if app.conf.task_always_eager:
             if name not in app.tasks:
                 app.loader.import_default_modules()  # registers every app's tasks by name
@@ -154,13 +160,25 @@ class ClaimedEvents:
         return bool(self.ids)
 
 
-def claim_score_events(*, limit: int = CLAIM_BATCH) -> ClaimedEvents:
-    """The oldest unprocessed events, locked for the caller's transaction (``FOR UPDATE
-    SKIP LOCKED``: consumers running side by side take different events). The caller
-    marks them processed (``mark_processed``) before it commits."""
+def consumer_bit(consumer: str) -> int:
+    """The ``pending`` bit of a consumer named in ``settings.SCORE_EVENT_CONSUMERS``."""
+    try:
+        return int(settings.SCORE_EVENT_CONSUMERS[consumer]["bit"])
+    except KeyError:
+        raise ValueError(
+            f"{consumer!r} is not a score-event consumer: add it to SCORE_EVENT_CONSUMERS"
+        ) from None
+
+
+def claim_score_events(consumer: str, *, limit: int = CLAIM_BATCH) -> ClaimedEvents:
+    """The oldest events ``consumer`` has not processed, locked for the caller's
+    transaction (``FOR UPDATE SKIP LOCKED``: workers side by side take different events).
+    The caller marks them processed (``mark_processed``) before it commits."""
+    bit = consumer_bit(consumer)
     rows = list(
         ScoreEvent.objects.select_for_update(skip_locked=True)
-        .filter(processed_at__isnull=True)
+        .alias(mine=F("pending").bitand(bit))
+        .filter(processed_at__isnull=True, mine__gt=0)
         .order_by("id")
         .values_list(
             "id",
@@ -180,7 +198,7 @@ def claim_score_events(*, limit: int = CLAIM_BATCH) -> ClaimedEvents:
     changes: list[ScoreChange] = []
     feedback: list[FeedbackSignal] = []
     for (
-        _,
+        event_id,
         kind,
         account_id,
         scorecard_id,
@@ -207,19 +225,50 @@ def claim_score_events(*, limit: int = CLAIM_BATCH) -> ClaimedEvents:
                 scorecard_id=scorecard_id,
                 score_id=score_row_id,
                 breakdown=tuple(breakdown) if breakdown is not None else None,
+                event_id=event_id,
             )
         )
     return ClaimedEvents(tuple(r[0] for r in rows), tuple(changes), tuple(feedback))
 
 
-def mark_processed(*, ids: Sequence[int], now: dt.datetime | None = None) -> int:
-    return ScoreEvent.objects.filter(id__in=list(ids), processed_at__isnull=True).update(
-        processed_at=now or timezone.now()
+def mark_processed(consumer: str, *, ids: Sequence[int], now: dt.datetime | None = None) -> int:
+    """Clear ``consumer``'s bit on events ``ids``; an event whose last bit clears is
+    processed at ``now``. Returns how many events this consumer had still pending."""
+    bit = consumer_bit(consumer)
+    return _clear_bits(
+        ScoreEvent.objects.alias(mine=F("pending").bitand(bit)).filter(
+            id__in=list(ids), processed_at__isnull=True, mine__gt=0
+        ),
+        keep=~bit,
+        now=now or timezone.now(),
+    )
+
+
+def _clear_bits(events: Any, *, keep: int, now: dt.datetime) -> int:
+    remaining = F("pending").bitand(keep)
+    return int(
+        events.update(
+            pending=remaining,
+            processed_at=Case(
+                When(Exact(remaining, 0), then=Value(now)),
+                default=None,
+                output_field=DateTimeField(),
+            ),
+        )
     )
 
 
 def prune_score_events(*, now: dt.datetime | None = None) -> int:
-    """Delete events processed more than ``RETENTION`` ago; returns how many."""
-    cutoff = (now or timezone.now()) - RETENTION
-    deleted, _ = ScoreEvent.objects.filter(processed_at__lt=cutoff).delete()
+    """Delete events processed more than ``RETENTION`` ago; returns how many. Bits of
+    consumers no longer configured are cleared first, so their events can go too."""
+    now = now or timezone.now()
+    known = all_consumers()
+    _clear_bits(
+        ScoreEvent.objects.alias(orphaned=F("pending").bitand(~known)).filter(
+            processed_at__isnull=True, orphaned__gt=0
+        ),
+        keep=known,
+        now=now,
+    )
+    deleted, _ = ScoreEvent.objects.filter(processed_at__lt=now - RETENTION).delete()
     return deleted

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from typing import Any
 
 import psycopg
 import pytest
@@ -23,6 +24,13 @@ from tests.conftest import database_url_for_current_test_db
 from tests.scoring.conftest import Ingest
 
 pytestmark = pytest.mark.django_db
+
+PLAYBOOKS = "playbooks"
+# A second consumer beside playbooks (its nudge runs playbooks' task again: harmless).
+TWO_CONSUMERS = {
+    "playbooks": {"bit": 1, "task": "playbooks.process_score_events"},
+    "sender": {"bit": 4, "task": "playbooks.process_score_events"},
+}
 
 
 def _event(account: Account, **fields: object) -> ScoreEvent:
@@ -49,7 +57,7 @@ def test_only_detractor_feedback_writes_an_event(csm: User, account: Account) ->
         ("feedback", nps.pk),
         ("feedback", call.pk),
     ]
-    claimed = claim_score_events()
+    claimed = claim_score_events(PLAYBOOKS)
     assert [f.feedback_id for f in claimed.feedback] == [nps.pk, call.pk]
     assert claimed.changes == ()
 
@@ -65,12 +73,12 @@ def test_an_unchanged_score_writes_no_event(
 def test_claimed_events_come_back_as_score_changes_oldest_first(account: Account) -> None:
     first = _event(account, previous_score=50.0, previous_band="yellow")
     second = _event(account, score=20.0, previous_score=30.0, previous_band="red")
-    claimed = claim_score_events(limit=1)
+    claimed = claim_score_events(PLAYBOOKS, limit=1)
     assert claimed.ids == (first.pk,)
     [change] = claimed.changes
     assert (change.account_id, change.previous_band, change.band) == (account.pk, "yellow", "red")
-    mark_processed(ids=claimed.ids)
-    assert claim_score_events().ids == (second.pk,)
+    mark_processed(PLAYBOOKS, ids=claimed.ids)
+    assert claim_score_events(PLAYBOOKS).ids == (second.pk,)
 
 
 def test_processed_events_are_pruned_after_the_retention_period(account: Account) -> None:
@@ -81,6 +89,63 @@ def test_processed_events_are_pruned_after_the_retention_period(account: Account
     assert prune_score_events(now=now) == 1
     assert set(ScoreEvent.objects.values_list("pk", flat=True)) == {recent.pk, waiting.pk}
     assert not ScoreEvent.objects.filter(pk=old.pk).exists()
+
+
+def test_each_consumer_sees_each_event_once_and_the_last_one_processes_it(
+    account: Account, settings: Any
+) -> None:
+    settings.SCORE_EVENT_CONSUMERS = TWO_CONSUMERS
+    event = _event(account)
+    assert event.pending == 1 | 4
+    claimed = claim_score_events("sender")
+    assert claimed.ids == (event.pk,) and claimed.changes[0].event_id == event.pk
+    assert mark_processed("sender", ids=claimed.ids) == 1
+    assert mark_processed("sender", ids=claimed.ids) == 0  # a retry changes nothing
+    assert claim_score_events("sender").ids == ()
+    event.refresh_from_db()
+    assert (event.pending, event.processed_at) == (1, None)  # playbooks has yet to see it
+    assert claim_score_events(PLAYBOOKS).ids == (event.pk,)
+    moment = timezone.now()
+    mark_processed(PLAYBOOKS, ids=[event.pk], now=moment)
+    event.refresh_from_db()
+    assert (event.pending, event.processed_at) == (0, moment)
+
+
+def test_an_unknown_consumer_is_a_clear_error(account: Account) -> None:
+    with pytest.raises(ValueError, match="'nobody' is not a score-event consumer"):
+        claim_score_events("nobody")
+
+
+def test_the_recompute_and_feedback_write_every_consumers_bit(
+    csm: User,
+    account: Account,
+    default_scorecard: Scorecard,
+    wau: MetricDefinition,
+    ingest: Ingest,
+    settings: Any,
+) -> None:
+    settings.SCORE_EVENT_CONSUMERS = TWO_CONSUMERS
+    ingest(account, wau, 80)  # the recompute's COPY (PostgreSQL) or executemany (SQLite)
+    log_feedback(user=csm, account=account, kind=Feedback.Kind.NPS, score=2)
+    events = list(ScoreEvent.objects.order_by("id"))
+    assert [e.kind for e in events] == ["score", "feedback"]
+    # Whatever playbooks (eager here) has done, the sender has yet to see both.
+    assert all(e.pending & 4 and e.processed_at is None for e in events)
+    assert len(claim_score_events("sender").ids) == 2
+
+
+def test_the_prune_clears_the_bits_of_a_retired_consumer(account: Account, settings: Any) -> None:
+    now = timezone.now()
+    settings.SCORE_EVENT_CONSUMERS = TWO_CONSUMERS
+    orphan = _event(account, pending=4, created_at=now - RETENTION * 2)
+    waiting = _event(account, pending=1 | 4)
+    settings.SCORE_EVENT_CONSUMERS = {"playbooks": TWO_CONSUMERS["playbooks"]}
+    assert prune_score_events(now=now) == 0  # processed just now: kept for the retention
+    orphan.refresh_from_db()
+    waiting.refresh_from_db()
+    assert (orphan.pending, orphan.processed_at) == (0, now)
+    assert (waiting.pending, waiting.processed_at) == (1, None)
+    assert prune_score_events(now=now + RETENTION + dt.timedelta(seconds=1)) == 1
 
 
 @pytest.mark.postgres
@@ -103,7 +168,7 @@ def test_two_consumers_at_once_claim_different_events(account: Account) -> None:
             release.wait(10)
 
     with transaction.atomic():
-        mine = claim_score_events(limit=2)
+        mine = claim_score_events(PLAYBOOKS, limit=2)
         thread = threading.Thread(target=other_consumer)
         thread.start()
         assert holding.wait(10)
