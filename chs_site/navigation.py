@@ -22,6 +22,7 @@ NAV_ENTRIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Playbooks", "playbooks:playbooks", ("manager",)),
     ("Imports", "accounts:imports", ("manager",)),
     ("API tokens", "accounts:api_tokens", ()),
+    ("Connectors", "connectors:connectors", ()),
     ("Quarantine", "scoring:quarantine", ()),
     ("Audit log", "accounts:audit_log", ()),
 )

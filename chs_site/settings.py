@@ -499,6 +499,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # runs on beat below as the safety net.
 SCORE_EVENT_CONSUMERS: dict[str, dict[str, Any]] = {
     "playbooks": {"bit": 1, "task": "playbooks.process_score_events"},
+    # Score changes written back to CRMs (connectors.writeback).
+    "crm": {"bit": 4, "task": "connectors.write_back_scores"},
 }
 # /healthz fails the worker check when no heartbeat (beat sends one a minute) is this old:
 # three missed beats, so a worker restart or a busy minute is not an alarm.
@@ -545,6 +547,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "scoring.tasks.prune_score_events",
         "schedule": crontab(hour=3, minute=30),
     },
+    # CRM write-back's sweep of the outbox (as the playbooks' above), then its push.
+    "connectors-write-back-scores": {"task": "connectors.write_back_scores", "schedule": 20.0},
     # Connectors: queue a sync for each enabled connector whose interval has passed.
     "connectors-dispatch-due-syncs": {"task": "connectors.dispatch_due_syncs", "schedule": 60.0},
     # Outcomes also arrive by API and CSV: refit the churn model when there are new ones.

@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("scoring.urls")),
     path("", include("playbooks.urls")),
+    path("", include("connectors.urls")),
 ]
 
 handler400 = "chs_site.views.bad_request"

@@ -58,12 +58,16 @@ def backoff_delay(attempt: int, retry_after: float | None) -> float:
     return min(settings.CONNECTOR_BACKOFF_MAX_SECONDS, max(step, retry_after or 0.0))
 
 
+def wait(seconds: float) -> None:
+    """Sleep between tries (one name, so tests can record the waits instead)."""
+    time.sleep(seconds)
+
+
 def call_with_backoff(
     call: Callable[[], T],
     *,
     classify: Callable[[Exception], Exception | None],
     what: str,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """``call()``, retried while ``classify`` turns its exception into ``RateLimited``.
     ``classify`` returns the exception to raise instead (``CredentialRejected``,
@@ -87,5 +91,5 @@ def call_with_backoff(
             log.info(
                 "%s: %s; waiting %.1f s (try %d of %d)", what, mapped, delay, attempt + 2, attempts
             )
-            sleep(delay)
+            wait(delay)
     raise AssertionError("unreachable")  # the loop returns or raises

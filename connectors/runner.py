@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from accounts.models import Account, User
@@ -233,6 +233,7 @@ def _clean_account_fields(values: Mapping[str, Any]) -> dict[str, Any]:
         if name not in ACCOUNT_FIELDS:
             raise RecordProblem(f"{name} is not an account field")
         field = Account._meta.get_field(name)
+        assert isinstance(field, models.Field)  # ACCOUNT_FIELDS are concrete columns
         try:
             cleaned[name] = field.clean(value, None)
         except ValidationError as exc:

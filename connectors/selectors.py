@@ -33,5 +33,5 @@ def connectors_with_runs() -> list[Connector]:
     return connectors
 
 
-def run_of(*, connector: Connector, run_pk: int) -> SyncRun:
-    return SyncRun.objects.get(pk=run_pk, connector=connector)
+def run_of(*, connector: Connector, run_pk: int) -> SyncRun | None:
+    return SyncRun.objects.filter(pk=run_pk, connector=connector).first()

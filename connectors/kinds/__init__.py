@@ -16,8 +16,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class MappingField:
-    """One editable setting of a kind's mapping. ``kind`` is "text" (one value) or "pairs"
-    (lines of ``vendor_name = chs_name``: vendor properties to metric keys)."""
+    """One editable setting of a kind's mapping. ``kind`` is "text" (one value), "pairs"
+    (lines of ``vendor value = CHS value``, stored as a dict) or "metrics" (pairs whose
+    right side is a metric key: vendor property → metric)."""
 
     name: str
     label: str

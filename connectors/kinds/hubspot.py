@@ -264,7 +264,7 @@ class _Reader:
             if raw in (None, ""):
                 continue
             try:
-                metrics[key] = float(raw)
+                metrics[key] = float(str(raw))
             except ValueError:
                 raise ValueError(f"property {prop} is {str(raw)[:40]!r}, not a number") from None
         return account, metrics
@@ -425,7 +425,7 @@ KIND = ConnectorType(
                 "num_associated_contacts": "hubspot_contacts",
                 "num_associated_deals": "hubspot_deals",
             },
-            kind="pairs",
+            kind="metrics",
         ),
     ),
     metric_definitions=metric_definitions,

@@ -84,12 +84,12 @@ def _call(what: str, call: Any) -> Any:
 
 
 def _all(what: str, first_page: Any) -> list[Any]:
-    """Every object of a list, following ``has_more`` with ``starting_after``."""
+    """Every object of a list (as plain dicts), following ``has_more`` with ``starting_after``."""
     page = _call(what, first_page)
-    items = list(page.data)
+    items = [obj.to_dict() for obj in page.data]
     while page.has_more and items:
         page = _call(what, lambda p=page: p.next_page())
-        items.extend(page.data)
+        items.extend(obj.to_dict() for obj in page.data)
     return items
 
 
@@ -142,7 +142,12 @@ def read(context: ReadContext) -> Iterator[Page]:
         page = _call("customers", lambda p=params: client.v1.customers.list(params=p))
         records = [
             _record(
-                client, customer, metadata_key=metadata_key, day=day, since=since, now=context.now
+                client,
+                customer.to_dict(),
+                metadata_key=metadata_key,
+                day=day,
+                since=since,
+                now=context.now,
             )
             for customer in page.data
         ]
@@ -155,7 +160,7 @@ def read(context: ReadContext) -> Iterator[Page]:
 
 def _record(
     client: stripe_lib.StripeClient,
-    customer: Any,
+    customer: dict[str, Any],
     *,
     metadata_key: str,
     day: dt.datetime,
