@@ -12,7 +12,9 @@ from accounts.models import Account
 
 class ConnectorKind(models.TextChoices):
     HUBSPOT = "hubspot", "HubSpot"
+    SALESFORCE = "salesforce", "Salesforce"
     STRIPE = "stripe", "Stripe"
+    ZENDESK = "zendesk", "Zendesk"
 
 
 class Connector(models.Model):

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
-from connectors.kinds import ConnectorType, hubspot, stripe
+from connectors.kinds import ConnectorType, hubspot, salesforce, stripe, zendesk
 
-KINDS: dict[str, ConnectorType] = {k.kind: k for k in (hubspot.KIND, stripe.KIND)}
+KINDS: dict[str, ConnectorType] = {
+    k.kind: k for k in (hubspot.KIND, salesforce.KIND, stripe.KIND, zendesk.KIND)
+}
 
 
 def connector_type(kind: str) -> ConnectorType:

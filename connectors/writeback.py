@@ -20,6 +20,7 @@ from django.utils import timezone
 from chs_site.errors import ApplicationError
 from connectors.credentials import decrypt
 from connectors.kinds import PushContext, ScorePush
+from connectors.mapping import effective_mapping
 from connectors.models import Connector, ExternalLink, PendingWriteBack, SyncRun
 from connectors.registry import KINDS
 from scoring.contracts import ScoreChange
@@ -125,6 +126,7 @@ def push_pending(*, connector: Connector) -> SyncRun | None:
         api_base=connector.api_base,
         state=state,
         sent=sent,
+        mapping=effective_mapping(spec, connector.mapping),
     )
     orphans = [p for p in pending if p.account_id not in links]
     if orphans:  # the account's link is gone (the connector's links were re-made): drop them

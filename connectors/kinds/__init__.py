@@ -76,7 +76,7 @@ class ScorePush:
 
 @dataclass(frozen=True)
 class PushContext:
-    """What a kind's ``push`` gets: the credential, its API base, the connector's
+    """What a kind's ``push`` gets: the credential, its API base and mapping, the connector's
     ``state`` (the kind may note facts in it; the caller saves it) and ``sent``, to call
     with each batch the vendor accepted (those stop being pending at once)."""
 
@@ -84,6 +84,7 @@ class PushContext:
     api_base: str
     state: dict[str, Any]
     sent: Callable[[Sequence[ScorePush]], None]
+    mapping: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
