@@ -15,6 +15,7 @@ from accounts.models import Account, Activity, User
 from connectors.models import Connector, ExternalLink, PendingWriteBack, SyncRun
 from connectors.writeback import write_back_scores
 from scoring.models import MetricValue
+from tests.connectors.conftest import HUBSPOT_TOKEN, make_connector
 from tests.connectors.fakes import HubSpotFake, millis
 from tests.connectors.helpers import sync
 from tests.factories import UserFactory
@@ -324,16 +325,10 @@ def test_write_back_that_fails_keeps_the_scores_pending(
     assert hubspot_connector.health == "failing"
     assert hubspot_connector.last_error.startswith("Write-back: HubSpot refused the access token")
 
-    hubspot_fake.token = hubspot_connector_token()
+    hubspot_fake.token = HUBSPOT_TOKEN
     write_back_scores()
     assert not PendingWriteBack.objects.exists()
     assert hubspot_fake.companies["1001"]["properties"]["chs_health_band"] == "yellow"
-
-
-def hubspot_connector_token() -> str:
-    from tests.connectors.conftest import HUBSPOT_TOKEN
-
-    return HUBSPOT_TOKEN
 
 
 def test_owner_email_without_a_chs_user_leaves_the_owner_alone(
@@ -344,3 +339,16 @@ def test_owner_email_without_a_chs_user_leaves_the_owner_alone(
     acme(hubspot_fake)
     sync(hubspot_connector)
     assert Account.objects.get().owner is None
+
+
+def test_a_connector_added_again_finds_the_accounts_it_created(
+    hubspot_connector: Connector, hubspot_fake: HubSpotFake, admin: User
+) -> None:
+    acme(hubspot_fake)
+    sync(hubspot_connector)
+    hubspot_connector.delete()  # its links go with it; the accounts stay
+    again = make_connector(admin, "hubspot", hubspot_fake.url, HUBSPOT_TOKEN)
+    run = sync(again)
+    assert (run.status, run.created, run.updated) == ("succeeded", 0, 1)  # linked anew
+    assert Account.objects.count() == 1
+    assert ExternalLink.objects.get().connector == again

@@ -167,6 +167,14 @@ def test_the_page_shows_a_failing_connector_and_its_runs(
     assert html.count("<tr>") == 1 + 5  # header + the last five runs
     assert f'hx-get="/connectors/{hubspot_connector.pk}/runs/{running.pk}/"' in html
     assert 'value="50"' in html  # 40 of 80
+    assert '<meta http-equiv="refresh"' in html  # without JavaScript, the page refreshes
+    with django_assert_max_num_queries(6):
+        assert admin_client.get(f"/connectors/{hubspot_connector.pk}/").status_code == 200
+    with django_assert_max_num_queries(6):
+        assert (
+            admin_client.get(f"/connectors/{hubspot_connector.pk}/runs/{running.pk}/").status_code
+            == 200
+        )
 
 
 def test_run_progress_fragment_then_refresh_when_finished(
