@@ -215,7 +215,9 @@ def _reason(exc: Exception) -> str:
         return exc.message
     if isinstance(exc, ValidationError):
         return "; ".join(exc.messages)
-    return f"the database refused it: {str(exc)[:300]}"
+    if isinstance(exc, IntegrityError | DataError):
+        return f"the database refused it: {str(exc)[:300]}"
+    return str(exc)
 
 
 def _clean_account_fields(values: Mapping[str, Any]) -> dict[str, Any]:

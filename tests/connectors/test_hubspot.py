@@ -5,6 +5,7 @@ revoked token, a run that fails halfway, and the write-back in batches."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -192,10 +193,14 @@ def test_a_bad_record_is_listed_and_written_not_at_all_while_the_others_are(
     )
     hubspot_fake.add_company("1003", T0 + dt.timedelta(minutes=2), name="Initech", domain="x" * 250)
 
+    # An id that cannot become an external id: the database refuses the account it makes.
+    hubspot_fake.add_company("10 04", T0 + dt.timedelta(minutes=3), name="Umbrella")
+
     run = sync(hubspot_connector)
 
-    assert (run.status, run.created, run.failed) == ("partial", 1, 2)
+    assert (run.status, run.created, run.failed) == ("partial", 1, 3)
     reasons = {e["record"]: e["reason"] for e in run.errors}
+    assert reasons["10 04"].startswith("the database refused it:")
     assert reasons["1001"] == "property num_associated_contacts is 'twelve', not a number"
     assert reasons["1003"].startswith("domain 'xxxx")
     assert "at most 200 characters" in reasons["1003"]
@@ -215,11 +220,13 @@ def test_archived_companies_are_skipped(
 
 
 def test_a_revoked_token_marks_the_connector_failing_and_writes_nothing(
-    hubspot_connector: Connector, hubspot_fake: HubSpotFake
+    hubspot_connector: Connector, hubspot_fake: HubSpotFake, caplog: pytest.LogCaptureFixture
 ) -> None:
     acme(hubspot_fake)
     hubspot_fake.token = "pat-revoked"
-    run = sync(hubspot_connector)
+    with caplog.at_level(logging.DEBUG):
+        run = sync(hubspot_connector)
+    assert caplog.records and HUBSPOT_TOKEN not in caplog.text  # the token is never logged
     assert run.status == "failed"
     assert "HubSpot refused the access token (401" in run.message
     assert hubspot_connector.health == "failing"

@@ -129,6 +129,8 @@ def test_bad_mapping_and_schedule_are_named_and_nothing_is_saved(admin_client: C
     assert "greater than or equal to 5" in html
     assert "This field is required." in html
     assert not Connector.objects.exists()
+    refused = admin_client.post("/connectors/new/hubspot/", new_hubspot_form(interval_minutes="1"))
+    assert refused.status_code == 200 and HUBSPOT_TOKEN not in refused.content.decode()
     response = admin_client.post(
         "/connectors/new/hubspot/", new_hubspot_form(map_metrics="seats_used = not a key!")
     )
