@@ -15,7 +15,7 @@ from connectors import demo as connectors_demo
 from playbooks import demo as playbooks_demo
 from playbooks.services.firing import process_score_events
 from scoring import demo as scoring_demo
-from scoring import demo_outcomes
+from scoring import demo_feedback, demo_outcomes
 
 
 class Command(BaseCommand):
@@ -30,6 +30,7 @@ class Command(BaseCommand):
             ("accounts.demo", accounts_demo.seed),
             ("scoring.demo", scoring_demo.seed),
             ("scoring.demo_outcomes", demo_outcomes.seed),
+            ("scoring.demo_feedback", demo_feedback.seed),
         )
         for name, seed in steps:
             self.stdout.write(f"{name}: {json.dumps(seed(today=today))}")
