@@ -5,7 +5,6 @@ that make syncs upserts, and the scores waiting to be written back to a CRM."""
 from __future__ import annotations
 
 from django.db import models
-from django.urls import reverse
 
 from accounts.models import Account
 
@@ -34,8 +33,9 @@ class Connector(models.Model):
     write_back = models.BooleanField(
         default=False, help_text="Write each score change back to the CRM (HubSpot only)."
     )
-    # The vendor's API address; blank means the vendor's public one. Not on the page: it is
-    # for a proxy or a local test server, set in the Django admin or by code.
+    # The vendor's API address; blank means the vendor's public one. Not on the page (a
+    # changed address would send the credential elsewhere): for a proxy or a local test
+    # server, set from a Django shell or by code.
     api_base = models.URLField(blank=True)
     # Where the next incremental sync starts (vendor-specific text: a timestamp, an id).
     cursor = models.CharField(max_length=200, blank=True)
@@ -53,9 +53,6 @@ class Connector(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def get_absolute_url(self) -> str:
-        return reverse("connectors:connector_edit", args=[self.pk])
 
     @property
     def credential_hint(self) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import DataError, IntegrityError, models, transaction
 from django.utils import timezone
 
 from accounts.models import Account, User
@@ -130,7 +130,7 @@ class _Writer:
         try:
             with transaction.atomic():  # a savepoint: a bad record leaves nothing behind
                 outcome = self._write(record)
-        except (RecordProblem, ApplicationError, ValidationError) as exc:
+        except (RecordProblem, ApplicationError, ValidationError, IntegrityError, DataError) as exc:
             self._error(record, _reason(exc))
             return
         if outcome == "created":
@@ -155,12 +155,13 @@ class _Writer:
             .filter(connector=self.connector, vendor_id=record.vendor_id)
             .first()
         )
-        account = link.account if link else _match(record.match)
+        own_id = f"{self.spec.kind}-{record.vendor_id}"  # the id of an account it creates
+        account = link.account if link else _match({"own_id": own_id, **record.match})
         if account is None and not self.spec.creates_accounts:
             return "skipped"
         account, changed = sync_account(
             account=account,
-            external_id=f"{self.spec.kind}-{record.vendor_id}",
+            external_id=own_id,
             data=fields,
             source=self.spec.label,
         )
@@ -214,6 +215,8 @@ def _reason(exc: Exception) -> str:
         return exc.message
     if isinstance(exc, ValidationError):
         return "; ".join(exc.messages)
+    if isinstance(exc, IntegrityError | DataError):
+        return f"the database refused it: {str(exc)[:300]}"
     return str(exc)
 
 
@@ -242,10 +245,12 @@ def _clean_account_fields(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _match(match: Mapping[str, str]) -> Account | None:
-    """An existing account for a record without a link: by external id, then by domain."""
-    external_id = match.get("external_id")
-    if external_id:
-        account = Account.objects.filter(external_id=external_id).first()
+    """An existing account for a record without a link: by the external id the record
+    names, by the id the connector gives accounts it creates (a connector deleted and added
+    again finds its accounts), then by domain."""
+    for key in ("external_id", "own_id"):
+        external_id = match.get(key)
+        account = Account.objects.filter(external_id=external_id).first() if external_id else None
         if account is not None:
             return account
     domain = (match.get("domain") or "").strip().lower()

@@ -35,8 +35,11 @@ def _connector(user: User, pk: int) -> Connector:
 @require_GET
 def connector_list(request: AuthedRequest) -> HttpResponse:
     _admin_only(request.user)
+    connectors = selectors.connectors_with_runs()
     context = {
-        "connectors": selectors.connectors_with_runs(),
+        "connectors": connectors,
+        # Without JavaScript the page refreshes itself while a run is under way.
+        "running": any(not r.is_finished for c in connectors for r in c.recent_runs),  # type: ignore[attr-defined]
         "kinds": [(k.value, k.label) for k in ConnectorKind if k.value in KINDS],
     }
     return render(request, "connectors/connectors.html", context)

@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.demo import plan_accounts
 from accounts.models import Account, LifecycleStage, User
 from playbooks import triggers
 from playbooks.models import (
@@ -30,6 +31,7 @@ from playbooks.models import (
 from playbooks.services.firing import fire
 from playbooks.services.plans import set_milestone_status, start_plan_from_template
 from playbooks.services.tasks import adjust_open_task_counts
+from scoring import demo as scoring_demo
 from scoring.models import MetricDefinition
 
 # name → (objectives: (title, metric key or None, target), milestones: (title, due in days))
@@ -47,6 +49,21 @@ PLAN_TEMPLATES: dict[str, dict[str, Any]] = {
             ("Integrations live", 30),
             ("First value review", 45),
             ("Onboarding signed off", 60),
+        ],
+    },
+    "Back to green": {
+        "description": "Recover an account that fell into red: cause found, usage rebuilt.",
+        "objectives": [
+            ("Weekly active users back above 30", "active_users", 30.0),
+            ("Feature adoption back above 50%", "feature_adoption", 50.0),
+            ("Sponsor engaged in the plan", None, None),
+        ],
+        "milestones": [
+            ("Root-cause call held", 3),
+            ("Recovery plan agreed with the sponsor", 7),
+            ("Admins retrained", 21),
+            ("Usage review", 45),
+            ("Back in green", 60),
         ],
     },
     "Renewal": {
@@ -232,6 +249,7 @@ def seed(*, today: dt.date) -> dict[str, int]:
             )
     created["tasks"] += _seed_csm1_week(today, now)
     created["plans"] += _seed_onboarding_plans(templates["Onboarding"], today)
+    created["plans"] += _seed_recovery_plans(templates["Back to green"], today)
     return created
 
 
@@ -279,4 +297,40 @@ def _seed_onboarding_plans(template: SuccessPlanTemplate, today: dt.date) -> int
         first = plan.milestones.order_by("due_date").first()
         if first is not None:
             set_milestone_status(milestone=first, actor=None, status="done")
+    return made
+
+
+def _seed_recovery_plans(template: SuccessPlanTemplate, today: dt.date) -> int:
+    """A "Back to green" plan for each account whose story is a recovery, started at the
+    trough the story turned at, with the milestones due since then done (the plan is what
+    turned it around; the demo feedback has the meeting where it was agreed)."""
+    plan = plan_accounts(today)
+    ids = dict(
+        Account.objects.filter(external_id__in=[a.external_id for a in plan]).values_list(
+            "external_id", "id"
+        )
+    )
+    window_start = today - dt.timedelta(days=scoring_demo.HISTORY_DAYS - 1)
+    made = 0
+    for index, demo_account in enumerate(plan):
+        traj = scoring_demo.story(
+            account_index=index,
+            onboarding=demo_account.lifecycle_stage == LifecycleStage.ONBOARDING,
+            today=today,
+        )
+        account_id = ids.get(demo_account.external_id)
+        if traj.kind != "recovering" or traj.turn_day is None or account_id is None:
+            continue
+        started = window_start + dt.timedelta(days=traj.turn_day)
+        if not window_start <= started <= today:
+            continue
+        account = Account.objects.get(pk=account_id)
+        success_plan = start_plan_from_template(
+            account=account, template=template, actor=None, today=started
+        )
+        if success_plan is None:
+            continue
+        made += 1
+        for milestone in success_plan.milestones.filter(due_date__lt=today):
+            set_milestone_status(milestone=milestone, actor=None, status="done")
     return made

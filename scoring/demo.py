@@ -8,8 +8,10 @@ it already exists, so a second run changes nothing. Fast: values go in with COPY
 ``SeriesIndex`` (each moment: a scorecard's accounts in one batch call) and writes history
 in bulk.
 
-Trajectories: most accounts are stable; some decline toward red, some dip and recover, a
-few are churn-bound (usage fades, then stops reporting, so their data goes stale).
+Trajectories (``story``): most accounts are stable with noise and the book's seasons; some
+decline, some dip and recover after a success plan, some improve for good, accounts in
+onboarding ramp up, a few are churn-bound (usage fades, then stops reporting, so their data
+goes stale). The stories are spread over time so the book as a whole stays level.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from accounts.demo import DEMO_SEED, plan_accounts
-from accounts.models import Account, Activity
+from accounts.models import Account, Activity, LifecycleStage
 from scoring import engine
 from scoring.models import Measure, MetricDefinition, MetricValue, Score, Scorecard
 from scoring.selectors.scorecards import active_scorecard_specs, spec_for_segment
@@ -31,6 +33,10 @@ from scoring.services.recompute import recompute_scores
 from scoring.services.values import load_metric_values
 
 HISTORY_DAYS = 180
+# Survey answers and sentiment readings start this long before the history, so the first
+# scores see windows as full as today's (NPS averages 120 days) instead of a flattering
+# few answers.
+WARMUP_DAYS = 120
 BACKFILL_EVERY_DAYS = 7
 
 # key, name, unit, direction, description
@@ -111,55 +117,111 @@ SEATS = {"SMB": (12, 60), "Mid-Market": (40, 120), "Enterprise": (150, 900)}
 
 @dataclass(frozen=True)
 class Trajectory:
-    kind: str  # stable | declining | recovering | churn_bound
+    kind: str  # stable | onboarding | declining | recovering | improving | churn_bound
     level: tuple[float, ...]  # latent health 0..1 per day, oldest first
     stops_reporting_at: int | None  # day index after which usage data stops
+    turn_day: int | None = None  # the day the story turned (slide began, plan started...)
 
 
-def trajectory(rng: random.Random, days: int = HISTORY_DAYS) -> Trajectory:
-    roll = rng.random()
-    if roll < 0.64:
-        kind = "stable"
-        base = rng.uniform(0.5, 0.97)
-        level = [base + 0.04 * math.sin(d / rng.uniform(9, 20)) for d in range(days)]
-        stop = None
-    elif roll < 0.80:
-        kind = "declining"
-        start, end = rng.uniform(0.7, 0.95), rng.uniform(0.1, 0.35)
-        d0 = rng.randint(40, 140)
-        level = [
-            start if d < d0 else start + (end - start) * (d - d0) / (days - d0) for d in range(days)
+# Shares of the stories, chosen so the book is in a steady state: what declines in the
+# window is matched by what recovers, ramps up or improves, so the team's average and the
+# number of red accounts stay level over the 180 days (a test holds it), as in a real book.
+STORIES = (("declining", 0.11), ("recovering", 0.12), ("improving", 0.05), ("churn_bound", 0.04))
+
+
+def season(day: dt.date) -> float:
+    """The whole book's seasonal swing: a summer lull (August) and a quieter last fortnight
+    of the year, a few points of health at most."""
+    doy = day.timetuple().tm_yday
+    to_christmas = min(abs(doy - 358), 365 - abs(doy - 358))
+    summer = -0.02 * math.exp(-(((doy - 222) / 25) ** 2))
+    year_end = -0.03 * math.exp(-((to_christmas / 10) ** 2))
+    return summer + year_end
+
+
+def trajectory(
+    rng: random.Random, start: dt.date, days: int = HISTORY_DAYS, *, onboarding: bool = False
+) -> Trajectory:
+    """One account's hidden health, day by day from ``start``. Each story can have begun
+    before the window (its turn day may be negative), so on any day the book holds accounts
+    at every stage of every story."""
+    base = rng.uniform(0.62, 0.95) if rng.random() < 0.78 else rng.uniform(0.36, 0.62)
+    turn: int | None = None
+    stop: int | None = None
+    kind = "stable"
+    roll, acc = rng.random(), 0.0
+    for name, share in STORIES:
+        acc += share
+        if roll < acc:
+            kind = name
+            break
+    if onboarding:
+        kind = "onboarding"
+    shape: list[float]
+    if kind == "onboarding":
+        # A pilot, then onboarding ramps usage up over two or three months.
+        turn, ramp, pilot = rng.randint(40, 150), rng.randint(50, 90), rng.uniform(0.4, 0.55)
+        shape = [pilot + (base - pilot) * _ramp(d - turn, ramp) for d in range(days)]
+    elif kind == "declining":
+        # Stable, then a slide over one or two months (a champion left, a rival product).
+        turn, slide, low = rng.randint(-120, 165), rng.randint(30, 60), rng.uniform(0.18, 0.45)
+        base = max(base, 0.62)
+        shape = [base + (low - base) * _ramp(d - turn, slide) for d in range(days)]
+    elif kind == "recovering":
+        # A dip; at its trough the CSM starts a success plan and health climbs back.
+        dip, slide, trough = rng.randint(-130, 110), rng.randint(20, 35), rng.randint(7, 21)
+        low, climb = rng.uniform(0.15, 0.35), rng.randint(40, 70)
+        turn = dip + slide + trough // 2
+        base = max(base, 0.6)
+        shape = [
+            base
+            + (low - base) * _ramp(d - dip, slide)
+            + (base + 0.05 - low) * _ramp(d - dip - slide - trough, climb)
+            for d in range(days)
         ]
-        stop = None
-    elif roll < 0.93:
-        kind = "recovering"
-        high, low = rng.uniform(0.65, 0.85), rng.uniform(0.15, 0.35)
-        d0, d1 = rng.randint(20, 60), rng.randint(90, 130)
-        level = []
-        for d in range(days):
-            if d < d0:
-                level.append(high)
-            elif d < d1:
-                level.append(high + (low - high) * (d - d0) / (d1 - d0))
-            else:
-                level.append(low + (high + 0.08 - low) * min(1.0, (d - d1) / 40))
-        stop = None
+    elif kind == "improving":
+        # Long unhappy, then a fix (an integration, a training) lifts it for good.
+        turn, climb, low = rng.randint(-30, 150), rng.randint(40, 60), rng.uniform(0.2, 0.4)
+        base = max(base, 0.62)
+        shape = [low + (base - low) * _ramp(d - turn, climb) for d in range(days)]
+    elif kind == "churn_bound":
+        # Usage fades over three months, then stops: the data goes stale.
+        turn, fade = rng.randint(20, 100), rng.randint(70, 100)
+        base = min(base, 0.65)
+        shape = [base + (0.03 - base) * _ramp(d - turn, fade) for d in range(days)]
+        stop = min(days - rng.randint(8, 20), turn + fade + rng.randint(0, 10))
     else:
-        kind = "churn_bound"
-        start = rng.uniform(0.45, 0.7)
-        level = [start - (start - 0.03) * d / days for d in range(days)]
-        stop = days - rng.randint(10, 25)
+        shape = [base] * days
+    # Day-to-day noise that wanders and comes back (AR(1)), plus the book's seasons.
+    level, wobble = [], rng.gauss(0, 0.03)
+    for d, value in enumerate(shape):
+        wobble = 0.92 * wobble + rng.gauss(0, 0.012)
+        level.append(value + wobble + season(start + dt.timedelta(days=d)))
     return Trajectory(
-        kind=kind, level=tuple(min(1.0, max(0.0, x)) for x in level), stops_reporting_at=stop
+        kind=kind,
+        level=tuple(min(1.0, max(0.0, x)) for x in level),
+        stops_reporting_at=stop,
+        turn_day=turn,
     )
 
 
+def _ramp(elapsed: int, length: int) -> float:
+    """0 before a change starts, 1 once it is done, linear in between."""
+    return min(1.0, max(0.0, elapsed / length))
+
+
+def story(*, account_index: int, onboarding: bool, today: dt.date) -> Trajectory:
+    """The demo account's trajectory over the history window ending ``today`` (the one its
+    metric values, outcome, feedback and success plan all follow)."""
+    start = today - dt.timedelta(days=HISTORY_DAYS - 1)
+    return trajectory(random.Random(DEMO_SEED * 7 + account_index), start, onboarding=onboarding)
+
+
 def generate_values(
-    *, account_index: int, segment: str, days: list[dt.datetime]
+    *, account_index: int, segment: str, traj: Trajectory, days: list[dt.datetime]
 ) -> list[tuple[str, dt.datetime, float]]:
     """(metric key, observed_at, value) rows for one demo account, deterministic."""
-    rng = random.Random(DEMO_SEED * 7 + account_index)
-    traj = trajectory(rng, len(days))
+    rng = random.Random(DEMO_SEED * 11 + account_index)
     low, high = SEATS.get(segment, SEATS["SMB"])
     seats = rng.randint(low, high)
     rows: list[tuple[str, dt.datetime, float]] = []
@@ -167,10 +229,13 @@ def generate_values(
     csm_every, sentiment_every = rng.randint(10, 21), rng.randint(12, 30)
     offset = rng.randint(0, 9)
     days_since = 0
-    for d, at in enumerate(days):
-        h = traj.level[d]
+    for d in range(-WARMUP_DAYS, len(days)):
+        at = days[0] + dt.timedelta(days=d)
+        h = traj.level[max(d, 0)]
         reporting = traj.stops_reporting_at is None or d < traj.stops_reporting_at
-        if reporting:
+        if d < 0:
+            pass  # before the window: only the sparse answers and readings below
+        elif reporting:
             rows.append(
                 (
                     "active_users",
@@ -194,9 +259,9 @@ def generate_values(
             days_since = 0 if h > 0.25 or rng.random() < 0.5 else days_since + 1
         else:
             days_since += 1
-        if segment == "Enterprise":
+        if segment == "Enterprise" and d >= 0:
             rows.append(("days_since_login", at, float(days_since)))
-        if d % 7 == offset % 7:
+        if d >= 0 and d % 7 == offset % 7:
             overdue = 0 if h > 0.4 or rng.random() < 0.6 else rng.randint(1, 3)
             rows.append(("overdue_invoices", at, float(overdue)))
         if (d + offset) % nps_every == 0:
@@ -242,8 +307,13 @@ def seed(*, today: dt.date) -> dict[str, int]:
         account_id = ids.get(demo_account.external_id)
         if account_id is None:
             continue
+        traj = story(
+            account_index=index,
+            onboarding=demo_account.lifecycle_stage == LifecycleStage.ONBOARDING,
+            today=today,
+        )
         for key, at, value in generate_values(
-            account_index=index, segment=demo_account.segment, days=days
+            account_index=index, segment=demo_account.segment, traj=traj, days=days
         ):
             rows.append((account_id, key, at, value))
     with transaction.atomic():

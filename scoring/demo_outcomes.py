@@ -19,8 +19,8 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from accounts.demo import DEMO_SEED, plan_accounts
-from accounts.models import Account, Activity
+from accounts.demo import DEMO_SEED, DemoAccount, plan_accounts
+from accounts.models import Account, Activity, LifecycleStage
 from scoring import demo, validation
 from scoring.models import Outcome
 
@@ -29,10 +29,15 @@ FIRST_OUTCOME_DAY = 130  # history day index: the 90-day cut-off lands after day
 
 
 def plan_outcome(
-    *, account_index: int, arr: Decimal, today: dt.date
+    *, account_index: int, account: DemoAccount, today: dt.date
 ) -> tuple[str, dt.date, Decimal] | None:
     """(kind, date, ARR change) of one demo account's outcome, or None."""
-    traj = demo.trajectory(random.Random(DEMO_SEED * 7 + account_index), demo.HISTORY_DAYS)
+    traj = demo.story(
+        account_index=account_index,
+        onboarding=account.lifecycle_stage == LifecycleStage.ONBOARDING,
+        today=today,
+    )
+    arr = account.arr
     rng = random.Random(DEMO_SEED * 13 + account_index)
     if rng.random() >= OUTCOME_SHARE:
         return None
@@ -42,7 +47,8 @@ def plan_outcome(
     cut = day - validation.LEAD_DAYS_DEFAULT
     seen = traj.level[max(0, cut - 30) : cut + 1]
     health = sum(seen) / len(seen)
-    p_churn = 1.0 / (1.0 + math.exp(10 * (health - 0.55)))
+    # About one outcome in seven is a churn, nearly all of them accounts long unhealthy.
+    p_churn = 1.0 / (1.0 + math.exp(12 * (health - 0.38)))
     if rng.random() < p_churn:
         return Outcome.Kind.CHURNED, occurred, -arr
     roll = rng.random()
@@ -76,7 +82,7 @@ def seed(*, today: dt.date) -> dict[str, int]:
         account = accounts.get(demo_account.external_id)
         if account is None:
             continue
-        planned = plan_outcome(account_index=index, arr=account.arr, today=today)
+        planned = plan_outcome(account_index=index, account=demo_account, today=today)
         if planned is None:
             continue
         kind, occurred, change = planned

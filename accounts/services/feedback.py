@@ -60,7 +60,8 @@ def feedback_errors(
     return errors
 
 
-def _summary(feedback: Feedback, author: User | None) -> str:
+def timeline_summary(feedback: Feedback, author: User | None) -> str:
+    """The line a feedback row gets on the account's timeline."""
     who = f" by {author.display_name}" if author else ""
     if feedback.kind in SCORE_RANGES:
         head = f"{feedback.get_kind_display()}: {feedback.score}"
@@ -104,7 +105,7 @@ def create_feedback(
         kind=Activity.Kind.FEEDBACK,
         actor=user,
         occurred_at=occurred_at,
-        summary=_summary(feedback, user),
+        summary=timeline_summary(feedback, user),
         details={"kind": kind, "score": score, "sentiment": sentiment},
         feedback=feedback,
     )

@@ -123,6 +123,11 @@ def update_connector(
             "A connector with this name exists.",
             errors=[{"field": "name", "reason": f"{name!r} is taken"}],
         )
+    if enabled and not (credential or connector.credential_encrypted):
+        raise ValidationFailed(
+            "The connector was not saved.",
+            errors=[{"field": "credential", "reason": "enter the credential before enabling"}],
+        )
     before = snapshot(connector, AUDITED_FIELDS)
     was_enabled = connector.enabled
     connector.name = name

@@ -10,6 +10,7 @@ changes the demo before seeding a part of it (tests/playbooks/test_demo.py) seed
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from io import StringIO
@@ -19,8 +20,9 @@ from django.core.management import call_command
 from django.db.models import Count
 from django.utils import timezone
 
-from accounts.models import Account, Contact, Role, Team, User
+from accounts.models import Account, Activity, Contact, Feedback, Role, Team, User
 from chs_site.celery import app as celery_app
+from playbooks.models import SuccessPlan
 from scoring import demo, demo_outcomes, validation
 from scoring.models import ChurnModel, MetricValue, Outcome, Score, Scorecard
 
@@ -82,6 +84,7 @@ def test_seed_demo_builds_the_company_and_is_idempotent(seeded_demo: Created) ->
     }
     assert contacts >= 600
     assert User.objects.get(username="csm1").check_password("chs-demo")
+    assert seeded_demo["connectors.demo"] == {"connectors": 2}
 
     call_command("seed_demo", "--quiet-logins", stdout=StringIO())
     assert User.objects.count() == users
@@ -134,6 +137,79 @@ def test_demo_is_believable_deterministic_and_idempotent(seeded_demo: Created) -
         for row in s.breakdown
         if row["metric"] == "active_users"
     )
+
+
+def _book_over_time(every_days: int = 14) -> list[tuple[float, int]]:
+    """(average score, red accounts) of the demo book at moments ``every_days`` apart over
+    the history, each account at its latest score up to the moment."""
+    history: dict[int, list[tuple[object, float | None, str]]] = {}
+    for account_id, at, score, band in Score.objects.order_by("computed_at").values_list(
+        "account_id", "computed_at", "score", "band"
+    ):
+        history.setdefault(account_id, []).append((at, score, band))
+    now = timezone.now()
+    out = []
+    for back in range(demo.HISTORY_DAYS - every_days, -1, -every_days):
+        moment = now - dt.timedelta(days=back)
+        latest = [
+            next((row for row in reversed(rows) if row[0] <= moment), None)  # type: ignore[operator]
+            for rows in history.values()
+        ]
+        scored = [row for row in latest if row is not None and row[1] is not None]
+        out.append(
+            (
+                sum(row[1] for row in scored) / len(scored),  # type: ignore[misc]
+                sum(1 for row in scored if row[2] == "red"),
+            )
+        )
+    return out
+
+
+def test_the_demo_book_stays_level_with_noise_and_seasons(seeded_demo: Created) -> None:
+    """A real book is mostly stable: declines are matched by recoveries, so the team's
+    average and its red accounts move a little (a summer lull), never steadily one way."""
+    book = _book_over_time()
+    averages = [average for average, _ in book]
+    reds = [red for _, red in book]
+    assert max(averages) - min(averages) < 6, averages
+    assert max(reds) / min(reds) < 1.5, reds
+    # Month over month (two fortnights) red accounts change by less than a third.
+    assert all(0.75 < b / a < 1.33 for a, b in zip(reds, reds[2:], strict=False)), reds
+
+
+def test_demo_feedback_and_plans_tell_each_accounts_story(seeded_demo: Created) -> None:
+    created = seeded_demo["scoring.demo_feedback"]
+    assert created["answers"] > 3000 and created["notes"] > 200
+    # Every survey answer is a value the score was computed from, and on the timeline.
+    answer = Feedback.objects.filter(kind="nps").select_related("account").first()
+    assert answer is not None and answer.score is not None
+    assert MetricValue.objects.filter(
+        account=answer.account, metric__key="nps", value=answer.score
+    ).exists()
+    assert Activity.objects.filter(feedback=answer, kind=Activity.Kind.FEEDBACK).exists()
+    # The recoveries: a "Back to green" plan started at the trough, agreed in a meeting,
+    # and the account is better now than when the plan started.
+    plans = SuccessPlan.objects.filter(template__name="Back to green").select_related("account")
+    assert plans.count() > 10
+    better = 0
+    for plan in plans:
+        assert Feedback.objects.filter(
+            account=plan.account, kind="meeting", text__startswith="Agreed a recovery plan"
+        ).exists()
+        first_due = plan.milestones.order_by("due_date").values_list("due_date", flat=True)[0]
+        started = dt.datetime.combine(first_due, dt.time(), tzinfo=dt.UTC)
+        then = (
+            Score.objects.filter(account=plan.account, computed_at__lte=started)
+            .order_by("-computed_at")
+            .first()
+        )
+        better += then is not None and (plan.account.computed_score or 0) > (then.score or 0)
+    assert better > plans.count() * 0.6
+    # Declines were noticed: a CSM's negative call on most accounts that slid.
+    assert Feedback.objects.filter(kind="call", sentiment="negative").count() > 30
+    # About one outcome in seven is a churn, not a third of the book.
+    churned = Outcome.objects.filter(kind=Outcome.Kind.CHURNED).count()
+    assert 0.08 < churned / Outcome.objects.count() < 0.25
 
 
 @pytest.mark.postgres

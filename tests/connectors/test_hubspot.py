@@ -5,6 +5,7 @@ revoked token, a run that fails halfway, and the write-back in batches."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +16,7 @@ from accounts.models import Account, Activity, User
 from connectors.models import Connector, ExternalLink, PendingWriteBack, SyncRun
 from connectors.writeback import write_back_scores
 from scoring.models import MetricValue
+from tests.connectors.conftest import HUBSPOT_TOKEN, make_connector
 from tests.connectors.fakes import HubSpotFake, millis
 from tests.connectors.helpers import sync
 from tests.factories import UserFactory
@@ -191,10 +193,14 @@ def test_a_bad_record_is_listed_and_written_not_at_all_while_the_others_are(
     )
     hubspot_fake.add_company("1003", T0 + dt.timedelta(minutes=2), name="Initech", domain="x" * 250)
 
+    # An id that cannot become an external id: the database refuses the account it makes.
+    hubspot_fake.add_company("10 04", T0 + dt.timedelta(minutes=3), name="Umbrella")
+
     run = sync(hubspot_connector)
 
-    assert (run.status, run.created, run.failed) == ("partial", 1, 2)
+    assert (run.status, run.created, run.failed) == ("partial", 1, 3)
     reasons = {e["record"]: e["reason"] for e in run.errors}
+    assert reasons["10 04"].startswith("the database refused it:")
     assert reasons["1001"] == "property num_associated_contacts is 'twelve', not a number"
     assert reasons["1003"].startswith("domain 'xxxx")
     assert "at most 200 characters" in reasons["1003"]
@@ -214,11 +220,13 @@ def test_archived_companies_are_skipped(
 
 
 def test_a_revoked_token_marks_the_connector_failing_and_writes_nothing(
-    hubspot_connector: Connector, hubspot_fake: HubSpotFake
+    hubspot_connector: Connector, hubspot_fake: HubSpotFake, caplog: pytest.LogCaptureFixture
 ) -> None:
     acme(hubspot_fake)
     hubspot_fake.token = "pat-revoked"
-    run = sync(hubspot_connector)
+    with caplog.at_level(logging.DEBUG):
+        run = sync(hubspot_connector)
+    assert caplog.records and HUBSPOT_TOKEN not in caplog.text  # the token is never logged
     assert run.status == "failed"
     assert "HubSpot refused the access token (401" in run.message
     assert hubspot_connector.health == "failing"
@@ -324,16 +332,10 @@ def test_write_back_that_fails_keeps_the_scores_pending(
     assert hubspot_connector.health == "failing"
     assert hubspot_connector.last_error.startswith("Write-back: HubSpot refused the access token")
 
-    hubspot_fake.token = hubspot_connector_token()
+    hubspot_fake.token = HUBSPOT_TOKEN
     write_back_scores()
     assert not PendingWriteBack.objects.exists()
     assert hubspot_fake.companies["1001"]["properties"]["chs_health_band"] == "yellow"
-
-
-def hubspot_connector_token() -> str:
-    from tests.connectors.conftest import HUBSPOT_TOKEN
-
-    return HUBSPOT_TOKEN
 
 
 def test_owner_email_without_a_chs_user_leaves_the_owner_alone(
@@ -344,3 +346,16 @@ def test_owner_email_without_a_chs_user_leaves_the_owner_alone(
     acme(hubspot_fake)
     sync(hubspot_connector)
     assert Account.objects.get().owner is None
+
+
+def test_a_connector_added_again_finds_the_accounts_it_created(
+    hubspot_connector: Connector, hubspot_fake: HubSpotFake, admin: User
+) -> None:
+    acme(hubspot_fake)
+    sync(hubspot_connector)
+    hubspot_connector.delete()  # its links go with it; the accounts stay
+    again = make_connector(admin, "hubspot", hubspot_fake.url, HUBSPOT_TOKEN)
+    run = sync(again)
+    assert (run.status, run.created, run.updated) == ("succeeded", 0, 1)  # linked anew
+    assert Account.objects.count() == 1
+    assert ExternalLink.objects.get().connector == again

@@ -129,6 +129,8 @@ def test_bad_mapping_and_schedule_are_named_and_nothing_is_saved(admin_client: C
     assert "greater than or equal to 5" in html
     assert "This field is required." in html
     assert not Connector.objects.exists()
+    refused = admin_client.post("/connectors/new/hubspot/", new_hubspot_form(interval_minutes="1"))
+    assert refused.status_code == 200 and HUBSPOT_TOKEN not in refused.content.decode()
     response = admin_client.post(
         "/connectors/new/hubspot/", new_hubspot_form(map_metrics="seats_used = not a key!")
     )
@@ -167,6 +169,14 @@ def test_the_page_shows_a_failing_connector_and_its_runs(
     assert html.count("<tr>") == 1 + 5  # header + the last five runs
     assert f'hx-get="/connectors/{hubspot_connector.pk}/runs/{running.pk}/"' in html
     assert 'value="50"' in html  # 40 of 80
+    assert '<meta http-equiv="refresh"' in html  # without JavaScript, the page refreshes
+    with django_assert_max_num_queries(6):
+        assert admin_client.get(f"/connectors/{hubspot_connector.pk}/").status_code == 200
+    with django_assert_max_num_queries(6):
+        assert (
+            admin_client.get(f"/connectors/{hubspot_connector.pk}/runs/{running.pk}/").status_code
+            == 200
+        )
 
 
 def test_run_progress_fragment_then_refresh_when_finished(

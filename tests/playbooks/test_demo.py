@@ -28,6 +28,7 @@ def test_demo_playbooks_templates_and_tasks_are_seeded_once() -> None:
     }
     assert set(SuccessPlanTemplate.objects.values_list("name", flat=True)) == {
         "Onboarding",
+        "Back to green",
         "Renewal",
     }
     red_tasks = Task.objects.filter(playbook__name__startswith="Fell into red")
@@ -35,7 +36,7 @@ def test_demo_playbooks_templates_and_tasks_are_seeded_once() -> None:
     assert all(t.assignee == t.account.owner for t in red_tasks.select_related("account"))
     assert Task.objects.filter(assignee__username="csm1", playbook=None).count() == 4
     assert first["tasks"] == Task.objects.count()
-    # Onboarding plans by hand, renewal plans started by the renewal playbook.
+    # Onboarding and recovery plans by hand, renewal plans started by the renewal playbook.
     assert SuccessPlan.objects.count() >= first["plans"] > 0
     counts = (Task.objects.count(), SuccessPlan.objects.count(), Playbook.objects.count())
     again = demo.seed(today=today)

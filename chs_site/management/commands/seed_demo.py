@@ -11,10 +11,11 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
 from accounts import demo as accounts_demo
+from connectors import demo as connectors_demo
 from playbooks import demo as playbooks_demo
 from playbooks.services.firing import process_score_events
 from scoring import demo as scoring_demo
-from scoring import demo_outcomes
+from scoring import demo_feedback, demo_outcomes
 
 
 class Command(BaseCommand):
@@ -29,6 +30,7 @@ class Command(BaseCommand):
             ("accounts.demo", accounts_demo.seed),
             ("scoring.demo", scoring_demo.seed),
             ("scoring.demo_outcomes", demo_outcomes.seed),
+            ("scoring.demo_feedback", demo_feedback.seed),
         )
         for name, seed in steps:
             self.stdout.write(f"{name}: {json.dumps(seed(today=today))}")
@@ -36,6 +38,7 @@ class Command(BaseCommand):
         # demo's playbooks exist (as in any history), whether or not a worker is running.
         process_score_events()
         self.stdout.write(f"playbooks.demo: {json.dumps(playbooks_demo.seed(today=today))}")
+        self.stdout.write(f"connectors.demo: {json.dumps(connectors_demo.seed(today=today))}")
         if not options["quiet_logins"]:
             self.print_logins()
 
