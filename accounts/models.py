@@ -576,6 +576,7 @@ class AuditEntry(models.Model):
         SURVEY = "survey", "Survey"
         SURVEY_CAMPAIGN = "survey_campaign", "Survey campaign"
         BI_ROLE = "bi_role", "BI database role"
+        CONNECTOR = "connector", "Connector"
         OTHER = "other", "Other"
 
     class Action(models.TextChoices):

@@ -26,6 +26,7 @@ NAV_ENTRIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("API tokens", "accounts:api_tokens", ()),
     ("Slack", "playbooks:slack", ()),
     ("Webhooks", "outbound:webhooks", ()),
+    ("Connectors", "connectors:connectors", ()),
     ("Quarantine", "scoring:quarantine", ()),
     ("Audit log", "accounts:audit_log", ()),
 )

@@ -33,6 +33,9 @@ TASK_QUEUES: dict[str, str] = {
     "accounts.tasks.run_import_job": IMPORTS,
     "scoring.tasks.run_backfill": IMPORTS,
     "scoring.tasks.fit_churn_model": IMPORTS,
+    # Connector syncs read a vendor's API for minutes; the dispatcher only queues them.
+    "connectors.run_sync": IMPORTS,
+    "connectors.dispatch_due_syncs": IMPORTS,
     # Reacting to score changes and the clock.
     "playbooks.process_score_events": PLAYBOOKS,
     "playbooks.evaluate_time_triggers": PLAYBOOKS,
@@ -51,6 +54,7 @@ TASK_QUEUES: dict[str, str] = {
     "outbound.prune": PLAYBOOKS,
     "surveys.send_campaign_batch": NOTIFICATIONS,
     "surveys.resume_campaigns": NOTIFICATIONS,
+    "connectors.write_back_scores": NOTIFICATIONS,
 }
 
 HEARTBEAT_TASK = "accounts.tasks.worker_heartbeat"

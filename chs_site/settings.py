@@ -175,6 +175,7 @@ INSTALLED_APPS = [
     "accounts",
     "scoring",
     "surveys",
+    "connectors",  # beside playbooks: imports accounts and scoring, nothing imports it
     "playbooks",
     "outbound",  # webhooks and REST hooks: the top of the stack, nothing imports it
     "bi",
@@ -506,6 +507,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 SCORE_EVENT_CONSUMERS: dict[str, dict[str, Any]] = {
     "playbooks": {"bit": 1, "task": "playbooks.process_score_events"},
     "webhooks": {"bit": 2, "task": "outbound.publish_events"},
+    # Score changes written back to CRMs (connectors.writeback).
+    "crm": {"bit": 4, "task": "connectors.write_back_scores"},
 }
 # Tasks that consume accounts' general outbox (tasks, firings, outcomes, imports), nudged
 # by name the same way; each also runs on beat below.
@@ -580,6 +583,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "scoring.tasks.prune_score_events",
         "schedule": crontab(hour=3, minute=30),
     },
+    # CRM write-back's sweep of the outbox (as the playbooks' above), then its push.
+    "connectors-write-back-scores": {"task": "connectors.write_back_scores", "schedule": 20.0},
+    # Connectors: queue a sync for each enabled connector whose interval has passed.
+    "connectors-dispatch-due-syncs": {"task": "connectors.dispatch_due_syncs", "schedule": 60.0},
     # Outcomes also arrive by API and CSV: refit the churn model when there are new ones.
     "scoring-refit-churn-model": {
         "task": "scoring.tasks.fit_churn_model",
@@ -680,13 +687,22 @@ SPECTACULAR_SETTINGS = {
 
 # --- secrets at rest ----------------------------------------------------------------------
 
-# Encrypts the credentials CHS must use again (chs_site.secrets): a Fernet key, or several
-# comma-separated while rotating (the first encrypts). Development and tests use a fixed,
-# public key; in production `manage.py check --deploy` fails without one of your own.
+# Encrypts the credentials CHS must use again (chs_site.secrets: connector credentials, the
+# Slack bot token, webhook signing secrets): a Fernet key, or several comma-separated while
+# rotating (the first encrypts). Development and tests use a fixed, public key; in
+# production `manage.py check --deploy` fails without one of your own.
 ENCRYPTION_DEV_KEY = "Y2hzLWRldi1lbmNyeXB0aW9uLWtleS1wdWJsaWMhISE="  # noqa: S105
 ENCRYPTION_KEY = env_str("ENCRYPTION_KEY", ENCRYPTION_DEV_KEY if DEBUG or TESTING else "")
 # Slack: the Web API's address (tests point a workspace at a local server instead).
 SLACK_API_BASE = "https://slack.com/api/"
+
+# --- connectors ----------------------------------------------------------------------
+
+# Waiting on a vendor's 429s and 5xx: Retry-After when given, else base · 2^try seconds,
+# never more than the cap per wait, at most this many tries per call.
+CONNECTOR_BACKOFF_BASE_SECONDS = env_float("CONNECTOR_BACKOFF_BASE_SECONDS", 1.0)
+CONNECTOR_BACKOFF_MAX_SECONDS = env_float("CONNECTOR_BACKOFF_MAX_SECONDS", 60.0)
+CONNECTOR_MAX_ATTEMPTS = env_int("CONNECTOR_MAX_ATTEMPTS", 6)
 
 # --- logging ---------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ urlpatterns = [
     path("", include("surveys.urls")),
     path("", include("playbooks.urls")),
     path("", include("outbound.urls")),
+    path("", include("connectors.urls")),
 ]
 
 handler400 = "chs_site.views.bad_request"

@@ -117,3 +117,57 @@ def update_account(*, user: User, account: Account, data: dict[str, Any]) -> Acc
                 summary=f"{', '.join(fields)} updated by {user.display_name}"[:300],
             )
     return account
+
+
+@transaction.atomic
+def sync_account(
+    *, account: Account | None, external_id: str, data: dict[str, Any], source: str
+) -> tuple[Account, list[str]]:
+    """Create (``account`` None) or update an account from a connected system (``source``,
+    e.g. "HubSpot"): no user acts, so no role check; the timeline says where the change
+    came from. ``data`` holds cleaned ``ACCOUNT_FIELDS`` and optionally ``owner`` (a User).
+    Returns the account and the fields that changed (["created"] for a new one)."""
+    now = timezone.now()
+    if account is None:
+        owner: User | None = data.get("owner")
+        account = Account.objects.create(
+            external_id=external_id,
+            owner=owner,
+            owner_sort_name=owner_sort_name(owner),
+            **{k: data[k] for k in ACCOUNT_FIELDS if k in data},
+        )
+        Activity.objects.create(
+            account=account,
+            kind=Activity.Kind.ACCOUNT,
+            occurred_at=now,
+            summary=f"Account created from {source}"[:300],
+        )
+        return account, ["created"]
+    changed = [f for f in ACCOUNT_FIELDS if f in data and getattr(account, f) != data[f]]
+    for field in changed:
+        setattr(account, field, data[field])
+    if "owner" in data and data["owner"] != account.owner:
+        old_owner, new_owner = account.owner, data["owner"]
+        account.owner = new_owner
+        account.owner_sort_name = owner_sort_name(new_owner)
+        changed += ["owner", "owner_sort_name"]
+        Activity.objects.create(
+            account=account,
+            kind=Activity.Kind.OWNER_CHANGED,
+            occurred_at=now,
+            summary=(
+                f"Owner changed from {old_owner.display_name if old_owner else 'nobody'} "
+                f"to {new_owner.display_name if new_owner else 'nobody'} in {source}"
+            )[:300],
+        )
+    if changed:
+        account.save(update_fields=[*changed, "updated_at"])
+        fields = [f for f in changed if f not in ("owner", "owner_sort_name")]
+        if fields:
+            Activity.objects.create(
+                account=account,
+                kind=Activity.Kind.ACCOUNT,
+                occurred_at=now,
+                summary=f"{', '.join(fields)} updated from {source}"[:300],
+            )
+    return account, changed

@@ -25,6 +25,8 @@ from accounts.models import Account, ImportJob, User
 from accounts.services.heartbeat import record_worker_heartbeat
 from accounts.services.tokens import create_api_token
 from chs_site.queues import QUEUES
+from chs_site.secrets import encrypt
+from connectors.models import Connector, SyncRun
 from outbound.events import NewEvent
 from outbound.models import Delivery
 from outbound.services.delivery import queue_deliveries
@@ -104,6 +106,10 @@ def world(csm: User, manager: User, admin: User, other_csm: User, other_account:
     Recipient.objects.create(  # reached the other team's account only
         campaign=campaign, account=other_account, email="c@example.com", queued_at=timezone.now()
     )
+    connector = Connector.objects.create(
+        kind="hubspot", name="CRM", credential_encrypted=encrypt("pat-secret")
+    )
+    run = SyncRun.objects.create(connector=connector, status=SyncRun.Status.SUCCEEDED)
     ids = {
         "external_id": other_account.external_id,
         "metric": "logins",
@@ -124,6 +130,8 @@ def world(csm: User, manager: User, admin: User, other_csm: User, other_account:
         "hook": str(hook.endpoint.pk),
         "survey": str(survey.pk),
         "campaign": str(campaign.pk),
+        "connector": str(connector.pk),
+        "run": str(run.pk),
     }
     w = World(ids=ids)
     w.clients["anonymous"] = (Client(), {})
@@ -160,12 +168,16 @@ def url_for(route: str, ids: dict[str, str]) -> str:
         if route.startswith("surveys/campaigns/")
         else "survey"
         if route.startswith("surveys/")
+        else "connector"
+        if route.startswith("connectors/")
         else "scorecard"
     )
     url = (
         route.replace("<account_id:external_id>", ids["external_id"])
         .replace("<slug:metric>", ids["metric"])
         .replace("<id:pk>", ids[kind])
+        .replace("<id:run_pk>", ids["run"])
+        .replace("<slug:kind>", "hubspot")
         .replace("<uidb64>", "MQ")
         .replace("<token>", "not-a-token")
         .replace("<str:event>", "task.created")
@@ -495,6 +507,32 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "DELETE": "L 405 405 405",
     },
     "api-tokens/": {"GET": "L 404 404 200", "POST": "L 404 404 200", "DELETE": "L 405 405 405"},
+    "connectors/": {"GET": "L 404 404 200", "POST": "L 405 405 405", "DELETE": "L 405 405 405"},
+    "connectors/new/<slug:kind>/": {
+        "GET": "L 404 404 200",
+        "POST": "L 404 404 200",
+        "DELETE": "L 405 405 405",
+    },
+    "connectors/<id:pk>/": {
+        "GET": "L 404 404 200",
+        "POST": "L 404 404 200",
+        "DELETE": "L 405 405 405",
+    },
+    "connectors/<id:pk>/delete/": {
+        "GET": "L 404 404 200",
+        "POST": "L 404 404 400",
+        "DELETE": "L 405 405 405",
+    },
+    "connectors/<id:pk>/sync/": {
+        "GET": "L 404 404 200",
+        "POST": "L 404 404 400",
+        "DELETE": "L 405 405 405",
+    },
+    "connectors/<id:pk>/runs/<id:run_pk>/": {
+        "GET": "L 404 404 200",
+        "POST": "L 405 405 405",
+        "DELETE": "L 405 405 405",
+    },
     "api-tokens/<id:pk>/revoke/": {
         "GET": "L 405 405 405",
         "POST": "L 404 404 302",

@@ -16,7 +16,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PAGES = {
     "csm": ["/today/", "/portfolio/", "/portfolio/?band=red", "/accounts/RED-1/", "/tasks/"],
     "manager": ["/today/", "/team/", "/tasks/", "/portfolio/"],
-    "admin": ["/scoring/", "/playbooks/", "/audit-log/", "/imports/", "/api-tokens/", "/slack/"],
+    "admin": [
+        "/scoring/",
+        "/playbooks/",
+        "/audit-log/",
+        "/imports/",
+        "/api-tokens/",
+        "/slack/",
+        "/connectors/",
+        "/connectors/new/hubspot/",
+    ],
 }
 
 

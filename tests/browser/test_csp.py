@@ -165,6 +165,8 @@ def test_manager_and_admin_pages_and_the_api_docs_run_without_a_csp_violation(
         "/playbooks/",
         "/imports/",
         "/api-tokens/",
+        "/connectors/",
+        "/connectors/new/hubspot/",
     ):
         _visit(page, watched, url)
 

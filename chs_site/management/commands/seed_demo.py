@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
 from accounts import demo as accounts_demo
+from connectors import demo as connectors_demo
 from playbooks import demo as playbooks_demo
 from playbooks.services.firing import process_score_events
 from scoring import demo as scoring_demo
@@ -37,6 +38,7 @@ class Command(BaseCommand):
         # demo's playbooks exist (as in any history), whether or not a worker is running.
         process_score_events()
         self.stdout.write(f"playbooks.demo: {json.dumps(playbooks_demo.seed(today=today))}")
+        self.stdout.write(f"connectors.demo: {json.dumps(connectors_demo.seed(today=today))}")
         if not options["quiet_logins"]:
             self.print_logins()
 
