@@ -1,14 +1,14 @@
 """Tasks as people see them: the queue grouped by due date, a team's load, an account's
-open tasks, a task's history."""
+open tasks, a task's history, the global search's task matches."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Avg, Count, Q, QuerySet
+from django.db.models import Avg, Case, Count, F, Q, QuerySet, When
 from django.http import Http404
 
 from accounts.models import Account, HealthBand, Role, User
@@ -227,3 +227,30 @@ def task_counts_by_assignee(
         .annotate(open=Count("pk"), overdue=Count("pk", filter=Q(due_date__lt=today)))
     )
     return {assignee: (n_open, n_overdue) for assignee, n_open, n_overdue in rows}
+
+
+def accounts_with_open_task(account_ids: Iterable[int], title: str) -> set[int]:
+    """Of these accounts, those that already have an open or snoozed task with this title
+    (a bulk "create tasks" skips them rather than adding a duplicate)."""
+    return set(
+        Task.objects.filter(
+            account_id__in=list(account_ids),
+            title=title,
+            status__in=ACTIVE_STATUSES,
+        ).values_list("account_id", flat=True)
+    )
+
+
+def search_tasks(user: User, text: str, *, limit: int) -> list[Task]:
+    """Tasks in the user's scope whose title contains ``text``: open ones first, then by
+    due date (the global search)."""
+    return list(
+        visible_tasks(user)
+        .filter(title__icontains=text)
+        .select_related("account", "assignee")
+        .order_by(
+            Case(When(status=TaskStatus.OPEN, then=0), default=1),
+            F("due_date").asc(nulls_last=True),
+            "pk",
+        )[:limit]
+    )

@@ -21,7 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from accounts.authentication import PerTokenThrottle
-from accounts.models import Account, ImportJob, User
+from accounts.models import Account, ImportJob, SavedView, User
 from accounts.services.heartbeat import record_worker_heartbeat
 from accounts.services.tokens import create_api_token
 from chs_site.queues import QUEUES
@@ -86,6 +86,12 @@ def world(csm: User, manager: User, admin: User, other_csm: User, other_account:
     )
     backfill = BackfillJob.objects.create(scorecard=card, days=7, created_by=admin)
     token = create_api_token(user=other_csm, scope="read").token
+    view = SavedView.objects.create(  # shared with the other team by its manager
+        owner=User.objects.get(username="other_manager"),
+        name="Red",
+        query="band=red",
+        team=other_csm.team,
+    )
     ids = {
         "external_id": other_account.external_id,
         "metric": "logins",
@@ -95,6 +101,7 @@ def world(csm: User, manager: User, admin: User, other_csm: User, other_account:
         "import": str(job.pk),
         "backfill": str(backfill.pk),
         "token": str(token.pk),
+        "view": str(view.pk),
     }
     w = World(ids=ids)
     w.clients["anonymous"] = (Client(), {})
@@ -119,6 +126,8 @@ def url_for(route: str, ids: dict[str, str]) -> str:
         if route.startswith("scoring/backfills/")
         else "token"
         if route.startswith("api-tokens/")
+        else "view"
+        if route.startswith("portfolio/views/")
         else "scorecard"
     )
     url = (
@@ -306,6 +315,36 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "POST": "L 405 405 405",
         "DELETE": "L 405 405 405",
     },
+    # An empty POST names no view (redirect with the error); the other team's shared view
+    # is a 404 to anyone outside that team, and only its owner changes it.
+    "portfolio/views/": {
+        "GET": "L 405 405 405",
+        "POST": "L 302 302 302",
+        "DELETE": "L 405 405 405",
+    },
+    "portfolio/views/<id:pk>/": {
+        "GET": "L 405 405 405",
+        "POST": "L 404 404 404",
+        "DELETE": "L 405 405 405",
+    },
+    # Bulk actions: nothing selected sends the user back to the portfolio with the reason;
+    # outreach and owner changes are for managers and admins (a CSM gets 404).
+    "portfolio/bulk/tasks/": {
+        "GET": "L 302 302 302",
+        "POST": "L 302 302 302",
+        "DELETE": "L 405 405 405",
+    },
+    "portfolio/bulk/outreach/": {
+        "GET": "L 404 302 302",
+        "POST": "L 404 302 302",
+        "DELETE": "L 405 405 405",
+    },
+    "portfolio/bulk/owner/": {
+        "GET": "L 404 302 302",
+        "POST": "L 404 302 302",
+        "DELETE": "L 405 405 405",
+    },
+    "search/": {"GET": "L 200 200 200", "POST": "L 405 405 405", "DELETE": "L 405 405 405"},
     "team/": {"GET": "L 404 200 200", "POST": "L 405 405 405", "DELETE": "L 405 405 405"},
     "accounts/<account_id:external_id>/": {
         "GET": "L 404 404 200",
