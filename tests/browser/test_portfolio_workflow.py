@@ -103,10 +103,8 @@ def test_a_manager_bulk_assigns_outreach_after_confirming_the_counts(
     assert page.locator("#bulk-count").inner_text() == "2 selected"  # type: ignore[attr-defined]
     page.get_by_role("button", name="Assign outreach…").click()  # type: ignore[attr-defined]
     page.wait_for_url(re.compile(r"/portfolio/bulk/outreach/"))  # type: ignore[attr-defined]
-    assert (
-        "2 selected accounts: Alpha Mills, Charlie Labs."
-        in page.locator("#bulk-selection").inner_text()
-    )  # type: ignore[attr-defined]
+    selection = page.locator("#bulk-selection").inner_text()  # type: ignore[attr-defined]
+    assert "2 selected accounts: Alpha Mills, Charlie Labs." in selection
     page.get_by_label("Assign to").select_option(str(teammate.pk))  # type: ignore[attr-defined]
     page.get_by_role("button", name="Review").click()  # type: ignore[attr-defined]
     consequences = page.locator("#confirm-consequences")  # type: ignore[attr-defined]

@@ -103,3 +103,16 @@ def test_search_queries_do_not_grow_with_results(
     assert [len(items) for _, _, items in response.context["groups"]] == [30, 30, 30]
     with django_assert_max_num_queries(7):
         csm_client.get("/search/", {"q": "harbor"}, headers=HX)
+
+
+def test_a_managers_search_adds_only_the_team_lookups(
+    csm: User, manager: User, django_assert_max_num_queries: Any
+) -> None:
+    for i in range(30):
+        account = AccountFactory.create(owner=csm, name=f"Harbor {i}")
+        ContactFactory.create(account=account, name=f"Harbor person {i}")
+        TaskFactory.create(account=account, title=f"Harbor task {i}")
+    # As a CSM's, plus the team's ids that each group's scope looks up first.
+    with django_assert_max_num_queries(10):
+        response = client_for(manager).get("/search/", {"q": "harbor"})
+    assert [len(items) for _, _, items in response.context["groups"]] == [30, 30, 30]
