@@ -112,7 +112,8 @@ def test_a_managers_search_adds_only_the_team_lookups(
         account = AccountFactory.create(owner=csm, name=f"Harbor {i}")
         ContactFactory.create(account=account, name=f"Harbor person {i}")
         TaskFactory.create(account=account, title=f"Harbor task {i}")
+    client = client_for(manager)
     # As a CSM's, plus the team's ids that each group's scope looks up first.
     with django_assert_max_num_queries(10):
-        response = client_for(manager).get("/search/", {"q": "harbor"})
+        response = client.get("/search/", {"q": "harbor"})
     assert [len(items) for _, _, items in response.context["groups"]] == [30, 30, 30]
