@@ -125,8 +125,10 @@ def change_view(request: AuthedRequest, pk: int) -> HttpResponse:
 # --- bulk actions ------------------------------------------------------------------------
 
 # Parameters that say which accounts a bulk action acts on: ticked rows, or "all" with the
-# portfolio's own filter parameters.
+# portfolio's own filter parameters. The action's own fields carry a prefix, so they never
+# meet a filter of the same name (the new owner and the owner filter).
 SELECTION_PARAMS = ("account", "all", *PortfolioFilterForm.base_fields)
+BULK_PREFIX = "bulk"
 
 
 def _params(request: AuthedRequest) -> QueryDict:
@@ -174,7 +176,7 @@ class BulkAction:
 
 def _tasks_form(request: AuthedRequest, data: QueryDict | None) -> forms.Form:
     people = visible_users(request.user).order_by("first_name", "last_name", "username")
-    return TaskCreateForm(data, people=people)
+    return TaskCreateForm(data, people=people, prefix=BULK_PREFIX)
 
 
 def _tasks_consequences(
@@ -209,7 +211,7 @@ def _tasks_act(request: AuthedRequest, accounts: list[Account], d: dict[str, Any
 
 def _outreach_form(request: AuthedRequest, data: QueryDict | None) -> forms.Form:
     people = visible_users(request.user).filter(role=Role.CSM).order_by("username")
-    return OutreachTaskForm(data, people=people)
+    return OutreachTaskForm(data, people=people, prefix=BULK_PREFIX)
 
 
 def _outreach_spec(accounts: list[Account], d: dict[str, Any]) -> OutreachSpec:
@@ -246,7 +248,7 @@ def _outreach_act(request: AuthedRequest, accounts: list[Account], d: dict[str, 
 
 
 def _owner_form(request: AuthedRequest, data: QueryDict | None) -> forms.Form:
-    return OwnerForm(data, choices=portfolio_owners(request.user))
+    return OwnerForm(data, choices=portfolio_owners(request.user), prefix=BULK_PREFIX)
 
 
 def _owner_consequences(
@@ -352,7 +354,11 @@ def bulk_action(request: AuthedRequest, slug: str) -> HttpResponse:
                 cancel_url=back,
                 fields=[
                     *selection,
-                    *((k, v) for k in form.fields for v in params.getlist(k)),
+                    *(
+                        (form.add_prefix(k), v)
+                        for k in form.fields
+                        for v in params.getlist(form.add_prefix(k))
+                    ),
                 ],
             )
             return render_confirmation(request, confirmation, refused=request.method == "POST")

@@ -28,6 +28,8 @@ def search(request: AuthedRequest) -> HttpResponse:
     error = ""
     if len(text) > SEARCH_MAX_LENGTH:
         error = f"Search for at most {SEARCH_MAX_LENGTH} characters; this has {len(text)}."
+    elif "\x00" in text:
+        error = "The search text contains a NUL character; type it again."
     limit = PREVIEW_LIMIT if request.htmx else PAGE_LIMIT
     groups: list[tuple[str, str, list[object]]] = []
     if text and not error:

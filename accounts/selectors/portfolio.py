@@ -38,9 +38,10 @@ QUERY_PARAMS = ("q", "band", "segment", "stage", "renewal_within", "dropped_by",
 
 def view_query_string(params: QueryDict) -> str:
     """The portfolio view a query string describes, normalised: only its known parameters,
-    non-empty, in ``QUERY_PARAMS`` order."""
+    non-empty, in ``QUERY_PARAMS`` order. A value with a NUL character is dropped (no
+    filter accepts one, and PostgreSQL cannot store it)."""
     values = {k: (params.get(k) or "").strip() for k in QUERY_PARAMS}
-    return urlencode([(k, v) for k, v in values.items() if v])
+    return urlencode([(k, v) for k, v in values.items() if v and "\x00" not in v])
 
 
 @dataclass(frozen=True)
@@ -300,6 +301,8 @@ def bulk_selection(
         )
     if len(wanted) > BULK_MAX:
         raise _too_many()
+    if any("\x00" in ext for ext in wanted):  # no such id can exist; PostgreSQL refuses NUL
+        raise Http404("No such account.")
     accounts = list(
         visible_accounts(user)
         .filter(external_id__in=wanted)

@@ -38,7 +38,12 @@ def book(csm: User) -> list[Account]:
     ]
 
 
-TASK_FORM = {"title": "Renewal call", "description": "", "due_date": "", "priority": "normal"}
+TASK_FORM = {
+    "bulk-title": "Renewal call",
+    "bulk-description": "",
+    "bulk-due_date": "",
+    "bulk-priority": "normal",
+}
 
 
 def test_create_tasks_asks_first_with_counts_then_creates_and_reports(
@@ -79,7 +84,7 @@ def test_a_post_without_the_confirm_field_does_nothing(
 
 def test_a_bad_form_is_shown_again_with_its_errors(csm_client: Client, book: list[Account]) -> None:
     response = csm_client.get(
-        "/portfolio/bulk/tasks/", {"account": ["A-1"], **TASK_FORM, "title": "", "review": "1"}
+        "/portfolio/bulk/tasks/", {"account": ["A-1"], **TASK_FORM, "bulk-title": "", "review": "1"}
     )
     assert response.status_code == 200
     assert "This field is required." in response.content.decode()
@@ -154,11 +159,11 @@ def test_a_manager_assigns_outreach_to_the_ticked_accounts_only(
 ) -> None:
     form = {
         "account": ["A-1", "C-1"],
-        "title": "Check in with {account_name}",
-        "description": "",
-        "due_in_days": "3",
-        "priority": "high",
-        "assignee": str(teammate.pk),
+        "bulk-title": "Check in with {account_name}",
+        "bulk-description": "",
+        "bulk-due_in_days": "3",
+        "bulk-priority": "high",
+        "bulk-assignee": str(teammate.pk),
     }
     review = manager_client.get("/portfolio/bulk/outreach/", {**form, "review": "1"})
     body = review.content.decode()
@@ -178,7 +183,7 @@ def test_a_manager_changes_owners_audited_skipping_those_already_theirs(
 ) -> None:
     book[2].owner = teammate
     book[2].save(update_fields=["owner"])
-    form = {"account": ["A-1", "B-1", "C-1"], "owner": str(teammate.pk)}
+    form = {"account": ["A-1", "B-1", "C-1"], "bulk-owner": str(teammate.pk)}
     review = manager_client.get("/portfolio/bulk/owner/", {**form, "review": "1"})
     body = review.content.decode()
     assert f"2 accounts move to {teammate.display_name} (Alpha, Bravo)" in body
@@ -197,7 +202,8 @@ def test_owners_cannot_go_outside_the_team(
     manager_client: Client, book: list[Account], other_csm: User
 ) -> None:
     response = manager_client.post(
-        "/portfolio/bulk/owner/", {"account": ["A-1"], "owner": str(other_csm.pk), "confirm": "yes"}
+        "/portfolio/bulk/owner/",
+        {"account": ["A-1"], "bulk-owner": str(other_csm.pk), "confirm": "yes"},
     )
     assert response.status_code == 400
     assert "not in your team" in response.content.decode()
@@ -250,3 +256,26 @@ def test_export_selected_has_just_the_ticked_rows_with_formulas_neutralised(
         .status_code
         == 404
     )
+
+
+def test_all_matching_with_an_owner_filter_keeps_it_apart_from_the_new_owner(
+    manager_client: Client, book: list[Account], teammate: User, teammate_account: Account
+) -> None:
+    response = manager_client.post(
+        "/portfolio/bulk/owner/",
+        {"all": "1", "owner": "teammate", "bulk-owner": str(book[0].owner_id), "confirm": "yes"},
+    )
+    assert response.status_code == 302
+    assert messages_of(response) == [
+        f"Change owner: 1 account moved to {book[0].owner.display_name}."  # type: ignore[union-attr]
+    ]
+    teammate_account.refresh_from_db()
+    assert teammate_account.owner == book[0].owner
+
+
+def test_nul_characters_never_reach_the_database(csm: User, csm_client: Client) -> None:
+    assert csm_client.get("/portfolio/bulk/tasks/", {"account": "A\x00"}).status_code == 404
+    assert csm_client.get("/portfolio/export.csv", {"account": "A\x00"}).status_code == 404
+    saved = csm_client.post("/portfolio/views/", {"name": "N", "query": "q=a\x00b&band=red"})
+    assert saved.status_code == 302
+    assert csm.saved_views.get().query == "band=red"

@@ -81,6 +81,8 @@ def test_empty_nothing_found_and_too_long_searches_say_so(csm_client: Client) ->
     long = csm_client.get("/search/", {"q": "x" * 101})
     assert long.status_code == 400
     assert "Search for at most 100 characters; this has 101." in long.content.decode()
+    nul = csm_client.get("/search/", {"q": "a\x00b"})
+    assert nul.status_code == 400 and "NUL character" in nul.content.decode()
 
 
 def test_every_page_has_the_search_box_and_the_shortcut_help(csm_client: Client) -> None:
