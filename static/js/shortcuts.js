@@ -107,9 +107,13 @@
     }
   });
 
-  // The footer's button opens the same help dialog.
+  // The footer's button opens the same help dialog; a click outside the search closes its
+  // drop-down.
   document.addEventListener("click", function (event) {
-    if (event.target.closest && event.target.closest("[data-shortcut-help]")) { openHelp(); }
+    if (!event.target.closest) { return; }
+    if (event.target.closest("[data-shortcut-help]")) { openHelp(); }
+    var menu = document.getElementById("global-search-menu");
+    if (menu && !event.target.closest(".global-search")) { menu.innerHTML = ""; }
   });
 
   // Portfolio selection: the header box ticks the page, the count shows in the bar.

@@ -21,7 +21,7 @@ from accounts.models import Account, SavedView, User
 from playbooks.models import Task
 from tests.browser.conftest import assert_accessible, browser_login
 from tests.browser.test_workspace import shot, with_password
-from tests.factories import AccountFactory
+from tests.factories import AccountFactory, TaskFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -181,6 +181,13 @@ def test_keyboard_shortcuts_move_tick_open_help_and_search_but_never_inside_inpu
     assert page.evaluate("document.activeElement.textContent") == "Bravo Foods"  # type: ignore[attr-defined]
     page.keyboard.press("Enter")  # type: ignore[attr-defined]
     page.wait_for_url(re.compile(r"/accounts/BRAVO-1/"))  # type: ignore[attr-defined]
+
+    # The task queue's rows move and open the same way.
+    task = TaskFactory.create(account=trio[0], title="Call about the renewal")
+    page.goto("/tasks/")  # type: ignore[attr-defined]
+    page.keyboard.press("j")  # type: ignore[attr-defined]
+    page.keyboard.press("Enter")  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(rf"/tasks/{task.pk}/"))  # type: ignore[attr-defined]
 
 
 def test_the_portfolio_and_search_fit_a_phone(page: object, csm: User, trio: list[Account]) -> None:
