@@ -25,7 +25,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.forms import OwnerForm, PortfolioFilterForm, SavedViewForm
 from accounts.models import Account, Role
 from accounts.selectors import saved_views as view_selectors
-from accounts.selectors.access import visible_users
+from accounts.selectors.access import can_reassign_work, visible_users
 from accounts.selectors.portfolio import bulk_selection, portfolio_owners, view_query_string
 from accounts.services import accounts as account_services
 from accounts.services import saved_views as view_services
@@ -309,15 +309,11 @@ BULK_ACTIONS = {
 }
 
 
-def can_manage_accounts(request: AuthedRequest) -> bool:
-    return request.user.is_admin or request.user.role == Role.MANAGER
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def bulk_action(request: AuthedRequest, slug: str) -> HttpResponse:
     action = BULK_ACTIONS.get(slug)
-    if action is None or (action.managers_only and not can_manage_accounts(request)):
+    if action is None or (action.managers_only and not can_reassign_work(request.user)):
         raise Http404("No such bulk action.")
     back = _back_to_portfolio(request)
     try:

@@ -35,7 +35,7 @@ from accounts.forms import (
 )
 from accounts.imports import jobs as import_jobs
 from accounts.imports.registry import kind_spec
-from accounts.models import Account, ApiToken, ImportJob, Role, User
+from accounts.models import Account, ApiToken, ImportJob, User
 from accounts.selectors import access
 from accounts.selectors import team as team_selectors
 from accounts.selectors.portfolio import (
@@ -146,7 +146,7 @@ def portfolio(request: AuthedRequest) -> HttpResponse:
         "sort": sort,
         "filtered": bool(sort_params),
         "show_owner": not user.is_csm,
-        "can_manage": user.is_admin or user.role == Role.MANAGER,
+        "can_manage": access.can_reassign_work(user),
         "export_url": reverse("accounts:portfolio_export") + (f"?{view}" if view else ""),
         "selection_filters": [(k, v) for k, v in params.items()],
     }
@@ -240,11 +240,17 @@ def _export_rows(accounts: Any) -> Iterator[list[str]]:
 
 @login_required
 @require_GET
-def portfolio_export(request: AuthedRequest) -> StreamingHttpResponse:
+def portfolio_export(request: AuthedRequest) -> HttpResponse | StreamingHttpResponse:
     """The portfolio as CSV with the page's filters and sort (or just the ticked rows),
     streamed row by row."""
     if "account" in request.GET and request.GET.get("all") != "1":  # ticked rows only
-        picked = bulk_selection(request.user, external_ids=request.GET.getlist("account"))
+        try:
+            picked = bulk_selection(request.user, external_ids=request.GET.getlist("account"))
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return redirect(
+                reverse("accounts:portfolio") + "?" + (view_query_string(request.GET) or "view=all")
+            )
         accounts = Account.objects.filter(pk__in=[a.pk for a in picked]).order_by("name", "pk")
     else:  # the view: every account matching its filters, in its sort
         form, _ = _portfolio_form(request)

@@ -8,10 +8,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Account, Activity, Role, User, owner_sort_name
+from accounts.models import Account, Activity, User, owner_sort_name
 from accounts.selectors.access import (
     assignable_owner,
     can_manage_account,
+    can_reassign_work,
     visible_accounts,
     visible_users,
 )
@@ -140,7 +141,7 @@ def change_owners(*, user: User, accounts: list[Account], owner: User) -> OwnerC
     """Hand ``accounts`` (fetched through ``user``'s scope) to ``owner``: managers within
     their team, admins anywhere. One transaction; each account gets its timeline line and
     audit entry (``update_account``), and a refusal on any of them changes none."""
-    if not (user.is_admin or user.role == Role.MANAGER):
+    if not can_reassign_work(user):
         raise PermissionDenied("Only the team's manager or an admin may reassign accounts.")
     plan = plan_owner_change(accounts=accounts, owner=owner)
     for account in plan.change:

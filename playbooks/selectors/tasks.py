@@ -12,7 +12,7 @@ from django.db.models import Avg, Case, Count, F, Q, QuerySet, When
 from django.http import Http404
 
 from accounts.models import Account, HealthBand, Role, User
-from accounts.selectors.access import visible_accounts, visible_users
+from accounts.selectors.access import can_reassign_work, visible_accounts, visible_users
 from playbooks.models import ACTIVE_STATUSES, Task, TaskEvent, TaskStatus
 
 
@@ -34,7 +34,7 @@ def get_task_for_user(user: User, pk: int) -> Task:
 
 
 def can_reassign(user: User) -> bool:
-    return user.is_admin or user.role == Role.MANAGER
+    return can_reassign_work(user)
 
 
 @dataclass

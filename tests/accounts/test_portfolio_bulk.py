@@ -13,7 +13,10 @@ from django.contrib.messages import get_messages
 from django.test import Client
 
 from accounts.models import Account, Activity, AuditEntry, User
+from accounts.selectors import portfolio as portfolio_selectors
+from accounts.selectors.portfolio import bulk_selection
 from accounts.services import accounts as account_services
+from chs_site.errors import ValidationFailed
 from playbooks.models import Notification, Task
 from playbooks.services import tasks as task_services
 from tests.conftest import client_for
@@ -279,3 +282,20 @@ def test_nul_characters_never_reach_the_database(csm: User, csm_client: Client) 
     saved = csm_client.post("/portfolio/views/", {"name": "N", "query": "q=a\x00b&band=red"})
     assert saved.status_code == 302
     assert csm.saved_views.get().query == "band=red"
+
+
+def test_more_than_the_bulk_limit_is_refused_with_what_to_do(
+    csm: User, csm_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    too_many = [f"X-{i}" for i in range(1001)]
+    with pytest.raises(ValidationFailed, match="at most 1,000 accounts; narrow the filters"):
+        bulk_selection(csm, external_ids=too_many)
+    # Through a page (Django refuses more than 1 000 fields first): back to the portfolio.
+    monkeypatch.setattr(portfolio_selectors, "BULK_MAX", 2)
+    three = {"account": ["X-1", "X-2", "X-3"], "band": "red"}
+    for url in ("/portfolio/bulk/tasks/", "/portfolio/export.csv"):
+        response = csm_client.get(url, three)
+        assert response.status_code == 302 and response["Location"] == "/portfolio/?band=red"
+        assert messages_of(response)[-1] == (
+            "A bulk action handles at most 2 accounts; narrow the filters."
+        )
