@@ -14,7 +14,15 @@ from django.utils import timezone
 from accounts.imports.reading import LOCALE_BY_DELIMITER, NUMBER_LOCALES
 from accounts.imports.registry import choices as import_kind_choices
 from accounts.imports.registry import kind_spec
-from accounts.models import ApiToken, Feedback, HealthBand, ImportJob, LifecycleStage, User
+from accounts.models import (
+    ApiToken,
+    Feedback,
+    HealthBand,
+    ImportJob,
+    LifecycleStage,
+    Team,
+    User,
+)
 from accounts.selectors.portfolio import SORT_KEYS, PortfolioQuery
 from chs_site.parsing import REFERENCE_LOCALE, is_in_future, number_example, number_locale_label
 
@@ -362,3 +370,22 @@ class ApiTokenForm(forms.Form):
     name = forms.CharField(
         label="What it is for", max_length=100, required=False, help_text="e.g. “Segment sync”"
     )
+
+
+class SavedViewForm(forms.Form):
+    """Name a portfolio view; managers and admins may share it with a team they lead."""
+
+    name = forms.CharField(max_length=80, label="View name")
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.none(),
+        required=False,
+        empty_label="Only me",
+        label="Share with",
+    )
+    make_default = forms.BooleanField(required=False, label="Open my portfolio with it")
+
+    def __init__(self, *args: Any, teams: QuerySet[Team], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["team"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = teams

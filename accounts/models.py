@@ -692,3 +692,49 @@ class OutboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic} {self.object_id}"
+
+
+class SavedView(models.Model):
+    """A named portfolio query string (filters, search and sort). Personal, or shared with a
+    team the owner manages (its members and manager see it); only its owner renames or
+    deletes it."""
+
+    owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=80)
+    query = models.CharField(max_length=1000, blank=True)
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="shared_views",
+        help_text="Shared with this team; blank = personal.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="saved_view_name_per_owner")
+        ]
+        indexes = [models.Index(fields=["team", "name"], name="saved_view_team_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_shared(self) -> bool:
+        return self.team_id is not None
+
+
+class DefaultView(models.Model):
+    """The saved view a user's portfolio opens with when its URL carries no query: one per
+    user (the primary key), their own or one shared with their team."""
+
+    user = models.OneToOneField(
+        User, on_delete=models.CASCADE, primary_key=True, related_name="default_view"
+    )
+    view = models.ForeignKey(SavedView, on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self) -> str:
+        return f"Default view of {self.user_id}"

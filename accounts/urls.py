@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 import chs_site.converters  # noqa: F401  (registers <account_id:…>)
-from accounts import audit_views, signin, sso, views
+from accounts import audit_views, portfolio_views, signin, sso, views
 
 app_name = "accounts"
 
@@ -25,6 +25,17 @@ urlpatterns = [
     path("sso/callback/", sso.sso_callback, name="sso_callback"),
     path("portfolio/", views.portfolio, name="portfolio"),
     path("portfolio/export.csv", views.portfolio_export, name="portfolio_export"),
+    path("portfolio/views/", portfolio_views.save_view, name="save_view"),
+    path("portfolio/views/<id:pk>/", portfolio_views.change_view, name="change_view"),
+    *(
+        path(
+            f"portfolio/bulk/{slug}/",
+            portfolio_views.bulk_action,
+            {"slug": slug},
+            name=f"portfolio_bulk_{slug}",
+        )
+        for slug in portfolio_views.BULK_ACTIONS
+    ),
     path("team/", views.team_dashboard, name="team_dashboard"),
     path("accounts/<account_id:external_id>/", views.account_detail, name="account_detail"),
     path("accounts/<account_id:external_id>/health/", views.account_health, name="account_health"),

@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -41,11 +41,14 @@ from accounts.selectors import team as team_selectors
 from accounts.selectors.portfolio import (
     SORT_KEYS,
     OwnerSortedBook,
+    bulk_selection,
     portfolio_accounts,
     portfolio_filtered,
     portfolio_owners,
     segment_sizes,
+    view_query_string,
 )
+from accounts.selectors.saved_views import saved_views_menu, shareable_teams
 from accounts.selectors.timeline import chart_markers, timeline
 from accounts.services import accounts as account_services
 from accounts.services import tokens as token_services
@@ -97,6 +100,13 @@ def _portfolio_form(request: AuthedRequest) -> tuple[PortfolioFilterForm, int]:
 @require_GET
 def portfolio(request: AuthedRequest) -> HttpResponse:
     user = request.user
+    saved_views = None if request.htmx else saved_views_menu(user)
+    if saved_views and not request.GET:
+        # A bare /portfolio/ opens the user's default view, in the URL like any other view
+        # (?view=all is the whole book without it).
+        default = next((v for v in saved_views if v.is_default), None)  # type: ignore[attr-defined]
+        if default is not None and default.query:
+            return redirect(f"{reverse('accounts:portfolio')}?{default.query}")
     form, total_in_scope = _portfolio_form(request)
     query = form.to_query()
     filtered = portfolio_filtered(user, query)
@@ -120,8 +130,10 @@ def portfolio(request: AuthedRequest) -> HttpResponse:
     for a in rows:
         a.spark = charts.sparkline(points.get(a.pk, []), start=since, end=now)  # type: ignore[attr-defined]
 
-    params = request.GET.copy()
-    params.pop("page", None)
+    # Sort, filters and search compose in one query string (the view); the page number
+    # rides on top of it. Every link on the page (headers, pages, export) keeps the view.
+    view = view_query_string(request.GET)
+    params = QueryDict(view, mutable=True)
     sort_params = params.copy()
     sort_params.pop("sort", None)
     sort = query.sort if query.sort_key in SORT_KEYS else "account"
@@ -130,17 +142,19 @@ def portfolio(request: AuthedRequest) -> HttpResponse:
         "page": page,
         "rows": rows,
         "columns": _columns(user, sort=sort, base=sort_params.urlencode()),
-        "query": params.urlencode(),
-        "sort_query": sort_params.urlencode(),
+        "query": view,
         "sort": sort,
-        "filtered": any(k != "sort" for k in params),
+        "filtered": bool(sort_params),
         "show_owner": not user.is_csm,
-        "export_url": reverse("accounts:portfolio_export")
-        + (f"?{params.urlencode()}" if params else ""),
+        "can_manage": access.can_reassign_work(user),
+        "export_url": reverse("accounts:portfolio_export") + (f"?{view}" if view else ""),
+        "selection_filters": [(k, v) for k, v in params.items()],
     }
     if request.htmx:
         return render(request, "accounts/portfolio.html#table", context)
     context["total_in_scope"] = total_in_scope
+    context["saved_views"] = saved_views
+    context["share_teams"] = list(shareable_teams(user))
     return render(request, "accounts/portfolio.html", context)
 
 
@@ -226,10 +240,21 @@ def _export_rows(accounts: Any) -> Iterator[list[str]]:
 
 @login_required
 @require_GET
-def portfolio_export(request: AuthedRequest) -> StreamingHttpResponse:
-    """The portfolio as CSV with the page's filters and sort, streamed row by row."""
-    form, _ = _portfolio_form(request)
-    accounts = portfolio_accounts(request.user, form.to_query())
+def portfolio_export(request: AuthedRequest) -> HttpResponse | StreamingHttpResponse:
+    """The portfolio as CSV with the page's filters and sort (or just the ticked rows),
+    streamed row by row."""
+    if "account" in request.GET and request.GET.get("all") != "1":  # ticked rows only
+        try:
+            picked = bulk_selection(request.user, external_ids=request.GET.getlist("account"))
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return redirect(
+                reverse("accounts:portfolio") + "?" + (view_query_string(request.GET) or "view=all")
+            )
+        accounts = Account.objects.filter(pk__in=[a.pk for a in picked]).order_by("name", "pk")
+    else:  # the view: every account matching its filters, in its sort
+        form, _ = _portfolio_form(request)
+        accounts = portfolio_accounts(request.user, form.to_query())
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse(
         (writer.writerow(row) for row in _export_rows(accounts)),

@@ -1,7 +1,7 @@
 """Page benchmarks: server time of real requests through Django's test client.
 
 * ``portfolio_page``: /portfolio/ on the demo for each role.
-* ``pages``: the portfolio, account, team and export pages at 100 000 accounts.
+* ``pages``: the portfolio, account, task, Today, team, search and export pages at 100 000 accounts.
 * ``draft_preview``: the scorecard editor's live preview.
 
 The pages read every app's data (accounts, score history, tasks, playbooks), so their
@@ -271,8 +271,8 @@ def _timed(
 
 def bench_pages(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Server time of the portfolio (every filter and sort, each role), the account page
-    (with its charts), the task queue, the team dashboard and the CSV export, with 100 000 accounts and 180 days of
-    score history in PostgreSQL. p95 over ``runs`` requests each (Django's test client, so
+    (with its charts), the task queue, Today, the team dashboard, the global search and the
+    CSV export, with 100 000 accounts and 180 days of score history in PostgreSQL. p95 over ``runs`` requests each (Django's test client, so
     no network: server time). Target: portfolio and account page p95 ≤ 100 ms.
 
     The data is committed and vacuumed, as a production database's tables are (index-only
@@ -430,6 +430,23 @@ def _bench_pages(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
                 "case": label,
                 "accounts_in_scope": visible_accounts(user).count(),
                 **_timed(client, f"/today/{query}", min(runs, TODAY_RUNS)),
+            }
+    # The global search: accounts, contacts and tasks in scope, page and drop-down.
+    for role, user in data["users"].items():
+        client = Client()
+        client.force_login(user)
+        search_cases: tuple[tuple[str, str, dict[str, str] | None], ...] = (
+            ("results page", "?q=bench1234", None),
+            ("drop-down", "?q=bench12", {"HX-Request": "true"}),
+            ("no match", "?q=zzzz", None),
+        )
+        for label, query, hx in search_cases:
+            yield {
+                "bench": "pages",
+                "page": "search",
+                "role": role,
+                "case": label,
+                **_timed(client, f"/search/{query}", runs, hx),
             }
     for role in ("manager", "admin"):
         client = Client()

@@ -5,12 +5,13 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from chs_site import views
+from chs_site import search, views
 from chs_site.csp import swagger_ui_policy
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="playbooks:today", permanent=False)),
     path("healthz", views.healthz, name="healthz"),
+    path("search/", search.search, name="search"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("chs_site.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

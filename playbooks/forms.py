@@ -84,15 +84,10 @@ class QueueFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=100, label="Search")
 
 
-class OutreachForm(forms.Form):
-    band = forms.ChoiceField(choices=[("", "Any band"), *HealthBand.choices], required=False)
-    segment = forms.CharField(required=False, max_length=50)
-    renewal_within_days = forms.IntegerField(
-        required=False, min_value=0, max_value=730, label="Renews within (days)"
-    )
-    score_drop_at_least = forms.FloatField(
-        required=False, min_value=0, max_value=100, label="Score dropped by at least (30 days)"
-    )
+class OutreachTaskForm(forms.Form):
+    """The task a bulk outreach creates: for accounts picked by filter (``OutreachForm``)
+    or ticked on the portfolio."""
+
     assignee = PersonChoiceField(
         queryset=User.objects.none(),
         required=False,
@@ -114,6 +109,29 @@ class OutreachForm(forms.Form):
         title: str = self.cleaned_data["title"]
         validate_task_template(title)
         return title
+
+
+class OutreachForm(OutreachTaskForm):
+    band = forms.ChoiceField(choices=[("", "Any band"), *HealthBand.choices], required=False)
+    segment = forms.CharField(required=False, max_length=50)
+    renewal_within_days = forms.IntegerField(
+        required=False, min_value=0, max_value=730, label="Renews within (days)"
+    )
+    score_drop_at_least = forms.FloatField(
+        required=False, min_value=0, max_value=100, label="Score dropped by at least (30 days)"
+    )
+
+    field_order = [  # noqa: RUF012  (Django reads it as a plain list)
+        "band",
+        "segment",
+        "renewal_within_days",
+        "score_drop_at_least",
+        "assignee",
+        "title",
+        "description",
+        "due_in_days",
+        "priority",
+    ]
 
 
 class CommaListField(forms.CharField):

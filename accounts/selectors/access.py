@@ -70,6 +70,12 @@ def assignable_owner(user: User, username: str) -> User:
     return owner
 
 
+def can_reassign_work(user: User) -> bool:
+    """Assign and reassign tasks and accounts at all (within their scope): managers and
+    admins."""
+    return user.is_admin or user.role == Role.MANAGER
+
+
 def can_manage_account(user: User, account: Account) -> bool:
     """Assign/reassign tasks and owners: managers within their team, admins anywhere."""
     if user.is_admin:

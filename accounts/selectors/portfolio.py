@@ -13,10 +13,14 @@ from django.db import connection
 from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.expressions import OrderBy
 from django.db.models.functions import NullIf
+from django.http import Http404, QueryDict
 from django.utils import timezone
+from django.utils.http import urlencode
 
-from accounts.models import Account, AccountSearch, Role, User, band_rank, owner_sort_name
+from accounts.models import Account, Role, User, band_rank, owner_sort_name
 from accounts.selectors.access import visible_accounts, visible_users
+from accounts.selectors.search import matching_account_ids
+from chs_site.errors import ValidationFailed
 
 # --- portfolio -----------------------------------------------------------------------------
 
@@ -25,6 +29,19 @@ BAND_FILTERS = {"red": "red", "yellow": "yellow", "green": "green", "none": ""}
 
 # Sort keys the portfolio offers (the column headers link to them; "-key" reverses).
 SORT_KEYS = ("account", "band", "score", "trend", "mover", "arr", "renewal", "tasks", "owner")
+
+
+# The query-string parameters that make up a portfolio view (filters, search, sort), in the
+# order a saved view stores them; "page" is not part of a view.
+QUERY_PARAMS = ("q", "band", "segment", "stage", "renewal_within", "dropped_by", "owner", "sort")
+
+
+def view_query_string(params: QueryDict) -> str:
+    """The portfolio view a query string describes, normalised: only its known parameters,
+    non-empty, in ``QUERY_PARAMS`` order. A value with a NUL character is dropped (no
+    filter accepts one, and PostgreSQL cannot store it)."""
+    values = {k: (params.get(k) or "").strip() for k in QUERY_PARAMS}
+    return urlencode([(k, v) for k, v in values.items() if v and "\x00" not in v])
 
 
 @dataclass(frozen=True)
@@ -57,13 +74,7 @@ def portfolio_filtered(
     today = today or timezone.localdate()
     qs = visible_accounts(user)
     if query.search:
-        # Name, external id or domain: one line each of the search document, and line
-        # breaks in the text searched become spaces, so a match never spans two of them.
-        # PostgreSQL reads the document's trigram index.
-        text = query.search.replace("\r", " ").replace("\n", " ")
-        qs = qs.filter(
-            pk__in=AccountSearch.objects.filter(document__icontains=text).values("account_id")
-        )
+        qs = qs.filter(pk__in=matching_account_ids(query.search))
     if query.band in BAND_FILTERS:
         qs = qs.filter(health_band=BAND_FILTERS[query.band])
     if query.segment:
@@ -257,3 +268,47 @@ def portfolio_owners(user: User) -> QuerySet[User]:
         .filter(role__in=[Role.CSM, Role.MANAGER])
         .order_by("first_name", "last_name", "username")
     )
+
+
+# The most accounts one bulk action handles (the same cap as a bulk outreach).
+BULK_MAX = 1000
+
+
+def _too_many() -> ValidationFailed:
+    return ValidationFailed(
+        f"A bulk action handles at most {BULK_MAX:,} accounts; narrow the filters.",
+        errors=[{"field": "account", "message": "too many"}],
+    )
+
+
+def bulk_selection(
+    user: User, *, external_ids: list[str], query: PortfolioQuery | None = None
+) -> list[Account]:
+    """The accounts a bulk action on the portfolio acts on, in the portfolio's order:
+    every account matching ``query`` ("all N matching"), or the rows ticked by external id.
+    A ticked id outside the user's book is a 404, as opening it would be; more than
+    ``BULK_MAX`` accounts is refused with what to do instead."""
+    if query is not None:
+        accounts = list(portfolio_accounts(user, query)[: BULK_MAX + 1])
+        if len(accounts) > BULK_MAX:
+            raise _too_many()
+        return accounts
+    wanted = set(external_ids)
+    if not wanted:
+        raise ValidationFailed(
+            "Select at least one account (tick its row), or choose all matching accounts.",
+            errors=[{"field": "account", "message": "nothing selected"}],
+        )
+    if len(wanted) > BULK_MAX:
+        raise _too_many()
+    if any("\x00" in ext for ext in wanted):  # no such id can exist; PostgreSQL refuses NUL
+        raise Http404("No such account.")
+    accounts = list(
+        visible_accounts(user)
+        .filter(external_id__in=wanted)
+        .select_related("owner")
+        .order_by("name", "pk")
+    )
+    if len(accounts) != len(wanted):
+        raise Http404("No such account.")
+    return accounts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -11,6 +12,7 @@ from accounts.models import Account, Activity, User, owner_sort_name
 from accounts.selectors.access import (
     assignable_owner,
     can_manage_account,
+    can_reassign_work,
     visible_accounts,
     visible_users,
 )
@@ -171,3 +173,31 @@ def sync_account(
                 summary=f"{', '.join(fields)} updated from {source}"[:300],
             )
     return account, changed
+
+
+@dataclass(frozen=True)
+class OwnerChanges:
+    """What a bulk owner change did (or, from ``plan_owner_change``, would do)."""
+
+    change: list[Account]
+    already_owned: list[Account]  # skipped: the new owner has them already
+
+
+def plan_owner_change(*, accounts: list[Account], owner: User) -> OwnerChanges:
+    return OwnerChanges(
+        change=[a for a in accounts if a.owner_id != owner.pk],
+        already_owned=[a for a in accounts if a.owner_id == owner.pk],
+    )
+
+
+@transaction.atomic
+def change_owners(*, user: User, accounts: list[Account], owner: User) -> OwnerChanges:
+    """Hand ``accounts`` (fetched through ``user``'s scope) to ``owner``: managers within
+    their team, admins anywhere. One transaction; each account gets its timeline line and
+    audit entry (``update_account``), and a refusal on any of them changes none."""
+    if not can_reassign_work(user):
+        raise PermissionDenied("Only the team's manager or an admin may reassign accounts.")
+    plan = plan_owner_change(accounts=accounts, owner=owner)
+    for account in plan.change:
+        update_account(user=user, account=account, data={"owner": owner})
+    return plan

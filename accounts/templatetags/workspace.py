@@ -75,8 +75,10 @@ def trend_delta(change: float | None) -> SafeString:
 
 @register.simple_tag
 def portfolio_row(account: Account, show_owner: bool = False) -> SafeString:
-    """One portfolio table row: account, band, score (override marked), 30-day trend,
-    top mover, ARR, renewal, open tasks and (for managers and admins) the owner."""
+    """One portfolio table row: a tick box for bulk actions, account, band, score (override
+    marked), 30-day trend, top mover, ARR, renewal, open tasks and (for managers and admins)
+    the owner. ``data-row`` and ``data-open`` are what the keyboard shortcuts move between
+    and open (static/js/shortcuts.js)."""
     if account.health_score is None:
         score = format_html('<span class="muted">{}</span>', "—")
     else:
@@ -99,8 +101,9 @@ def portfolio_row(account: Account, show_owner: bool = False) -> SafeString:
             "<td>{}</td>", account.owner.display_name if account.owner else "Unassigned"
         )
     return format_html(
-        "<tr>"
-        '<td><a class="account-link" href="{}">{}</a><br>'
+        '<tr data-row><td class="select-cell"><input type="checkbox" name="account" value="{}" '
+        'form="bulk-form" aria-label="Select {}"></td>'
+        '<td><a class="account-link" data-open href="{}">{}</a><br>'
         '<span class="muted small">{} · {}</span></td>'
         "<td>{}</td>"
         '<td class="num">{}</td>'
@@ -111,6 +114,8 @@ def portfolio_row(account: Account, show_owner: bool = False) -> SafeString:
         '<td class="num">{}</td>'
         "{}"
         "</tr>",
+        account.external_id,
+        account.name,
         account.get_absolute_url(),
         account.name,
         account.external_id,

@@ -14,6 +14,8 @@ OUTREACH_MAX = 1000
 
 def outreach_accounts(actor: User, *, spec: Any, today: dt.date) -> list[Account]:
     qs = visible_accounts(actor).select_related("owner")
+    if spec.account_ids is not None:  # rows picked on the portfolio
+        qs = qs.filter(pk__in=spec.account_ids)
     if spec.band:
         qs = qs.filter(health_band=spec.band)
     if spec.segment:

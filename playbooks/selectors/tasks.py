@@ -1,18 +1,18 @@
 """Tasks as people see them: the queue grouped by due date, a team's load, an account's
-open tasks, a task's history."""
+open tasks, a task's history, the global search's task matches."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Avg, Count, Min, Q, QuerySet
+from django.db.models import Avg, Case, Count, F, Min, Q, QuerySet, When
 from django.http import Http404
 
 from accounts.models import Account, HealthBand, Role, User
-from accounts.selectors.access import visible_accounts, visible_users
+from accounts.selectors.access import can_reassign_work, visible_accounts, visible_users
 from playbooks.models import ACTIVE_STATUSES, Task, TaskEvent, TaskStatus
 
 
@@ -34,7 +34,7 @@ def get_task_for_user(user: User, pk: int) -> Task:
 
 
 def can_reassign(user: User) -> bool:
-    return user.is_admin or user.role == Role.MANAGER
+    return can_reassign_work(user)
 
 
 @dataclass
@@ -249,3 +249,30 @@ def overdue_by_account(accounts: QuerySet[Account], *, today: dt.date) -> dict[i
         .annotate(n=Count("pk"), oldest=Min("due_date"))
     )
     return {pk: Overdue(n, oldest) for pk, n, oldest in rows}
+
+
+def accounts_with_open_task(account_ids: Iterable[int], title: str) -> set[int]:
+    """Of these accounts, those that already have an open or snoozed task with this title
+    (a bulk "create tasks" skips them rather than adding a duplicate)."""
+    return set(
+        Task.objects.filter(
+            account_id__in=list(account_ids),
+            title=title,
+            status__in=ACTIVE_STATUSES,
+        ).values_list("account_id", flat=True)
+    )
+
+
+def search_tasks(user: User, text: str, *, limit: int) -> list[Task]:
+    """Tasks in the user's scope whose title contains ``text``: open ones first, then by
+    due date (the global search)."""
+    return list(
+        visible_tasks(user)
+        .filter(title__icontains=text)
+        .select_related("account", "assignee")
+        .order_by(
+            Case(When(status=TaskStatus.OPEN, then=0), default=1),
+            F("due_date").asc(nulls_last=True),
+            "pk",
+        )[:limit]
+    )

@@ -32,6 +32,7 @@ class OutreachSpec:
     renewal_within_days: int | None = None
     score_drop_at_least: float | None = None
     assignee: User | None = None  # None: each account's owner
+    account_ids: frozenset[int] | None = None  # None: every account the filters match
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -18,6 +19,7 @@ from accounts.selectors.access import can_manage_account, visible_users
 from accounts.services.outbox import Topic, record_outbox_events
 from chs_site.errors import Conflict, PermissionDenied, ValidationFailed
 from playbooks.models import Task, TaskEvent, TaskPriority, TaskStatus
+from playbooks.selectors.tasks import accounts_with_open_task
 from playbooks.services.notifications import notify
 
 # The explicit table of task status changes; anything not listed is refused.
@@ -167,6 +169,54 @@ def create_task(
             now=now,
         )
     return task
+
+
+@dataclass(frozen=True)
+class BulkTasks:
+    """What a bulk "create tasks" did (or, from ``plan_tasks_for_accounts``, would do)."""
+
+    create: list[Account]
+    already_open: list[Account]  # skipped: an open or snoozed task with this title
+
+
+def plan_tasks_for_accounts(*, accounts: list[Account], title: str) -> BulkTasks:
+    """Which of ``accounts`` would get a task titled ``title``; creates nothing (the
+    confirmation's counts come from here, as do the action's)."""
+    busy = accounts_with_open_task((a.pk for a in accounts), title.strip()[:200])
+    return BulkTasks(
+        create=[a for a in accounts if a.pk not in busy],
+        already_open=[a for a in accounts if a.pk in busy],
+    )
+
+
+@transaction.atomic
+def create_tasks_for_accounts(
+    *,
+    actor: User,
+    accounts: list[Account],
+    title: str,
+    description: str = "",
+    due_date: dt.date | None = None,
+    priority: str = TaskPriority.NORMAL,
+    assignee: User | None = None,
+    now: dt.datetime | None = None,
+) -> BulkTasks:
+    """One task per account (``create_task`` each, all in one transaction: a refusal on any
+    account creates none), skipping accounts that already have an open task with this
+    title. The caller fetched ``accounts`` through the actor's scope."""
+    plan = plan_tasks_for_accounts(accounts=accounts, title=title)
+    for account in plan.create:
+        create_task(
+            actor=actor,
+            account=account,
+            title=title,
+            description=description,
+            due_date=due_date,
+            priority=priority,
+            assignee=assignee,
+            now=now,
+        )
+    return plan
 
 
 @transaction.atomic

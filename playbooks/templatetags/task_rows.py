@@ -57,9 +57,9 @@ _REASSIGN = """    <details class="inline-action">
       </form>
     </details>
 """
-_ROW = """<tr id="task-{pk}" class="task-row task-{status}{overdue}">
+_ROW = """<tr id="task-{pk}" data-row class="task-row task-{status}{overdue}">
   <td>
-    <a href="{url}">{title}</a>
+    <a data-open href="{url}">{title}</a>
     <span class="tag prio-{priority}">{priority_label}</span>
     {status_tag}
     <br><span class="muted small"><a href="{account_url}">{account}</a>{playbook}{related}</span>

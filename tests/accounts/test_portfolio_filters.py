@@ -255,7 +255,10 @@ def test_htmx_swaps_only_the_table_and_keeps_the_sort(
     response = csm_client.get("/portfolio/?band=red&sort=-arr", headers=HX)
     body = response.content.decode()
     assert body.lstrip().startswith('<div id="portfolio-table"')
-    assert "<form" not in body and "<html" not in body
+    # The table and its own bulk-action form only: the filter and saved-view forms stay.
+    assert 'id="portfolio-filters"' not in body and "<html" not in body
+    assert 'id="save-view-form"' not in body
+    assert 'name="sort" value="-arr" form="portfolio-filters"' in body
     assert "Red Rock" in body and "Yellow Yard" not in body
     assert 'hx-swap="outerHTML"' in body
     assert "/portfolio/export.csv?band=red&amp;sort=-arr" in body
@@ -326,9 +329,10 @@ def test_portfolio_queries_do_not_grow_with_rows_for_any_role(
     _book_with_history(csm, scorecard)
     client = client_for(request.getfixturevalue(persona))
     # session, user, notifications, team ids (managers), segments (cached), owner choices,
-    # count, rows, sparklines: a fixed number whatever the page shows or how it is sorted.
+    # saved views, teams to share a view with (managers, admins), count, rows, sparklines:
+    # a fixed number whatever the page shows or how it is sorted.
     for query in ("", "?sort=-tasks", "?sort=owner", "?band=yellow&sort=trend", "?q=a&sort=-score"):
-        with django_assert_max_num_queries(10):
+        with django_assert_max_num_queries(12):
             response = client.get(f"/portfolio/{query}")
         assert len(response.context["page"].object_list) == 50
     with django_assert_max_num_queries(10):

@@ -21,7 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from accounts.authentication import PerTokenThrottle
-from accounts.models import Account, ImportJob, User
+from accounts.models import Account, ImportJob, SavedView, User
 from accounts.services.heartbeat import record_worker_heartbeat
 from accounts.services.tokens import create_api_token
 from chs_site.queues import QUEUES
@@ -110,6 +110,12 @@ def world(csm: User, manager: User, admin: User, other_csm: User, other_account:
         kind="hubspot", name="CRM", credential_encrypted=encrypt("pat-secret")
     )
     run = SyncRun.objects.create(connector=connector, status=SyncRun.Status.SUCCEEDED)
+    view = SavedView.objects.create(  # shared with the other team by its manager
+        owner=User.objects.get(username="other_manager"),
+        name="Red",
+        query="band=red",
+        team=other_csm.team,
+    )
     ids = {
         "external_id": other_account.external_id,
         "metric": "logins",
@@ -132,6 +138,7 @@ def world(csm: User, manager: User, admin: User, other_csm: User, other_account:
         "campaign": str(campaign.pk),
         "connector": str(connector.pk),
         "run": str(run.pk),
+        "view": str(view.pk),
     }
     w = World(ids=ids)
     w.clients["anonymous"] = (Client(), {})
@@ -170,6 +177,8 @@ def url_for(route: str, ids: dict[str, str]) -> str:
         if route.startswith("surveys/")
         else "connector"
         if route.startswith("connectors/")
+        else "view"
+        if route.startswith("portfolio/views/")
         else "scorecard"
     )
     url = (
@@ -433,6 +442,36 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "POST": "L 405 405 405",
         "DELETE": "L 405 405 405",
     },
+    # An empty POST names no view (redirect with the error); the other team's shared view
+    # is a 404 to anyone outside that team, and only its owner changes it.
+    "portfolio/views/": {
+        "GET": "L 405 405 405",
+        "POST": "L 302 302 302",
+        "DELETE": "L 405 405 405",
+    },
+    "portfolio/views/<id:pk>/": {
+        "GET": "L 405 405 405",
+        "POST": "L 404 404 404",
+        "DELETE": "L 405 405 405",
+    },
+    # Bulk actions: nothing selected sends the user back to the portfolio with the reason;
+    # outreach and owner changes are for managers and admins (a CSM gets 404).
+    "portfolio/bulk/tasks/": {
+        "GET": "L 302 302 302",
+        "POST": "L 302 302 302",
+        "DELETE": "L 405 405 405",
+    },
+    "portfolio/bulk/outreach/": {
+        "GET": "L 404 302 302",
+        "POST": "L 404 302 302",
+        "DELETE": "L 405 405 405",
+    },
+    "portfolio/bulk/owner/": {
+        "GET": "L 404 302 302",
+        "POST": "L 404 302 302",
+        "DELETE": "L 405 405 405",
+    },
+    "search/": {"GET": "L 200 200 200", "POST": "L 405 405 405", "DELETE": "L 405 405 405"},
     "team/": {"GET": "L 404 200 200", "POST": "L 405 405 405", "DELETE": "L 405 405 405"},
     "today/": {"GET": "L 200 200 200", "POST": "L 405 405 405", "DELETE": "L 405 405 405"},
     "today/<account_id:external_id>/call/": {
