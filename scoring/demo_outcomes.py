@@ -20,7 +20,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from accounts.demo import DEMO_SEED, plan_accounts
-from accounts.models import Account, Activity
+from accounts.models import Account, Activity, LifecycleStage
 from scoring import demo, validation
 from scoring.models import Outcome
 
@@ -97,9 +97,12 @@ def seed(*, today: dt.date) -> dict[str, int]:
                 },
             )
         )
+    churned = [o.account_id for o in outcomes if o.kind == Outcome.Kind.CHURNED]
     with transaction.atomic():
         Outcome.objects.bulk_create(outcomes, ignore_conflicts=True)
         Activity.objects.bulk_create(activities)
+        # As recording a churn does (scoring.services.outcomes.record_outcome).
+        Account.objects.filter(pk__in=churned).update(lifecycle_stage=LifecycleStage.CHURNED)
     created["outcomes"] = len(outcomes)
     if validation.current_churn_model() is None:
         try:
