@@ -576,7 +576,6 @@ def _action_response(
     *,
     fragment: str,
     ok_message: str | None,
-    status: int = 200,
     **forms: Any,
 ) -> HttpResponse:
     """After an action: HTMX gets the action's card (with its message and, for a change
@@ -593,9 +592,9 @@ def _action_response(
             context = _account_context(request, account, **forms)
         context["ok_message"] = ok_message
         context["oob"] = ok_message is not None
-        response = render(
-            request, f"accounts/account_detail.html#{fragment}", context, status=status
-        )
+        # 200 for a refusal too: htmx does not swap 4xx answers, and the form is where
+        # the person reads why.
+        response = render(request, f"accounts/account_detail.html#{fragment}", context)
         if ok_message is not None:
             response["HX-Trigger"] = ACCOUNT_CHANGED
         return response
@@ -764,7 +763,7 @@ def add_contact(request: AuthedRequest, external_id: str) -> HttpResponse:
                 ok_message=f"{contact.name} added to the contacts.",
             )
     return _action_response(
-        request, account, fragment="contacts", ok_message=None, status=400, contact_form=form
+        request, account, fragment="contacts", ok_message=None, contact_form=form
     )
 
 
@@ -790,7 +789,6 @@ def edit_contact(request: AuthedRequest, external_id: str, pk: int) -> HttpRespo
         account,
         fragment="contacts",
         ok_message=None,
-        status=400,
         contact_edit=(pk, form),
     )
 

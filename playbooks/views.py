@@ -508,7 +508,11 @@ def success_plan(request: AuthedRequest, external_id: str) -> HttpResponse:
     template = (
         "playbooks/_success_plan.html" if request.htmx else "playbooks/success_plan_page.html"
     )
-    return render(request, template, _plan_context(account, **extra))
+    response = render(request, template, _plan_context(account, **extra))
+    if request.method == "POST" and "plan_error" not in extra:
+        # The account page refetches its head (the active plans count) and timeline.
+        response["HX-Trigger"] = ACCOUNT_CHANGED
+    return response
 
 
 def _int(value: str | None) -> int:
