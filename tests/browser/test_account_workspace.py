@@ -65,9 +65,8 @@ def test_csm_works_an_account_through_tabs_dialogs_and_contacts(
     page.keyboard.press("ArrowRight")  # type: ignore[attr-defined]
     page.wait_for_url(re.compile(r"\?tab=tasks"))  # type: ignore[attr-defined]
     page.locator("#account-tasks").wait_for()  # type: ignore[attr-defined]
-    assert (
-        page.get_by_role("tab", name=re.compile("^Tasks")).get_attribute("aria-selected") == "true"
-    )  # type: ignore[attr-defined]
+    tasks_tab = page.get_by_role("tab", name=re.compile("^Tasks"))  # type: ignore[attr-defined]
+    assert tasks_tab.get_attribute("aria-selected") == "true"
 
     # A call with an NPS answer: one entry; the score in the head drops without a reload.
     page.get_by_text("Log a call or feedback", exact=True).first.click()  # type: ignore[attr-defined]
