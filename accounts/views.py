@@ -68,6 +68,7 @@ from playbooks.selectors.plans import active_plan_count
 from playbooks.selectors.tasks import account_open_tasks, task_counts_by_assignee
 from scoring import validation
 from scoring.forms import OutcomeForm
+from scoring.models import Outcome
 from scoring.selectors import health
 from scoring.selectors import team as score_team
 from scoring.selectors.history import path_to_green, score_movers
@@ -380,14 +381,12 @@ def _score_changes(history: _History) -> list[dict[str, Any]]:
     return out
 
 
-def _timeline_context(
-    request: AuthedRequest, account: Account, history: _History | None = None
-) -> dict[str, Any]:
+def _timeline_context(request: AuthedRequest, account: Account) -> dict[str, Any]:
     """One page of the timeline with the filter and cursor from the URL; a filter or page
     link that does not exist shows the newest entries and says so."""
     kind = request.GET.get("kind", "")
     before = request.GET.get("before", "")
-    moves = _score_changes(history or _History.of(account))
+    moves = _score_changes(_History.of(account))
     error = ""
     try:
         page = timeline_page(account, kind=kind, before=before, score_moves=moves)
@@ -415,18 +414,18 @@ ACCOUNT_TABS = (
 TAB_KEYS = {key for key, _ in ACCOUNT_TABS}
 
 
-def _churn(account: Account, outcomes: list[Any] | None = None) -> dict[str, Any] | None:
+def _churn(account: Account) -> dict[str, Any] | None:
     """For a churned account: when it churned and the ARR lost (the churn outcome's ARR
     change, else the ARR it had), for the banner and the key facts."""
     if account.lifecycle_stage != LifecycleStage.CHURNED:
         return None
-    rows = outcomes if outcomes is not None else health.recent_outcomes(account)
-    churn = next((o for o in rows if o.kind == "churned"), None)
+    rows = health.recent_outcomes(account)
+    churn = next((o for o in rows if o.kind == Outcome.Kind.CHURNED), None)
     lost = -churn.arr_change if churn is not None and churn.arr_change < 0 else account.arr
     return {"on": churn.occurred_at if churn is not None else None, "arr_lost": lost}
 
 
-def _head_context(request: AuthedRequest, account: Account, tab: str) -> dict[str, Any]:
+def _head_context(account: Account, tab: str) -> dict[str, Any]:
     """The page head: owner, lifecycle (churned or not), the tabs with their counts."""
     counts = {
         "tasks": account.open_task_count,
@@ -513,7 +512,7 @@ def _account_context(
         context["owner_form"] = forms.get("owner_form") or OwnerForm(
             choices=access.owner_choices(user, account)
         )
-    context.update(_head_context(request, account, tab))
+    context.update(_head_context(account, tab))
     context.update(_tab_context(request, account, tab, **forms))
     return context
 
@@ -530,9 +529,7 @@ def account_detail(request: AuthedRequest, external_id: str) -> HttpResponse:
         raise Http404(f"There is no tab {tab!r} on the account page.")
     if request.htmx and not request.htmx.history_restore_request:
         if request.GET.get("part") == "head":
-            return render(
-                request, "accounts/account_detail.html#head", _head_context(request, account, tab)
-            )
+            return render(request, "accounts/account_detail.html#head", _head_context(account, tab))
         context = _account_context(request, account, tab=tab)
         context["head_oob"] = True
         return render(request, "accounts/account_detail.html#tab-panel", context)
