@@ -239,7 +239,12 @@ class FeedbackSerializer(StrictModelSerializer):
         slug_field="username", read_only=True
     )
     score = StrictIntegerField(
-        required=False, allow_null=True, help_text="NPS 0–10 or CSAT 1–5; only for those kinds."
+        required=False,
+        allow_null=True,
+        help_text=(
+            "NPS 0–10 or CSAT 1–5: for those kinds, or for a call or meeting that names "
+            "its `survey`."
+        ),
     )
     occurred_at = serializers.DateTimeField(required=False, help_text="Defaults to now.")
 
@@ -250,6 +255,7 @@ class FeedbackSerializer(StrictModelSerializer):
             "account",
             "kind",
             "score",
+            "survey",
             "sentiment",
             "text",
             "occurred_at",
@@ -296,6 +302,7 @@ class FeedbackCreate(generics.GenericAPIView):
             account=account,
             kind=data["kind"],
             score=data.get("score"),
+            survey=data.get("survey", ""),
             sentiment=data.get("sentiment", ""),
             text=data.get("text", ""),
             occurred_at=data.get("occurred_at"),

@@ -16,6 +16,7 @@ from accounts.imports.registry import choices as import_kind_choices
 from accounts.imports.registry import kind_spec
 from accounts.models import (
     ApiToken,
+    Contact,
     Feedback,
     HealthBand,
     ImportJob,
@@ -24,6 +25,7 @@ from accounts.models import (
     User,
 )
 from accounts.selectors.portfolio import SORT_KEYS, PortfolioQuery
+from accounts.services.feedback import SURVEY_KINDS, answer_kind
 from chs_site.parsing import REFERENCE_LOCALE, is_in_future, number_example, number_locale_label
 
 
@@ -129,11 +131,17 @@ class FeedbackForm(forms.Form):
     service checks the rules again, so the API and CSV imports get the same messages."""
 
     kind = forms.ChoiceField(choices=Feedback.Kind.choices, initial=Feedback.Kind.NOTE)
+    survey = forms.ChoiceField(
+        required=False,
+        label="Survey answer in the call",
+        choices=[("", "None"), *Feedback.Survey.choices],
+        help_text="A call or meeting where the customer gave an NPS or CSAT answer.",
+    )
     score = forms.IntegerField(
         required=False,
         min_value=0,
         max_value=10,
-        help_text="NPS 0–10 or CSAT 1–5; leave empty for notes, calls, meetings and emails.",
+        help_text="NPS 0–10 or CSAT 1–5; leave empty for notes and emails.",
         widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
     )
     sentiment = forms.ChoiceField(required=False, choices=[("", "—"), *Feedback.Sentiment.choices])
@@ -158,18 +166,25 @@ class FeedbackForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        kind, score = data.get("kind"), data.get("score")
-        if kind == Feedback.Kind.NPS:
+        kind, score, survey = data.get("kind"), data.get("score"), data.get("survey") or ""
+        if survey and kind not in SURVEY_KINDS:
+            self.add_error(
+                "survey", "Only a call or a meeting carries a survey answer; choose one of them."
+            )
+        scale = answer_kind(kind or "", survey)
+        if scale == Feedback.Kind.NPS:
             if score is None:
                 self.add_error("score", "An NPS answer needs a score from 0 to 10.")
-        elif kind == Feedback.Kind.CSAT:
+        elif scale == Feedback.Kind.CSAT:
             if score is None:
                 self.add_error("score", "A CSAT answer needs a score from 1 to 5.")
             elif not 1 <= score <= 5:
                 self.add_error("score", f"CSAT is 1 to 5; {score} is outside that range.")
         elif kind and score is not None:
             self.add_error(
-                "score", "Only NPS and CSAT answers have a score; choose one or clear the score."
+                "score",
+                "Only NPS and CSAT answers have a score; choose one (or, for a call or "
+                "meeting, the survey the answer belongs to) or clear the score.",
             )
         if kind in {Feedback.Kind.NOTE, Feedback.Kind.CALL, Feedback.Kind.MEETING} and not (
             data.get("text") or data.get("sentiment")
@@ -178,6 +193,22 @@ class FeedbackForm(forms.Form):
                 "text", "Write a short note or pick a sentiment, so the log says something."
             )
         return data
+
+
+class ContactForm(forms.ModelForm):
+    """A person at the customer. The contacts service checks the rules again (a second
+    contact with the same email on one account, a phone number without digits), so every
+    caller gets the same messages."""
+
+    class Meta:
+        model = Contact
+        fields = ["name", "title", "email", "phone", "is_champion", "is_decision_maker"]
+        labels = {"title": "Role", "is_champion": "Champion", "is_decision_maker": "Decision-maker"}
+        help_texts = {"title": "Their job or their part in the deal, e.g. VP Operations."}
+        widgets = {
+            "email": forms.EmailInput(attrs={"autocomplete": "off"}),
+            "phone": forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
+        }
 
 
 class OverrideForm(forms.Form):

@@ -279,6 +279,12 @@ class Contact(models.Model):
     title = models.CharField(max_length=200, blank=True)
     phone = models.CharField(max_length=50, blank=True)
     is_primary = models.BooleanField(default=False)
+    is_champion = models.BooleanField(
+        "champion", default=False, help_text="Speaks for the product inside the customer."
+    )
+    is_decision_maker = models.BooleanField(
+        "decision-maker", default=False, help_text="Signs off the renewal or the purchase."
+    )
 
     class Meta:
         ordering = ["-is_primary", "name"]
@@ -307,6 +313,12 @@ class Feedback(models.Model):
         NPS = "nps", "NPS answer"
         CSAT = "csat", "CSAT answer"
 
+    class Survey(models.TextChoices):
+        """The scale of ``score`` when a call or a meeting carries a survey answer."""
+
+        NPS = "nps", "NPS (0–10)"
+        CSAT = "csat", "CSAT (1–5)"
+
     class Sentiment(models.TextChoices):
         POSITIVE = "positive", "Positive"
         NEUTRAL = "neutral", "Neutral"
@@ -318,6 +330,12 @@ class Feedback(models.Model):
     )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     score = models.SmallIntegerField(null=True, blank=True, help_text="NPS 0–10 or CSAT 1–5.")
+    survey = models.CharField(
+        max_length=8,
+        choices=Survey.choices,
+        blank=True,
+        help_text="A call or meeting that carries an NPS or CSAT answer: the answer's scale.",
+    )
     sentiment = models.CharField(max_length=16, choices=Sentiment.choices, blank=True)
     text = models.TextField(blank=True)
     occurred_at = models.DateTimeField()
@@ -335,20 +353,51 @@ class Feedback(models.Model):
                 condition=~Q(kind="csat") | Q(score__gte=1, score__lte=5),
                 name="feedback_csat_score_1_5",
             ),
+            models.CheckConstraint(
+                condition=Q(survey="") | Q(kind__in=["call", "meeting"]),
+                name="feedback_survey_on_calls_and_meetings",
+            ),
+            models.CheckConstraint(
+                condition=~Q(survey="nps") | Q(score__gte=0, score__lte=10),
+                name="feedback_survey_nps_score_0_10",
+            ),
+            models.CheckConstraint(
+                condition=~Q(survey="csat") | Q(score__gte=1, score__lte=5),
+                name="feedback_survey_csat_score_1_5",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.account_id}"
 
     @property
+    def answer_kind(self) -> str:
+        """ "nps" or "csat" when this feedback carries a survey answer (an answer on its own,
+        or a call or meeting with one), else ""."""
+        if self.kind in (self.Kind.NPS, self.Kind.CSAT):
+            return str(self.kind)
+        return str(self.survey)
+
+    @property
     def is_detractor(self) -> bool:
-        """An NPS answer of 0–6, or feedback logged as negative."""
+        """An NPS answer of 0–6 (on its own or given in a call), or feedback logged as
+        negative."""
         nps_detractor = (
-            self.kind == self.Kind.NPS
+            self.answer_kind == self.Kind.NPS
             and self.score is not None
             and self.score <= NPS_DETRACTOR_MAX
         )
         return nps_detractor or self.sentiment == self.Sentiment.NEGATIVE
+
+
+def detractor_feedback() -> Q:
+    """``Feedback.is_detractor`` as a filter."""
+    nps_low = Q(score__lte=NPS_DETRACTOR_MAX)
+    return (
+        Q(kind=Feedback.Kind.NPS) & nps_low
+        | Q(survey=Feedback.Survey.NPS) & nps_low
+        | Q(sentiment=Feedback.Sentiment.NEGATIVE)
+    )
 
 
 class Activity(models.Model):
@@ -368,6 +417,7 @@ class Activity(models.Model):
         PLAN = "plan", "Success plan"
         ACCOUNT = "account", "Account updated"
         ATTENTION_SNOOZED = "attention_snoozed", "Alert snoozed"
+        CONTACT = "contact", "Contact"
 
     # Indexed by (account, -occurred_at) below.
     account = models.ForeignKey(

@@ -54,6 +54,17 @@ urlpatterns = [
         name="revoke_override",
     ),
     path("accounts/<account_id:external_id>/owner/", views.change_owner, name="change_owner"),
+    path("accounts/<account_id:external_id>/contacts/", views.add_contact, name="add_contact"),
+    path(
+        "accounts/<account_id:external_id>/contacts/<id:pk>/",
+        views.edit_contact,
+        name="edit_contact",
+    ),
+    path(
+        "accounts/<account_id:external_id>/contacts/<id:pk>/delete/",
+        views.delete_contact,
+        name="delete_contact",
+    ),
     path("imports/", views.imports, name="imports"),
     path("imports/<id:pk>/", views.import_detail, name="import_detail"),
     path("imports/<id:pk>/progress/", views.import_progress, name="import_progress"),

@@ -26,6 +26,7 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from accounts.forms import (
     ApiTokenForm,
+    ContactForm,
     FeedbackForm,
     ImportMappingForm,
     ImportUploadForm,
@@ -35,7 +36,7 @@ from accounts.forms import (
 )
 from accounts.imports import jobs as import_jobs
 from accounts.imports.registry import kind_spec
-from accounts.models import Account, ApiToken, ImportJob, User
+from accounts.models import Account, ApiToken, Contact, ImportJob, LifecycleStage, User
 from accounts.selectors import access
 from accounts.selectors import team as team_selectors
 from accounts.selectors.portfolio import (
@@ -49,18 +50,28 @@ from accounts.selectors.portfolio import (
     view_query_string,
 )
 from accounts.selectors.saved_views import saved_views_menu, shareable_teams
-from accounts.selectors.timeline import chart_markers, timeline
+from accounts.selectors.timeline import (
+    FILTERS_BY_KEY,
+    TIMELINE_FILTERS,
+    BadTimelineQuery,
+    chart_markers,
+    timeline_page,
+)
 from accounts.services import accounts as account_services
+from accounts.services import contacts as contact_services
 from accounts.services import tokens as token_services
 from accounts.services.audit import Action, ObjectType, record_audit
 from chs_site import charts
+from chs_site.confirm import Confirmation, is_confirmed, render_confirmation
 from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.formatting import neutralise_csv_cell
-from chs_site.http import AuthedRequest
+from chs_site.http import ACCOUNT_CHANGED, AuthedRequest
 from playbooks.forms import TaskCreateForm
+from playbooks.selectors.plans import active_plan_count
 from playbooks.selectors.tasks import account_open_tasks, task_counts_by_assignee
 from scoring import validation
 from scoring.forms import OutcomeForm
+from scoring.models import Outcome
 from scoring.selectors import health
 from scoring.selectors import team as score_team
 from scoring.selectors.history import path_to_green, score_movers
@@ -395,23 +406,128 @@ def _score_changes(history: _History) -> list[dict[str, Any]]:
     return out
 
 
-def _timeline_context(account: Account, history: _History | None = None) -> dict[str, Any]:
-    entries: list[Any] = list(timeline(account))
-    entries += _score_changes(history or _History.of(account))
+def _timeline_context(request: AuthedRequest, account: Account) -> dict[str, Any]:
+    """One page of the timeline with the filter and cursor from the URL; a filter or page
+    link that does not exist shows the newest entries and says so."""
+    kind = request.GET.get("kind", "")
+    before = request.GET.get("before", "")
+    moves = _score_changes(_History.of(account))
+    error = ""
+    try:
+        page = timeline_page(account, kind=kind, before=before, score_moves=moves)
+    except BadTimelineQuery as exc:
+        error = str(exc)
+        kind = kind if kind in FILTERS_BY_KEY else ""
+        page = timeline_page(account, kind=kind, score_moves=moves)
+    return {
+        "timeline": page.entries,
+        "timeline_next": page.next_cursor,
+        "timeline_kind": kind,
+        "timeline_paged": bool(before) and not error,
+        "timeline_error": error,
+        "timeline_filters": TIMELINE_FILTERS,
+    }
 
-    def when(e: Any) -> dt.datetime:
-        return e["occurred_at"] if isinstance(e, dict) else e.occurred_at
 
-    entries.sort(key=when, reverse=True)
-    return {"timeline": entries[:40]}
+ACCOUNT_TABS = (
+    ("overview", "Overview"),
+    ("timeline", "Timeline"),
+    ("tasks", "Tasks"),
+    ("plans", "Success plans"),
+    ("contacts", "Contacts"),
+)
+TAB_KEYS = {key for key, _ in ACCOUNT_TABS}
 
 
-def _account_context(request: AuthedRequest, account: Account, **forms: Any) -> dict[str, Any]:
+def _churn(account: Account) -> dict[str, Any] | None:
+    """For a churned account: when it churned and the ARR lost (the churn outcome's ARR
+    change, else the ARR it had), for the banner and the key facts."""
+    if account.lifecycle_stage != LifecycleStage.CHURNED:
+        return None
+    rows = health.recent_outcomes(account)
+    churn = next((o for o in rows if o.kind == Outcome.Kind.CHURNED), None)
+    lost = -churn.arr_change if churn is not None and churn.arr_change < 0 else account.arr
+    return {"on": churn.occurred_at if churn is not None else None, "arr_lost": lost}
+
+
+def _head_context(account: Account, tab: str) -> dict[str, Any]:
+    """The page head: owner, lifecycle (churned or not), the tabs with their counts."""
+    counts = {
+        "tasks": account.open_task_count,
+        "plans": active_plan_count(account),
+        "contacts": account.contacts.count(),
+    }
+    base = account.get_absolute_url()
+    return {
+        "account": account,
+        "tab": tab,
+        "tabs": [
+            {
+                "key": key,
+                "label": label,
+                "count": counts.get(key),
+                "url": base if key == "overview" else f"{base}?tab={key}",
+                "selected": key == tab,
+            }
+            for key, label in ACCOUNT_TABS
+        ],
+        "churn": _churn(account),
+    }
+
+
+def _tab_context(
+    request: AuthedRequest, account: Account, tab: str, **forms: Any
+) -> dict[str, Any]:
+    """What the chosen tab shows (only that tab's queries run)."""
+    user = request.user
+    context: dict[str, Any] = {"today": timezone.localdate(), "history_days": HISTORY_DAYS}
+    if tab == "overview":
+        history = _History.of(account)
+        context.update(_health_context(account, history))
+        latest = context["latest"]
+        # Outcomes and the churn-risk signal are scoring's; its form posts to its view.
+        context["outcomes"] = health.recent_outcomes(account)
+        context["outcome_form"] = OutcomeForm()
+        if account.renewal_date is not None:
+            context["renewal_days"] = (account.renewal_date - context["today"]).days
+        context["churn_risk"] = validation.churn_risk_for(
+            account=account, breakdown=latest.breakdown if latest is not None else None
+        )
+        context["metric_charts"] = _metric_charts(
+            account,
+            context["scorecard"],
+            [row["metric"] for row in (latest.breakdown if latest else []) if row.get("metric")],
+        )
+    elif tab == "timeline":
+        context.update(_timeline_context(request, account))
+    elif tab == "tasks":
+        # Tasks belong to the playbooks app: its fragment renders here (so the open tasks
+        # show without JavaScript) and its create-task form posts to its view.
+        context["tasks"] = account_open_tasks(account)
+        context["task_form"] = TaskCreateForm(
+            people=access.visible_users(user).order_by("username"), prefix="task"
+        )
+    elif tab == "contacts":
+        editing: tuple[int, ContactForm] | None = forms.get("contact_edit")
+        context["contact_rows"] = [
+            (
+                c,
+                editing[1]
+                if editing is not None and editing[0] == c.pk
+                else ContactForm(instance=c, prefix=f"contact-{c.pk}"),
+            )
+            for c in account.contacts.all()
+        ]
+        context["contact_form"] = forms.get("contact_form") or ContactForm(prefix="new-contact")
+    return context
+
+
+def _account_context(
+    request: AuthedRequest, account: Account, *, tab: str = "overview", **forms: Any
+) -> dict[str, Any]:
     user = request.user
     may_manage = access.can_manage_account(user, account)
     context: dict[str, Any] = {
-        "account": account,
-        "contacts": list(account.contacts.all()),
         "feedback_form": forms.get("feedback_form") or FeedbackForm(),
         "override_form": forms.get("override_form") or OverrideForm(),
         "may_manage": may_manage,
@@ -421,36 +537,30 @@ def _account_context(request: AuthedRequest, account: Account, **forms: Any) -> 
         context["owner_form"] = forms.get("owner_form") or OwnerForm(
             choices=access.owner_choices(user, account)
         )
-    # Tasks and success plans belong to the playbooks app: its fragment renders here (so
-    # the open tasks show without JavaScript) and its create-task form posts to its view.
-    context["tasks"] = account_open_tasks(account)
-    context["task_form"] = TaskCreateForm(
-        people=access.visible_users(user).order_by("username"), prefix="task"
-    )
-    context["today"] = timezone.localdate()
-    history = _History.of(account)
-    context.update(_health_context(account, history))
-    context.update(_timeline_context(account, history))
-    latest = context["latest"]
-    # Outcomes and the churn-risk signal are scoring's; its form posts to its view.
-    context["outcomes"] = health.recent_outcomes(account)
-    context["outcome_form"] = OutcomeForm()
-    context["churn_risk"] = validation.churn_risk_for(
-        account=account, breakdown=latest.breakdown if latest is not None else None
-    )
-    context["metric_charts"] = _metric_charts(
-        account,
-        context["scorecard"],
-        [row["metric"] for row in (latest.breakdown if latest else []) if row.get("metric")],
-    )
+    context.update(_head_context(account, tab))
+    context.update(_tab_context(request, account, tab, **forms))
     return context
 
 
 @login_required
 @require_GET
 def account_detail(request: AuthedRequest, external_id: str) -> HttpResponse:
+    """The account page, one tab at a time (``?tab=``). With htmx a tab link swaps the tab
+    panel (and the head, out of band, for the selected tab); ``?part=head`` is the head
+    alone, which the page refetches after any action."""
     account = access.get_account_for_user(request.user, external_id)
-    return render(request, "accounts/account_detail.html", _account_context(request, account))
+    tab = request.GET.get("tab") or "overview"
+    if tab not in TAB_KEYS:
+        raise Http404(f"There is no tab {tab!r} on the account page.")
+    if request.htmx and not request.htmx.history_restore_request:
+        if request.GET.get("part") == "head":
+            return render(request, "accounts/account_detail.html#head", _head_context(account, tab))
+        context = _account_context(request, account, tab=tab)
+        context["head_oob"] = True
+        return render(request, "accounts/account_detail.html#tab-panel", context)
+    return render(
+        request, "accounts/account_detail.html", _account_context(request, account, tab=tab)
+    )
 
 
 @login_required
@@ -463,7 +573,7 @@ def account_health(request: AuthedRequest, external_id: str) -> HttpResponse:
     context = {"account": account, "history_days": HISTORY_DAYS, **_health_context(account)}
     response = render(request, "accounts/account_detail.html#health", context)
     if not context["pending"]:
-        # The recompute is done: let the rest of the page (timeline) catch up once.
+        # The recompute is done: let the rest of the page (head, timeline) catch up once.
         response["HX-Trigger"] = "health-updated"
     return response
 
@@ -471,10 +581,14 @@ def account_health(request: AuthedRequest, external_id: str) -> HttpResponse:
 @login_required
 @require_GET
 def account_timeline(request: AuthedRequest, external_id: str) -> HttpResponse:
+    """The timeline region alone (same filter and page as the URL's), refetched after an
+    action; without htmx, the page's timeline tab."""
     account = access.get_account_for_user(request.user, external_id)
     if not request.htmx:
-        return redirect(account)
-    context = {"account": account, **_timeline_context(account)}
+        query = request.GET.copy()
+        query["tab"] = "timeline"
+        return redirect(f"{account.get_absolute_url()}?{query.urlencode()}")
+    context = {"account": account, **_timeline_context(request, account)}
     return render(request, "accounts/account_detail.html#timeline", context)
 
 
@@ -486,24 +600,35 @@ def _action_response(
     ok_message: str | None,
     **forms: Any,
 ) -> HttpResponse:
-    """After an action: HTMX gets the action's card (with its message) and fresh score and
-    timeline regions out of band; without JavaScript, a redirect with a flash message, or
-    the whole page with the form's errors."""
+    """After an action: HTMX gets the action's card (with its message and, for a change
+    of the score, the score region out of band) and an ``account-changed`` event, on which
+    the page refetches its head (counts, owner) and timeline; without JavaScript, a
+    redirect with a flash message, or the page with the form's errors."""
     if ok_message is not None:
         # The action may have recomputed the score already (eager tasks) or changed the owner.
         account.refresh_from_db()
     if request.htmx:
-        context = _account_context(request, account, **forms)
+        if fragment.startswith("contact"):
+            context = _account_context(request, account, tab="contacts", **forms)
+        else:
+            context = _account_context(request, account, **forms)
         context["ok_message"] = ok_message
         context["oob"] = ok_message is not None
-        return render(request, f"accounts/account_detail.html#{fragment}", context)
+        # 200 for a refusal too: htmx does not swap 4xx answers, and the form is where
+        # the person reads why.
+        response = render(request, f"accounts/account_detail.html#{fragment}", context)
+        if ok_message is not None:
+            response["HX-Trigger"] = ACCOUNT_CHANGED
+        return response
     if ok_message is not None:
         messages.success(request, ok_message)
-        return redirect(account)
+        tab = "?tab=contacts" if fragment.startswith("contact") else ""
+        return redirect(account.get_absolute_url() + tab)
+    tab = "contacts" if fragment.startswith("contact") else "overview"
     return render(
         request,
         "accounts/account_detail.html",
-        _account_context(request, account, **forms),
+        _account_context(request, account, tab=tab, **forms),
         status=400,
     )
 
@@ -521,6 +646,7 @@ def log_feedback(request: AuthedRequest, external_id: str) -> HttpResponse:
                 account=account,
                 kind=data["kind"],
                 score=data["score"],
+                survey=data["survey"] or "",
                 sentiment=data["sentiment"] or "",
                 text=data["text"],
                 occurred_at=data["occurred_at"],
@@ -529,7 +655,8 @@ def log_feedback(request: AuthedRequest, external_id: str) -> HttpResponse:
             form.add_error(None, exc.message)
         else:
             label = feedback.get_kind_display()
-            scored = f" ({feedback.score})" if feedback.score is not None else ""
+            survey = f"{feedback.survey.upper()} " if feedback.survey else ""
+            scored = f" ({survey}{feedback.score})" if feedback.score is not None else ""
             return _action_response(
                 request,
                 account,
@@ -626,6 +753,95 @@ def revoke_override(request: AuthedRequest, external_id: str) -> HttpResponse:
         account,
         fragment="override",
         ok_message="Override ended; the computed score shows again.",
+    )
+
+
+def _contact_form_errors(form: ContactForm, exc: ApplicationError) -> None:
+    errors = getattr(exc, "errors", None) or []
+    for error in errors:
+        field = error.get("field")
+        form.add_error(field if field in form.fields else None, error["reason"])
+    if not errors:
+        form.add_error(None, exc.message)
+
+
+@login_required
+@require_POST
+def add_contact(request: AuthedRequest, external_id: str) -> HttpResponse:
+    account = access.get_account_for_user(request.user, external_id)
+    form = ContactForm(request.POST, prefix="new-contact")
+    if form.is_valid():
+        try:
+            contact = contact_services.create_contact(
+                user=request.user, account=account, data=form.cleaned_data
+            )
+        except ApplicationError as exc:
+            _contact_form_errors(form, exc)
+        else:
+            return _action_response(
+                request,
+                account,
+                fragment="contacts",
+                ok_message=f"{contact.name} added to the contacts.",
+            )
+    return _action_response(
+        request, account, fragment="contacts", ok_message=None, contact_form=form
+    )
+
+
+@login_required
+@require_POST
+def edit_contact(request: AuthedRequest, external_id: str, pk: int) -> HttpResponse:
+    contact = access.get_contact_for_user(request.user, external_id, pk)
+    account = contact.account
+    form = ContactForm(request.POST, instance=Contact(account=account), prefix=f"contact-{pk}")
+    if form.is_valid():
+        try:
+            contact = contact_services.update_contact(
+                user=request.user, contact=contact, data=form.cleaned_data
+            )
+        except ApplicationError as exc:
+            _contact_form_errors(form, exc)
+        else:
+            return _action_response(
+                request, account, fragment="contacts", ok_message=f"{contact.name} saved."
+            )
+    return _action_response(
+        request,
+        account,
+        fragment="contacts",
+        ok_message=None,
+        contact_edit=(pk, form),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete_contact(request: AuthedRequest, external_id: str, pk: int) -> HttpResponse:
+    """GET: what removing the contact means; POST with the confirmation: remove it."""
+    contact = access.get_contact_for_user(request.user, external_id, pk)
+    account = contact.account
+    back = f"{account.get_absolute_url()}?tab=contacts"
+    confirmation = Confirmation(
+        title=f"Remove {contact.name}",
+        question=f"Remove {contact.name} from {account.name}'s contacts?",
+        consequences=[
+            "The contact's name, role, email, phone and flags are deleted.",
+            "The timeline keeps a line saying who removed them and when.",
+        ],
+        action_url=reverse("accounts:delete_contact", args=[account.external_id, pk]),
+        submit_label="Remove contact",
+        cancel_url=back,
+        danger=True,
+    )
+    if request.method == "GET":
+        return render_confirmation(request, confirmation)
+    if not is_confirmed(request):
+        return render_confirmation(request, confirmation, refused=True)
+    name = contact.name
+    contact_services.delete_contact(user=request.user, contact=contact)
+    return _action_response(
+        request, account, fragment="contacts", ok_message=f"{name} removed from the contacts."
     )
 
 

@@ -375,8 +375,13 @@ def _bench_pages(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
             }
     client = Client()
     client.force_login(data["users"]["csm"])
-    # The account page draws its trend and measure charts into itself.
-    for label, suffix in (("account page", ""), ("health fragment", "health/")):
+    # The account page (its overview tab) draws its trend and measure charts into itself;
+    # the timeline tab reads one page of activities and the score history's moves.
+    for label, suffix in (
+        ("account page", ""),
+        ("timeline tab", "?tab=timeline"),
+        ("health fragment", "health/"),
+    ):
         times: list[dict[str, Any]] = []
         for account in data["sample"][:runs]:
             url = f"/accounts/{account.external_id}/{suffix}"

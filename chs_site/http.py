@@ -1,4 +1,5 @@
-"""Request types for views, so handlers see ``request.user`` as CHS's User."""
+"""Request types for views, so handlers see ``request.user`` as CHS's User, and the htmx
+events pages of several apps send."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from django_htmx.middleware import HtmxDetails
 
 if TYPE_CHECKING:  # for type checkers only: chs_site's helpers import no app
     from accounts.models import User
+
+
+# Sent (``HX-Trigger``) after any action on an account, whichever app's view did it: the
+# account page refetches its head (owner, tab counts) and its timeline.
+ACCOUNT_CHANGED = "account-changed"
 
 
 class AuthedRequest(HttpRequest):

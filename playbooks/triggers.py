@@ -22,7 +22,8 @@ from typing import Any
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
-from accounts.models import NPS_DETRACTOR_MAX, Account, Feedback
+from accounts.models import NPS_DETRACTOR_MAX, Account, Feedback, detractor_feedback
+from accounts.selectors.renewals import renewing_between
 from playbooks.models import (
     ACTIVE_STATUSES,
     MetricAggregation,
@@ -348,11 +349,13 @@ def match_state(
     if t == TriggerType.METRIC_THRESHOLD:
         return _match_metric_state(playbook, accounts, now)
     if t == TriggerType.RENEWAL_WINDOW:
-        renewals = accounts.filter(
-            renewal_date__gte=today,
-            renewal_date__lte=today + dt.timedelta(days=playbook.days or 0),
-            health_band__in=playbook.bands,
-        ).values_list("pk", "renewal_date", "health_band", "health_score")
+        renewals = (
+            renewing_between(
+                accounts, first=today, last=today + dt.timedelta(days=playbook.days or 0)
+            )
+            .filter(health_band__in=playbook.bands)
+            .values_list("pk", "renewal_date", "health_band", "health_score")
+        )
         return [
             Match(
                 pk,
@@ -371,29 +374,25 @@ def match_state(
         since = now - dt.timedelta(days=playbook.feedback_lookback_days)
         feedback = (
             Feedback.objects.filter(account__in=accounts, occurred_at__gte=since)
-            .filter(
-                Q(kind=Feedback.Kind.NPS, score__lte=NPS_DETRACTOR_MAX)
-                | Q(sentiment=Feedback.Sentiment.NEGATIVE)
-            )
+            .filter(detractor_feedback())
             .order_by("account_id", "-created_at", "-id")
-            .values_list("account_id", "id", "kind", "score", "sentiment", "text", "created_at")
+            .values_list(
+                "account_id", "id", "kind", "survey", "score", "sentiment", "text", "created_at"
+            )
         )
         newest: dict[int, Match] = {}
-        for account_id, fid, kind, score, sentiment, text, created in feedback:
+        for account_id, fid, kind, survey, score, sentiment, text, created in feedback:
             if account_id in newest:
                 continue
-            what = (
-                f"NPS {score}"
-                if kind == Feedback.Kind.NPS and score is not None
-                else (f"negative {kind}")
-            )
+            nps = Feedback.Kind.NPS in (kind, survey) and score is not None
+            what = f"NPS {score}" if nps else f"negative {kind}"
             newest[account_id] = Match(
                 account_id,
                 f"Detractor feedback: {what}",
                 {
                     "feedback_id": fid,
                     "feedback": f"{what}: {text[:120]}" if text else what,
-                    "nps": score if kind == Feedback.Kind.NPS else None,
+                    "nps": score if nps else None,
                     "sentiment": sentiment,
                     "feedback_created_at": created.isoformat(),
                 },

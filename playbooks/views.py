@@ -23,7 +23,7 @@ from accounts.selectors.access import get_account_for_user, visible_users
 from chs_site.confirm import Confirmation, counted, is_confirmed, render_confirmation
 from chs_site.errors import ApplicationError
 from chs_site.formatting import day_month
-from chs_site.http import AuthedRequest
+from chs_site.http import ACCOUNT_CHANGED, AuthedRequest
 from playbooks.forms import (
     ActionFormSet,
     AttentionSnoozeForm,
@@ -453,6 +453,7 @@ def account_tasks(request: AuthedRequest, external_id: str) -> HttpResponse:
     account = get_account_for_user(request.user, external_id)
     people = _assignable(request)
     form = TaskCreateForm(request.POST or None, people=people, prefix="task")
+    created = False
     if request.method == "POST":
         if form.is_valid():
             d = form.cleaned_data
@@ -466,9 +467,10 @@ def account_tasks(request: AuthedRequest, external_id: str) -> HttpResponse:
                     priority=d["priority"],
                     assignee=d["assignee"],
                 )
-                messages.success(request, "Task created.")
                 if not request.htmx:
-                    return redirect(account.get_absolute_url())
+                    messages.success(request, "Task created.")
+                    return redirect(account.get_absolute_url() + "?tab=tasks")
+                created = True
                 form = TaskCreateForm(people=people, prefix="task")
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
@@ -480,8 +482,13 @@ def account_tasks(request: AuthedRequest, external_id: str) -> HttpResponse:
         "tasks": account_open_tasks(account),
         "task_form": form,
         "today": timezone.localdate(),
+        "created": created,
     }
-    return render(request, "playbooks/_account_tasks.html", context)
+    response = render(request, "playbooks/_account_tasks.html", context)
+    if created:
+        # The account page refetches its head (the open-task count) and timeline.
+        response["HX-Trigger"] = ACCOUNT_CHANGED
+    return response
 
 
 def _plan_context(account: Any, **extra: Any) -> dict[str, Any]:
@@ -510,7 +517,11 @@ def success_plan(request: AuthedRequest, external_id: str) -> HttpResponse:
     template = (
         "playbooks/_success_plan.html" if request.htmx else "playbooks/success_plan_page.html"
     )
-    return render(request, template, _plan_context(account, **extra))
+    response = render(request, template, _plan_context(account, **extra))
+    if request.method == "POST" and "plan_error" not in extra:
+        # The account page refetches its head (the active plans count) and timeline.
+        response["HX-Trigger"] = ACCOUNT_CHANGED
+    return response
 
 
 def _int(value: str | None) -> int:

@@ -103,9 +103,12 @@ def seed(*, today: dt.date) -> dict[str, int]:
                 },
             )
         )
+    churned = [o.account_id for o in outcomes if o.kind == Outcome.Kind.CHURNED]
     with transaction.atomic():
         Outcome.objects.bulk_create(outcomes, ignore_conflicts=True)
         Activity.objects.bulk_create(activities)
+        # As recording a churn does (scoring.services.outcomes.record_outcome).
+        Account.objects.filter(pk__in=churned).update(lifecycle_stage=LifecycleStage.CHURNED)
     created["outcomes"] = len(outcomes)
     if validation.current_churn_model() is None:
         try:

@@ -194,6 +194,9 @@ class PathToGreen:
     steps: tuple[GreenStep, ...]
     score_after: float
     sentence: str
+    # False: no one or two measures reach green; ``steps`` are the two that lift the score
+    # most (each all the way to its ``good`` threshold) and ``score_after`` how far they go.
+    reaches_green: bool = True
 
 
 # --- the formula -------------------------------------------------------------------------
@@ -667,7 +670,11 @@ def mover_sentence(
     elif after < before:
         verb = "fell"
     else:
-        return f"{name} stayed at {_fmt(after)}: {_signed(contribution_change)}"
+        # Same value, other points: the scorecard's thresholds for it changed.
+        return (
+            f"{name} stayed at {_fmt(after)} but the scorecard now rates it differently: "
+            f"{_signed(contribution_change)}"
+        )
     return f"{name} {verb} from {_fmt(before)} to {_fmt(after)}: {_signed(contribution_change)}"
 
 
@@ -681,7 +688,9 @@ def movers(
 
     Measures are matched by (metric, aggregation, window_days); a measure present in only one
     of the breakdowns (the scorecard changed) counts with contribution 0 on the other side.
-    Changes smaller than 0.05 points are not movers."""
+    Changes smaller than 0.05 points are not movers, nor is a measure whose value and points
+    did not change: its contribution moved only because other measures gained or lost data
+    (the weights are renormalised), and those measures are the movers."""
 
     def key(row: Mapping[str, Any]) -> tuple[str, str, int]:
         return (str(row["metric"]), str(row["aggregation"]), int(row["window_days"]))
@@ -695,6 +704,14 @@ def movers(
             (b or {}).get("contribution") or 0.0
         )
         if abs(change) < 0.05:
+            continue
+        if (
+            a is not None
+            and b is not None
+            and a.get("value") is not None
+            and a.get("value") == b.get("value")
+            and a.get("points") == b.get("points")
+        ):
             continue
         row = a or b
         assert row is not None
@@ -725,7 +742,11 @@ def path_to_green(scorecard: ScorecardSpec, result: ScoreResult) -> PathToGreen 
     "Smallest" = the fewest measures, then the least total movement measured in points
     (each measure moved only as far as needed). Only measures with a value can move
     (a measure without data has no value to improve from). None when already green, when
-    there is no score, or when no one or two measures can reach green."""
+    there is no score, or when no measure can move.
+
+    When no one or two measures reach green, the answer is the two measures that lift the
+    score most (each raised to its ``good`` threshold) and how far that goes
+    (``reaches_green`` False)."""
     if result.score is None or result.band == GREEN:
         return None
     measures = scorecard.measures
@@ -770,7 +791,7 @@ def path_to_green(scorecard: ScorecardSpec, result: ScoreResult) -> PathToGreen 
                 if gap <= 1e-9 and (best is None or spent < best[0]):
                     best = (spent, tuple(moves))
     if best is None:
-        return None
+        return _best_two(scorecard, result, rows, movable)
     step_by_index: dict[int, GreenStep] = {}
     for i, new_points in best[1]:
         m, r = rows[i]
@@ -794,6 +815,48 @@ def path_to_green(scorecard: ScorecardSpec, result: ScoreResult) -> PathToGreen 
     sentence = " and ".join(parts)
     sentence = sentence[0].upper() + sentence[1:] + f" to reach green ({_fmt(score_after)})."
     return PathToGreen(steps=tuple(steps), score_after=float(score_after or 0.0), sentence=sentence)
+
+
+def _best_two(
+    scorecard: ScorecardSpec,
+    result: ScoreResult,
+    rows: list[tuple[MeasureSpec, MeasureResult]],
+    movable: list[tuple[int, MeasureSpec, MeasureResult]],
+) -> PathToGreen | None:
+    """The (up to) two measures whose move to ``good`` adds the most weighted points, and
+    the score that would give: what a deep-red account can aim for first."""
+    ranked = sorted(
+        movable, key=lambda x: (-(100.0 - float(x[2].points or 0.0)) * x[1].weight, x[0])
+    )[:2]
+    if not ranked or result.score is None:
+        return None
+    chosen = {i: m for i, m, _ in ranked}
+    after_values = [
+        (chosen[i].good, False) if i in chosen else (r.value, r.stale)
+        for i, (_, r) in enumerate(rows)
+    ]
+    after = score_from_values(scorecard, after_values)
+    if after.score is None or after.score <= result.score:
+        return None
+    steps = tuple(
+        GreenStep(metric=m.metric, name=m.label, current_value=r.value, target_value=m.good)
+        for _, m, r in ranked
+    )
+    parts = [
+        f"{'cutting' if m.lower_is_better else 'raising'} {m.label} "
+        f"from {_fmt(r.value)} to {_fmt(m.good)}"
+        for _, m, r in ranked
+    ]
+    sentence = " and ".join(parts)
+    sentence = (
+        sentence[0].upper()
+        + sentence[1:]
+        + f" would lift the score from {_fmt(result.score)} to {_fmt(after.score)}"
+        + f" ({after.band}); green needs {_fmt(scorecard.green_at)}."
+    )
+    return PathToGreen(
+        steps=steps, score_after=float(after.score), sentence=sentence, reaches_green=False
+    )
 
 
 def _nice_target(measure: MeasureSpec, raw: float) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from accounts.models import Account, ImportJob, Role, User
+from accounts.models import Account, Contact, ImportJob, Role, User
 from chs_site.errors import Conflict
 
 
@@ -40,6 +40,18 @@ def get_account_for_user(user: User, external_id: str) -> Account:
         return visible_accounts(user).select_related("owner").get(external_id=external_id)
     except Account.DoesNotExist:
         raise Http404("No such account.") from None
+
+
+def get_contact_for_user(user: User, external_id: str, pk: int) -> Contact:
+    """A contact of an account in the user's scope, or 404 (also for another account's
+    contact under this account's URL)."""
+    account = get_account_for_user(user, external_id)
+    try:
+        contact = account.contacts.get(pk=pk)
+    except Contact.DoesNotExist:
+        raise Http404("No such contact.") from None
+    contact.account = account
+    return contact
 
 
 def visible_users(user: User) -> QuerySet[User]:

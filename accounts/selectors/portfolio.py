@@ -19,6 +19,7 @@ from django.utils.http import urlencode
 
 from accounts.models import Account, Role, User, band_rank, owner_sort_name
 from accounts.selectors.access import visible_accounts, visible_users
+from accounts.selectors.renewals import renewing_between
 from accounts.selectors.search import matching_account_ids
 from chs_site.errors import ValidationFailed
 
@@ -82,10 +83,7 @@ def portfolio_filtered(
     if query.stage:
         qs = qs.filter(lifecycle_stage=query.stage)
     if query.renewal_within is not None:
-        qs = qs.filter(
-            renewal_date__gte=today,
-            renewal_date__lte=today + dt.timedelta(days=query.renewal_within),
-        )
+        qs = renewing_between(qs, first=today, last=today + dt.timedelta(days=query.renewal_within))
     if query.dropped_by is not None:
         qs = qs.filter(score_change_30d__lte=-query.dropped_by)
     if query.owner:

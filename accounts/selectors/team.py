@@ -12,6 +12,7 @@ from django.db.models.functions import TruncQuarter
 
 from accounts.models import Account, Role, User
 from accounts.selectors.access import visible_users
+from accounts.selectors.renewals import renewing_between
 
 
 def band_counts(accounts: QuerySet[Account]) -> dict[str, int]:
@@ -23,7 +24,7 @@ def at_risk_arr_by_quarter(
     accounts: QuerySet[Account], *, today: dt.date, quarters: int = 4
 ) -> list[dict[str, Any]]:
     """Red and yellow ARR of accounts renewing in the next ``quarters`` calendar quarters
-    (this one included), one grouped query."""
+    (this one included; churned accounts have no renewal ahead), one grouped query."""
     first = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
     labels: list[tuple[dt.date, str]] = []
     y, m = first.year, first.month
@@ -34,9 +35,8 @@ def at_risk_arr_by_quarter(
             y, m = y + 1, m - 12
     end = dt.date(y, m, 1)
     rows = (
-        accounts.filter(
-            health_band__in=["red", "yellow"], renewal_date__gte=today, renewal_date__lt=end
-        )
+        renewing_between(accounts, first=today, last=end - dt.timedelta(days=1))
+        .filter(health_band__in=["red", "yellow"])
         .order_by()
         .annotate(quarter=TruncQuarter("renewal_date"))
         .values_list("quarter", "health_band")

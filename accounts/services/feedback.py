@@ -18,10 +18,24 @@ from chs_site.errors import ValidationFailed
 from chs_site.parsing import is_in_future
 
 SCORE_RANGES = {Feedback.Kind.NPS: (0, 10), Feedback.Kind.CSAT: (1, 5)}
+# Feedback kinds that may carry a survey answer given during the conversation.
+SURVEY_KINDS = (Feedback.Kind.CALL, Feedback.Kind.MEETING)
+
+
+def answer_kind(kind: str, survey: str) -> str:
+    """The scale of the score: the kind for an NPS or CSAT answer, the survey for a call
+    or meeting that carries one (``Feedback.answer_kind`` of a stored row)."""
+    return kind if kind in SCORE_RANGES else survey
 
 
 def feedback_errors(
-    *, kind: str, score: Any, sentiment: str, occurred_at: dt.datetime, now: dt.datetime
+    *,
+    kind: str,
+    score: Any,
+    sentiment: str,
+    occurred_at: dt.datetime,
+    now: dt.datetime,
+    survey: str = "",
 ) -> list[dict[str, str]]:
     errors: list[dict[str, str]] = []
     if kind not in Feedback.Kind.values:
@@ -31,24 +45,39 @@ def feedback_errors(
                 "reason": f"unknown kind {kind!r}; use one of {', '.join(Feedback.Kind.values)}",
             }
         )
-    if kind in SCORE_RANGES:
-        low, high = SCORE_RANGES[Feedback.Kind(kind)]
+    if survey and survey not in Feedback.Survey.values:
+        errors.append(
+            {"field": "survey", "reason": f"use one of {', '.join(Feedback.Survey.values)}"}
+        )
+    elif survey and kind in Feedback.Kind.values and kind not in SURVEY_KINDS:
+        errors.append(
+            {"field": "survey", "reason": "only a call or a meeting carries a survey answer"}
+        )
+    scale = answer_kind(kind, survey)
+    if scale in SCORE_RANGES:
+        low, high = SCORE_RANGES[Feedback.Kind(scale)]
         if score is None:
             errors.append(
                 {
                     "field": "score",
-                    "reason": f"an {kind.upper()} answer needs a score ({low}–{high})",
+                    "reason": f"an {scale.upper()} answer needs a score ({low}–{high})",
                 }
             )
         elif isinstance(score, bool) or not isinstance(score, int) or not low <= score <= high:
             errors.append(
                 {
                     "field": "score",
-                    "reason": f"{kind.upper()} scores are whole numbers from {low} to {high}; got {score!r}",
+                    "reason": f"{scale.upper()} scores are whole numbers from {low} to {high}; got {score!r}",
                 }
             )
-    elif score is not None and kind in Feedback.Kind.values:
-        errors.append({"field": "score", "reason": "only NPS and CSAT answers have a score"})
+    elif score is not None and kind in Feedback.Kind.values and not survey:
+        errors.append(
+            {
+                "field": "score",
+                "reason": "only NPS and CSAT answers have a score (a call or meeting names "
+                "its survey)",
+            }
+        )
     if sentiment and sentiment not in Feedback.Sentiment.values:
         errors.append(
             {"field": "sentiment", "reason": f"use one of {', '.join(Feedback.Sentiment.values)}"}
@@ -65,6 +94,10 @@ def timeline_summary(feedback: Feedback, author: User | None) -> str:
     who = f" by {author.display_name}" if author else ""
     if feedback.kind in SCORE_RANGES:
         head = f"{feedback.get_kind_display()}: {feedback.score}"
+    elif feedback.survey:
+        head = (
+            f"{feedback.get_kind_display()} logged with {feedback.survey.upper()} {feedback.score}"
+        )
     else:
         head = f"{feedback.get_kind_display()} logged"
     text = f" — {feedback.text[:120]}" if feedback.text else ""
@@ -81,13 +114,15 @@ def create_feedback(
     sentiment: str = "",
     text: str = "",
     occurred_at: dt.datetime | None = None,
+    survey: str = "",
 ) -> Feedback:
     """Validate and store feedback on an account (the caller fetched ``account`` through
-    the user's scope): the Feedback row and its timeline row, in one transaction."""
+    the user's scope): the Feedback row and its timeline row, in one transaction. A call
+    or meeting may carry an NPS or CSAT answer (``survey`` names its scale)."""
     now = timezone.now()
     occurred_at = occurred_at or now
     errors = feedback_errors(
-        kind=kind, score=score, sentiment=sentiment, occurred_at=occurred_at, now=now
+        kind=kind, score=score, sentiment=sentiment, occurred_at=occurred_at, now=now, survey=survey
     )
     if errors:
         raise ValidationFailed("The feedback is invalid; see details.", errors=errors)
@@ -96,6 +131,7 @@ def create_feedback(
         author=user,
         kind=kind,
         score=score,
+        survey=survey,
         sentiment=sentiment,
         text=text,
         occurred_at=occurred_at,
@@ -106,7 +142,7 @@ def create_feedback(
         actor=user,
         occurred_at=occurred_at,
         summary=timeline_summary(feedback, user),
-        details={"kind": kind, "score": score, "sentiment": sentiment},
+        details={"kind": kind, "score": score, "survey": survey, "sentiment": sentiment},
         feedback=feedback,
     )
     return feedback

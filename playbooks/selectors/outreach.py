@@ -7,6 +7,7 @@ from typing import Any
 
 from accounts.models import Account, User
 from accounts.selectors.access import visible_accounts
+from accounts.selectors.renewals import renewing_between
 from chs_site.errors import ApplicationError
 
 OUTREACH_MAX = 1000
@@ -21,9 +22,8 @@ def outreach_accounts(actor: User, *, spec: Any, today: dt.date) -> list[Account
     if spec.segment:
         qs = qs.filter(segment=spec.segment)
     if spec.renewal_within_days is not None:
-        qs = qs.filter(
-            renewal_date__gte=today,
-            renewal_date__lte=today + dt.timedelta(days=spec.renewal_within_days),
+        qs = renewing_between(
+            qs, first=today, last=today + dt.timedelta(days=spec.renewal_within_days)
         )
     if spec.score_drop_at_least is not None:
         qs = qs.filter(score_change_30d__lte=-spec.score_drop_at_least)

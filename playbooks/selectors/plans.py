@@ -84,3 +84,8 @@ def account_success_plans(account: Account) -> list[tuple[SuccessPlan, list[Obje
         )
         for plan in plans
     ]
+
+
+def active_plan_count(account: Account) -> int:
+    """How many success plans of the account are active (the account page's tab count)."""
+    return SuccessPlan.objects.filter(account=account, status=SuccessPlan.Status.ACTIVE).count()

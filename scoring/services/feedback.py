@@ -13,7 +13,7 @@ import datetime as dt
 from django.db import transaction
 
 from accounts.models import Account, Feedback, User
-from accounts.services.feedback import SCORE_RANGES, create_feedback
+from accounts.services.feedback import create_feedback
 from scoring.contracts import MetricValueIn
 from scoring.models import MetricDefinition
 from scoring.services.events import record_feedback_event
@@ -48,10 +48,12 @@ def log_feedback(
     sentiment: str = "",
     text: str = "",
     occurred_at: dt.datetime | None = None,
+    survey: str = "",
 ) -> Feedback:
     """Record feedback on an account (fetched by the caller through the user's scope): the
-    row and timeline line, the metric values it carries, and for a detractor a score event,
-    all in one transaction."""
+    row and timeline line, the metric values it carries (an NPS or CSAT answer, on its own
+    or given in a call or meeting), and for a detractor a score event, all in one
+    transaction."""
     feedback = create_feedback(
         user=user,
         account=account,
@@ -60,10 +62,11 @@ def log_feedback(
         sentiment=sentiment,
         text=text,
         occurred_at=occurred_at,
+        survey=survey,
     )
     readings: dict[str, float] = {}
-    if kind in SCORE_RANGES and score is not None:
-        readings[kind] = float(score)
+    if feedback.answer_kind and score is not None:
+        readings[feedback.answer_kind] = float(score)
     if sentiment:
         readings[SENTIMENT_METRIC] = SENTIMENT_POINTS[Feedback.Sentiment(sentiment)]
     values = []

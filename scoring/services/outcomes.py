@@ -9,7 +9,7 @@ import decimal
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Account, Activity, User
+from accounts.models import Account, Activity, LifecycleStage, User
 from accounts.services.outbox import Topic, record_outbox_events
 from chs_site.errors import ValidationFailed
 from scoring.models import Outcome
@@ -34,7 +34,8 @@ def record_outcome(
 ) -> Outcome:
     """Record a renewal, churn, expansion or contraction. Idempotent on (account, kind,
     date): sending it again returns the same row (updated if the ARR change or note
-    differ), and only a real change writes a timeline row."""
+    differ), and only a real change writes a timeline row. A churn moves the account to
+    the churned lifecycle stage."""
     errors: list[dict[str, str]] = []
     if kind not in Outcome.Kind.values:
         errors.append({"field": "kind", "reason": f"use one of {', '.join(Outcome.Kind.values)}"})
@@ -58,6 +59,11 @@ def record_outcome(
         occurred_at=occurred_at,
         defaults={"arr_change": change, "note": note, "recorded_by": user},
     )
+    if kind == Outcome.Kind.CHURNED and account.lifecycle_stage != LifecycleStage.CHURNED:
+        # The account has no renewal ahead any more: out of renewal lists and ARR at risk
+        # (accounts.selectors.renewals), its page shows the ARR as lost.
+        account.lifecycle_stage = LifecycleStage.CHURNED
+        account.save(update_fields=["lifecycle_stage", "updated_at"])
     changed = not created and (outcome.arr_change != change or outcome.note != note)
     if changed:
         outcome.arr_change, outcome.note = change, note

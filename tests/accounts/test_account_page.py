@@ -86,8 +86,11 @@ def test_account_page_shows_score_breakdown_movers_path_contacts_and_timeline(
         assert measure in body
     assert "Why it moved" in body and "Since last month" in body
     assert "Path to green" in body
-    assert "Dana Quinn" in body
-    assert "Health band" in body  # band changes written by the recompute are on the timeline
+    # Contacts and the timeline are tabs of their own.
+    contacts = csm_client.get(url(scored_account) + "?tab=contacts").content.decode()
+    assert "Dana Quinn" in contacts
+    timeline = csm_client.get(url(scored_account) + "?tab=timeline").content.decode()
+    assert "Health band" in timeline  # band changes written by the recompute
     # The charts are drawn into the page: the trend, then one per measure.
     assert body.count('<svg class="chart-svg"') == 4
     assert f'aria-label="Health score of {scored_account.name} over the last 180 days' in body
@@ -99,13 +102,14 @@ def test_account_page_without_any_score_says_what_to_do(
     body = csm_client.get(url(account)).content.decode()
     assert "No score yet" in body
     assert "No breakdown yet" in body
-    assert "Nothing has happened here yet" in body
+    timeline = csm_client.get(url(account) + "?tab=timeline").content.decode()
+    assert "Nothing has happened here yet" in timeline
 
 
 def test_account_page_lists_score_movements_on_the_timeline(
     csm_client: Client, scored_account: Account
 ) -> None:
-    body = csm_client.get(url(scored_account)).content.decode()
+    body = csm_client.get(url(scored_account) + "?tab=timeline").content.decode()
     assert "Score " in body and "→" in body
 
 
@@ -114,9 +118,10 @@ def test_account_page_query_count_is_fixed(
 ) -> None:
     for i in range(30):
         ContactFactory.create(account=scored_account, name=f"Contact {i}")
-    # 26: the charts drawn into the page read the markers and the measures' values, and
-    # share the score history with the timeline (two queries instead of four requests).
-    with django_assert_max_num_queries(26):
+    # 24: the charts drawn into the page read the markers and the measures' values; the
+    # overview tab no longer reads the timeline or the contacts (their tabs do), but the
+    # head counts the contacts and active success plans for the tab labels.
+    with django_assert_max_num_queries(24):
         response = csm_client.get(url(scored_account))
     assert response.status_code == 200
 
@@ -229,8 +234,11 @@ def test_logging_feedback_with_htmx_swaps_the_form_and_the_score_out_of_band(
     assert body.lstrip().startswith('<section id="log-feedback"')
     assert "Call logged for Acme Corp." in body
     assert '<section id="health"' in body and 'hx-swap-oob="true"' in body
-    assert '<section id="timeline"' in body and "Budget cuts" in body
     assert "<html" not in body
+    # The head and the timeline refetch themselves on the event.
+    assert response["HX-Trigger"] == "account-changed"
+    timeline = csm_client.get(url(scored_account, "timeline/"), headers=HX).content.decode()
+    assert "Budget cuts" in timeline
 
 
 BAD_FEEDBACK = [
@@ -364,7 +372,9 @@ def test_admin_changes_owner_with_htmx_and_sees_the_message(
     response = admin_client.post(url(account, "owner/"), {"owner": other_csm.pk}, headers=HX)
     body = response.content.decode()
     assert f"now belongs to {other_csm.display_name}" in body
-    assert '<section id="timeline"' in body
+    assert response["HX-Trigger"] == "account-changed"
+    head = admin_client.get(url(account) + "?part=head", headers=HX).content.decode()
+    assert f'<strong id="head-owner">{other_csm.display_name}</strong>' in head
     account.refresh_from_db()
     assert account.owner == other_csm
 
@@ -414,11 +424,12 @@ def test_account_page_shows_open_tasks_with_the_create_task_form_and_the_plan_li
     csm: User, csm_client: Client, account: Account
 ) -> None:
     create_task(actor=csm, account=account, title="Book the QBR")
-    body = csm_client.get(url(account)).content.decode()
+    body = csm_client.get(url(account) + "?tab=tasks").content.decode()
     assert "Book the QBR" in body
     assert 'action="/accounts/ACME-1/tasks/"' in body and 'name="task-title"' in body
-    assert 'href="/accounts/ACME-1/success-plan/"' in body  # the no-JavaScript fallback
-    assert 'hx-get="/accounts/ACME-1/success-plan/"' in body
+    plans = csm_client.get(url(account) + "?tab=plans").content.decode()
+    assert 'href="/accounts/ACME-1/success-plan/"' in plans  # the no-JavaScript fallback
+    assert 'hx-get="/accounts/ACME-1/success-plan/"' in plans
 
 
 def test_creating_a_task_from_the_account_page_lands_on_its_timeline(
@@ -427,10 +438,11 @@ def test_creating_a_task_from_the_account_page_lands_on_its_timeline(
     response = csm_client.post(
         url(account, "tasks/"), {"task-title": "Send the renewal deck", "task-priority": "normal"}
     )
-    assert response.status_code == 302 and response["Location"] == url(account)
-    body = csm_client.get(url(account)).content.decode()
+    assert response.status_code == 302 and response["Location"] == url(account) + "?tab=tasks"
+    body = csm_client.get(response["Location"]).content.decode()
     assert "Task created." in body
-    assert "Task created: Send the renewal deck" in body
+    timeline = csm_client.get(url(account) + "?tab=timeline").content.decode()
+    assert "Task created: Send the renewal deck" in timeline
 
 
 @pytest.mark.parametrize("htmx", [False, True])

@@ -21,7 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from accounts.authentication import PerTokenThrottle
-from accounts.models import Account, ImportJob, SavedView, User
+from accounts.models import Account, Contact, ImportJob, SavedView, User
 from accounts.services.heartbeat import record_worker_heartbeat
 from accounts.services.tokens import create_api_token
 from chs_site.queues import QUEUES
@@ -139,6 +139,7 @@ def world(csm: User, manager: User, admin: User, other_csm: User, other_account:
         "connector": str(connector.pk),
         "run": str(run.pk),
         "view": str(view.pk),
+        "contact": str(Contact.objects.create(account=other_account, name="Dana").pk),
     }
     w = World(ids=ids)
     w.clients["anonymous"] = (Client(), {})
@@ -153,7 +154,9 @@ def world(csm: User, manager: User, admin: User, other_csm: User, other_account:
 
 def url_for(route: str, ids: dict[str, str]) -> str:
     kind = (
-        "task"
+        "contact"
+        if "/contacts/<id:pk>/" in route
+        else "task"
         if route.startswith(("tasks/", "api/v1/tasks/"))
         else "playbook"
         if route.startswith("playbooks/")
@@ -526,6 +529,22 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     },
     "accounts/<account_id:external_id>/owner/": {
         "GET": "L 405 405 405",
+        "POST": "L 404 404 400",
+        "DELETE": "L 405 405 405",
+    },
+    "accounts/<account_id:external_id>/contacts/": {
+        "GET": "L 405 405 405",
+        "POST": "L 404 404 400",
+        "DELETE": "L 405 405 405",
+    },
+    "accounts/<account_id:external_id>/contacts/<id:pk>/": {
+        "GET": "L 405 405 405",
+        "POST": "L 404 404 400",
+        "DELETE": "L 405 405 405",
+    },
+    # POST without the confirm field: refused with the confirmation (400), nothing removed.
+    "accounts/<account_id:external_id>/contacts/<id:pk>/delete/": {
+        "GET": "L 404 404 200",
         "POST": "L 404 404 400",
         "DELETE": "L 405 405 405",
     },

@@ -66,11 +66,14 @@ def _breaks_a_documented_rule(path: str, method: str, body: dict[str, Any]) -> b
         if isinstance(red, int | float) and isinstance(green, int | float) and red >= green:
             return True  # green_at must be above red_below
     if path == "/api/v1/feedback/":
-        kind, score = body.get("kind"), body.get("score")
+        kind, score, survey = body.get("kind"), body.get("score"), body.get("survey") or ""
         ranges = {"nps": range(0, 11), "csat": range(1, 6)}
-        if kind in ranges and score not in ranges[kind]:
-            return True  # an NPS or CSAT answer needs its score
-        if kind not in ranges and score is not None:
+        if survey and kind not in ("call", "meeting"):
+            return True  # only a call or a meeting carries a survey answer
+        scale = kind if kind in ranges else survey
+        if scale in ranges and score not in ranges[scale]:
+            return True  # an NPS or CSAT answer (alone or in a call) needs its score
+        if scale not in ranges and score is not None:
             return True  # other kinds carry no score
     if path in ("/api/v1/feedback/", "/api/v1/outcomes/") and _in_future(body.get("occurred_at")):
         return True  # what happened cannot be in the future

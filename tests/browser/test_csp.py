@@ -105,10 +105,14 @@ def test_csm_pages_and_htmx_actions_run_without_a_csp_violation(
     assert "band=red" in page.url  # type: ignore[attr-defined]
     assert watched.settle(page) == []
 
-    # The account page: trend and metric charts, the success plan loaded by htmx.
+    # The account page: trend and metric charts; its tabs swapped by htmx, the success
+    # plan loaded by htmx inside its tab.
     _visit(page, watched, f"/accounts/{book.external_id}/")
     assert page.locator("svg.chart-svg").count() >= 2  # type: ignore[attr-defined]
+    page.get_by_role("tab", name=re.compile("^Success plans")).click()  # type: ignore[attr-defined]
     page.locator("#success-plan h2").wait_for()  # type: ignore[attr-defined]
+    page.get_by_role("tab", name="Timeline").click()  # type: ignore[attr-defined]
+    page.locator("#timeline").wait_for()  # type: ignore[attr-defined]
     assert watched.settle(page) == []
 
     # htmx: completing a task swaps its row.
