@@ -28,6 +28,7 @@ from chs_site.http import AuthedRequest
 from playbooks.selectors.playbooks import publish_effects
 from scoring import forms, validation
 from scoring.models import BackfillJob, Measure, QuarantinedAccount, Scorecard
+from scoring.publish_outlook import publish_outlook
 from scoring.selectors.backfill import backfill_scope
 from scoring.selectors.preview import (
     DraftPreview,
@@ -290,22 +291,19 @@ def scorecard_preview(request: AuthedRequest, pk: int) -> HttpResponse:
 
 
 def _publish_consequences(card: Scorecard, *, verb: str) -> list[str]:
-    """What making ``card``'s content active does, from the draft preview and the playbooks'
-    reading of its changes (the numbers the editor's preview shows)."""
-    preview = preview_draft(draft=card, spec=scorecard_spec(card))
-    effects = publish_effects(preview.changes, at=preview.at)
-    tasks = sum(e.tasks for e in effects)
+    """What making ``card``'s content active does, in sentences (the numbers the editor's
+    preview and the API's dry run show)."""
+    outlook = publish_outlook(card)
     lines = [
-        f"{verb} re-scores {counted(preview.accounts, 'account')} "
-        f"(compared with {preview.compared_with}).",
-        f"{counted(preview.moved, 'account')} move{'s' if preview.moved == 1 else ''} "
+        f"{verb} re-scores {counted(outlook.accounts, 'account')} "
+        f"(compared with {outlook.compared_with}).",
+        f"{counted(outlook.moved, 'account')} move{'s' if outlook.moved == 1 else ''} "
         "to another band.",
-        f"Playbooks create {counted(tasks, 'task')}.",
+        f"Playbooks create {counted(outlook.tasks, 'task')}.",
     ]
     lines += [
         f"{e.name}: {counted(e.tasks, 'task')} for {counted(e.accounts, 'account')}."
-        for e in effects
-        if e.tasks
+        for e in outlook.effects
     ]
     return lines
 

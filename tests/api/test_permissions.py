@@ -194,8 +194,9 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "DELETE": "401 | 403 403 405 | 403 403 405 | 403 403",
     },
     "api/v1/scorecards/<id:pk>/publish/": {
-        "GET": "401 | 405 405 405 | 405 403 405 | 403 405",
-        "POST": "401 | 403 403 409 | 403 403 409 | 403 403",
+        # GET is the dry run; a POST without {"confirm": true} is refused before anything.
+        "GET": "401 | 200 200 200 | 200 403 200 | 403 200",
+        "POST": "401 | 403 403 400 | 403 403 400 | 403 403",
         "PUT": "401 | 403 403 405 | 403 403 405 | 403 403",
         "PATCH": "401 | 403 403 405 | 403 403 405 | 403 403",
         "DELETE": "401 | 403 403 405 | 403 403 405 | 403 403",
