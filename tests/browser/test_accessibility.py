@@ -16,7 +16,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PAGES = {
     "csm": ["/portfolio/", "/portfolio/?band=red", "/accounts/RED-1/", "/tasks/"],
     "manager": ["/team/", "/tasks/", "/portfolio/"],
-    "admin": ["/scoring/", "/playbooks/", "/audit-log/", "/imports/", "/api-tokens/"],
+    "admin": [
+        "/scoring/",
+        "/playbooks/",
+        "/playbooks/new/",
+        "/audit-log/",
+        "/imports/",
+        "/api-tokens/",
+    ],
 }
 
 
