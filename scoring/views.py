@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.selectors.access import get_account_for_user, visible_accounts
 from chs_site import charts
-from chs_site.celery import send_on_commit
+from chs_site.celery import runs_in_process, send_on_commit
 from chs_site.confirm import Confirmation, counted, is_confirmed, render_confirmation
 from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.http import AuthedRequest
@@ -429,12 +429,33 @@ def scorecard_backfill(request: AuthedRequest, pk: int) -> HttpResponse:
     return redirect("scoring:backfill_job", pk=job.pk)
 
 
+def _backfill_progress(request: AuthedRequest, job: BackfillJob) -> HttpResponse:
+    template = "scoring/backfill_job.html#progress" if request.htmx else "scoring/backfill_job.html"
+    # Without a worker the page runs the job: each answer asks for the next step.
+    context = {"job": job, "page_runs_it": runs_in_process() and request.user.is_admin}
+    return render(request, template, context)
+
+
 @login_required
 @require_GET
 def backfill_job(request: AuthedRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(BackfillJob.objects.select_related("scorecard", "created_by"), pk=pk)
-    template = "scoring/backfill_job.html#progress" if request.htmx else "scoring/backfill_job.html"
-    return render(request, template, {"job": job})
+    return _backfill_progress(request, job)
+
+
+@login_required
+@require_POST
+def backfill_step(request: AuthedRequest, pk: int) -> HttpResponse:
+    """Run the next chunk of a job that no worker runs (the embedded default) and show the
+    progress; the progress fragment asks for the next step until the job is done."""
+    _require_admin(request)
+    job = get_object_or_404(BackfillJob, pk=pk)
+    if not runs_in_process():
+        raise Http404("A worker runs backfills here; this page only shows their progress.")
+    job = backfill.run_backfill_step(job_id=job.pk)
+    if not request.htmx:
+        return redirect("scoring:backfill_job", pk=job.pk)
+    return _backfill_progress(request, job)
 
 
 @login_required
