@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors.access import get_account_for_user, visible_accounts
+from accounts.selectors.portfolio import segment_sizes
 from chs_site import charts
 from chs_site.celery import runs_in_process, send_on_commit
 from chs_site.confirm import Confirmation, counted, is_confirmed, render_confirmation
@@ -89,7 +90,11 @@ def scorecard_list(request: AuthedRequest) -> HttpResponse:
         }
         for segment, versions in segments.items()
     ]
-    return render(request, "scoring/scorecards.html", {"groups": groups})
+    # The segment field suggests the accounts' segments that have no scorecard of their own.
+    suggestions = sorted(s for s in segment_sizes(request.user) if s and s not in segments)
+    return render(
+        request, "scoring/scorecards.html", {"groups": groups, "segment_suggestions": suggestions}
+    )
 
 
 @login_required
@@ -251,6 +256,7 @@ def scorecard_edit(request: AuthedRequest, pk: int) -> HttpResponse:
         "card": card,
         "form": form,
         "formset": formset,
+        "weight_shares": forms.weight_shares(formset),
         "can_edit": request.user.is_admin,
         "preview_url": reverse("scoring:preview", args=[card.pk]),
     }
