@@ -110,6 +110,19 @@ def test_manager_sees_team_queue_with_load_and_not_other_teams(
     assert load["csm"].open == 1 and load["csm"].overdue == 1 and load["csm"].book_size == 1
 
 
+def test_team_queue_filters_by_a_person_chosen_by_name(
+    manager_client: Client, csm: User, account: Account, teammate_account: Account
+) -> None:
+    TaskFactory.create(account=account, title="Team task A")
+    TaskFactory.create(account=teammate_account, title="Team task B")
+    html = manager_client.get("/tasks/?scope=team").content.decode()
+    assert f'<option value="csm">{csm.display_name}</option>' in html
+    assert "Assignee (username)" not in html
+    html = manager_client.get("/tasks/?scope=team&assignee=csm").content.decode()
+    assert f'<option value="csm" selected>{csm.display_name}</option>' in html
+    assert "Team task A" in html and "Team task B" not in html
+
+
 def test_admin_sees_every_task(
     admin_client: Client, account: Account, other_account: Account
 ) -> None:
