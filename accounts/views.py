@@ -1084,7 +1084,7 @@ def api_tokens(request: AuthedRequest) -> HttpResponse:
             new_key = issued.key
             messages.success(
                 request,
-                f"Key created for {issued.token.user.username}. Copy it now: it is not shown again.",
+                f"Key created for {issued.token.user.display_name}. Copy it now: it is not shown again.",
             )
             form = ApiTokenForm()
     tokens = list(
@@ -1101,5 +1101,5 @@ def revoke_api_token(request: AuthedRequest, pk: int) -> HttpResponse:
     _admin_only(request.user)
     token = get_object_or_404(ApiToken, pk=pk)
     token_services.revoke_api_token(token=token, actor=request.user)
-    messages.success(request, f"Key {token.prefix}… of {token.user.username} is revoked.")
+    messages.success(request, f"Key {token.prefix}… of {token.user.display_name} is revoked.")
     return redirect("accounts:api_tokens")

@@ -31,6 +31,11 @@ def ping() -> str:
     return "pong"
 
 
+def runs_in_process() -> bool:
+    """Tasks run eagerly in the calling process (no broker: the embedded default)."""
+    return bool(app.conf.task_always_eager)
+
+
 # Tasks retry only what a retry can cure: the database connection dropping or being
 # refused (a restart, a failover). Anything else is a bug or bad data and must surface.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)

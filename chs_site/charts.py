@@ -29,6 +29,12 @@ from pygal.style import Style
 from chs_site.formatting import money
 from chs_site.svg_styles import inline_stylesheet
 
+
+def short_money(value: float | None) -> str:
+    """A chart's axis and tooltip amount: "$12K"."""
+    return money(value, short=True)
+
+
 OKABE_ITO = {
     "black": "#000000",
     "orange": "#E69F00",
@@ -439,7 +445,7 @@ def at_risk_arr_svg(
         style=_style([OKABE_ITO["vermillion"], OKABE_ITO["orange"]]),
         x_labels=list(quarters),
         legend_at_bottom=True,
-        value_formatter=money,
+        value_formatter=short_money,
         margin=8,
         no_data_text="No red or yellow account renews soon",
         explicit_size=False,

@@ -23,6 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
 from chs_site import queues
+from chs_site.formatting import check_money_settings
 from chs_site.identifiers import EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_PATTERN
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -220,6 +221,8 @@ TEMPLATES = [
                 "chs_site.navigation.navigation",
                 "playbooks.context_processors.notifications",
             ],
+            # The formatting layer's filters (money, num, when, exact) on every page.
+            "builtins": ["chs_site.templatetags.chs_format"],
         },
     }
 ]
@@ -252,6 +255,12 @@ if TESTING:
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
+# Money on the pages: the ISO 4217 code of the currency amounts are in (CHS stores amounts
+# without one) and the Babel locale that writes them and other numbers ("en_US": $12,300;
+# "de_DE" with EUR: 12.300 €). Checked here so a typo fails at start, not on a page.
+CHS_CURRENCY = env_str("CHS_CURRENCY", "USD").strip().upper()
+CHS_LOCALE = env_str("CHS_LOCALE", "en_US").strip()
+check_money_settings(CHS_CURRENCY, CHS_LOCALE)
 USE_I18N = False
 USE_TZ = True
 

@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import Count
 
 from accounts.models import Account, Role, User
+from chs_site.formatting import absolute, money
 from playbooks.models import ACTIVE_STATUSES, PlaybookAction, Task
 from playbooks.triggers import Match
 
@@ -87,8 +88,8 @@ def template_values(account: Account, match: Match, today: dt.date) -> dict[str,
         account_name=account.name,
         external_id=account.external_id,
         segment=account.segment,
-        arr=f"{account.arr:,.0f}",
-        renewal_date=renewal.isoformat() if renewal else "",
+        arr=money(account.arr),
+        renewal_date=absolute(renewal),
         days_to_renewal=(renewal - today).days if renewal else "",
         owner=account.owner.display_name if account.owner else "nobody",
     )

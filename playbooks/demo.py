@@ -117,7 +117,7 @@ PLAYBOOKS: dict[str, dict[str, Any]] = {
                 "create_task",
                 {
                     "title_template": "Renewal-risk review: {account_name} renews {renewal_date}",
-                    "description_template": "{account_name} (ARR ${arr}) renews in "
+                    "description_template": "{account_name} (ARR {arr}) renews in "
                     "{days_to_renewal} days and is {band}. Review the risk with {owner}.",
                     "due_in_days": 7,
                     "priority": "high",

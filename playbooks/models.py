@@ -35,8 +35,8 @@ TEMPLATE_FIELDS = {
     "account_name": "the account's name",
     "external_id": "the account's CRM id",
     "segment": "the account's segment",
-    "arr": "ARR, whole dollars",
-    "renewal_date": "renewal date (YYYY-MM-DD)",
+    "arr": "ARR in the configured currency ($12,300)",
+    "renewal_date": "renewal date (Dec 4, 2026)",
     "days_to_renewal": "days until renewal",
     "owner": "the owner's name",
     "score": "current health score",
@@ -103,6 +103,23 @@ class TriggerType(models.TextChoices):
     NEGATIVE_FEEDBACK = "negative_feedback", "NPS detractor (0–6) or negative feedback"
     NO_ACTIVITY = "no_activity", "No metric activity for N days"
 
+
+# The playbook fields each trigger reads (``Playbook.clean`` says which it requires); the
+# editor shows only the chosen trigger's.
+TRIGGER_FIELDS: dict[str, tuple[str, ...]] = {
+    TriggerType.BAND_ENTERED: ("band",),
+    TriggerType.SCORE_DROP: ("drop_points", "drop_days"),
+    TriggerType.METRIC_THRESHOLD: (
+        "metric",
+        "metric_aggregation",
+        "metric_window_days",
+        "threshold_direction",
+        "threshold",
+    ),
+    TriggerType.RENEWAL_WINDOW: ("days", "bands"),
+    TriggerType.NEGATIVE_FEEDBACK: ("days",),
+    TriggerType.NO_ACTIVITY: ("days",),
+}
 
 # Triggers evaluated right after a score change (same Celery flow); the others run on beat.
 SCORE_TRIGGERS = {TriggerType.BAND_ENTERED, TriggerType.SCORE_DROP, TriggerType.METRIC_THRESHOLD}

@@ -24,6 +24,7 @@ from django.db.models.functions import RowNumber
 
 from accounts.models import NPS_DETRACTOR_MAX, Account, Feedback, detractor_feedback
 from accounts.selectors.renewals import renewing_between
+from chs_site.formatting import absolute, number
 from playbooks.models import (
     ACTIVE_STATUSES,
     MetricAggregation,
@@ -51,9 +52,14 @@ BAND_RANK = {"red": 0, "yellow": 1, "green": 2}
 
 
 def eligible_accounts(
-    playbook: Playbook, account_ids: Iterable[int] | None = None
+    playbook: Playbook,
+    account_ids: Iterable[int] | None = None,
+    *,
+    team_ids: Sequence[int] | None = None,
 ) -> QuerySet[Account]:
-    """Accounts meeting the playbook's conditions (segment, ARR, lifecycle, team)."""
+    """Accounts meeting the playbook's conditions (segment, ARR, lifecycle, team).
+    ``team_ids`` stands in for the playbook's teams when it is not saved (the editor's
+    preview); by default they are read from the playbook."""
     qs = Account.objects.all()
     if account_ids is not None:
         qs = qs.filter(pk__in=list(account_ids))
@@ -65,7 +71,8 @@ def eligible_accounts(
         qs = qs.filter(arr__lte=playbook.arr_max)
     if playbook.lifecycle_stages:
         qs = qs.filter(lifecycle_stage__in=playbook.lifecycle_stages)
-    team_ids = [t.pk for t in playbook.teams.all()]
+    if team_ids is None:
+        team_ids = [t.pk for t in playbook.teams.all()]
     if team_ids:
         qs = qs.filter(owner__team_id__in=team_ids)
     return qs
@@ -168,7 +175,7 @@ def _match_score_drop(playbook: Playbook, changes: Sequence[ScoreChange]) -> lis
             matches.append(
                 Match(
                     c.account_id,
-                    f"Score dropped {drop:g} points within {days} days ({peak:g} → {c.score:g})",
+                    f"Score dropped {number(drop)} points within {days} days ({number(peak)} → {number(c.score)})",
                     {
                         "drop": drop,
                         "peak": peak,
@@ -289,7 +296,7 @@ def _metric_match(
     return Match(
         account_id,
         f"{playbook.get_metric_aggregation_display()} of {key} over "
-        f"{playbook.metric_window_days} days is {value:g}, {word} {playbook.threshold:g}",
+        f"{playbook.metric_window_days} days is {number(value)}, {word} {number(playbook.threshold)}",
         {
             "metric": key,
             "metric_value": value,
@@ -305,9 +312,13 @@ def _metric_match(
 
 
 def match_state(
-    playbook: Playbook, *, now: dt.datetime, account_ids: Iterable[int] | None = None
+    playbook: Playbook,
+    *,
+    now: dt.datetime,
+    account_ids: Iterable[int] | None = None,
+    team_ids: Sequence[int] | None = None,
 ) -> list[Match]:
-    accounts = eligible_accounts(playbook, account_ids)
+    accounts = eligible_accounts(playbook, account_ids, team_ids=team_ids)
     t = playbook.trigger_type
     today = now.date()
     if t == TriggerType.BAND_ENTERED:
@@ -341,7 +352,7 @@ def match_state(
                 out.append(
                     Match(
                         pk,
-                        f"Score is {drop:g} points below its {days}-day high ({peak:g} → {score:g})",
+                        f"Score is {number(drop)} points below its {days}-day high ({number(peak)} → {number(score)})",
                         {"drop": drop, "peak": peak, "score": score, "band": bands.get(pk, "")},
                     )
                 )
@@ -359,7 +370,7 @@ def match_state(
         return [
             Match(
                 pk,
-                f"Renews in {(renewal - today).days} days ({renewal:%Y-%m-%d}) while {band}",
+                f"Renews in {(renewal - today).days} days ({absolute(renewal)}) while {band}",
                 {
                     "renewal_date": renewal.isoformat(),
                     "days_to_renewal": (renewal - today).days,
@@ -414,9 +425,9 @@ def match_state(
                 continue
             newest[account_id] = Match(
                 account_id,
-                f"Detractor NPS answer: {value:g}",
+                f"Detractor NPS answer: {number(value)}",
                 {
-                    "feedback": f"NPS {value:g}",
+                    "feedback": f"NPS {number(value)}",
                     "nps": value,
                     "feedback_created_at": observed.isoformat(),
                 },

@@ -4,6 +4,7 @@ every HTMX action also works as a plain form post (redirect back with a message)
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib import messages
@@ -20,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.forms import FeedbackForm
 from accounts.models import Account, Feedback, User
 from accounts.selectors.access import get_account_for_user, visible_users
+from accounts.selectors.portfolio import segment_sizes
 from chs_site.confirm import Confirmation, counted, is_confirmed, render_confirmation
 from chs_site.errors import ApplicationError
 from chs_site.formatting import day_month
@@ -55,10 +57,12 @@ from playbooks.selectors import tasks as task_selectors
 from playbooks.selectors.notifications import notifications_for
 from playbooks.selectors.plans import account_success_plans, overdue_milestones
 from playbooks.selectors.playbooks import (
+    TemplateSample,
     get_playbook_for_user,
     playbook_effectiveness,
     playbook_runs,
     preview_playbook,
+    template_sample,
 )
 from playbooks.selectors.slack import slack_overview
 from playbooks.selectors.tasks import (
@@ -294,7 +298,8 @@ def outreach(request: AuthedRequest) -> HttpResponse:
     if not can_reassign(request.user):
         raise Http404("Bulk outreach is for managers and admins.")
     people = _assignable(request).filter(role="csm")
-    form = OutreachForm(request.POST or None, people=people)
+    segments = sorted(s for s in segment_sizes(request.user) if s)
+    form = OutreachForm(request.POST or None, people=people, segments=segments)
     plan: list[Any] | None = None
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
@@ -371,22 +376,62 @@ def _require_admin(request: AuthedRequest) -> None:
         raise Http404("Only admins edit playbooks.")
 
 
+# What the editor's htmx requests ask for instead of saving: the chosen trigger's fields
+# (the trigger select changed) or the actions' preview (a template was typed). Without
+# JavaScript the same values come from the form's "Show" and "Preview" buttons.
+REFRESH_FIELD = "_refresh"
+REFRESH_PARTS = {"trigger": "trigger-refresh", "preview": "action-preview"}
+
+
+def _editor_preview(
+    form: PlaybookForm, formset: Any, *, now: dt.datetime
+) -> tuple[TemplateSample | None, list[Any]]:
+    """One real account for the playbook as edited (saved or not) and each action's title
+    and description filled with its values, or the templates' errors."""
+    form.is_valid()  # fills form.instance with every field that is valid so far
+    playbook = form.instance
+    playbook.trigger_type = form.trigger
+    teams = form.cleaned_data.get("teams") if hasattr(form, "cleaned_data") else None
+    sample = template_sample(playbook, now=now, team_ids=[t.pk for t in teams or []])
+    values = sample.values if sample else {}
+    previews = [
+        f.preview(values) for f in formset.forms if not (formset.can_delete and f["DELETE"].value())
+    ]
+    return sample, previews
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def playbook_edit(request: AuthedRequest, pk: int | None = None) -> HttpResponse:
+    """The playbook editor. A POST saves, unless it asks for a refresh (``_refresh``): then
+    nothing is saved and the page (or, for htmx, the part asked for) is shown again with
+    the chosen trigger's fields and a preview of the actions filled with real data."""
     _require_admin(request)
     playbook = get_playbook_for_user(request.user, pk) if pk else Playbook()
-    form = PlaybookForm(request.POST or None, instance=playbook)
-    formset = ActionFormSet(request.POST or None, instance=playbook, prefix="actions")
-    if request.method == "POST" and form.is_valid() and formset.is_valid():
+    segments = sorted(s for s in segment_sizes(request.user) if s)
+    data = request.POST if request.method == "POST" else None
+    form = PlaybookForm(data, instance=playbook, segments=segments)
+    formset = ActionFormSet(data, instance=playbook, prefix="actions")
+    refresh = request.POST.get(REFRESH_FIELD, "")
+    if request.method == "POST" and not refresh and form.is_valid() and formset.is_valid():
         saved = save_playbook(form=form, formset=formset, actor=request.user)
         messages.success(request, f"Playbook “{saved.name}” saved.")
         return redirect(saved.get_absolute_url())
-    return render(
-        request,
-        "playbooks/playbook_form.html",
-        {"form": form, "formset": formset, "playbook": playbook},
-    )
+    sample, previews = _editor_preview(form, formset, now=timezone.now())
+    context = {
+        "form": form,
+        "formset": formset,
+        "playbook": playbook,
+        "sample": sample,
+        "previews": previews,
+        "show_errors": request.method == "POST" and not refresh,
+        "refresh_field": REFRESH_FIELD,
+        "edit_url": request.path,
+    }
+    template = "playbooks/playbook_form.html"
+    if request.htmx and refresh in REFRESH_PARTS:
+        template += "#" + REFRESH_PARTS[refresh]
+    return render(request, template, context)
 
 
 @login_required

@@ -32,9 +32,11 @@ from chs_site.api_fields import (
     StrictIntegerField,
     StrictModelSerializer,
 )
-from chs_site.errors import ValidationFailed
+from chs_site.confirm import counted
+from chs_site.errors import Conflict, ValidationFailed
 from scoring.contracts import MEASURE_WEIGHT_MAX, METRIC_VALUE_LIMIT
 from scoring.models import Measure, MetricDefinition, Outcome, Score, Scorecard
+from scoring.publish_outlook import PublishOutlook, publish_outlook
 from scoring.services import ingest
 from scoring.services.outcomes import record_outcome
 from scoring.services.scorecards import (
@@ -448,7 +450,66 @@ class ScorecardDetail(generics.GenericAPIView):
         return Response(ScorecardSerializer(_scorecards().get(pk=result.pk)).data, status=code)
 
 
+class PlaybookEffectSerializer(serializers.Serializer):
+    playbook = StrictIntegerField(source="playbook_id", help_text="The playbook's id.")
+    name = StrictCharField()
+    accounts = StrictIntegerField(help_text="Accounts it would fire for.")
+    tasks = StrictIntegerField(help_text="Tasks it would create.")
+
+
+class PublishOutlookSerializer(serializers.Serializer):
+    """What publishing would do; the same counts the scorecard page's confirmation shows."""
+
+    accounts = StrictIntegerField(help_text="Accounts re-scored by this version.")
+    compared_with = StrictCharField(help_text="The version scoring them today.")
+    moved = StrictIntegerField(help_text="Accounts that would move to another band.")
+    tasks = StrictIntegerField(help_text="Tasks the playbooks would create.")
+    playbooks = PlaybookEffectSerializer(
+        source="effects", many=True, help_text="Each playbook that would create tasks."
+    )
+
+
+class PublishRequestSerializer(serializers.Serializer):
+    confirm = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="Must be true: publishing re-scores accounts and may create tasks. "
+        "GET this URL first to see how many.",
+    )
+
+
+PUBLISH_OUTLOOK_EXAMPLE = OpenApiExample(
+    "what publishing would do",
+    value={
+        "accounts": 240,
+        "compared_with": "Default v3 (active)",
+        "moved": 17,
+        "tasks": 9,
+        "playbooks": [{"playbook": 4, "name": "Fell into red", "accounts": 9, "tasks": 9}],
+    },
+    response_only=True,
+)
+
+
+def _draft_outlook(card: Scorecard) -> PublishOutlook:
+    if card.status != Scorecard.Status.DRAFT:
+        raise Conflict(f"Only a draft can be published; this version is {card.status}.")
+    return publish_outlook(card)
+
+
+def _outlook_sentence(outlook: PublishOutlook) -> str:
+    return (
+        f"Publishing re-scores {counted(outlook.accounts, 'account')}, moves "
+        f"{counted(outlook.moved, 'account')} to another band and creates "
+        f"{counted(outlook.tasks, 'task')}."
+    )
+
+
 class ScorecardPublish(APIView):
+    """GET: a dry run (what publishing would do, nothing written). POST with
+    ``{"confirm": true}``: publish. A POST without it publishes nothing and answers 400
+    with the dry run's counts in words, as the pages refuse an unconfirmed publish."""
+
     permission_classes = [
         permissions.IsAuthenticated,
         AdminWritesPermission,
@@ -456,15 +517,40 @@ class ScorecardPublish(APIView):
     ]
 
     @extend_schema(
+        summary="What publishing a draft would do (dry run)",
+        description="The accounts it re-scores, how many move band and the tasks each "
+        "playbook would create. Nothing is written. Anyone who may read scorecards may ask.",
+        responses={200: PublishOutlookSerializer, **error_responses(404, 409)},
+        examples=[PUBLISH_OUTLOOK_EXAMPLE],
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        card = get_object_or_404(Scorecard, pk=pk)
+        return Response(PublishOutlookSerializer(_draft_outlook(card)).data)
+
+    @extend_schema(
         summary="Publish a draft (admins)",
-        description="Makes the draft the active version for its segment and retires the one that was active; scores are recomputed.",
-        request=None,
-        responses={200: ScorecardSerializer, **error_responses(404, 409)},
-        examples=[SCORECARD_OUT_EXAMPLE],
+        description='Needs `{"confirm": true}`: makes the draft the active version for '
+        "its segment and retires the one that was active; scores are recomputed and "
+        "playbooks may create tasks (GET this URL first to see how many). Without "
+        "`confirm` nothing is published and the answer is a 400 saying what would happen.",
+        request=PublishRequestSerializer,
+        responses={200: ScorecardSerializer, **error_responses(400, 404, 409)},
+        examples=[
+            OpenApiExample("confirm", value={"confirm": True}, request_only=True),
+            SCORECARD_OUT_EXAMPLE,
+        ],
     )
     def post(self, request: Request, pk: int) -> Response:
-        scorecard = get_object_or_404(Scorecard, pk=pk)
-        published = publish_scorecard(scorecard=scorecard, author=api_user(request))
+        card = get_object_or_404(Scorecard, pk=pk)
+        serializer = PublishRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if not serializer.validated_data["confirm"]:
+            raise ValidationFailed(
+                'Nothing was published: send {"confirm": true} to publish. '
+                + _outlook_sentence(_draft_outlook(card)),
+                errors=[{"field": "confirm", "reason": "Must be true to publish."}],
+            )
+        published = publish_scorecard(scorecard=card, author=api_user(request))
         return Response(ScorecardSerializer(_scorecards().get(pk=published.pk)).data)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.forms import BaseFormSet, formset_factory
 
+from chs_site.formatting import number
 from scoring import engine
 from scoring.models import Measure, MetricDefinition, Outcome, Scorecard
 from scoring.services.backfill import BACKFILL_MAX_DAYS
@@ -69,6 +70,25 @@ MeasureFormSet = formset_factory(
 
 def metric_choices() -> list[tuple[str, str]]:
     return list(MetricDefinition.objects.order_by("name").values_list("key", "name"))
+
+
+def weight_shares(formset: Any) -> dict[str, str]:
+    """Each measure row's weight as its share of all weights ("40%"), by the row's prefix:
+    what a weight means is its share, not its number. Rows being removed, without a
+    metric or without a valid positive weight have none. The editor's script
+    (``static/js/weight_shares.js``) recomputes the same as the admin types."""
+    weights: dict[str, float] = {}
+    for form in formset.forms:
+        if form["DELETE"].value() or not form["metric"].value():
+            continue
+        try:
+            weight = float(form["weight"].value())
+        except (TypeError, ValueError):
+            continue
+        if weight > 0:
+            weights[form.prefix] = weight
+    total = sum(weights.values())
+    return {p: f"{number(100 * w / total)}%" for p, w in weights.items()} if total else {}
 
 
 def editor_forms(

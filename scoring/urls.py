@@ -22,6 +22,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("scoring/<id:pk>/suggest/", views.scorecard_suggest, name="suggest"),
     path("scoring/quarantine/", views.quarantine_page, name="quarantine"),
     path("scoring/backfills/<id:pk>/", views.backfill_job, name="backfill_job"),
+    path("scoring/backfills/<id:pk>/step/", views.backfill_step, name="backfill_step"),
     path(
         "accounts/<account_id:external_id>/outcomes/", views.record_outcome, name="record_outcome"
     ),

@@ -20,14 +20,16 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors.access import get_account_for_user, visible_accounts
+from accounts.selectors.portfolio import segment_sizes
 from chs_site import charts
-from chs_site.celery import send_on_commit
+from chs_site.celery import runs_in_process, send_on_commit
 from chs_site.confirm import Confirmation, counted, is_confirmed, render_confirmation
 from chs_site.errors import ApplicationError, ValidationFailed
 from chs_site.http import AuthedRequest
 from playbooks.selectors.playbooks import publish_effects
 from scoring import forms, validation
 from scoring.models import BackfillJob, Measure, QuarantinedAccount, Scorecard
+from scoring.publish_outlook import publish_outlook
 from scoring.selectors.backfill import backfill_scope
 from scoring.selectors.preview import (
     DraftPreview,
@@ -88,7 +90,11 @@ def scorecard_list(request: AuthedRequest) -> HttpResponse:
         }
         for segment, versions in segments.items()
     ]
-    return render(request, "scoring/scorecards.html", {"groups": groups})
+    # The segment field suggests the accounts' segments that have no scorecard of their own.
+    suggestions = sorted(s for s in segment_sizes(request.user) if s and s not in segments)
+    return render(
+        request, "scoring/scorecards.html", {"groups": groups, "segment_suggestions": suggestions}
+    )
 
 
 @login_required
@@ -250,6 +256,7 @@ def scorecard_edit(request: AuthedRequest, pk: int) -> HttpResponse:
         "card": card,
         "form": form,
         "formset": formset,
+        "weight_shares": forms.weight_shares(formset),
         "can_edit": request.user.is_admin,
         "preview_url": reverse("scoring:preview", args=[card.pk]),
     }
@@ -290,22 +297,19 @@ def scorecard_preview(request: AuthedRequest, pk: int) -> HttpResponse:
 
 
 def _publish_consequences(card: Scorecard, *, verb: str) -> list[str]:
-    """What making ``card``'s content active does, from the draft preview and the playbooks'
-    reading of its changes (the numbers the editor's preview shows)."""
-    preview = preview_draft(draft=card, spec=scorecard_spec(card))
-    effects = publish_effects(preview.changes, at=preview.at)
-    tasks = sum(e.tasks for e in effects)
+    """What making ``card``'s content active does, in sentences (the numbers the editor's
+    preview and the API's dry run show)."""
+    outlook = publish_outlook(card)
     lines = [
-        f"{verb} re-scores {counted(preview.accounts, 'account')} "
-        f"(compared with {preview.compared_with}).",
-        f"{counted(preview.moved, 'account')} move{'s' if preview.moved == 1 else ''} "
+        f"{verb} re-scores {counted(outlook.accounts, 'account')} "
+        f"(compared with {outlook.compared_with}).",
+        f"{counted(outlook.moved, 'account')} move{'s' if outlook.moved == 1 else ''} "
         "to another band.",
-        f"Playbooks create {counted(tasks, 'task')}.",
+        f"Playbooks create {counted(outlook.tasks, 'task')}.",
     ]
     lines += [
         f"{e.name}: {counted(e.tasks, 'task')} for {counted(e.accounts, 'account')}."
-        for e in effects
-        if e.tasks
+        for e in outlook.effects
     ]
     return lines
 
@@ -431,12 +435,33 @@ def scorecard_backfill(request: AuthedRequest, pk: int) -> HttpResponse:
     return redirect("scoring:backfill_job", pk=job.pk)
 
 
+def _backfill_progress(request: AuthedRequest, job: BackfillJob) -> HttpResponse:
+    template = "scoring/backfill_job.html#progress" if request.htmx else "scoring/backfill_job.html"
+    # Without a worker the page runs the job: each answer asks for the next step.
+    context = {"job": job, "page_runs_it": runs_in_process() and request.user.is_admin}
+    return render(request, template, context)
+
+
 @login_required
 @require_GET
 def backfill_job(request: AuthedRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(BackfillJob.objects.select_related("scorecard", "created_by"), pk=pk)
-    template = "scoring/backfill_job.html#progress" if request.htmx else "scoring/backfill_job.html"
-    return render(request, template, {"job": job})
+    return _backfill_progress(request, job)
+
+
+@login_required
+@require_POST
+def backfill_step(request: AuthedRequest, pk: int) -> HttpResponse:
+    """Run the next chunk of a job that no worker runs (the embedded default) and show the
+    progress; the progress fragment asks for the next step until the job is done."""
+    _require_admin(request)
+    job = get_object_or_404(BackfillJob, pk=pk)
+    if not runs_in_process():
+        raise Http404("A worker runs backfills here; this page only shows their progress.")
+    job = backfill.run_backfill_step(job_id=job.pk)
+    if not request.htmx:
+        return redirect("scoring:backfill_job", pk=job.pk)
+    return _backfill_progress(request, job)
 
 
 @login_required

@@ -55,10 +55,8 @@ def sparkline_svg(spark: Sparkline | None, band: str | None = "") -> SafeString:
 
 @register.filter
 def money(value: Decimal | float | int | None) -> str:
-    """ARR as "$12,300" (whole dollars)."""
-    if value is None:
-        return "—"
-    return f"${value:,.0f}"
+    """ARR in the configured currency, whole units: "$12,300"."""
+    return formatting.money(value) or "—"
 
 
 @register.simple_tag

@@ -8,6 +8,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
@@ -122,6 +123,44 @@ def preview_playbook(playbook: Playbook, *, now: dt.datetime, limit: int = 200) 
     )
 
 
+@dataclass(frozen=True)
+class TemplateSample:
+    """One real account to fill a playbook's templates with, and whether the playbook (as
+    edited) matches it right now or it only meets the conditions."""
+
+    account: Account
+    matches: bool
+    reason: str
+    values: dict[str, Any]
+
+
+def template_sample(
+    playbook: Playbook, *, now: dt.datetime, team_ids: Sequence[int]
+) -> TemplateSample | None:
+    """The editor's preview account: the first the playbook, possibly unsaved, would fire
+    for now, with that firing's values; else the first meeting its conditions
+    (values from its current state); None when no account meets them. ``team_ids`` are the
+    teams as edited."""
+    matches = triggers.match_state(playbook, now=now, team_ids=team_ids)
+    if matches:
+        # The oldest matching account: stable while the admin types, one row to read.
+        match = min(matches, key=lambda m: m.account_id)
+        account = Account.objects.select_related("owner").get(pk=match.account_id)
+        return TemplateSample(
+            account, True, match.reason, template_values(account, match, now.date())
+        )
+    eligible = (
+        triggers.eligible_accounts(playbook, team_ids=team_ids)
+        .select_related("owner")
+        .order_by("pk")
+        .first()
+    )
+    if eligible is None:
+        return None
+    values = template_values(eligible, triggers.Match(eligible.pk, ""), now.date())
+    return TemplateSample(eligible, False, "", values)
+
+
 def playbook_runs(playbook: Playbook, *, limit: int = 50) -> list[PlaybookRun]:
     return list(
         playbook.runs.select_related("account").prefetch_related(
@@ -131,41 +170,57 @@ def playbook_runs(playbook: Playbook, *, limit: int = 50) -> list[PlaybookRun]:
 
 
 @dataclass(frozen=True)
+class EffectShare:
+    """Of ``eligible`` firings in one group, ``improved`` reached a better band."""
+
+    eligible: int
+    improved: int
+
+    @property
+    def pct(self) -> int | None:
+        return round(100 * self.improved / self.eligible) if self.eligible else None
+
+
+@dataclass(frozen=True)
 class EffectRow:
+    """One window: firings whose task a person completed, whose task closed by itself
+    (its trigger stopped holding, see ``services/autoclose.py``), and the rest (open,
+    snoozed or cancelled)."""
+
     days: int
-    done_eligible: int
-    done_improved: int
-    other_eligible: int
-    other_improved: int
-
-    @staticmethod
-    def pct(k: int, n: int) -> int | None:
-        return round(100 * k / n) if n else None
+    done: EffectShare
+    resolved: EffectShare
+    other: EffectShare
 
     @property
-    def done_pct(self) -> int | None:
-        return self.pct(self.done_improved, self.done_eligible)
-
-    @property
-    def other_pct(self) -> int | None:
-        return self.pct(self.other_improved, self.other_eligible)
+    def shares(self) -> tuple[EffectShare, EffectShare, EffectShare]:
+        return (self.done, self.resolved, self.other)
 
 
 EFFECT_WINDOWS = (30, 60, 90)
 BAND_RANK = triggers.BAND_RANK
+_EFFECT_GROUPS = ("done", "resolved", "other")
 
 
 def playbook_effectiveness(playbook: Playbook, *, now: dt.datetime) -> list[EffectRow]:
     """Of the accounts it fired for (red or yellow then), how many reached a better band
-    within 30/60/90 days — where its task was completed against where it was not (still
-    open, snoozed or cancelled). Only firings at least N days old count for window N."""
+    within 30/60/90 days: where a person completed its task, where the task closed by
+    itself, and where neither (a firing with both counts as completed by a person). A
+    task that closed by itself did so because the account recovered, so counting it as
+    "not completed" would credit doing nothing. Only firings at least N days old count
+    for window N."""
+    run_tasks = Task.objects.filter(run=OuterRef("pk"))
     runs = list(
         playbook.runs.filter(band_at_firing__in=[HealthBand.RED, HealthBand.YELLOW])
-        .annotate(done=Exists(Task.objects.filter(run=OuterRef("pk"), status=TaskStatus.DONE)))
-        .values("account_id", "fired_at", "band_at_firing", "done")
+        .annotate(
+            done=Exists(run_tasks.filter(status=TaskStatus.DONE)),
+            resolved=Exists(run_tasks.filter(status=TaskStatus.RESOLVED)),
+        )
+        .values("account_id", "fired_at", "band_at_firing", "done", "resolved")
     )
+    empty = EffectShare(0, 0)
     if not runs:
-        return [EffectRow(d, 0, 0, 0, 0) for d in EFFECT_WINDOWS]
+        return [EffectRow(d, empty, empty, empty) for d in EFFECT_WINDOWS]
     start = min(r["fired_at"] for r in runs)
     scores: dict[int, list[tuple[dt.datetime, str]]] = defaultdict(list)
     for account_id, at, band in Score.objects.filter(
@@ -176,21 +231,20 @@ def playbook_effectiveness(playbook: Playbook, *, now: dt.datetime) -> list[Effe
         scores[account_id].append((at, band))
     out = []
     for days in EFFECT_WINDOWS:
-        tally = {True: [0, 0], False: [0, 0]}
+        tally = {group: [0, 0] for group in _EFFECT_GROUPS}
         for r in runs:
-            if r["fired_at"] + dt.timedelta(days=days) > now:
-                continue
             end = r["fired_at"] + dt.timedelta(days=days)
+            if end > now:
+                continue
             rank = BAND_RANK[r["band_at_firing"]]
             improved = any(
                 r["fired_at"] < at <= end and BAND_RANK.get(band, -1) > rank
                 for at, band in scores[r["account_id"]]
             )
-            tally[bool(r["done"])][0] += 1
-            tally[bool(r["done"])][1] += int(improved)
-        out.append(
-            EffectRow(days, tally[True][0], tally[True][1], tally[False][0], tally[False][1])
-        )
+            group = "done" if r["done"] else "resolved" if r["resolved"] else "other"
+            tally[group][0] += 1
+            tally[group][1] += int(improved)
+        out.append(EffectRow(days, *(EffectShare(*tally[g]) for g in _EFFECT_GROUPS)))
     return out
 
 

@@ -43,6 +43,9 @@ def save_playbook(*, form: Any, formset: Any, actor: User) -> Playbook:
     playbook.save()
     form.save_m2m()
     formset.instance = playbook
+    # Actions run in the order the editor lists them; a new one goes after the others.
+    for position, action_form in enumerate(formset.forms):
+        action_form.instance.position = position
     formset.save()
     changes = {**form_changes(form, adding=adding), **formset_changes(formset)}
     if adding or changes:

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 
 from chs_site import charts
-from chs_site.formatting import money
+from chs_site.charts import short_money
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 END = START + dt.timedelta(days=30)
@@ -66,6 +66,6 @@ def test_empty_trend_chart_says_so() -> None:
 
 
 def test_money_labels() -> None:
-    assert money(1_500_000) == "$1.5M"
-    assert money(45_000) == "$45k"
-    assert money(None) == ""
+    assert short_money(1_500_000) == "$1.5M"
+    assert short_money(45_000) == "$45K"
+    assert short_money(None) == ""

@@ -260,8 +260,9 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "DELETE": "401 | 403 403 405 | 403 403 405 | 403 403",
     },
     "api/v1/scorecards/<id:pk>/publish/": {
-        "GET": "401 | 405 405 405 | 405 403 405 | 403 405",
-        "POST": "401 | 403 403 409 | 403 403 409 | 403 403",
+        # GET is the dry run; a POST without {"confirm": true} is refused before anything.
+        "GET": "401 | 200 200 200 | 200 403 200 | 403 200",
+        "POST": "401 | 403 403 400 | 403 403 400 | 403 403",
         "PUT": "401 | 403 403 405 | 403 403 405 | 403 403",
         "PATCH": "401 | 403 403 405 | 403 403 405 | 403 403",
         "DELETE": "401 | 403 403 405 | 403 403 405 | 403 403",
@@ -662,6 +663,12 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     "scoring/backfills/<id:pk>/": {
         "GET": "L 200 200 200",
         "POST": "L 405 405 405",
+        "DELETE": "L 405 405 405",
+    },
+    # Without a worker (tests run tasks in-process) an admin's page runs the job stepwise.
+    "scoring/backfills/<id:pk>/step/": {
+        "GET": "L 405 405 405",
+        "POST": "L 403 403 302",
         "DELETE": "L 405 405 405",
     },
     "accounts/<account_id:external_id>/outcomes/": {

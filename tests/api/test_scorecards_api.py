@@ -55,7 +55,7 @@ def test_admin_creates_edits_and_publishes_a_scorecard(
     assert edited.json()["red_below"] == 45
     assert [m["metric"] for m in edited.json()["measures"]] == ["tickets"]
 
-    published = api.post(f"/api/v1/scorecards/{card['id']}/publish/", {})
+    published = api.post(f"/api/v1/scorecards/{card['id']}/publish/", {"confirm": True})
     assert published.status_code == 200, published.content
     assert published.json()["status"] == "active"
 
@@ -72,7 +72,7 @@ def test_admin_creates_edits_and_publishes_a_scorecard(
     assert [m["metric"] for m in new["measures"]] == ["tickets"]
     assert Scorecard.objects.get(pk=card["id"]).green_at == 70
 
-    again = api.post(f"/api/v1/scorecards/{card['id']}/publish/", {})
+    again = api.post(f"/api/v1/scorecards/{card['id']}/publish/", {"confirm": True})
     assert again.status_code == 409
     assert "Only a draft can be published" in again.json()["error"]
 
@@ -119,7 +119,10 @@ def test_csm_and_manager_read_scorecards_but_cannot_change_them(
         assert api.get(f"/api/v1/scorecards/{card['id']}/").status_code == 200
         assert api.post("/api/v1/scorecards/", draft_body()).status_code == 403
         assert api.patch(f"/api/v1/scorecards/{card['id']}/", {"name": "x"}).status_code == 403
-        assert api.post(f"/api/v1/scorecards/{card['id']}/publish/", {}).status_code == 403
+        assert (
+            api.post(f"/api/v1/scorecards/{card['id']}/publish/", {"confirm": True}).status_code
+            == 403
+        )
         assert api.post("/api/v1/metric-definitions/", {"key": "k", "name": "K"}).status_code == 403
     assert Scorecard.objects.count() == 1
     assert api_for(admin, "read").get("/api/v1/scorecards/999999/").status_code == 404

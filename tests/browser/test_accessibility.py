@@ -19,6 +19,7 @@ PAGES = {
     "admin": [
         "/scoring/",
         "/playbooks/",
+        "/playbooks/new/",
         "/audit-log/",
         "/imports/",
         "/api-tokens/",

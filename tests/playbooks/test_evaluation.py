@@ -263,7 +263,7 @@ def test_renewal_within_n_days_while_not_green_fires_on_the_sweep_for_the_manage
     assert evaluate_time_triggers() == 1
     [task] = open_tasks(playbook)
     assert task.account == account and task.assignee == manager
-    assert task.title == f"Renewal-risk review: Acme Corp renews {renewing.isoformat()}"
+    assert task.title == f"Renewal-risk review: Acme Corp renews {renewing:%b %-d, %Y}"
     assert not Task.objects.filter(account__in=[green, far]).exists()
 
 

@@ -110,6 +110,19 @@ def test_manager_sees_team_queue_with_load_and_not_other_teams(
     assert load["csm"].open == 1 and load["csm"].overdue == 1 and load["csm"].book_size == 1
 
 
+def test_team_queue_filters_by_a_person_chosen_by_name(
+    manager_client: Client, csm: User, account: Account, teammate_account: Account
+) -> None:
+    TaskFactory.create(account=account, title="Team task A")
+    TaskFactory.create(account=teammate_account, title="Team task B")
+    html = manager_client.get("/tasks/?scope=team").content.decode()
+    assert f'<option value="csm">{csm.display_name}</option>' in html
+    assert "Assignee (username)" not in html
+    html = manager_client.get("/tasks/?scope=team&assignee=csm").content.decode()
+    assert f'<option value="csm" selected>{csm.display_name}</option>' in html
+    assert "Team task A" in html and "Team task B" not in html
+
+
 def test_admin_sees_every_task(
     admin_client: Client, account: Account, other_account: Account
 ) -> None:
@@ -235,6 +248,36 @@ def test_outreach_bad_template_is_a_field_error(manager_client: Client) -> None:
     assert response.status_code == 200 and "Unknown placeholder" in response.content.decode()
 
 
+def test_outreach_preview_shows_template_errors_in_the_preview(manager_client: Client) -> None:
+    form = {"title": "Hi {account_name}", "due_in_days": 1, "priority": "normal"}
+    response = manager_client.post(
+        "/tasks/outreach/",
+        {**form, "description": "Renews {renewal_dat}", "action": "preview"},
+        headers=HX,
+    )
+    html = response.content.decode()
+    assert 'id="preview"' in html and "<html" not in html
+    assert "its template has a problem" in html
+    assert "Description: Unknown placeholder(s) {renewal_dat}" in html
+    response = manager_client.post(
+        "/tasks/outreach/", {**form, "description": "Renews {renewal_dat}", "action": "create"}
+    )
+    assert response.status_code == 200 and not Task.objects.exists()
+
+
+def test_outreach_segment_is_a_choice_of_existing_segments(
+    manager_client: Client, csm: User
+) -> None:
+    AccountFactory.create(owner=csm, red=True, segment="SMB", name="Small Co")
+    page = manager_client.get("/tasks/outreach/").content.decode()
+    assert '<option value="SMB">SMB</option>' in page
+    form = {"title": "Hi", "due_in_days": 1, "priority": "normal", "action": "preview"}
+    response = manager_client.post("/tasks/outreach/", {**form, "segment": "Nope"})
+    assert "Select a valid choice" in response.content.decode()
+    response = manager_client.post("/tasks/outreach/", {**form, "segment": "SMB"}, headers=HX)
+    assert "Small Co" in response.content.decode()
+
+
 def test_outreach_is_not_for_csms(csm_client: Client) -> None:
     assert csm_client.get("/tasks/outreach/").status_code == 404
 
@@ -273,16 +316,12 @@ def test_preview_page_says_who_gets_what_and_creates_nothing(
     assert not Task.objects.exists() and not PlaybookRun.objects.exists()
 
 
-def test_admin_creates_a_playbook_through_the_form(admin_client: Client) -> None:
-    data = {
+def editor_data(**overrides: object) -> dict[str, object]:
+    """What the playbook editor posts for a new playbook with one task action."""
+    return {
         "name": "Detractors",
         "cooldown_days": 7,
         "trigger_type": "negative_feedback",
-        "metric_aggregation": "latest",
-        "metric_window_days": 30,
-        "threshold_direction": "below",
-        "segments": "SMB, Enterprise",
-        "lifecycle_stages": ["adoption"],
         "actions-TOTAL_FORMS": 1,
         "actions-INITIAL_FORMS": 0,
         "actions-MIN_NUM_FORMS": 1,
@@ -292,45 +331,179 @@ def test_admin_creates_a_playbook_through_the_form(admin_client: Client) -> None
         "actions-0-due_in_days": 1,
         "actions-0-priority": "high",
         "actions-0-assignee_rule": "owner",
-        "actions-0-position": 0,
+        **overrides,
     }
+
+
+def test_admin_creates_a_playbook_through_the_form(admin_client: Client, csm: User) -> None:
+    AccountFactory.create(owner=csm, segment="SMB")
+    AccountFactory.create(owner=csm, segment="Enterprise")
+    data = editor_data(segments=["SMB", "Enterprise"], lifecycle_stages=["adoption"])
     response = admin_client.post("/playbooks/new/", data)
     assert response.status_code == 302, response.content.decode()[:3000]
     playbook = Playbook.objects.get(name="Detractors")
-    assert playbook.segments == ["SMB", "Enterprise"] and playbook.lifecycle_stages == ["adoption"]
+    assert sorted(playbook.segments) == ["Enterprise", "SMB"]
+    assert playbook.lifecycle_stages == ["adoption"]
     assert playbook.actions.get().title_template.startswith("Follow up")
 
 
+def test_playbook_segments_are_chosen_from_the_accounts_segments(
+    admin_client: Client, csm: User
+) -> None:
+    AccountFactory.create(owner=csm, segment="SMB")
+    page = admin_client.get("/playbooks/new/").content.decode()
+    assert 'name="segments" value="SMB"' in page
+    response = admin_client.post("/playbooks/new/", editor_data(segments=["Smb typo"]))
+    assert response.status_code == 200
+    assert "Select a valid choice. Smb typo is not one of the available choices." in (
+        response.content.decode()
+    )
+    assert not Playbook.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("trigger", "shown", "hidden"),
+    [
+        ("band_entered", ["band"], ["drop_points", "metric", "days", "bands"]),
+        ("score_drop", ["drop_points", "drop_days"], ["band", "metric", "days"]),
+        (
+            "metric_threshold",
+            ["metric", "metric_aggregation", "metric_window_days", "threshold"],
+            ["band", "drop_points", "days"],
+        ),
+        ("renewal_window", ["days", "bands"], ["band", "metric", "drop_days"]),
+        ("no_activity", ["days"], ["band", "bands", "metric"]),
+    ],
+)
+def test_editor_shows_only_the_chosen_triggers_fields(
+    admin_client: Client, trigger: str, shown: list[str], hidden: list[str]
+) -> None:
+    response = admin_client.post(
+        "/playbooks/new/",
+        editor_data(trigger_type=trigger, _refresh="trigger"),
+        headers=HX,
+    )
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html
+    assert 'id="trigger-fields"' in html and 'hx-swap-oob="true"' in html
+    for name in shown:
+        assert f'name="{name}"' in html, name
+    for name in hidden:
+        assert f'name="{name}"' not in html, name
+    assert not Playbook.objects.exists()
+
+
+def test_editor_without_javascript_refreshes_the_trigger_fields_by_submitting(
+    admin_client: Client,
+) -> None:
+    page = admin_client.get("/playbooks/new/").content.decode()
+    assert 'name="_refresh" value="trigger"' in page  # the no-script button
+    assert 'name="band"' in page and 'name="drop_points"' not in page
+    assert "---------" not in page and "Arr min" not in page and "position" not in page
+    assert "Minimum ARR" in page and "Choose a band" in page
+    response = admin_client.post(
+        "/playbooks/new/", editor_data(trigger_type="score_drop", name="", _refresh="trigger")
+    )
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" in html
+    assert 'name="drop_points"' in html and 'name="band"' not in html
+    assert "field-error" not in html  # a refresh is not a save: no errors yet
+    assert not Playbook.objects.exists()
+
+
+def test_editor_preview_fills_the_templates_with_a_matching_account(
+    admin_client: Client, account: Account
+) -> None:
+    Account.objects.filter(pk=account.pk).update(health_band="red", health_score=31.25)
+    data = editor_data(
+        trigger_type="band_entered",
+        band="red",
+        **{
+            "actions-0-title_template": "Call {account_name}: now {band}",
+            "actions-0-description_template": "Score {score}, ARR {arr}",
+        },
+        _refresh="preview",
+    )
+    response = admin_client.post("/playbooks/new/", data, headers=HX)
+    html = response.content.decode()
+    assert 'id="action-preview"' in html and "<html" not in html
+    assert "Acme Corp</a>, which it would fire for now: Band is red." in html
+    assert "“Call Acme Corp: now red”" in html
+    assert "Score 31.2, ARR $" in html
+    assert not Playbook.objects.exists()
+
+
+def test_editor_preview_names_template_errors_before_saving(
+    admin_client: Client, account: Account
+) -> None:
+    data = editor_data(**{"actions-0-description_template": "Hi {acount_name"}, _refresh="preview")
+    html = admin_client.post("/playbooks/new/", data, headers=HX).content.decode()
+    assert 'role="alert"' in html and "Description: Broken placeholder" in html
+    data = editor_data(**{"actions-0-title_template": "Hi {acount_name}"}, _refresh="preview")
+    html = admin_client.post("/playbooks/new/", data, headers=HX).content.decode()
+    assert "Task or message title: Unknown placeholder(s) {acount_name}" in html
+    assert not Playbook.objects.exists()
+
+
+def test_editor_page_shows_the_preview_of_a_saved_playbook(
+    admin_client: Client, account: Account, django_assert_max_num_queries: object
+) -> None:
+    playbook = PlaybookFactory.create(name="Fell into red")
+    Account.objects.filter(pk=account.pk).update(health_band="red")
+    with django_assert_max_num_queries(25):  # type: ignore[operator]
+        html = admin_client.get(f"/playbooks/{playbook.pk}/edit/").content.decode()
+    assert "“Call Acme Corp: now red”" in html
+
+
+def test_a_new_action_runs_after_the_existing_ones(admin_client: Client) -> None:
+    playbook = PlaybookFactory.create(name="Fell into red")
+    first = playbook.actions.get()
+    data = editor_data(
+        name=playbook.name,
+        trigger_type="band_entered",
+        band="red",
+        **{
+            "actions-TOTAL_FORMS": 2,
+            "actions-INITIAL_FORMS": 1,
+            "actions-0-id": first.pk,
+            "actions-0-title_template": first.title_template,
+            "actions-0-description_template": first.description_template,
+            "actions-0-due_in_days": first.due_in_days,
+            "actions-0-priority": first.priority,
+            "actions-1-kind": "notify",
+            "actions-1-title_template": "{account_name} is red",
+            "actions-1-due_in_days": 0,
+            "actions-1-priority": "normal",
+            "actions-1-assignee_rule": "owner_manager",
+        },
+    )
+    response = admin_client.post(f"/playbooks/{playbook.pk}/edit/", data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert [a.kind for a in playbook.actions.order_by("position", "id")] == [
+        "create_task",
+        "notify",
+    ]
+
+
 def test_playbook_form_names_the_missing_trigger_field(admin_client: Client) -> None:
-    data = {
-        "name": "Drop",
-        "cooldown_days": 7,
-        "trigger_type": "score_drop",
-        "metric_aggregation": "latest",
-        "metric_window_days": 30,
-        "threshold_direction": "below",
-        "actions-TOTAL_FORMS": 1,
-        "actions-INITIAL_FORMS": 0,
-        "actions-MIN_NUM_FORMS": 1,
-        "actions-MAX_NUM_FORMS": 1000,
-        "actions-0-kind": "create_task",
-        "actions-0-title_template": "x",
-        "actions-0-due_in_days": 1,
-        "actions-0-priority": "normal",
-        "actions-0-assignee_rule": "owner",
-        "actions-0-position": 0,
-    }
-    response = admin_client.post("/playbooks/new/", data)
+    response = admin_client.post("/playbooks/new/", editor_data(trigger_type="score_drop"))
     assert response.status_code == 200
     assert "Give the drop in points" in response.content.decode()
 
 
-def test_effectiveness_compares_completed_with_not_completed(
+def test_effectiveness_separates_tasks_closed_by_themselves_from_completed_ones(
     admin_client: Client, csm: User
 ) -> None:
     playbook = PlaybookFactory.create()
     long_ago = timezone.now() - dt.timedelta(days=100)
-    for i, (done, improves) in enumerate([(True, True), (True, False), (False, False)]):
+    cases = [
+        ("done", True),
+        ("done", False),
+        ("resolved", True),
+        ("resolved", True),
+        ("cancelled", False),
+    ]
+    for i, (status, improves) in enumerate(cases):
         acc = AccountFactory.create(owner=csm, external_id=f"EFF-{i}")
         run = PlaybookRun.objects.create(
             playbook=playbook,
@@ -341,22 +514,16 @@ def test_effectiveness_compares_completed_with_not_completed(
             reason="r",
             band_at_firing="red",
         )
-        TaskFactory.create(
-            account=acc, playbook=playbook, run=run, status="done" if done else "cancelled"
-        )
+        TaskFactory.create(account=acc, playbook=playbook, run=run, status=status)
         if improves:
             record_score(acc, 55, "yellow", long_ago + dt.timedelta(days=20))
-    html = admin_client.get(f"/playbooks/{playbook.pk}/").content.decode()
-    effect = admin_client.get(f"/playbooks/{playbook.pk}/").context["effect"]
+    response = admin_client.get(f"/playbooks/{playbook.pk}/")
+    html = response.content.decode()
     assert [
-        (r.days, r.done_eligible, r.done_improved, r.other_eligible, r.other_improved)
-        for r in effect
-    ] == [
-        (30, 2, 1, 1, 0),
-        (60, 2, 1, 1, 0),
-        (90, 2, 1, 1, 0),
-    ]
-    assert "50%" in html
+        (r.days, *((s.eligible, s.improved) for s in r.shares)) for r in response.context["effect"]
+    ] == [(days, (2, 1), (2, 2), (1, 0)) for days in (30, 60, 90)]
+    assert "Closed by itself" in html
+    assert "50% <span" in html and "100% <span" in html and "0% <span" in html
 
 
 # --- account fragments ----------------------------------------------------------------------

@@ -73,11 +73,15 @@ def test_backfill_is_idempotent_and_validates_days(
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(reverse("scoring:backfill", args=[card.pk]), {"days": 7, **CONFIRM})
     job = BackfillJob.objects.get()
+    # No worker here: the job page runs it step by step.
+    admin_client.post(reverse("scoring:backfill_step", args=[job.pk]))
+    job.refresh_from_db()
     assert job.status == BackfillJob.Status.DONE
     first = sorted(Score.objects.filter(scorecard=card).values_list("account_id", "computed_at"))
-    from scoring.services.backfill import run_backfill
+    from scoring.services.backfill import run_backfill, run_backfill_step
 
     run_backfill(job_id=job.pk)  # a duplicate message: nothing to claim
+    run_backfill_step(job_id=job.pk)  # a late step: the job is finished
     assert (
         sorted(Score.objects.filter(scorecard=card).values_list("account_id", "computed_at"))
         == first

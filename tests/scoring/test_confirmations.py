@@ -22,6 +22,7 @@ from scoring.selectors.backfill import backfill_period
 from scoring.selectors.preview import clear_cache, preview_draft
 from scoring.selectors.scorecards import scorecard_spec
 from scoring.services.recompute import recompute_scores
+from tests.api.helpers import api_for
 from tests.factories import PlaybookFactory
 from tests.scoring.test_scorecard_pages import editor_post
 
@@ -97,6 +98,54 @@ def test_confirmed_publish_creates_the_tasks_the_confirmation_announced(
     draft.refresh_from_db()
     assert draft.status == Scorecard.Status.ACTIVE
     # The playbooks fire on the real score events: exactly the tasks announced.
+    assert Task.objects.count() == announced > 0
+
+
+def test_api_publish_dry_run_reports_the_pages_counts_and_writes_nothing(
+    admin: User, draft: Scorecard
+) -> None:
+    preview = preview_draft(draft=draft, spec=scorecard_spec(draft))
+    effects = [e for e in publish_effects(preview.changes, at=preview.at) if e.tasks]
+    dry = api_for(admin, "read").get(f"/api/v1/scorecards/{draft.pk}/publish/")
+    assert dry.status_code == 200, dry.content
+    body = dry.json()
+    assert (body["accounts"], body["moved"], body["tasks"]) == (
+        preview.accounts,
+        preview.moved,
+        sum(e.tasks for e in effects),
+    )
+    assert [(p["name"], p["tasks"]) for p in body["playbooks"]] == [
+        (e.name, e.tasks) for e in effects
+    ]
+    draft.refresh_from_db()
+    assert draft.status == Scorecard.Status.DRAFT and not Task.objects.exists()
+
+
+@pytest.mark.parametrize("body", [{}, {"confirm": False}])
+def test_api_publish_without_confirm_is_a_400_that_says_what_would_happen(
+    admin: User, draft: Scorecard, body: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    preview = preview_draft(draft=draft, spec=scorecard_spec(draft))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_for(admin).post(f"/api/v1/scorecards/{draft.pk}/publish/", body)
+    assert response.status_code == 400
+    error = response.json()
+    assert "Nothing was published" in error["error"]
+    assert f"moves {preview.moved} accounts to another band" in error["error"]
+    assert error["details"] == [{"field": "confirm", "reason": "Must be true to publish."}]
+    draft.refresh_from_db()
+    assert draft.status == Scorecard.Status.DRAFT and not Task.objects.exists()
+
+
+def test_api_confirmed_publish_creates_the_tasks_the_dry_run_announced(
+    admin: User, draft: Scorecard, django_capture_on_commit_callbacks: Any
+) -> None:
+    api = api_for(admin)
+    announced = api.get(f"/api/v1/scorecards/{draft.pk}/publish/").json()["tasks"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(f"/api/v1/scorecards/{draft.pk}/publish/", {"confirm": True})
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "active"
     assert Task.objects.count() == announced > 0
 
 

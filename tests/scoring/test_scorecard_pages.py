@@ -11,12 +11,14 @@ from django.urls import reverse
 
 from accounts.models import Account, User
 from chs_site.confirm import CONFIRM_FIELD, CONFIRM_VALUE
+from chs_site.formatting import number
 from scoring import synthetic
 from scoring.forms import editor_forms
 from scoring.models import Score, Scorecard
 from scoring.selectors.history import latest_scores
 from scoring.selectors.scorecards import scorecard_spec
 from scoring.services.recompute import recompute_scores
+from tests.factories import AccountFactory
 
 CONFIRM = {CONFIRM_FIELD: CONFIRM_VALUE}  # the field the confirmation step sends
 
@@ -160,6 +162,25 @@ def test_admin_saves_a_draft_and_bad_input_is_named(admin_client: Client, draft:
     assert draft.measures.order_by("position").first().weight == 5  # type: ignore[union-attr]
 
 
+def test_editor_shows_each_weights_share_of_the_score(
+    admin_client: Client, draft: Scorecard
+) -> None:
+    weights = [m.weight for m in draft.measures.order_by("position")]
+    html = admin_client.get(reverse("scoring:edit", args=[draft.pk])).content.decode()
+    for i, weight in enumerate(weights):
+        share = number(100 * weight / sum(weights))
+        assert f'for="id_m-{i}-weight" data-weight-share>{share}% of the score</output>' in html
+    # A refused save shows the shares of what was typed; a removed row has none.
+    url = reverse("scoring:edit", args=[draft.pk])
+    typed = editor_post(draft, **{"m-0-weight": 3, "m-1-weight": 1, "red_below": 90})
+    html = admin_client.post(url, typed).content.decode()
+    assert 'for="id_m-0-weight" data-weight-share>75% of the score' in html
+    assert 'for="id_m-1-weight" data-weight-share>25% of the score' in html
+    html = admin_client.post(url, {**typed, "m-1-DELETE": "on"}).content.decode()
+    assert 'for="id_m-0-weight" data-weight-share>100% of the score' in html
+    assert 'for="id_m-1-weight" data-weight-share></output>' in html
+
+
 def test_publish_rescores_exactly_the_matched_segment_and_keeps_history(
     admin_client: Client,
     admin: User,
@@ -257,6 +278,9 @@ def test_admin_starts_a_segment_scorecard_and_duplicates_are_refused(
     admin_client: Client, csm_client: Client, true_card: Scorecard
 ) -> None:
     url = reverse("scoring:new_segment")
+    AccountFactory.create(segment="Enterprise")
+    page = admin_client.get(reverse("scoring:scorecards")).content.decode()
+    assert '<option value="Enterprise"></option>' in page  # suggested: it has no scorecard
     assert csm_client.post(url, {"segment": "Enterprise"}).status_code == 403
     response = admin_client.post(url, {"segment": "Enterprise"})
     assert response.status_code == 302
@@ -265,3 +289,4 @@ def test_admin_starts_a_segment_scorecard_and_duplicates_are_refused(
     assert draft.measures.count() == true_card.measures.count()
     again = admin_client.post(url, {"segment": "Enterprise"}, follow=True)
     assert b"already has a scorecard" in again.content
+    assert '<option value="Enterprise">' not in again.content.decode()

@@ -168,8 +168,9 @@ def test_admin_token_page_creates_lists_and_revokes(
         page = admin_client.get("/api-tokens/")
     text = page.content.decode()
     assert key not in text and token.prefix in text and "never" in text
+    assert f"<td>{csm.display_name}</td>" in text  # people by name, not username
     response = admin_client.post(f"/api-tokens/{token.pk}/revoke/", follow=True)
-    assert "is revoked" in response.content.decode()
+    assert f"of {csm.display_name} is revoked" in response.content.decode()
     token.refresh_from_db()
     assert token.revoked_at is not None
 
