@@ -21,7 +21,13 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "hs_analytics_num_visits": "website_visits",
         },
     },
+    "salesforce": {
+        "instance_url": "https://acme.my.salesforce.com",
+        "segment_field": "Segment__c",
+        "metrics": {"NumberOfEmployees": "salesforce_employees"},
+    },
     "stripe": {"metadata_key": "chs_account_id"},
+    "zendesk": {"subdomain": "acme"},
 }
 
 

@@ -84,7 +84,7 @@ def test_seed_demo_builds_the_company_and_is_idempotent(seeded_demo: Created) ->
     }
     assert contacts >= 600
     assert User.objects.get(username="csm1").check_password("chs-demo")
-    assert seeded_demo["connectors.demo"] == {"connectors": 2}
+    assert seeded_demo["connectors.demo"] == {"connectors": 4}
 
     call_command("seed_demo", "--quiet-logins", stdout=StringIO())
     assert User.objects.count() == users
