@@ -17,6 +17,7 @@ from django.db import models
 from django.urls import reverse
 
 from accounts.models import User
+from chs_site.secrets import decrypt, encrypt
 
 EXCERPT_MAX = 500
 
@@ -30,9 +31,10 @@ class Endpoint(models.Model):
     url = models.URLField(max_length=2000)
     description = models.CharField(max_length=200, blank=True)
     event_types = models.JSONField(default=list, help_text="The event types it receives.")
-    # Kept to sign every delivery (HMAC needs the key itself); shown once when created and
-    # never again, masked in the audit log.
-    secret = models.CharField(max_length=80)
+    # Kept to sign every delivery (HMAC needs the key itself), so encrypted rather than
+    # hashed (chs_site.secrets); shown once when created and never again, masked in the
+    # audit log. Read and set through ``secret``.
+    secret_encrypted = models.TextField()
     enabled = models.BooleanField(default=True)
     owner = models.ForeignKey(
         User,
@@ -50,6 +52,14 @@ class Endpoint(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("outbound:endpoint", args=[self.pk])
+
+    @property
+    def secret(self) -> str:
+        return decrypt(self.secret_encrypted)
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.secret_encrypted = encrypt(value)
 
 
 class Event(models.Model):

@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
                 ('url', models.URLField(max_length=2000)),
                 ('description', models.CharField(blank=True, max_length=200)),
                 ('event_types', models.JSONField(default=list, help_text='The event types it receives.')),
-                ('secret', models.CharField(max_length=80)),
+                ('secret_encrypted', models.TextField()),
                 ('enabled', models.BooleanField(default=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('owner', models.ForeignKey(help_text="Whose scope bounds what it receives (an admin's: every account).", on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),

@@ -12,6 +12,7 @@ from django.db import transaction
 from accounts.models import User
 from accounts.services.audit import Action, ObjectType, diff, record_audit, snapshot
 from chs_site.errors import ValidationFailed
+from chs_site.secrets import encrypt
 from outbound.events import SUBSCRIBABLE
 from outbound.models import Endpoint
 from outbound.signing import new_secret
@@ -74,7 +75,7 @@ def create_endpoint(
         url=clean_url(url),
         event_types=clean_event_types(event_types),
         description=description.strip()[:200],
-        secret=new_secret(),
+        secret_encrypted=encrypt(new_secret()),
         owner=actor,
     )
     record_audit(

@@ -12,6 +12,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from accounts.models import Account, User
+from chs_site.secrets import encrypt
 from outbound.events import NewEvent
 from outbound.models import Delivery, Endpoint
 from outbound.services import delivery as sender
@@ -110,7 +111,9 @@ def test_backoff_grows_threefold_with_jitter_and_caps_at_six_hours() -> None:
 
 
 def test_a_delivery_that_keeps_failing_is_retried_for_a_day_then_failed(admin: User) -> None:
-    endpoint = Endpoint.objects.create(url="http://127.0.0.1:9/", secret="whsec_x", owner=admin)
+    endpoint = Endpoint.objects.create(
+        url="http://127.0.0.1:9/", secret_encrypted=encrypt("whsec_x"), owner=admin
+    )
     queue_deliveries(events=[_event()], endpoint_ids={"evt_t_1": [endpoint.pk]})
     d = Delivery.objects.get()
     clock = start = d.queued_at
@@ -133,7 +136,9 @@ def test_a_delivery_that_keeps_failing_is_retried_for_a_day_then_failed(admin: U
 def test_a_claimed_delivery_cannot_be_claimed_again_until_its_lease_runs_out(
     admin: User, settings: object
 ) -> None:
-    endpoint = Endpoint.objects.create(url="http://127.0.0.1:9/", secret="whsec_x", owner=admin)
+    endpoint = Endpoint.objects.create(
+        url="http://127.0.0.1:9/", secret_encrypted=encrypt("whsec_x"), owner=admin
+    )
     queue_deliveries(events=[_event()], endpoint_ids={"evt_t_1": [endpoint.pk]})
     d = Delivery.objects.get()
     now = timezone.now()

@@ -7,6 +7,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import AuditEntry, User
+from chs_site.secrets import encrypt
 from outbound.events import NewEvent
 from outbound.models import Delivery, Endpoint
 from outbound.services.delivery import queue_deliveries
@@ -29,6 +30,8 @@ def test_adding_an_endpoint_shows_its_secret_once(admin_client: Client) -> None:
     assert response.status_code == 200
     endpoint = Endpoint.objects.get()
     assert endpoint.secret in response.content.decode()
+    assert endpoint.secret.startswith("whsec_")
+    assert endpoint.secret not in endpoint.secret_encrypted  # encrypted at rest
     assert endpoint.event_types == ["task.created", "task.completed"]
     again = admin_client.get("/webhooks/").content.decode()
     assert endpoint.secret not in again and "hooks.example.com/chs" in again
@@ -49,7 +52,10 @@ def test_the_endpoint_page_shows_recent_deliveries_in_few_queries(
     admin: User, admin_client: Client, django_assert_max_num_queries: object
 ) -> None:
     endpoint = Endpoint.objects.create(
-        url="https://x.example/", secret="whsec_x", owner=admin, event_types=["task.created"]
+        url="https://x.example/",
+        secret_encrypted=encrypt("whsec_x"),
+        owner=admin,
+        event_types=["task.created"],
     )
     events = [NewEvent(f"evt_{n}", "task.created", None, {}, timezone.now()) for n in range(30)]
     queue_deliveries(events=events, endpoint_ids={e.event_id: [endpoint.pk] for e in events})
@@ -100,7 +106,9 @@ def test_test_send_replay_with_confirmation_and_disable(
 
 
 def test_deleting_an_endpoint_needs_confirmation(admin: User, admin_client: Client) -> None:
-    endpoint = Endpoint.objects.create(url="https://x.example/", secret="whsec_x", owner=admin)
+    endpoint = Endpoint.objects.create(
+        url="https://x.example/", secret_encrypted=encrypt("whsec_x"), owner=admin
+    )
     assert admin_client.post(f"/webhooks/{endpoint.pk}/delete/").status_code == 400
     assert Endpoint.objects.exists()
     response = admin_client.post(f"/webhooks/{endpoint.pk}/delete/", {"confirm": "yes"})

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account, OutboxEvent, User
+from chs_site.secrets import encrypt
 from outbound.events import SUBSCRIBABLE, EventType, example_payload
 from outbound.models import Delivery, Endpoint, Event
 from outbound.services.publish import publish_pending
@@ -34,7 +35,7 @@ ACCOUNT_KEYS = {"id", "external_id", "name", "url"}
 def _admin_endpoint(admin: User) -> Endpoint:
     return Endpoint.objects.create(
         url="https://hooks.example.com/x",
-        secret="whsec_x",
+        secret_encrypted=encrypt("whsec_x"),
         owner=admin,
         event_types=list(SUBSCRIBABLE),
     )
@@ -116,7 +117,10 @@ def test_events_are_stored_only_for_subscribed_types(
     admin: User, csm: User, account: Account
 ) -> None:
     Endpoint.objects.create(
-        url="https://x.example/", secret="whsec_x", owner=admin, event_types=["outcome.recorded"]
+        url="https://x.example/",
+        secret_encrypted=encrypt("whsec_x"),
+        owner=admin,
+        event_types=["outcome.recorded"],
     )
     create_task(actor=csm, account=account, title="Check in")
     publish_pending()
