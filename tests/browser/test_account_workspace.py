@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -14,17 +13,10 @@ from django.utils import timezone
 from accounts.models import Account, Contact, User
 from scoring.models import Scorecard
 from scoring.services.recompute import recompute_dirty_accounts, recompute_scores
-from tests.browser.conftest import assert_accessible, browser_login
+from tests.browser.conftest import assert_accessible, browser_login, shot
 from tests.conftest import record
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-SHOTS = Path("artifacts/screenshots")
-
-
-def _shot(page: object, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"account-{name}.png"), full_page=True)  # type: ignore[attr-defined]
 
 
 def _no_sideways_scroll(page: object) -> bool:
@@ -54,7 +46,7 @@ def test_csm_works_an_account_through_tabs_dialogs_and_contacts(
     head_score = page.locator("#head-score .kpi")  # type: ignore[attr-defined]
     assert head_score.inner_text() == before
     assert_accessible(page)
-    _shot(page, "overview")
+    shot(page, "account-overview")
 
     # Tabs: a click swaps the panel and the URL; arrow keys move to the next tab.
     page.get_by_role("tab", name="Timeline").click()  # type: ignore[attr-defined]
@@ -86,7 +78,7 @@ def test_csm_works_an_account_through_tabs_dialogs_and_contacts(
     assert float(head_score.inner_text()) < float(before)
     page.get_by_role("tab", name="Timeline").click()  # type: ignore[attr-defined]
     page.locator("#timeline").get_by_text(re.compile("Call logged with NPS 1")).wait_for()  # type: ignore[attr-defined]
-    _shot(page, "timeline")
+    shot(page, "account-timeline")
 
     # Contacts: add one, then edit it; the tab's count follows.
     page.get_by_role("tab", name=re.compile("^Contacts")).click()  # type: ignore[attr-defined]
@@ -111,7 +103,7 @@ def test_csm_works_an_account_through_tabs_dialogs_and_contacts(
     contact = Contact.objects.get()
     assert (contact.title, contact.is_champion, contact.is_decision_maker) == ("COO", True, True)
     assert_accessible(page)
-    _shot(page, "contacts")
+    shot(page, "account-contacts")
 
     # A phone: no sideways scrolling on any tab.
     page.set_viewport_size({"width": 390, "height": 844})  # type: ignore[attr-defined]
@@ -120,4 +112,4 @@ def test_csm_works_an_account_through_tabs_dialogs_and_contacts(
         assert _no_sideways_scroll(page), tab
     page.goto(f"/accounts/{account.external_id}/")  # type: ignore[attr-defined]
     assert_accessible(page)
-    _shot(page, "phone")
+    shot(page, "account-phone")

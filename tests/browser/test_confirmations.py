@@ -13,7 +13,7 @@ from playbooks.models import Task
 from scoring import synthetic
 from scoring.models import Scorecard
 from scoring.services.recompute import recompute_scores
-from tests.browser.conftest import assert_accessible, browser_login
+from tests.browser.conftest import assert_accessible, browser_login, shot
 from tests.factories import PlaybookFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -63,6 +63,7 @@ def test_publishing_with_unsaved_edits_keeps_them_and_asks_first(
     assert draft.red_below == 55 and draft.status == Scorecard.Status.DRAFT
     assert page.get_by_text("to another band").is_visible()  # type: ignore[attr-defined]
     assert_accessible(page)
+    shot(page, "publish-confirmation-with-unsaved-edits")
     page.get_by_role("button", name=f"Publish v{draft.version}", exact=True).click()  # type: ignore[attr-defined]
     page.get_by_text(f"v{draft.version} is now active").wait_for()  # type: ignore[attr-defined]
     draft.refresh_from_db()

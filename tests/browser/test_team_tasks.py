@@ -11,8 +11,8 @@ import pytest
 
 from accounts.models import Account, User
 from playbooks.models import Task
-from tests.browser.conftest import assert_accessible, browser_login
-from tests.browser.test_workspace import shot, with_password
+from tests.browser.conftest import assert_accessible, browser_login, shot
+from tests.browser.test_workspace import with_password
 from tests.factories import TaskFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -14,8 +14,8 @@ from django.utils import timezone
 from accounts.models import Account, Feedback, User
 from playbooks.models import AttentionSnooze
 from scoring.models import Score, Scorecard
-from tests.browser.conftest import assert_accessible, browser_login
-from tests.browser.test_workspace import shot, with_password
+from tests.browser.conftest import assert_accessible, browser_login, shot
+from tests.browser.test_workspace import with_password
 from tests.factories import AccountFactory, TaskFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

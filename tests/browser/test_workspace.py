@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -24,20 +23,11 @@ from accounts.models import Account, User
 from playbooks.models import Task
 from scoring.models import Scorecard
 from scoring.services.recompute import recompute_dirty_accounts
-from tests.browser.conftest import browser_login
-from tests.conftest import ROOT, record
+from tests.browser.conftest import browser_login, shot
+from tests.conftest import record
 from tests.factories import AccountFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-SHOTS = ROOT / "artifacts" / "screenshots"
-
-
-def shot(page: object, name: str) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
-    return path
 
 
 def with_password(user: User) -> User:
