@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import AdminsOnly, api_user
 from chs_site.api_docs import error_responses
+from chs_site.api_fields import StrictBooleanField
 from outbound.events import SUBSCRIBABLE, EventType, example_payload
 from outbound.models import Delivery, Endpoint
 from outbound.selectors import deliveries_of, hook_for, sample_payload
@@ -50,6 +51,7 @@ class EndpointSerializer(serializers.ModelSerializer):
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=SUBSCRIBABLE), allow_empty=False
     )
+    enabled = StrictBooleanField(required=False)
 
     class Meta:
         model = Endpoint
@@ -81,7 +83,7 @@ class EndpointUpdateSerializer(serializers.Serializer):
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=SUBSCRIBABLE), allow_empty=False, required=False
     )
-    enabled = serializers.BooleanField(required=False)
+    enabled = StrictBooleanField(required=False)
 
 
 class DeliverySerializer(serializers.ModelSerializer):

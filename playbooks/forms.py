@@ -335,6 +335,7 @@ class ActionForm(forms.ModelForm):
         self.fields["assignee_user"].empty_label = "Nobody named"  # type: ignore[attr-defined]
         self.fields["plan_template"].queryset = SuccessPlanTemplate.objects.all()  # type: ignore[attr-defined]
         self.fields["survey"].queryset = Survey.objects.all()  # type: ignore[attr-defined]
+        self.fields["survey"].empty_label = "Choose a survey"  # type: ignore[attr-defined]
         self.fields["plan_template"].empty_label = "Choose a template"  # type: ignore[attr-defined]
 
     def preview(self, values: dict[str, Any]) -> ActionPreview:

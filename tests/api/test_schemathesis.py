@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events, from_schema
 
@@ -51,7 +53,22 @@ def _blank(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
+def _not_a_url(value: Any) -> bool:
+    """Django's URL rule (host name labels and characters), stricter than ``format: uri``."""
+    try:
+        URLValidator(schemes=["http", "https"])(value)
+    except ValidationError:
+        return True
+    return False
+
+
 def _breaks_a_documented_rule(path: str, method: str, body: dict[str, Any]) -> bool:
+    if path.endswith("/publish/") and method == "POST" and body.get("confirm") is not True:
+        return True  # publishing asks for a confirmation: {"confirm": true}
+    if path.startswith(("/api/v1/hooks/", "/api/v1/webhooks/")) and method in ("POST", "PATCH"):
+        for field in ("target_url", "url"):
+            if field in body and _not_a_url(body[field]):
+                return True  # a webhook's address must be a URL Django accepts
     if path.startswith("/api/v1/scorecards/") and "measures" in body:
         measures = body["measures"] if isinstance(body["measures"], list) else []
         if any(isinstance(m, dict) and m.get("bad") == m.get("good") for m in measures):

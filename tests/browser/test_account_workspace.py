@@ -41,7 +41,7 @@ def test_csm_works_an_account_through_tabs_dialogs_and_contacts(
     before = f"{account.health_score:.1f}"
 
     browser_login(page, "csm")
-    page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
     page.goto(f"/accounts/{account.external_id}/")  # type: ignore[attr-defined]
     head_score = page.locator("#head-score .kpi")  # type: ignore[attr-defined]
     assert head_score.inner_text() == before

@@ -28,7 +28,7 @@ def test_csm_logs_in_searches_their_book_and_cannot_open_another(
     assert "Other Inc" not in table.inner_text()
 
     # Typing filters through HTMX: only the table is swapped, and the URL keeps the query.
-    page.get_by_label("Search").fill("harbor")  # type: ignore[attr-defined]
+    page.get_by_label("Search", exact=True).fill("harbor")  # type: ignore[attr-defined]
     page.wait_for_function(  # type: ignore[attr-defined]
         "() => !document.querySelector('#portfolio-table').innerText.includes('Acme Corp')"
     )

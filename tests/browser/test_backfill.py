@@ -30,7 +30,7 @@ def test_backfill_page_shows_progress_while_the_page_runs_it(
     admin.set_password("chs-demo")
     admin.save(update_fields=["password"])
     browser_login(page, "admin")
-    page.wait_for_url(re.compile(r"/portfolio/"))
+    page.wait_for_url(re.compile(r"/today/"))
     page.goto(f"/scoring/{card.pk}/backfill/?days=20")
     page.get_by_role("button", name="Start backfill").click()
     page.wait_for_url(re.compile(r"/scoring/backfills/\d+/"))

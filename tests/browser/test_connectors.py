@@ -34,7 +34,7 @@ def test_admin_syncs_hubspot_now_and_sees_the_run_finish(
 
     page.set_viewport_size({"width": 390, "height": 844})  # type: ignore[attr-defined]
     browser_login(page, "admin")
-    page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
     page.get_by_role("link", name="Connectors").click()  # type: ignore[attr-defined]
     page.wait_for_url(re.compile(r"/connectors/$"))  # type: ignore[attr-defined]
     assert "•••• 6789" in page.locator(f"#connector-{connector.pk}").inner_text()  # type: ignore[attr-defined]

@@ -53,7 +53,8 @@ def test_sort_and_filters_compose_and_a_saved_view_reopens_as_the_default(
 ) -> None:
     with_password(csm)
     browser_login(page, "csm")
-    page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
+    page.goto("/portfolio/")  # type: ignore[attr-defined]
     page.get_by_role("link", name="ARR").click()  # type: ignore[attr-defined]  # largest first
     page.wait_for_url(re.compile(r"sort=-arr"))  # type: ignore[attr-defined]
     assert row_names(page) == ["Bravo Foods", "Charlie Labs", "Alpha Mills"]
@@ -96,7 +97,7 @@ def test_a_manager_bulk_assigns_outreach_after_confirming_the_counts(
 ) -> None:
     with_password(manager)
     browser_login(page, "manager")
-    page.wait_for_url(re.compile(r"/(portfolio|team)/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
     page.goto("/portfolio/?view=all")  # type: ignore[attr-defined]
     page.get_by_label("Select Alpha Mills").check()  # type: ignore[attr-defined]
     page.get_by_label("Select Charlie Labs").check()  # type: ignore[attr-defined]
@@ -127,7 +128,8 @@ def test_keyboard_shortcuts_move_tick_open_help_and_search_but_never_inside_inpu
 ) -> None:
     with_password(csm)
     browser_login(page, "csm")
-    page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
+    page.goto("/portfolio/")  # type: ignore[attr-defined]
     focused_row = (
         "() => document.activeElement.closest('tr[data-row]')?.innerText.split('\\n')[0].trim()"
     )
@@ -194,7 +196,8 @@ def test_the_portfolio_and_search_fit_a_phone(page: object, csm: User, trio: lis
     with_password(csm)
     page.set_viewport_size({"width": 390, "height": 844})  # type: ignore[attr-defined]
     browser_login(page, "csm")
-    page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
+    page.goto("/portfolio/")  # type: ignore[attr-defined]
     assert fits_a_phone(page)
     assert_accessible(page)
     page.goto("/search/?q=a")  # type: ignore[attr-defined]

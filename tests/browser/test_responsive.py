@@ -57,7 +57,7 @@ def _sign_in(page: Any, user: User) -> None:
     user.set_password("chs-demo")
     user.save(update_fields=["password"])
     browser_login(page, user.username)
-    page.wait_for_url(re.compile(r"/portfolio/|/team/"))
+    page.wait_for_url(re.compile(r"/today/"))
 
 
 def _urls(role: str) -> list[str]:

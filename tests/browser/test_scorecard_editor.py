@@ -31,7 +31,7 @@ def test_weight_shares_follow_the_typed_weights(
     admin.set_password("chs-demo")
     admin.save(update_fields=["password"])
     browser_login(page, "admin")
-    page.wait_for_url(re.compile(r"/portfolio/"))
+    page.wait_for_url(re.compile(r"/today/"))
     page.goto(f"/scoring/{draft.pk}/edit/")
     rows = draft.measures.count()
     for i in range(rows):

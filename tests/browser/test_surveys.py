@@ -95,7 +95,7 @@ def test_an_admin_sends_a_survey_and_reads_the_campaign_page_on_a_phone(
     watched = Violations(page.context)
     page.set_viewport_size(PHONE)
     browser_login(page, "admin")
-    page.wait_for_url(re.compile(r"/portfolio/"))
+    page.wait_for_url(re.compile(r"/today/"))
     for path in (reverse("surveys:surveys"), reverse("surveys:survey_new")):
         page.goto(path)
         assert_accessible(page)

@@ -31,7 +31,7 @@ def test_admin_adds_an_endpoint_tests_it_and_replays_a_delivery(
     admin.save(update_fields=["password"])
     page.set_viewport_size({"width": 390, "height": 844})  # type: ignore[attr-defined]
     browser_login(page, "admin")
-    page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
     page.get_by_role("link", name="Webhooks").click()  # type: ignore[attr-defined]
     page.wait_for_url(re.compile(r"/webhooks/$"))  # type: ignore[attr-defined]
     assert_accessible(page)

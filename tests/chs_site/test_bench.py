@@ -19,7 +19,13 @@ def test_bench_prints_json_lines_and_leaves_no_data(db: None) -> None:
     figures = [json.loads(line) for line in out.getvalue().splitlines()]
     portfolio = [f for f in figures if f["bench"] == "portfolio_page"]
     assert {f["role"] for f in portfolio} == {"csm", "manager", "admin"}
-    assert all(f["ms_per_request"] > 0 and f["queries_per_request"] <= 8 for f in portfolio)
+    # A CSM's page as before; managers and admins also read saved views and the teams to
+    # share them with.
+    budget = {"csm": 8, "manager": 12, "admin": 12}
+    assert all(
+        f["ms_per_request"] > 0 and f["queries_per_request"] <= budget[f["role"]]
+        for f in portfolio
+    )
     assert Account.objects.count() == 0  # the benchmark's data was rolled back
 
 

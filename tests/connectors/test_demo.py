@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_demo_connectors_are_disabled_examples_without_credentials_and_seed_once() -> None:
-    assert seed(today=dt.date(2026, 12, 1)) == {"connectors": 2}
+    assert seed(today=dt.date(2026, 12, 1)) == {"connectors": 4}
     hubspot = Connector.objects.get(kind="hubspot")
     stripe = Connector.objects.get(kind="stripe")
     assert not hubspot.enabled and not stripe.enabled

@@ -27,6 +27,9 @@ def test_playbook_beat_entries_name_registered_tasks() -> None:
         "playbooks-reopen-snoozed",
         "playbooks-retry-notifications",
         "playbooks-digests",
+        "playbooks-retry-channel-posts",
+        "playbooks-renewal-risks",
+        "playbooks-slack-digests",
     }
     for entry in entries.values():
         assert entry["task"] in app.tasks, entry["task"]

@@ -648,7 +648,7 @@ def test_notifications_page_and_unread_count_in_nav(
         ("/tasks/{task}/", 12),
         ("/tasks/outreach/", 10),
         ("/playbooks/new/", 14),
-        ("/playbooks/{playbook}/edit/", 16),
+        ("/playbooks/{playbook}/edit/", 17),  # +1: the send-survey action's choices
         ("/accounts/ACME-1/tasks/", 10),
         ("/accounts/ACME-1/success-plan/", 12),
         ("/notifications/", 8),
