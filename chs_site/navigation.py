@@ -23,6 +23,7 @@ NAV_ENTRIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Imports", "accounts:imports", ("manager",)),
     ("API tokens", "accounts:api_tokens", ()),
     ("Quarantine", "scoring:quarantine", ()),
+    ("Product analytics", "scoring:product_analytics", ()),
     ("Audit log", "accounts:audit_log", ()),
 )
 

@@ -27,7 +27,7 @@ from accounts.services.tokens import create_api_token
 from chs_site.queues import QUEUES
 from playbooks.models import Playbook, Task, TriggerType
 from playbooks.services.tasks import adjust_open_task_counts
-from scoring.models import BackfillJob, MetricDefinition, Scorecard
+from scoring.models import BackfillJob, MetricDefinition, Scorecard, SegmentSettings
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -85,6 +85,7 @@ def world(csm: User, manager: User, admin: User, other_csm: User, other_account:
         created_by=User.objects.get(username="other_manager"),
     )
     backfill = BackfillJob.objects.create(scorecard=card, days=7, created_by=admin)
+    SegmentSettings.objects.create(pk=1, enabled=True)  # switched off, Segment answers 403
     token = create_api_token(user=other_csm, scope="read").token
     ids = {
         "external_id": other_account.external_id,
@@ -199,6 +200,21 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "PUT": "401 | 403 403 405 | 403 403 405 | 403 403",
         "PATCH": "401 | 403 403 405 | 403 403 405 | 403 403",
         "DELETE": "401 | 403 403 405 | 403 403 405 | 403 403",
+    },
+    # Segment's messages: API keys only (HTTP Basic or Token), never a browser session.
+    "api/v1/integrations/segment/": {
+        "GET": "401 | 401 401 401 | 405 403 405 | 403 405",
+        "POST": "401 | 401 401 401 | 403 400 400 | 400 400",
+        "PUT": "401 | 401 401 401 | 403 405 405 | 405 405",
+        "PATCH": "401 | 401 401 401 | 403 405 405 | 405 405",
+        "DELETE": "401 | 401 401 401 | 403 405 405 | 405 405",
+    },
+    "api/v1/integrations/segment/v1/batch": {
+        "GET": "401 | 401 401 401 | 405 403 405 | 403 405",
+        "POST": "401 | 401 401 401 | 403 400 400 | 400 400",
+        "PUT": "401 | 401 401 401 | 403 405 405 | 405 405",
+        "PATCH": "401 | 401 401 401 | 403 405 405 | 405 405",
+        "DELETE": "401 | 401 401 401 | 403 405 405 | 405 405",
     },
     "api/v1/outcomes/": {
         "GET": "401 | 405 405 405 | 405 403 405 | 403 405",
@@ -423,6 +439,11 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     # Admins only: for anyone else the page does not exist.
     "audit-log/": {"GET": "L 404 404 200", "POST": "L 405 405 405", "DELETE": "L 405 405 405"},
     "scoring/quarantine/": {
+        "GET": "L 404 404 200",
+        "POST": "L 404 404 302",
+        "DELETE": "L 405 405 405",
+    },
+    "scoring/product-analytics/": {
         "GET": "L 404 404 200",
         "POST": "L 404 404 302",
         "DELETE": "L 405 405 405",
