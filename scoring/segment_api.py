@@ -37,39 +37,64 @@ class SegmentThrottle(PerTokenThrottle):
 
 
 class SegmentMessageSerializer(serializers.Serializer):
-    """Segment's Spec common fields (other fields are accepted and ignored)."""
+    """Segment's Spec common fields (other fields are accepted and ignored; null is the same
+    as absent, as Segment's libraries send it)."""
 
     type = serializers.ChoiceField(
         choices=["identify", "group", "track", "page", "screen", "alias"]
     )
     messageId = serializers.CharField(  # noqa: N815 (Segment's field names)
         required=False,
+        allow_null=True,
+        allow_blank=True,
         max_length=100,
         help_text="The dedupe key: a message seen in the last 7 days is a duplicate. "
         "Without one, an id is derived from the message's content.",
     )
-    userId = serializers.CharField(required=False, max_length=255)  # noqa: N815
-    anonymousId = serializers.CharField(required=False, max_length=255)  # noqa: N815
+    userId = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=255
+    )  # noqa: N815
+    anonymousId = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=255
+    )  # noqa: N815
     groupId = serializers.CharField(  # noqa: N815
-        required=False, help_text="group: the account's external_id."
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="group: the account's external_id.",
     )
-    event = serializers.CharField(required=False, max_length=200, help_text="track: required.")
-    name = serializers.CharField(required=False, help_text="page and screen.")
-    traits = serializers.DictField(required=False)
-    properties = serializers.DictField(required=False)
+    event = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=200,
+        help_text="track: required.",
+    )
+    name = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, help_text="page and screen."
+    )
+    traits = serializers.DictField(required=False, allow_null=True)
+    properties = serializers.DictField(required=False, allow_null=True)
     context = serializers.DictField(  # type: ignore[assignment]
-        required=False, help_text="`context.groupId` attributes a track or page to an account."
+        required=False,
+        allow_null=True,
+        help_text="`context.groupId` attributes a track or page to an account.",
     )
-    timestamp = serializers.DateTimeField(required=False)
-    originalTimestamp = serializers.DateTimeField(required=False)  # noqa: N815
-    sentAt = serializers.DateTimeField(required=False)  # noqa: N815
-    receivedAt = serializers.DateTimeField(required=False)  # noqa: N815
+    timestamp = serializers.DateTimeField(required=False, allow_null=True)
+    originalTimestamp = serializers.DateTimeField(required=False, allow_null=True)  # noqa: N815
+    sentAt = serializers.DateTimeField(required=False, allow_null=True)  # noqa: N815
+    receivedAt = serializers.DateTimeField(required=False, allow_null=True)  # noqa: N815
 
 
 class SegmentBatchSerializer(serializers.Serializer):
-    batch = SegmentMessageSerializer(many=True, help_text=f"1 to {MAX_MESSAGES} messages.")
-    sentAt = serializers.DateTimeField(required=False)  # noqa: N815
-    context = serializers.DictField(required=False)  # type: ignore[assignment]
+    batch = serializers.ListField(
+        child=SegmentMessageSerializer(),
+        min_length=1,
+        max_length=MAX_MESSAGES,
+        help_text=f"1 to {MAX_MESSAGES} messages.",
+    )
+    sentAt = serializers.DateTimeField(required=False, allow_null=True)  # noqa: N815
+    context = serializers.DictField(required=False, allow_null=True)  # type: ignore[assignment]
 
 
 class SkippedSerializer(serializers.Serializer):

@@ -106,13 +106,13 @@ def parse_segment_body(body: object, *, config: SegmentSettings, now: dt.datetim
         messages = body["batch"]
         if not isinstance(messages, list):
             raise _invalid("'batch' must be a list of messages.", "batch", "must be a list")
-        batch_sent_at = body.get("sentAt")
-        if batch_sent_at is not None:
+        batch_sent_at = None
+        if body.get("sentAt") is not None:
             try:
-                parse_observed_at(batch_sent_at)
-            except ValueError as exc:
+                batch_sent_at = parse_observed_at(body["sentAt"]).astimezone(dt.UTC)
+            except (ValueError, OverflowError) as exc:
                 raise _invalid("The batch's sentAt is unreadable.", "sentAt", str(exc)) from None
-        if "context" in body and not isinstance(body["context"], dict):
+        if body.get("context") is not None and not isinstance(body["context"], dict):
             raise _invalid("The batch's context must be an object.", "context", "must be an object")
     elif isinstance(body, dict):
         messages, batch_sent_at = [body], None
@@ -156,7 +156,7 @@ def _invalid(message: str, field_name: str, reason: str) -> ValidationFailed:
 def _parse_message(
     index: int,
     message: object,
-    batch_sent_at: object,
+    batch_sent_at: dt.datetime | None,
     config: SegmentSettings,
     now: dt.datetime,
     problems: list[tuple[str, str]],
@@ -170,10 +170,10 @@ def _parse_message(
         problems.append(("type", f"{shown}; use one of {', '.join(sorted(MESSAGE_TYPES))}"))
         return None
     for name in OBJECT_FIELDS:
-        if name in message and not isinstance(message[name], dict):
+        if message.get(name) is not None and not isinstance(message[name], dict):
             problems.append((name, "must be an object"))
     for name in STRING_FIELDS:
-        if name in message and message[name] is not None and not isinstance(message[name], str):
+        if message.get(name) is not None and not isinstance(message[name], str):
             problems.append((name, "must be a string"))
     if problems:
         return None
@@ -250,24 +250,27 @@ def _user_key(
 
 def _occurred_at(
     message: Mapping[str, Any],
-    batch_sent_at: object,
+    batch_sent_at: dt.datetime | None,
     now: dt.datetime,
     problems: list[tuple[str, str]],
 ) -> dt.datetime | None:
     def read(name: str, raw: object) -> dt.datetime | None:
-        if raw is None or raw == "":
+        if raw is None:
             return None
         try:
-            return parse_observed_at(raw)
+            # In UTC: PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 allows.
+            return parse_observed_at(raw).astimezone(dt.UTC)
+        except OverflowError:
+            problems.append((name, f"{str(raw)[:40]!r} is out of range"))
         except ValueError as exc:
             problems.append((name, str(exc)))
-            return None
+        return None
 
     timestamp = read("timestamp", message.get("timestamp"))
-    if timestamp is None and "timestamp" not in message:
-        timestamp = read("originalTimestamp", message.get("originalTimestamp"))
+    original = read("originalTimestamp", message.get("originalTimestamp"))
     received_at = read("receivedAt", message.get("receivedAt"))
-    sent_at = read("sentAt", message.get("sentAt", batch_sent_at))
+    sent_at = read("sentAt", message.get("sentAt")) or batch_sent_at
+    timestamp = timestamp or original
     if problems:
         return None
     try:
