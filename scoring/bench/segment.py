@@ -30,15 +30,16 @@ from scoring.services.segment_settings import update_segment_settings
 DEFAULT_EVENTS = 200_000
 BATCH = 100
 USERS_PER_ACCOUNT = 20
+DAYS = 2
 EVENTS_PER_ACCOUNT = 200
 URL = "/api/v1/integrations/segment/"
 NAMES = ("Report Exported", "Dashboard Viewed", "Invite Sent", "Search Performed")
 
 
-def _message(i: int, accounts: list[str], start: dt.datetime) -> dict[str, Any]:
+def _message(i: int, total: int, accounts: list[str], start: dt.datetime) -> dict[str, Any]:
     account = accounts[i % len(accounts)]
     user = f"{account}-user-{(i // len(accounts)) % USERS_PER_ACCOUNT}"
-    at = start + dt.timedelta(seconds=(i * 7) % 172_800)
+    at = start + dt.timedelta(seconds=DAYS * 86_400 * i / total)  # spread over the days
     message: dict[str, Any] = {
         "messageId": f"bench-{i}",
         "userId": user,
@@ -80,7 +81,8 @@ def bench_segment(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     key = create_api_token(user=admin, scope="ingest").key
     headers = {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
     client = Client()
-    start = timezone.now() - dt.timedelta(days=2)
+    today = timezone.now().astimezone(dt.UTC).date()
+    start = dt.datetime.combine(today - dt.timedelta(days=DAYS), dt.time(), tzinfo=dt.UTC)
 
     def post(batch: list[dict[str, Any]]) -> None:
         response = client.post(
@@ -103,7 +105,7 @@ def bench_segment(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     bodies = [
         json.dumps(
             {
-                "batch": [_message(i, ids, start) for i in range(b, min(b + BATCH, total))],
+                "batch": [_message(i, total, ids, start) for i in range(b, min(b + BATCH, total))],
                 "sentAt": timezone.now().isoformat(),
             }
         )

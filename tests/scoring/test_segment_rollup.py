@@ -294,3 +294,14 @@ def test_others_do_not_see_the_settings_page(csm_client: Client, manager_client:
     assert csm_client.get("/scoring/product-analytics/").status_code == 404
     assert manager_client.post("/scoring/product-analytics/", {"enabled": "on"}).status_code == 404
     assert not SegmentSettings.objects.exists()
+
+
+def test_the_demo_seeds_a_switched_off_example_once(db: None) -> None:
+    from scoring.demo import seed_segment
+
+    today = timezone.localdate()
+    assert seed_segment(today=today) == {"segment_settings": 1}
+    config = SegmentSettings.objects.get()
+    assert not config.enabled and config.identify_trait == "company_id"
+    assert config.tracked_events == ["Dashboard Viewed", "Report Exported"]
+    assert seed_segment(today=today) == {"segment_settings": 0}
