@@ -1,11 +1,13 @@
-"""API authentication: ``Authorization: Token <key>``, token scopes and per-token throttling.
+"""API authentication: ``Authorization: Token <key>`` (and, for the endpoints that take
+Segment's messages, HTTP Basic with the key as user name), token scopes and per-token
+throttling.
 
 A token acts with its user's role (what it may see is ``visible_accounts(user)``), narrowed
 by its scope:
 
 - ``read``: safe methods (GET, HEAD, OPTIONS) only;
 - ``ingest``: only the endpoints that take data in (views with ``ingest_endpoint = True``:
-  accounts, metrics, feedback, outcomes) and no reads, not even of what it wrote: its
+  accounts, metrics, feedback, outcomes, Segment messages) and no reads, not even of what it wrote: its
   writes answer 204 without a body (``is_ingest_key``), the metrics ingest its count;
 - ``write``: everything its user's role allows.
 

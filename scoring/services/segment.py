@@ -165,7 +165,7 @@ def _parse_message(
         problems.append(("message", "must be an object"))
         return None
     kind = message.get("type")
-    if kind not in MESSAGE_TYPES:
+    if not isinstance(kind, str) or kind not in MESSAGE_TYPES:
         shown = "is missing" if kind is None else f"{str(kind)[:40]!r} is not a Segment type"
         problems.append(("type", f"{shown}; use one of {', '.join(sorted(MESSAGE_TYPES))}"))
         return None
@@ -185,8 +185,10 @@ def _parse_message(
         raw = message.get("event")
         if not isinstance(raw, str) or not raw.strip():
             problems.append(("event", "is missing: a track call names its event"))
-        elif len(raw) > MAX_EVENT_LENGTH:
-            problems.append(("event", f"is longer than {MAX_EVENT_LENGTH} characters"))
+        elif len(raw) > MAX_EVENT_LENGTH or "\x00" in raw:
+            problems.append(
+                ("event", f"must be at most {MAX_EVENT_LENGTH} characters, without NUL")
+            )
         else:
             event = raw.strip()
     group = None

@@ -59,15 +59,28 @@ def _segment_message_breaks_a_rule(message: dict[str, Any], batch_sent_at: Any) 
         return True  # a track names its event
     if kind == "group" and not message.get("groupId"):
         return True  # a group names the account
+    times = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
+    if any(_beyond_utc(message.get(name)) for name in times):
+        return True  # read in UTC: a year-1 time with a positive offset is not a moment
     stamp = message.get("timestamp") or message.get("originalTimestamp")
-    sent = message.get("sentAt", batch_sent_at)
-    if "receivedAt" in message or sent is None or stamp is None:
+    sent = message.get("sentAt") or batch_sent_at
+    if message.get("receivedAt") is not None or sent is None or stamp is None:
         return _in_future(stamp or message.get("receivedAt"))  # at most 5 minutes ahead
     try:  # the sender's clock skew corrected: now - (sentAt - timestamp)
         when = dt.datetime.now(dt.UTC) - (_moment(sent) - _moment(stamp))
     except (OverflowError, ValueError):
         return True
     return when > dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+
+
+def _beyond_utc(value: Any) -> bool:
+    try:
+        _moment(value).astimezone(dt.UTC)
+    except OverflowError:
+        return True
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return False
 
 
 def _moment(value: str) -> dt.datetime:
@@ -79,6 +92,8 @@ def _breaks_a_documented_rule(path: str, method: str, body: dict[str, Any]) -> b
     if path.startswith("/api/v1/integrations/segment/"):
         batch = body.get("batch")
         messages = batch if isinstance(batch, list) else []
+        if _beyond_utc(body.get("sentAt")):
+            return True
         return any(
             isinstance(m, dict) and _segment_message_breaks_a_rule(m, body.get("sentAt"))
             for m in messages

@@ -294,6 +294,10 @@ def test_a_malformed_message_is_named_and_nothing_of_the_batch_is_stored(
         ({**TRACK, "timestamp": "12/12/2015"}, "timestamp"),
         ({**GROUP, "groupId": None}, "groupId"),
         ({**TRACK, "messageId": "m" * 101}, "messageId"),
+        ({**TRACK, "type": {}}, "type"),
+        ({**TRACK, "event": "Signed\x00In"}, "event"),
+        ({"batch": [TRACK], "sentAt": "0001-01-01T00:00:00+17:50"}, "sentAt"),
+        ({**TRACK, "receivedAt": "0001-01-01T00:00:00+17:50"}, "receivedAt"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(
