@@ -351,22 +351,10 @@ def _store(*, user: User, parsed: list[_Parsed], now: dt.datetime) -> SegmentRes
             result.duplicates += 1
         else:
             unique[p.message_id] = p
-    new_ids = _record_message_ids(list(unique), now=now)
-    result.duplicates += len(unique) - len(new_ids)
-    events = [
-        SegmentEvent(
-            user_key=p.user_key,
-            event=p.event,
-            account_id=accounts.get(p.context_group) if p.context_group else None,
-            occurred_at=p.at,
-            received_at=now,
-        )
-        for mid, p in unique.items()
-        if p.kind in COUNTED_TYPES and mid in new_ids
-    ]
     _link_users(links)
-    if events:
-        _insert_events(events)
+    new, staged = _stage(unique, accounts, now=now)
+    result.duplicates += len(unique) - new
+    if staged:
         transaction.on_commit(schedule_rollup)
     return result
 
@@ -379,29 +367,71 @@ def _unknown(index: int, field_name: str, external_id: str, consequence: str) ->
     }
 
 
-def _record_message_ids(ids: list[str], *, now: dt.datetime) -> set[str]:
-    """Insert the message ids; returns those that were new (the rest were seen before).
-    Concurrent requests with the same id wait for each other on the unique index."""
-    ids.sort()  # one lock order for concurrent requests
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+def _stage(
+    unique: Mapping[str, _Parsed], accounts: Mapping[str, int], *, now: dt.datetime
+) -> tuple[int, int]:
+    """Record the message ids and stage the counted messages among the new ones; returns
+    (new ids, staged events). Concurrent requests with the same id wait for each other on
+    the unique index, so exactly one of them stages the message."""
+    counted = [(mid, p) for mid, p in sorted(unique.items()) if p.kind in COUNTED_TYPES]
+    if connection.vendor == "postgresql":
+        # One statement: ids inserted, the new ones joined to the counted messages.
+        with connection.cursor() as cursor:
             cursor.execute(
-                "INSERT INTO scoring_segmentmessage (message_id, received_at)"
-                " SELECT unnest(%s::text[]), %s ON CONFLICT DO NOTHING RETURNING message_id",
-                [ids, now],
+                _SQL_STAGE,
+                [
+                    sorted(unique),  # one lock order for concurrent requests
+                    now,
+                    now,
+                    [mid for mid, _ in counted],
+                    [p.user_key for _, p in counted],
+                    [p.event for _, p in counted],
+                    [accounts.get(p.context_group or "") for _, p in counted],
+                    [p.at for _, p in counted],
+                ],
             )
-            return {row[0] for row in cursor.fetchall()}
-        at = connection.ops.adapt_datetimefield_value(now)
-        new: set[str] = set()
-        for message_id in ids:
+            new, staged = cursor.fetchone()
+            return int(new), int(staged)
+    at = connection.ops.adapt_datetimefield_value(now)
+    new_ids: set[str] = set()
+    with connection.cursor() as cursor:
+        for message_id in sorted(unique):
             cursor.execute(
                 "INSERT INTO scoring_segmentmessage (message_id, received_at) VALUES (%s, %s)"
                 " ON CONFLICT DO NOTHING",
                 [message_id, at],
             )
             if cursor.rowcount == 1:
-                new.add(message_id)
-        return new
+                new_ids.add(message_id)
+    events = [
+        SegmentEvent(
+            user_key=p.user_key,
+            event=p.event,
+            account_id=accounts.get(p.context_group or ""),
+            occurred_at=p.at,
+            received_at=now,
+        )
+        for mid, p in counted
+        if mid in new_ids
+    ]
+    SegmentEvent.objects.bulk_create(events, batch_size=500)
+    return len(new_ids), len(events)
+
+
+_SQL_STAGE = """
+WITH new AS (
+    INSERT INTO scoring_segmentmessage (message_id, received_at)
+    SELECT unnest(%s::text[]), %s ON CONFLICT DO NOTHING RETURNING message_id
+), staged AS (
+    INSERT INTO scoring_segmentevent (user_key, event, account_id, occurred_at, received_at)
+    SELECT m.user_key, m.event, m.account_id, m.occurred_at, %s
+    FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::timestamptz[])
+        AS m(message_id, user_key, event, account_id, occurred_at)
+    JOIN new USING (message_id)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM new), (SELECT count(*) FROM staged)
+"""
 
 
 _LINK_TAIL = """
@@ -427,24 +457,4 @@ def _link_users(links: Mapping[str, tuple[int, dt.datetime]]) -> None:
             "INSERT INTO scoring_segmentuser (user_key, account_id, linked_at) VALUES (%s, %s, %s)"
             + _LINK_TAIL,
             [(key, account_id, adapt(at)) for key, account_id, at in rows],
-        )
-
-
-def _insert_events(events: list[SegmentEvent]) -> None:
-    if connection.vendor != "postgresql":
-        SegmentEvent.objects.bulk_create(events, batch_size=500)
-        return
-    # Five typed arrays unnested server-side: one statement, no model save per event.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO scoring_segmentevent (user_key, event, account_id, occurred_at, received_at)"
-            " SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::timestamptz[],"
-            " %s::timestamptz[])",
-            [
-                [e.user_key for e in events],
-                [e.event for e in events],
-                [e.account_id for e in events],
-                [e.occurred_at for e in events],
-                [e.received_at for e in events],
-            ],
         )

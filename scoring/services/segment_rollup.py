@@ -300,11 +300,13 @@ def clear_rollup_flag() -> None:
 
 
 def prune_segment_data(*, now: dt.datetime | None = None) -> tuple[int, int]:
-    """Message ids older than MESSAGE_RETENTION, daily rows older than DAILY_RETENTION;
-    returns how many of each were deleted."""
+    """Message ids older than MESSAGE_RETENTION, daily rows and event names older than
+    DAILY_RETENTION; returns how many message ids and daily rows were deleted."""
     now = now or timezone.now()
     messages, _ = SegmentMessage.objects.filter(received_at__lt=now - MESSAGE_RETENTION).delete()
     oldest_day = (now - DAILY_RETENTION).date()
     users, _ = SegmentDailyUser.objects.filter(day__lt=oldest_day).delete()
     counts, _ = SegmentDailyCount.objects.filter(day__lt=oldest_day).delete()
+    # Names no longer sent leave the settings page's list (a selected one stays selected).
+    SegmentEventName.objects.filter(last_seen_at__lt=now - DAILY_RETENTION).delete()
     return messages, users + counts

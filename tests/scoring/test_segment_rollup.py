@@ -228,6 +228,7 @@ def test_prune_keeps_message_ids_a_week_and_daily_rows_ninety_days(
     assert not SegmentMessage.objects.exists()
     assert prune_segment_data(now=now + dt.timedelta(days=92))[1] == 3  # a user + 2 counts
     assert not SegmentDailyUser.objects.exists()
+    assert not SegmentEventName.objects.exists()
 
 
 # --- settings ------------------------------------------------------------------------------
