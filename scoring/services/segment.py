@@ -181,16 +181,14 @@ def _parse_message(
     user_key = _user_key(message, problems, required=kind != "alias")
     at = _occurred_at(message, batch_sent_at, now, problems)
     event = ""
-    if kind == "track":
-        raw = message.get("event")
-        if not isinstance(raw, str) or not raw.strip():
+    raw_event = message.get("event")
+    if isinstance(raw_event, str) and (len(raw_event) > MAX_EVENT_LENGTH or "\x00" in raw_event):
+        problems.append(("event", f"must be at most {MAX_EVENT_LENGTH} characters, without NUL"))
+    elif kind == "track":
+        if not isinstance(raw_event, str) or not raw_event.strip():
             problems.append(("event", "is missing: a track call names its event"))
-        elif len(raw) > MAX_EVENT_LENGTH or "\x00" in raw:
-            problems.append(
-                ("event", f"must be at most {MAX_EVENT_LENGTH} characters, without NUL")
-            )
         else:
-            event = raw.strip()
+            event = raw_event.strip()
     group = None
     group_field = ""
     if kind == "group":

@@ -55,7 +55,7 @@ def _segment_message_breaks_a_rule(message: dict[str, Any], batch_sent_at: Any) 
     kind = message.get("type")
     if kind != "alias" and not (message.get("userId") or message.get("anonymousId")):
         return True  # every call but alias names its user
-    if kind == "track" and _blank(message.get("event", "")):
+    if kind == "track" and _blank(message.get("event") or ""):
         return True  # a track names its event
     if kind == "group" and not message.get("groupId"):
         return True  # a group names the account

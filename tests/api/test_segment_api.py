@@ -295,6 +295,7 @@ def test_a_malformed_message_is_named_and_nothing_of_the_batch_is_stored(
         ({**GROUP, "groupId": None}, "groupId"),
         ({**TRACK, "messageId": "m" * 101}, "messageId"),
         ({**TRACK, "type": {}}, "type"),
+        ({**PAGE, "event": "e" * 201}, "event"),
         ({**TRACK, "event": "Signed\x00In"}, "event"),
         ({"batch": [TRACK], "sentAt": "0001-01-01T00:00:00+17:50"}, "sentAt"),
         ({**TRACK, "receivedAt": "0001-01-01T00:00:00+17:50"}, "receivedAt"),
