@@ -70,6 +70,8 @@ def _segment_message_breaks_a_rule(message: dict[str, Any], batch_sent_at: Any) 
         when = dt.datetime.now(dt.UTC) - (_moment(sent) - _moment(stamp))
     except (OverflowError, ValueError):
         return True
+    except (AttributeError, TypeError):
+        return False  # not a date-time string: a schema violation the server rejects
     return when > dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
 
 
