@@ -1,11 +1,13 @@
-"""API authentication: ``Authorization: Token <key>``, token scopes and per-token throttling.
+"""API authentication: ``Authorization: Token <key>`` (and, for the endpoints that take
+Segment's messages, HTTP Basic with the key as user name), token scopes and per-token
+throttling.
 
 A token acts with its user's role (what it may see is ``visible_accounts(user)``), narrowed
 by its scope:
 
 - ``read``: safe methods (GET, HEAD, OPTIONS) only;
 - ``ingest``: only the endpoints that take data in (views with ``ingest_endpoint = True``:
-  accounts, metrics, feedback, outcomes) and no reads, not even of what it wrote: its
+  accounts, metrics, feedback, outcomes, Segment messages) and no reads, not even of what it wrote: its
   writes answer 204 without a body (``is_ingest_key``), the metrics ingest its count;
 - ``write``: everything its user's role allows.
 
@@ -14,6 +16,8 @@ A browser session is not narrowed by a scope.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from django.utils import timezone
@@ -43,21 +47,57 @@ class TokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "The API key contains invalid characters."
             ) from None
-        token = api_token_for_key(key)
-        if token is None:
-            raise exceptions.AuthenticationFailed("Unknown API key.")
-        if token.revoked_at is not None:
-            raise exceptions.AuthenticationFailed(
-                f"This API key was revoked on {token.revoked_at:%Y-%m-%d}; ask an admin for a new one."
-            )
-        if not token.user.is_active:
-            raise exceptions.AuthenticationFailed("The API key's user is deactivated.")
-        touch_api_token(token=token, now=timezone.now())
-        return token.user, token
+        return authenticate_key(key)
 
     def authenticate_header(self, request: Request) -> str:
         # Makes DRF answer 401 (not 403) to a request without credentials.
         return self.keyword
+
+
+def authenticate_key(key: str) -> tuple[User, ApiToken]:
+    """The user and token of an API key, or AuthenticationFailed saying what is wrong."""
+    token = api_token_for_key(key)
+    if token is None:
+        raise exceptions.AuthenticationFailed("Unknown API key.")
+    if token.revoked_at is not None:
+        raise exceptions.AuthenticationFailed(
+            f"This API key was revoked on {token.revoked_at:%Y-%m-%d}; ask an admin for a new one."
+        )
+    if not token.user.is_active:
+        raise exceptions.AuthenticationFailed("The API key's user is deactivated.")
+    touch_api_token(token=token, now=timezone.now())
+    return token.user, token
+
+
+class KeyBasicAuthentication(authentication.BaseAuthentication):
+    """HTTP Basic with the API key as the user name and an empty password: how Segment's
+    libraries and its webhook destination send a write key. Only the endpoints that take
+    Segment's messages accept it (``authentication_classes``)."""
+
+    def authenticate(self, request: Request) -> tuple[User, ApiToken] | None:
+        parts = authentication.get_authorization_header(request).split()
+        if not parts or parts[0].lower() != b"basic":
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Malformed Authorization header; send 'Authorization: Basic <base64 of key:>'."
+            )
+        try:
+            user_name, _, password = (
+                base64.b64decode(parts[1], validate=True).decode("ascii").partition(":")
+            )
+        except (binascii.Error, UnicodeDecodeError):
+            raise exceptions.AuthenticationFailed(
+                "The Basic credentials are not base64 of 'key:' (the API key, a colon, no password)."
+            ) from None
+        if password:
+            raise exceptions.AuthenticationFailed(
+                "Send the API key as the Basic user name with an empty password."
+            )
+        return authenticate_key(user_name)
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Basic realm="CHS"'
 
 
 class TokenScopePermission(permissions.BasePermission):
@@ -110,6 +150,18 @@ class PerTokenThrottle(throttling.SimpleRateThrottle):
         else:
             ident = f"addr-{self.get_ident(request)}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class KeyBasicAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.KeyBasicAuthentication"
+    name = "keyBasicAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "http",
+            "scheme": "basic",
+            "description": "The API key as the user name, an empty password (Segment's write key).",
+        }
 
 
 class TokenAuthenticationScheme(OpenApiAuthenticationExtension):

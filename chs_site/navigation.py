@@ -28,6 +28,7 @@ NAV_ENTRIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Webhooks", "outbound:webhooks", ()),
     ("Connectors", "connectors:connectors", ()),
     ("Quarantine", "scoring:quarantine", ()),
+    ("Product analytics", "scoring:product_analytics", ()),
     ("Audit log", "accounts:audit_log", ()),
 )
 

@@ -28,6 +28,8 @@ TASK_QUEUES: dict[str, str] = {
     "scoring.tasks.nightly_recompute": RECOMPUTE,
     "scoring.tasks.recompute_chunk": RECOMPUTE,
     "scoring.tasks.prune_score_events": RECOMPUTE,
+    "scoring.tasks.rollup_segment": RECOMPUTE,
+    "scoring.tasks.prune_segment": RECOMPUTE,
     "chs.ping": RECOMPUTE,
     # Long jobs: CSV imports (up to 30 minutes), history backfills, model refits.
     "accounts.tasks.run_import_job": IMPORTS,

@@ -596,6 +596,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "connectors-write-back-scores": {"task": "connectors.write_back_scores", "schedule": 20.0},
     # Connectors: queue a sync for each enabled connector whose interval has passed.
     "connectors-dispatch-due-syncs": {"task": "connectors.dispatch_due_syncs", "schedule": 60.0},
+    # Segment events a lost nudge left staged are rolled up within a minute; message ids
+    # past the dedupe window and old daily rows are pruned nightly.
+    "scoring-rollup-segment": {"task": "scoring.tasks.rollup_segment", "schedule": 60.0},
+    "scoring-prune-segment": {
+        "task": "scoring.tasks.prune_segment",
+        "schedule": crontab(hour=3, minute=45),
+    },
     # Outcomes also arrive by API and CSV: refit the churn model when there are new ones.
     "scoring-refit-churn-model": {
         "task": "scoring.tasks.fit_churn_model",
@@ -657,7 +664,11 @@ REST_FRAMEWORK = {
         "accounts.authentication.TokenScopePermission",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["accounts.authentication.PerTokenThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"token": env_str("API_RATE_LIMIT", "1200/minute")},
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env_str("API_RATE_LIMIT", "1200/minute"),
+        # Segment batches: 100 000 events a second at Segment's usual 100 per batch.
+        "segment": env_str("SEGMENT_RATE_LIMIT", "60000/minute"),
+    },
     "EXCEPTION_HANDLER": "chs_site.api_errors.api_exception_handler",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

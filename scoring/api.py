@@ -3,7 +3,6 @@ ingest, metric definitions, scorecards (drafts, publishing), outcomes, score his
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import django_filters
@@ -12,8 +11,6 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, serializers, status
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -32,6 +29,7 @@ from chs_site.api_fields import (
     StrictIntegerField,
     StrictModelSerializer,
 )
+from chs_site.api_parsers import LenientJSONParser
 from chs_site.confirm import counted
 from chs_site.errors import Conflict, ValidationFailed
 from scoring.contracts import MEASURE_WEIGHT_MAX, METRIC_VALUE_LIMIT
@@ -59,23 +57,6 @@ class AdminWritesPermission(permissions.BasePermission):
 
 
 # --- metrics ingest ----------------------------------------------------------------------
-
-
-class LenientJSONParser(JSONParser):
-    """Accepts NaN/Infinity literals so the validator can name the item that holds them
-    (a strict parser would reject the whole body without saying where). Reads the body
-    in one go: decoding a 1 MB body through a codec stream reader costs more than the
-    validation of its 10 000 items."""
-
-    strict = False
-
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        if stream is None:
-            return None
-        try:
-            return json.loads(stream.read())
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ParseError(f"JSON parse error - {exc}") from None
 
 
 class MetricItemSerializer(serializers.Serializer):

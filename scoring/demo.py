@@ -26,10 +26,11 @@ from django.db import transaction
 from accounts.demo import DEMO_SEED, plan_accounts
 from accounts.models import Account, Activity, LifecycleStage
 from scoring import engine
-from scoring.models import Measure, MetricDefinition, MetricValue, Score, Scorecard
+from scoring.models import Measure, MetricDefinition, MetricValue, Score, Scorecard, SegmentSettings
 from scoring.selectors.scorecards import active_scorecard_specs, spec_for_segment
 from scoring.services.history import band_summary, insert_scores
 from scoring.services.recompute import recompute_scores
+from scoring.services.segment_settings import update_segment_settings
 from scoring.services.values import load_metric_values
 
 HISTORY_DAYS = 180
@@ -326,6 +327,20 @@ def seed(*, today: dt.date) -> dict[str, int]:
     # 30-day change and top mover); the markers the load did not write are not needed.
     recompute_scores(account_ids=list(ids.values()))
     return created
+
+
+def seed_segment(*, today: dt.date) -> dict[str, int]:
+    """An example Segment configuration, switched off: the company id in identify traits
+    names the account, two product events are counted per day. Kept if one exists."""
+    if SegmentSettings.objects.exists():
+        return {"segment_settings": 0}
+    update_segment_settings(
+        actor=None,
+        enabled=False,
+        identify_trait="company_id",
+        tracked_events=["Report Exported", "Dashboard Viewed"],
+    )
+    return {"segment_settings": 1}
 
 
 def _ensure_metrics(created: dict[str, int]) -> dict[str, MetricDefinition]:

@@ -213,3 +213,47 @@ class OutcomeForm(forms.Form):
         max_digits=14, decimal_places=2, initial=0, label="ARR change", required=False
     )
     note = forms.CharField(required=False, max_length=500, widget=forms.TextInput)
+
+
+class SegmentIngestForm(forms.Form):
+    """The Segment endpoint's settings (``scoring.services.segment_settings``)."""
+
+    enabled = forms.BooleanField(
+        required=False,
+        label="Accept Segment messages",
+        help_text="Off: the endpoint answers 403 and stores nothing.",
+    )
+    group_trait = forms.CharField(
+        required=False,
+        max_length=64,
+        label="Group trait with the account id",
+        help_text="A trait of group calls holding the account's external id. Blank: the groupId is it.",
+    )
+    identify_trait = forms.CharField(
+        required=False,
+        max_length=64,
+        label="Identify trait with the account id",
+        help_text="A trait of identify calls holding the account's external id (e.g. company_id). Blank: identify links nothing.",
+    )
+    tracked_events = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Events counted per day",
+        help_text="Each selected track event gets a daily metric of its own.",
+    )
+    more_events = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Other event names",
+        help_text="Names not seen yet, one per line, exactly as your app sends them.",
+    )
+
+    def __init__(self, *args: Any, event_names: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["tracked_events"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = [(n, n) for n in event_names]
+
+    def selected_events(self) -> list[str]:
+        typed = self.cleaned_data["more_events"].splitlines()
+        return [*self.cleaned_data["tracked_events"], *typed]

@@ -460,3 +460,145 @@ class BackfillJob(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
+# --- product analytics (Segment-compatible ingest) -----------------------------------------
+
+
+class SegmentSettings(models.Model):
+    """The one configuration of the Segment-compatible endpoint (row pk=1), edited by admins
+    on /scoring/product-analytics/; the counters are the roll-up's, shown on the same page."""
+
+    enabled = models.BooleanField(
+        default=False, help_text="Off: the endpoint refuses messages (403) and stores nothing."
+    )
+    group_trait = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="A `group` trait that holds the account's external_id (blank: the groupId).",
+    )
+    identify_trait = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="An `identify` trait that holds the account's external_id (blank: none).",
+    )
+    tracked_events = models.JSONField(
+        default=list, blank=True, help_text="Track event names counted per day as their own metric."
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(null=True, blank=True)
+    events_rolled_up = models.BigIntegerField(default=0)
+    events_skipped = models.BigIntegerField(
+        default=0,
+        help_text="Rolled-up events linked to no account, or dated before the daily retention.",
+    )
+    last_rollup_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "Segment settings"
+
+    def __str__(self) -> str:
+        return f"Segment ingest ({'on' if self.enabled else 'off'})"
+
+
+class SegmentUser(models.Model):
+    """A product user (Segment's userId, or anonymousId) linked to an account by the newest
+    `group` (or `identify` with the configured trait) call: the newest message wins, so a
+    replayed older one changes nothing."""
+
+    user_key = models.CharField(max_length=260, primary_key=True)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    linked_at = models.DateTimeField(help_text="When the linking message happened.")
+
+    def __str__(self) -> str:
+        return f"{self.user_key} → {self.account_id}"
+
+
+class SegmentMessage(models.Model):
+    """A messageId seen: the dedupe key, kept ``segment_rollup.MESSAGE_RETENTION`` (7 days)
+    after it arrived, long after its event was rolled up and deleted."""
+
+    message_id = models.CharField(max_length=100, primary_key=True)
+    received_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.message_id
+
+
+class SegmentEvent(models.Model):
+    """A `track`, `page` or `screen` message waiting for the roll-up, which claims rows
+    (``SKIP LOCKED``), counts them and deletes them in one transaction. Written in bulk by
+    the request; the references carry no constraint (checked by the request already)."""
+
+    user_key = models.CharField(max_length=260)
+    event = models.CharField(max_length=200, blank=True, help_text="Blank for page and screen.")
+    account = models.ForeignKey(
+        Account,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+        help_text="From the message's context.groupId; else the user's link at roll-up.",
+    )
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.event or 'page'} by {self.user_key} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class SegmentDailyUser(models.Model):
+    """A user seen active for an account on a (UTC) day: what makes `active_users` a count
+    of distinct users across batches."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    user_key = models.CharField(max_length=260)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "day", "user_key"], name="segment_daily_user_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["day"], name="segment_daily_user_day")]
+
+    def __str__(self) -> str:
+        return f"{self.user_key} on {self.account_id} {self.day}"
+
+
+class SegmentDailyCount(models.Model):
+    """The running count behind one daily metric value (account, day, metric)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    metric = models.ForeignKey(MetricDefinition, on_delete=models.CASCADE, related_name="+")
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "day", "metric"], name="segment_daily_count_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["day"], name="segment_daily_count_day")]
+
+    def __str__(self) -> str:
+        return f"{self.metric_id}={self.count} on {self.account_id} {self.day}"
+
+
+class SegmentEventName(models.Model):
+    """A track event name the roll-up has seen, offered on the settings page."""
+
+    name = models.CharField(max_length=200, primary_key=True)
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -8,7 +8,7 @@ from __future__ import annotations
 from celery import group, shared_task
 
 from chs_site.celery import RETRY_TRANSIENT, TRANSIENT_ERRORS
-from scoring.services import backfill, dirty, events, overrides, recompute
+from scoring.services import backfill, dirty, events, overrides, recompute, segment_rollup
 
 TRANSIENT = TRANSIENT_ERRORS
 MAX_BATCHES_PER_RUN = 50
@@ -117,3 +117,32 @@ def fit_churn_model(only_if_new_outcomes: bool = False) -> str:
 def prune_score_events() -> int:
     """Daily: processed score events older than the retention period."""
     return events.prune_score_events()
+
+
+@shared_task(
+    name="scoring.tasks.rollup_segment",
+    ignore_result=True,
+    soft_time_limit=600,
+    time_limit=660,
+    **RETRY_TRANSIENT,
+)
+def rollup_segment() -> int:
+    """Staged Segment events → daily metric values (nudged on commit of each request and
+    run by beat every minute); hands over to a new task under a steady stream."""
+    segment_rollup.clear_rollup_flag()
+    result = segment_rollup.rollup_segment_events(max_batches=MAX_BATCHES_PER_RUN)
+    if result.batches >= MAX_BATCHES_PER_RUN:
+        segment_rollup.schedule_rollup()
+    return result.events
+
+
+@shared_task(
+    name="scoring.tasks.prune_segment",
+    ignore_result=True,
+    soft_time_limit=600,
+    time_limit=660,
+    **RETRY_TRANSIENT,
+)
+def prune_segment() -> int:
+    """Daily: Segment message ids past the dedupe window, daily rows past retention."""
+    return sum(segment_rollup.prune_segment_data())

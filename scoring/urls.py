@@ -21,6 +21,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("scoring/<id:pk>/backfill/", views.scorecard_backfill, name="backfill"),
     path("scoring/<id:pk>/suggest/", views.scorecard_suggest, name="suggest"),
     path("scoring/quarantine/", views.quarantine_page, name="quarantine"),
+    path("scoring/product-analytics/", views.product_analytics, name="product_analytics"),
     path("scoring/backfills/<id:pk>/", views.backfill_job, name="backfill_job"),
     path("scoring/backfills/<id:pk>/step/", views.backfill_step, name="backfill_step"),
     path(

@@ -30,6 +30,7 @@ from playbooks.selectors.playbooks import publish_effects
 from scoring import forms, validation
 from scoring.models import BackfillJob, Measure, QuarantinedAccount, Scorecard
 from scoring.publish_outlook import publish_outlook
+from scoring.selectors import segment as segment_selectors
 from scoring.selectors.backfill import backfill_scope
 from scoring.selectors.preview import (
     DraftPreview,
@@ -39,7 +40,8 @@ from scoring.selectors.preview import (
     spec_scoring_today,
 )
 from scoring.selectors.scorecards import scorecard_spec
-from scoring.services import backfill, outcomes, quarantine, scorecards
+from scoring.services import backfill, outcomes, quarantine, scorecards, segment_settings
+from scoring.services.segment_rollup import ACTIVE_USERS, EVENTS, event_metric_key
 from scoring.tasks import fit_churn_model
 
 
@@ -561,6 +563,56 @@ def quarantine_page(request: AuthedRequest) -> HttpResponse:
         return redirect("scoring:quarantine")
     rows = QuarantinedAccount.objects.select_related("account")
     return render(request, "scoring/quarantine.html", {"rows": list(rows)})
+
+
+# --- product analytics: the Segment endpoint's settings --------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def product_analytics(request: AuthedRequest) -> HttpResponse:
+    """Admins only (anyone else: 404): switch the Segment endpoint on, say which traits name
+    the account, pick the events counted per day; see how the roll-up keeps up."""
+    if not request.user.is_admin:
+        raise Http404
+    config = segment_selectors.segment_settings()
+    names = sorted({*segment_selectors.seen_event_names(), *config.tracked_events})
+    initial = {
+        "enabled": config.enabled,
+        "group_trait": config.group_trait,
+        "identify_trait": config.identify_trait,
+        "tracked_events": config.tracked_events,
+    }
+    data = request.POST if request.method == "POST" else None
+    form = forms.SegmentIngestForm(data, initial=initial, event_names=names)
+    if request.method == "POST" and form.is_valid():
+        try:
+            segment_settings.update_segment_settings(
+                actor=request.user,
+                enabled=form.cleaned_data["enabled"],
+                group_trait=form.cleaned_data["group_trait"],
+                identify_trait=form.cleaned_data["identify_trait"],
+                tracked_events=form.selected_events(),
+            )
+        except ApplicationError as exc:
+            form.add_error(None, _error_text(exc))
+        else:
+            messages.success(request, "Product analytics settings saved.")
+            return redirect("scoring:product_analytics")
+    pending, oldest = segment_selectors.pending_events()
+    return render(
+        request,
+        "scoring/product_analytics.html",
+        {
+            "form": form,
+            "config": config,
+            "pending": pending,
+            "oldest_pending": oldest,
+            "endpoint": request.build_absolute_uri(reverse("api-segment")),
+            "metric_keys": [ACTIVE_USERS, EVENTS],
+            "event_metrics": [(n, event_metric_key(n)) for n in config.tracked_events],
+        },
+    )
 
 
 # --- outcomes, entered on the account page ---------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -87,9 +88,9 @@ def _upsert_markers(ids: Sequence[int], *, due: datetime, reason: str) -> None:
 COALESCE_SECONDS = 1.0
 
 
-def _pending_key() -> str:
+def _flag_key(name: str) -> str:
     # Per queue: the processes that share a queue (web, workers) share the flag.
-    return f"chs:{app.conf.task_default_queue}:scoring:recompute-pending"
+    return f"chs:{app.conf.task_default_queue}:scoring:{name}"
 
 
 def _redis() -> redis.Redis | None:
@@ -108,31 +109,42 @@ def schedule_recompute() -> bool:
     loses work. The dirty table is the truth; if Redis is down, the minute sweep catches up."""
     from scoring.tasks import recompute_dirty  # the task wraps this app's services
 
+    return schedule_coalesced(recompute_dirty, flag="recompute-pending", delay=COALESCE_SECONDS)
+
+
+def clear_pending_flag() -> None:
+    clear_coalesced_flag("recompute-pending")
+
+
+def schedule_coalesced(task: Any, *, flag: str, delay: float) -> bool:
+    """Send ``task`` ``delay`` seconds from now unless Redis flag ``flag`` says one is
+    pending (the task clears it with ``clear_coalesced_flag`` before it claims its rows).
+    Without a broker the task runs here and now. A broker that is down is logged and left
+    to the task's beat sweep: the rows in PostgreSQL are the truth."""
     if app.conf.task_always_eager:
-        recompute_dirty.apply()
+        task.apply()
         return True
     try:
         client = _redis()
         if client is not None and not client.set(
-            _pending_key(), "1", nx=True, px=int(COALESCE_SECONDS * 1000) + 30_000
+            _flag_key(flag), "1", nx=True, px=int(delay * 1000) + 30_000
         ):
             return False
-        recompute_dirty.apply_async(countdown=COALESCE_SECONDS, retry=False)
+        task.apply_async(countdown=delay, retry=False)
     except (redis.RedisError, BrokerError, OSError):
-        # The broker is down: the markers are committed, the minute sweep serves them.
-        log.warning("could not schedule a recompute; the sweep will do it", exc_info=True)
+        log.warning("could not schedule %s; its sweep will do it", task.name, exc_info=True)
         return False
     return True
 
 
-def clear_pending_flag() -> None:
+def clear_coalesced_flag(flag: str) -> None:
     try:
         client = _redis()
         if client is not None:
-            client.delete(_pending_key())
+            client.delete(_flag_key(flag))
     except (redis.RedisError, OSError):
-        # The flag expires by itself; until then new values wait for the minute sweep.
-        log.warning("could not clear the recompute-pending flag", exc_info=True)
+        # The flag expires by itself; until then new work waits for the sweep.
+        log.warning("could not clear the %s flag", flag, exc_info=True)
 
 
 _SQL_CLAIM = """

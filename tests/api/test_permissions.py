@@ -33,7 +33,7 @@ from outbound.services.delivery import queue_deliveries
 from outbound.services.subscriptions import create_endpoint, subscribe_hook
 from playbooks.models import Playbook, Task, TriggerType
 from playbooks.services.tasks import adjust_open_task_counts
-from scoring.models import BackfillJob, MetricDefinition, Scorecard
+from scoring.models import BackfillJob, MetricDefinition, Scorecard, SegmentSettings
 from surveys.models import Campaign, Recipient, Survey
 from tests.conftest import client_for
 
@@ -92,6 +92,7 @@ def world(csm: User, manager: User, admin: User, other_csm: User, other_account:
         created_by=User.objects.get(username="other_manager"),
     )
     backfill = BackfillJob.objects.create(scorecard=card, days=7, created_by=admin)
+    SegmentSettings.objects.create(pk=1, enabled=True)  # switched off, Segment answers 403
     token = create_api_token(user=other_csm, scope="read").token
     endpoint = create_endpoint(
         actor=admin, url="https://hooks.example/", event_types=["task.created"]
@@ -266,6 +267,21 @@ PERMISSIONS: dict[str, dict[str, str]] = {
         "PUT": "401 | 403 403 405 | 403 403 405 | 403 403",
         "PATCH": "401 | 403 403 405 | 403 403 405 | 403 403",
         "DELETE": "401 | 403 403 405 | 403 403 405 | 403 403",
+    },
+    # Segment's messages: API keys only (HTTP Basic or Token), never a browser session.
+    "api/v1/integrations/segment/": {
+        "GET": "401 | 401 401 401 | 405 403 405 | 403 405",
+        "POST": "401 | 401 401 401 | 403 400 400 | 400 400",
+        "PUT": "401 | 401 401 401 | 403 405 405 | 405 405",
+        "PATCH": "401 | 401 401 401 | 403 405 405 | 405 405",
+        "DELETE": "401 | 401 401 401 | 403 405 405 | 405 405",
+    },
+    "api/v1/integrations/segment/v1/batch": {
+        "GET": "401 | 401 401 401 | 405 403 405 | 403 405",
+        "POST": "401 | 401 401 401 | 403 400 400 | 400 400",
+        "PUT": "401 | 401 401 401 | 403 405 405 | 405 405",
+        "PATCH": "401 | 401 401 401 | 403 405 405 | 405 405",
+        "DELETE": "401 | 401 401 401 | 403 405 405 | 405 405",
     },
     "api/v1/outcomes/": {
         "GET": "401 | 405 405 405 | 405 403 405 | 403 405",
@@ -656,6 +672,11 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     # Admins only: for anyone else the page does not exist.
     "audit-log/": {"GET": "L 404 404 200", "POST": "L 405 405 405", "DELETE": "L 405 405 405"},
     "scoring/quarantine/": {
+        "GET": "L 404 404 200",
+        "POST": "L 404 404 302",
+        "DELETE": "L 405 405 405",
+    },
+    "scoring/product-analytics/": {
         "GET": "L 404 404 200",
         "POST": "L 404 404 302",
         "DELETE": "L 405 405 405",

@@ -44,3 +44,15 @@ def test_swagger_ui_is_served_without_the_internet(client: Client) -> None:
 
 
 # The schemathesis run over the whole schema is tests/api/test_schemathesis.py.
+
+
+def test_schema_documents_the_segment_endpoint(client: Client) -> None:
+    schema = client.get("/api/schema/?format=json").json()
+    for path in ("/api/v1/integrations/segment/", "/api/v1/integrations/segment/v1/batch"):
+        segment = schema["paths"][path]["post"]
+        assert set(segment["responses"]) >= {"200", "400", "401", "403", "429"}
+        examples = segment["requestBody"]["content"]["application/json"]["examples"]
+        assert {e["value"].get("type") or "batch" for e in examples.values()} == {"track", "batch"}
+        # Segment sends its write key as HTTP Basic; the usual Token works too.
+        assert {name for s in segment["security"] for name in s} == {"tokenAuth", "keyBasicAuth"}
+    assert schema["components"]["securitySchemes"]["keyBasicAuth"]["scheme"] == "basic"

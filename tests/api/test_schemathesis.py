@@ -21,7 +21,7 @@ from schemathesis.engine import events, from_schema
 
 from accounts.models import Account, User
 from accounts.services.tokens import create_api_token
-from scoring.models import MetricDefinition
+from scoring.models import MetricDefinition, SegmentSettings
 
 # The live server runs in another thread: its rows must be committed to be seen.
 # Sequences reset too: the ids the server hands out (and the stateful phase follows) are the
@@ -62,6 +62,45 @@ def _not_a_url(value: Any) -> bool:
     return False
 
 
+def _segment_message_breaks_a_rule(message: dict[str, Any], batch_sent_at: Any) -> bool:
+    kind = message.get("type")
+    if kind != "alias" and not (message.get("userId") or message.get("anonymousId")):
+        return True  # every call but alias names its user
+    if kind == "track" and _blank(message.get("event") or ""):
+        return True  # a track names its event
+    if kind == "group" and not message.get("groupId"):
+        return True  # a group names the account
+    times = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
+    if any(_beyond_utc(message.get(name)) for name in times):
+        return True  # read in UTC: a year-1 time with a positive offset is not a moment
+    stamp = message.get("timestamp") or message.get("originalTimestamp")
+    sent = message.get("sentAt") or batch_sent_at
+    if message.get("receivedAt") is not None or sent is None or stamp is None:
+        return _in_future(stamp or message.get("receivedAt"))  # at most 5 minutes ahead
+    try:  # the sender's clock skew corrected: now - (sentAt - timestamp)
+        when = dt.datetime.now(dt.UTC) - (_moment(sent) - _moment(stamp))
+    except (OverflowError, ValueError):
+        return True
+    except (AttributeError, TypeError):
+        return False  # not a date-time string: a schema violation the server rejects
+    return when > dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+
+
+def _beyond_utc(value: Any) -> bool:
+    try:
+        _moment(value).astimezone(dt.UTC)
+    except OverflowError:
+        return True
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return False
+
+
+def _moment(value: str) -> dt.datetime:
+    when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
 def _breaks_a_documented_rule(path: str, method: str, body: dict[str, Any]) -> bool:
     if path.endswith("/publish/") and method == "POST" and body.get("confirm") is not True:
         return True  # publishing asks for a confirmation: {"confirm": true}
@@ -69,6 +108,15 @@ def _breaks_a_documented_rule(path: str, method: str, body: dict[str, Any]) -> b
         for field in ("target_url", "url"):
             if field in body and _not_a_url(body[field]):
                 return True  # a webhook's address must be a URL Django accepts
+    if path.startswith("/api/v1/integrations/segment/"):
+        batch = body.get("batch")
+        messages = batch if isinstance(batch, list) else []
+        if _beyond_utc(body.get("sentAt")):
+            return True
+        return any(
+            isinstance(m, dict) and _segment_message_breaks_a_rule(m, body.get("sentAt"))
+            for m in messages
+        )
     if path.startswith("/api/v1/scorecards/") and "measures" in body:
         measures = body["measures"] if isinstance(body["measures"], list) else []
         if any(isinstance(m, dict) and m.get("bad") == m.get("good") for m in measures):
@@ -147,6 +195,7 @@ def test_schemathesis_over_the_whole_schema_finds_nothing(
     admin: User, account: Account, other_account: Account, live_server: Any
 ) -> None:
     MetricDefinition.objects.create(key="logins", name="Logins")
+    SegmentSettings.objects.create(pk=1, enabled=True)
     key = create_api_token(user=admin, scope="write").key
     config = SchemathesisConfig.from_dict(
         {

@@ -23,8 +23,7 @@ def test_bench_prints_json_lines_and_leaves_no_data(db: None) -> None:
     # share them with.
     budget = {"csm": 8, "manager": 12, "admin": 12}
     assert all(
-        f["ms_per_request"] > 0 and f["queries_per_request"] <= budget[f["role"]]
-        for f in portfolio
+        f["ms_per_request"] > 0 and f["queries_per_request"] <= budget[f["role"]] for f in portfolio
     )
     assert Account.objects.count() == 0  # the benchmark's data was rolled back
 
@@ -60,3 +59,19 @@ def test_bench_pages_commits_its_data_then_deletes_only_that(account: Account) -
     assert (User.objects.count(), Team.objects.count()) == (users, teams)
     assert MetricDefinition.objects.count() == metrics
     assert not Score.objects.exists()
+
+
+def test_bench_segment_accepts_and_rolls_up_every_event_and_leaves_no_data(db: None) -> None:
+    from scoring.models import MetricValue, SegmentMessage, SegmentSettings
+
+    out = StringIO()
+    call_command("bench", "segment", "--events", "600", stdout=out)
+    figures = {f["bench"]: f for f in map(json.loads, out.getvalue().splitlines())}
+    accept, rollup = figures["segment_accept"], figures["segment_rollup"]
+    assert (accept["events"], accept["requests"], accept["staged"]) == (600, 6, 600)
+    assert accept["events_per_second"] > 0
+    # Three accounts, two days, each with active users, events and two selected events.
+    assert (rollup["events"], rollup["skipped"]) == (600, 0)
+    assert rollup["metric_values_stored"] == rollup["metric_values_written"] == 3 * 2 * 4
+    assert not Account.objects.exists() and not SegmentSettings.objects.exists()
+    assert not SegmentMessage.objects.exists() and not MetricValue.objects.exists()

@@ -57,6 +57,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--accounts", help="Account counts for benchmarks that take them, e.g. 10000,50000."
         )
+        parser.add_argument(
+            "--events", type=int, help="Segment events to send (segment; default 200 000)."
+        )
         parser.add_argument("--runs", type=int, help="Requests per timed case (pages; default 40).")
         parser.add_argument(
             "--seconds", type=float, help="How long the load runs (load; default 60)."

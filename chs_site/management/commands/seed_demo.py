@@ -29,6 +29,7 @@ class Command(BaseCommand):
         steps = (
             ("accounts.demo", accounts_demo.seed),
             ("scoring.demo", scoring_demo.seed),
+            ("scoring.demo_segment", scoring_demo.seed_segment),
             ("scoring.demo_outcomes", demo_outcomes.seed),
             ("scoring.demo_feedback", demo_feedback.seed),
         )
