@@ -2,7 +2,8 @@
 Basic key authentication, throttle, parsing, validation, the dedupe and staging writes),
 then the roll-up of everything accepted into daily metric values.
 
-Realistic traffic: batches of 100 messages (what Segment's server libraries send), each a
+Realistic traffic: batches of 100 messages (what Segment's server libraries send; ``--batch
+N`` for larger ones, as the HTTP API and Segment's warehouse replays send), each a
 track or page call of ~600 bytes with context and properties, from 20 users per account
 over two days, group calls sent first. ``--events N`` sets the size (default 200 000).
 Figures: events/s accepted, events/s rolled up, and how many seconds of roll-up one second
@@ -67,6 +68,7 @@ def _message(i: int, total: int, accounts: list[str], start: dt.datetime) -> dic
 def bench_segment(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Segment batches accepted through the endpoint, then rolled up (events/s each)."""
     total = int(options.get("events") or DEFAULT_EVENTS * options.get("scale", 1.0))
+    batch_size = int(options.get("batch") or BATCH)
     n_accounts = max(1, total // EVENTS_PER_ACCOUNT)
     admin = User.objects.create(username="bench-segment", role=Role.ADMIN, is_superuser=True)
     ids = [f"SEG-{i:06d}" for i in range(n_accounts)]
@@ -99,17 +101,19 @@ def bench_segment(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
         for e in ids
         for u in range(USERS_PER_ACCOUNT)
     ]
-    for i in range(0, len(groups), BATCH):
-        post(groups[i : i + BATCH])
+    for i in range(0, len(groups), batch_size):
+        post(groups[i : i + batch_size])
     # The sender's side (building and encoding JSON) is not the server's cost: done first.
     bodies = [
         json.dumps(
             {
-                "batch": [_message(i, total, ids, start) for i in range(b, min(b + BATCH, total))],
+                "batch": [
+                    _message(i, total, ids, start) for i in range(b, min(b + batch_size, total))
+                ],
                 "sentAt": timezone.now().isoformat(),
             }
         )
-        for b in range(0, total, BATCH)
+        for b in range(0, total, batch_size)
     ]
     body_bytes = sum(len(b) for b in bodies)
     began = time.perf_counter()
@@ -127,7 +131,7 @@ def bench_segment(options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield {
         "bench": "segment_accept",
         "events": total,
-        "batch_size": BATCH,
+        "batch_size": batch_size,
         "requests": len(bodies),
         "mean_message_bytes": round(body_bytes / total),
         "accounts": n_accounts,

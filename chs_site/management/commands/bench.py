@@ -60,6 +60,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--events", type=int, help="Segment events to send (segment; default 200 000)."
         )
+        parser.add_argument(
+            "--batch",
+            type=int,
+            help="Messages per Segment batch (segment; default 100, as Segment's libraries send;"
+            " the HTTP API takes up to 500 KB, about 800 of the bench's messages).",
+        )
         parser.add_argument("--runs", type=int, help="Requests per timed case (pages; default 40).")
         parser.add_argument(
             "--seconds", type=float, help="How long the load runs (load; default 60)."
