@@ -29,7 +29,8 @@ from scoring.services.events import claim_score_events, mark_processed
 log = logging.getLogger(__name__)
 
 CONSUMER = "crm"
-PUSH_LIMIT = 10_000  # scores per run; more wait for the next (the beat runs every 20 s)
+PUSH_LIMIT = 10_000
+MAX_ERRORS = 200  # records listed on a run; the count says how many there were  # scores per run; more wait for the next (the beat runs every 20 s)
 
 
 def write_back_connectors() -> list[Connector]:
@@ -120,6 +121,17 @@ def push_pending(*, connector: Connector) -> SyncRun | None:
         run.updated += len(chunk)
         run.save(update_fields=["seen", "updated"])
 
+    def refused(chunk: Sequence[ScorePush], reason: str) -> None:
+        rows = [by_vendor[item.vendor_id] for item in chunk]
+        PendingWriteBack.objects.filter(pk__in=[row.pk for row in rows]).delete()
+        run.seen += len(chunk)
+        run.failed += len(chunk)
+        run.errors = [
+            *run.errors,
+            *({"record": item.vendor_id, "reason": reason[:300]} for item in chunk),
+        ][:MAX_ERRORS]
+        run.save(update_fields=["seen", "failed", "errors"])
+
     state = dict(connector.state)
     context = PushContext(
         credential=decrypt(connector.credential_encrypted),
@@ -127,6 +139,7 @@ def push_pending(*, connector: Connector) -> SyncRun | None:
         state=state,
         sent=sent,
         mapping=effective_mapping(spec, connector.mapping),
+        refused=refused,
     )
     orphans = [p for p in pending if p.account_id not in links]
     if orphans:  # the account's link is gone (the connector's links were re-made): drop them
@@ -158,7 +171,13 @@ def write_back_scores() -> int:
 
 
 def _finish(run: SyncRun, connector: Connector, state: dict, *, failed: str = "") -> None:
-    run.status = SyncRun.Status.FAILED if failed else SyncRun.Status.SUCCEEDED
+    run.status = (
+        SyncRun.Status.FAILED
+        if failed
+        else SyncRun.Status.PARTIAL
+        if run.failed
+        else SyncRun.Status.SUCCEEDED
+    )
     run.message = failed
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "message", "finished_at"])

@@ -77,14 +77,18 @@ class ScorePush:
 @dataclass(frozen=True)
 class PushContext:
     """What a kind's ``push`` gets: the credential, its API base and mapping, the connector's
-    ``state`` (the kind may note facts in it; the caller saves it) and ``sent``, to call
-    with each batch the vendor accepted (those stop being pending at once)."""
+    ``state`` (the kind may note facts in it; the caller saves it), ``sent``, to call
+    with each batch the vendor accepted (those stop being pending at once), and
+    ``refused`` for records the vendor will never accept."""
 
     credential: str
     api_base: str
     state: dict[str, Any]
     sent: Callable[[Sequence[ScorePush]], None]
     mapping: Mapping[str, Any] = field(default_factory=dict)
+    # To call with records the vendor refuses for good (deleted, invalid) and its reason:
+    # they are dropped and listed on the run, so one bad record never holds the others.
+    refused: Callable[[Sequence[ScorePush], str], None] = lambda items, reason: None
 
 
 @dataclass(frozen=True)

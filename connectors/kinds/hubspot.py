@@ -345,27 +345,42 @@ def push_scores(context: PushContext, items: Sequence[ScorePush]) -> None:
         ensure_properties(client)
         context.state["properties_ready"] = True
     for start in range(0, len(items), BATCH_SIZE):
-        chunk = items[start : start + BATCH_SIZE]
-        batch = companies.BatchInputSimplePublicObjectBatchInput(
-            inputs=[
-                companies.SimplePublicObjectBatchInput(
-                    id=item.vendor_id,
-                    properties={
-                        "chs_health_score": "" if item.score is None else f"{item.score:g}",
-                        "chs_health_band": item.band,
-                        "chs_health_updated_at": _millis(item.changed_at),
-                    },
-                )
-                for item in chunk
-            ]
-        )
+        _push_batch(client, context, items[start : start + BATCH_SIZE])
+
+
+def _push_batch(client: HubSpot, context: PushContext, chunk: Sequence[ScorePush]) -> None:
+    """One batch update. HubSpot refuses a whole batch for one company it cannot update (a
+    deleted one): then the halves are sent again, down to the one it refuses, which is
+    dropped with HubSpot's reason, so one bad record never holds the others."""
+    batch = companies.BatchInputSimplePublicObjectBatchInput(
+        inputs=[
+            companies.SimplePublicObjectBatchInput(
+                id=item.vendor_id,
+                properties={
+                    "chs_health_score": "" if item.score is None else f"{item.score:g}",
+                    "chs_health_band": item.band,
+                    "chs_health_updated_at": _millis(item.changed_at),
+                },
+            )
+            for item in chunk
+        ]
+    )
+    try:
         _call(
             "batch update",
-            lambda b=batch: client.crm.companies.batch_api.update(
-                batch_input_simple_public_object_batch_input=b
+            lambda: client.crm.companies.batch_api.update(
+                batch_input_simple_public_object_batch_input=batch
             ),
         )
-        context.sent(chunk)
+    except VendorError as exc:  # refused for its content, not for the credential or limits
+        if len(chunk) == 1:
+            context.refused(chunk, exc.message)
+            return
+        middle = len(chunk) // 2
+        _push_batch(client, context, chunk[:middle])
+        _push_batch(client, context, chunk[middle:])
+        return
+    context.sent(chunk)
 
 
 KIND = ConnectorType(

@@ -14,9 +14,10 @@ a link is matched by domain, else created as ``salesforce-<Account Id>``.
 
 Write-back (``push_scores``): ``CHS_Health_Score__c`` (number), ``CHS_Health_Band__c``
 (text) and ``CHS_Health_Updated__c`` (date/time) on Account, 200 Accounts per sObject
-Collections call. Salesforce creates custom fields only through its Metadata API, so an
-admin adds the three fields once (the README says how); a missing field fails the push
-with that instruction and the scores wait."""
+Collections call (``allOrNone: false``: an Account Salesforce refuses, deleted say, is
+dropped with its reason and the others go). Salesforce creates custom fields only through
+its Metadata API, so an admin adds the three fields once (the README says how); a missing
+field fails the push with that instruction and the scores wait."""
 
 from __future__ import annotations
 
@@ -300,13 +301,15 @@ def push_scores(context: PushContext, items: Sequence[ScorePush]) -> None:
         accepted = {r.get("id") for r in results or [] if r.get("success")}
         if accepted:
             context.sent([item for item in chunk if item.vendor_id in accepted])
-        refused = [r for r in results or [] if not r.get("success")]
-        if refused:
-            errors = refused[0].get("errors") or [{}]
-            raise VendorError(
-                f"Salesforce refused {len(refused)} of {len(chunk)} Account updates"
-                f" (first: {errors[0].get('statusCode', '')} {errors[0].get('message', '')});"
-                " the accepted ones were sent, the rest wait for the next run."
+        by_id = {item.vendor_id: item for item in chunk}
+        for result in results or []:
+            if result.get("success") or result.get("id") not in by_id:
+                continue
+            error = (result.get("errors") or [{}])[0]
+            context.refused(
+                [by_id[result["id"]]],
+                f"Salesforce refused the update: {error.get('statusCode', '')}"
+                f" {error.get('message', '')}".strip(),
             )
 
 

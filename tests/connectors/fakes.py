@@ -247,6 +247,19 @@ class HubSpotFake(_Base):
                 {"status": "error", "message": "Batch too large", "category": "VALIDATION_ERROR"},
                 400,
             )
+        missing = [item["id"] for item in inputs if item["id"] not in self.companies]
+        if missing:  # HubSpot refuses the whole batch when one of its objects is gone
+            return _json(
+                {
+                    "status": "error",
+                    "message": "Could not get some COMPANY objects, they may be deleted or not"
+                    " exist. Check that ids are valid.",
+                    "correlationId": "a1b2c3d4-0000",
+                    "context": {"ids": missing},
+                    "category": "OBJECT_NOT_FOUND",
+                },
+                404,
+            )
         results = []
         for item in inputs:
             company = self.companies[item["id"]]

@@ -359,3 +359,31 @@ def test_a_connector_added_again_finds_the_accounts_it_created(
     assert (run.status, run.created, run.updated) == ("succeeded", 0, 1)  # linked anew
     assert Account.objects.count() == 1
     assert ExternalLink.objects.get().connector == again
+
+
+def test_a_company_deleted_in_hubspot_is_dropped_and_the_others_are_written_back(
+    hubspot_connector: Connector, hubspot_fake: HubSpotFake
+) -> None:
+    accounts = []
+    for i in range(5):
+        hubspot_fake.add_company(str(4000 + i), T0, name=f"Company {i}")
+    sync(hubspot_connector)
+    for i in range(5):
+        account = Account.objects.get(external_id=f"hubspot-{4000 + i}")
+        accounts.append(account)
+        PendingWriteBack.objects.create(
+            connector=hubspot_connector, account=account, score=40.0 + i, band="red", changed_at=T0
+        )
+    del hubspot_fake.companies["4002"]  # deleted in HubSpot since the last sync
+
+    write_back_scores()
+
+    run = SyncRun.objects.get(kind="write_back")
+    assert (run.status, run.updated, run.failed) == ("partial", 4, 1)
+    assert run.errors[0]["record"] == "4002"
+    assert "HubSpot refused a request (404" in run.errors[0]["reason"]
+    assert not PendingWriteBack.objects.exists()  # nothing waits for ever
+    assert hubspot_fake.companies["4004"]["properties"]["chs_health_score"] == "44"
+    # Halves until the deleted one was alone: 5 → 2 + 3 → 1 + 2 → …, each accepted at once.
+    sizes = [len(b["inputs"]) for b in hubspot_fake.calls("/crm/v3/objects/companies/batch/update")]
+    assert sizes[0] == 5 and 1 in sizes and sum(s for s in sizes if s < 5) >= 5

@@ -214,3 +214,33 @@ def test_write_back_without_the_custom_fields_says_which_to_add_and_keeps_the_sc
     write_back_scores()
     assert not PendingWriteBack.objects.exists()
     assert salesforce_fake.accounts["001A"]["CHS_Health_Band__c"] == "yellow"
+
+
+def test_an_account_salesforce_refuses_is_dropped_with_its_reason_and_the_others_go(
+    salesforce_connector: Connector, salesforce_fake: SalesforceFake
+) -> None:
+    for i in range(3):
+        salesforce_fake.add_account(f"001R{i}", T0, Name=f"Company {i}")
+    sync(salesforce_connector)
+    for i in range(3):
+        PendingWriteBack.objects.create(
+            connector=salesforce_connector,
+            account=Account.objects.get(external_id=f"salesforce-001R{i}"),
+            score=30.0,
+            band="red",
+            changed_at=T0,
+        )
+    del salesforce_fake.accounts["001R1"]  # deleted in Salesforce since the last sync
+
+    write_back_scores()
+
+    run = SyncRun.objects.get(kind="write_back")
+    assert (run.status, run.updated, run.failed) == ("partial", 2, 1)
+    assert run.errors == [
+        {
+            "record": "001R1",
+            "reason": "Salesforce refused the update: ENTITY_IS_DELETED entity is deleted",
+        }
+    ]
+    assert not PendingWriteBack.objects.exists()
+    assert salesforce_fake.accounts["001R2"]["CHS_Health_Band__c"] == "red"
