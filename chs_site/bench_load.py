@@ -192,7 +192,9 @@ class BrowsingSession:
                 "csrfmiddlewaretoken": found.group(1),
             },
         )
-        self.logged_in = done is not None and done.headers.get("Location") == "/portfolio/"
+        self.logged_in = (
+            done is not None and done.headers.get("Location") == settings.LOGIN_REDIRECT_URL
+        )
 
     def run(self, stop: threading.Event, think: float) -> None:
         if not self.logged_in:

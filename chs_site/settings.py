@@ -702,7 +702,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a `status`; each choice set gets a stable name of its own.
-    "ENUM_NAME_OVERRIDES": {"TaskStatusEnum": "playbooks.models.TaskStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatusEnum": "playbooks.models.TaskStatus",
+        "EndpointKindEnum": "outbound.models.Endpoint.Kind",
+    },
 }
 
 # --- secrets at rest ----------------------------------------------------------------------

@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import AdminsOnly, api_user
 from chs_site.api_docs import error_responses
-from chs_site.api_fields import StrictBooleanField
+from chs_site.api_fields import StrictBooleanField, StrictCharField, StrictURLField
 from outbound.events import SUBSCRIBABLE, EventType, example_payload
 from outbound.models import Delivery, Endpoint
 from outbound.selectors import deliveries_of, hook_for, sample_payload
@@ -51,6 +51,8 @@ class EndpointSerializer(serializers.ModelSerializer):
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=SUBSCRIBABLE), allow_empty=False
     )
+    url = StrictURLField(max_length=2000)
+    description = StrictCharField(max_length=200, required=False, allow_blank=True)
     enabled = StrictBooleanField(required=False)
 
     class Meta:
@@ -78,8 +80,8 @@ class NewEndpointSerializer(EndpointSerializer):
 
 
 class EndpointUpdateSerializer(serializers.Serializer):
-    url = serializers.URLField(max_length=2000, required=False)
-    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    url = StrictURLField(max_length=2000, required=False)
+    description = StrictCharField(max_length=200, required=False, allow_blank=True)
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=SUBSCRIBABLE), allow_empty=False, required=False
     )
@@ -225,7 +227,7 @@ class DeliveryList(generics.ListAPIView):
 
 
 class HookSubscribeSerializer(serializers.Serializer):
-    target_url = serializers.URLField(max_length=2000, help_text="Where CHS posts the events.")
+    target_url = StrictURLField(max_length=2000, help_text="Where CHS posts the events.")
     event = serializers.ChoiceField(choices=EventType.choices)
 
 

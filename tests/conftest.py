@@ -86,6 +86,26 @@ def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
     celery_app.conf.task_always_eager = eager
     yield
     celery_app.conf.task_always_eager = previous
+    if "celery_worker_process" in request.fixturenames:
+        _let_the_worker_settle()
+
+
+def _let_the_worker_settle(timeout: float = 10.0) -> None:
+    """Before a worker test's tables are emptied: wait until the shared worker has served
+    what the test left in the outboxes (the score-event and general outboxes' consumers run
+    after the test's own assertions), so the flush never meets a worker mid-transaction."""
+    from accounts.models import OutboxEvent
+    from scoring.models import DirtyAccount, ScoreEvent
+
+    def quiet() -> bool:
+        return not (
+            DirtyAccount.objects.exists()
+            or ScoreEvent.objects.filter(processed_at__isnull=True).exists()
+            or OutboxEvent.objects.filter(processed_at__isnull=True).exists()
+        )
+
+    wait_for(quiet, timeout=timeout)
+    time.sleep(0.3)  # the last consumer's transaction commits, then its task returns
 
 
 @pytest.fixture(autouse=True)

@@ -24,7 +24,7 @@ def test_admin_switches_segment_on_and_selects_an_event_on_a_phone(
 
     page.set_viewport_size({"width": 390, "height": 844})  # type: ignore[attr-defined]
     browser_login(page, "admin")
-    page.wait_for_url(re.compile(r"/portfolio/"))  # type: ignore[attr-defined]
+    page.wait_for_url(re.compile(r"/today/"))  # type: ignore[attr-defined]
     page.goto("/scoring/product-analytics/")  # type: ignore[attr-defined]
     assert_accessible(page)
     width = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]

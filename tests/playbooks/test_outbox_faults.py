@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from accounts.models import Account, User
 from chs_site.celery import app
-from chs_site.queues import PLAYBOOKS, RECOMPUTE, qualified
+from chs_site.queues import RECOMPUTE, TASK_QUEUES, qualified
 from playbooks.models import Playbook, Task
 from playbooks.services.firing import process_score_events
 from scoring.contracts import MetricValueIn
@@ -181,10 +181,14 @@ def test_a_dropped_nudge_loses_no_firing(
     assert result.returncode == 0, result.stderr
     assert Account.objects.get(pk=account.pk).computed_band == "red"
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    playbooks_queue = qualified(processes.queue, PLAYBOOKS)
-    # The nudges (one per score-event consumer, all on this queue), waiting for a worker.
-    assert broker.llen(playbooks_queue) == len(settings.SCORE_EVENT_CONSUMERS)
-    broker.delete(playbooks_queue)  # Redis loses them
+    # The nudges (one per score-event consumer, each on its task's queue), waiting for a
+    # worker.
+    queues = {
+        qualified(processes.queue, TASK_QUEUES[c["task"]])
+        for c in settings.SCORE_EVENT_CONSUMERS.values()
+    }
+    assert sum(broker.llen(q) for q in queues) == len(settings.SCORE_EVENT_CONSUMERS)
+    broker.delete(*queues)  # Redis loses them
     event = _red_event()
     assert event is not None and event.processed_at is None
 
@@ -195,4 +199,4 @@ def test_a_dropped_nudge_loses_no_firing(
     time.sleep(3)
     assert Task.objects.filter(playbook=red_playbook, account=account).count() == 1
     event.refresh_from_db()
-    assert event.processed_at is not None
+    assert not event.pending & settings.SCORE_EVENT_CONSUMERS["playbooks"]["bit"]
