@@ -14,6 +14,7 @@ delays it. ``prune_score_events`` drops events every consumer processed after
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -23,11 +24,14 @@ from django.db import connection, transaction
 from django.db.models import Case, DateTimeField, F, Value, When
 from django.db.models.lookups import Exact
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
-from chs_site.celery import nudge_by_name
+from chs_site.celery import app, nudge_by_name
 from chs_site.sql import COPY_NULL, copy_float, copy_text, json_text
 from scoring.contracts import FeedbackSignal, ScoreChange
 from scoring.models import ScoreEvent, all_consumers
+
+log = logging.getLogger(__name__)
 
 RETENTION = dt.timedelta(days=7)
 CLAIM_BATCH = 500
@@ -214,7 +218,36 @@ def claim_score_events(consumer: str, *, limit: int = CLAIM_BATCH) -> ClaimedEve
                 event_id=event_id,
             )
         )
-    return ClaimedEvents(tuple(r[0] for r in rows), tuple(changes), tuple(feedback))
+    ids = tuple(r[0] for r in rows)
+    if len(rows) < limit and not app.conf.task_always_eager:
+        _ask_again_if_others_hold(consumer, bit, ids)
+    return ClaimedEvents(ids, tuple(changes), tuple(feedback))
+
+
+# Another consumer may hold an event (its own claim, for its own bit) while this one claims:
+# SKIP LOCKED passes it by, so this consumer asks for itself again a moment later instead
+# of leaving the event to its beat sweep (up to 20 s).
+RECLAIM_AFTER_SECONDS = 1.0
+
+
+def _ask_again_if_others_hold(consumer: str, bit: int, claimed: Sequence[int]) -> None:
+    waiting = (
+        ScoreEvent.objects.alias(mine=F("pending").bitand(bit))
+        .filter(processed_at__isnull=True, mine__gt=0)
+        .exclude(id__in=list(claimed))
+        .exists()
+    )
+    if not waiting:
+        return
+    task = settings.SCORE_EVENT_CONSUMERS[consumer]["task"]
+
+    def ask() -> None:
+        try:
+            app.send_task(task, countdown=RECLAIM_AFTER_SECONDS, retry=False)
+        except BrokerError:
+            log.warning("could not ask %s again; its beat sweep will serve the events", task)
+
+    transaction.on_commit(ask)
 
 
 def mark_processed(consumer: str, *, ids: Sequence[int], now: dt.datetime | None = None) -> int:
