@@ -49,7 +49,7 @@ class EndpointSerializer(serializers.ModelSerializer):
         slug_field="username", read_only=True
     )
     event_types = serializers.ListField(
-        child=serializers.ChoiceField(choices=SUBSCRIBABLE), allow_empty=False
+        child=serializers.ChoiceField(choices=SUBSCRIBABLE), allow_empty=False, min_length=1
     )
     url = StrictURLField(max_length=2000)
     description = StrictCharField(max_length=200, required=False, allow_blank=True)
@@ -83,7 +83,10 @@ class EndpointUpdateSerializer(serializers.Serializer):
     url = StrictURLField(max_length=2000, required=False)
     description = StrictCharField(max_length=200, required=False, allow_blank=True)
     event_types = serializers.ListField(
-        child=serializers.ChoiceField(choices=SUBSCRIBABLE), allow_empty=False, required=False
+        child=serializers.ChoiceField(choices=SUBSCRIBABLE),
+        allow_empty=False,
+        min_length=1,
+        required=False,
     )
     enabled = StrictBooleanField(required=False)
 

@@ -1,7 +1,8 @@
 // Keeps keyboard and screen-reader users where they were after an htmx swap.
 // When the swap removed the focused element (a row's button, a submitted form), focus
-// moves to the same element in the new content (matched by id or name), else to the
-// first field with an error, else to the changed content itself (a row, a region).
+// moves to the first field with an error, else to what the new content marks
+// ``autofocus`` (a row's confirmation), else to the same element in the new content
+// (matched by id or name), else to the changed content itself (a row, a region).
 // Focus that is still on the page (typing in a field that refreshes a preview) stays.
 (function () {
   "use strict";
@@ -56,11 +57,13 @@
     var seen = before;
     before = null;
     if (!seen) { return; }
+    var root = (seen.targetId && document.getElementById(seen.targetId)) || event.detail.target;
+    if (!root || !root.isConnected) { return; }
+    var asked = root.querySelector("[autofocus]");  // the new content names its own focus
+    if (asked && !firstError(root)) { focusOn(asked); return; }
     var active = document.activeElement;
     var lost = !active || active === document.body || !active.isConnected;
     if (!lost) { return; }
-    var root = (seen.targetId && document.getElementById(seen.targetId)) || event.detail.target;
-    if (!root || !root.isConnected) { return; }
     var error = firstError(root);
     if (error) { focusOn(error); return; }
     var control = sameControl(root, seen.focused);

@@ -164,6 +164,8 @@ def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool
     """The examples and coverage phases send bodies ``filter_body`` never sees: a 400 for
     one that breaks a rule above is the right answer, not a failure."""
     body = case.body
+    if case.operation.path.endswith("/publish/") and not isinstance(body, dict):
+        body = {}  # no body at all: no confirmation either
     if not isinstance(body, dict) or "rejected" not in failure.title:
         return True
     return not _breaks_a_documented_rule(case.operation.path, case.method.upper(), body)

@@ -102,7 +102,7 @@ def test_csm_works_today_without_a_reload(
     flash = page.locator(f"#attention-{red.pk} .message")  # type: ignore[attr-defined]
     flash.wait_for()
     assert flash.inner_text() == "Call logged for Rusty Anchor International Holdings."
-    assert page.evaluate("document.activeElement.classList.contains('message')")  # type: ignore[attr-defined]
+    page.wait_for_function("document.activeElement.classList.contains('message')")  # type: ignore[attr-defined]
     assert page.evaluate("window.__notReloaded === true")  # type: ignore[attr-defined]
     assert Feedback.objects.get(account=red).kind == Feedback.Kind.CALL
     assert_accessible(page)
