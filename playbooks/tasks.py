@@ -54,6 +54,17 @@ def reopen_snoozed_tasks() -> int:
     return tasks.reopen_snoozed_tasks()
 
 
+def _retry_delivery(task: Any, exc: Exception) -> None:
+    """A failed send (notification or channel post) is recorded on its row; under a worker
+    it is retried with backoff 30 s, 60 s, … capped at 30 min, six times, and then left to
+    the ten-minute sweep of failed rows, which is also what serves it when run eagerly."""
+    if task.request.is_eager:
+        return
+    raise task.retry(
+        exc=exc, countdown=min(1800, 30 * 2**task.request.retries), max_retries=6
+    ) from exc
+
+
 @shared_task(
     bind=True,
     name="playbooks.deliver_notification",
@@ -65,12 +76,7 @@ def deliver_notification(self: Any, notification_id: int) -> None:
     try:
         notifications.deliver_notification(notification_id=notification_id)
     except notifications.DeliveryFailed as exc:
-        if self.request.is_eager:
-            return  # recorded on the row; retry_failed_notifications picks it up
-        # Backoff 30 s, 60 s, … capped at 30 min; the row keeps the error meanwhile.
-        raise self.retry(
-            exc=exc, countdown=min(1800, 30 * 2**self.request.retries), max_retries=6
-        ) from exc
+        _retry_delivery(self, exc)
 
 
 @shared_task(name="playbooks.retry_failed_notifications", soft_time_limit=300, time_limit=330)
@@ -94,11 +100,7 @@ def deliver_channel_post(self: Any, post_id: int) -> None:
     try:
         slack.deliver_channel_post(post_id=post_id)
     except slack.SlackFailed as exc:
-        if self.request.is_eager:
-            return  # recorded on the row; retry_failed_channel_posts picks it up
-        raise self.retry(
-            exc=exc, countdown=min(1800, 30 * 2**self.request.retries), max_retries=6
-        ) from exc
+        _retry_delivery(self, exc)
 
 
 @shared_task(name="playbooks.retry_failed_channel_posts", soft_time_limit=300, time_limit=330)
